@@ -1,0 +1,50 @@
+// swift-tools-version: 6.2
+// sparsegrid: model × sparsity-method sweeps over ZeroMQ workers, results in SQLite.
+// Module map and one-job-per-module rationale: DESIGN.md §1.
+import PackageDescription
+
+let package = Package(
+    name: "sparsegrid",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sparsegrid", targets: ["sparsegrid"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // libzmq (Debian: libzmq3-dev). Nothing outside ZeroMQ imports it.
+        .systemLibrary(name: "CZeroMQ"),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        // The domain: spec, validation, plan, task identity, scheduler state machine. No I/O.
+        .target(name: "SweepKit", dependencies: [
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "Wire", dependencies: ["SweepKit"]),
+        .target(name: "Store", dependencies: [
+            "SweepKit",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        .target(name: "Reports", dependencies: ["SweepKit"]),
+        .target(name: "Coordinator", dependencies: ["ZeroMQ", "Wire", "SweepKit", "Store"]),
+        .target(name: "Worker", dependencies: [
+            "ZeroMQ", "Wire", "SweepKit",
+            .product(name: "Subprocess", package: "swift-subprocess"),
+        ]),
+        .executableTarget(name: "sparsegrid", dependencies: [
+            "SweepKit", "Store", "Reports", "Coordinator", "Worker", "Wire", "ZeroMQ",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "SweepKitTests", dependencies: ["SweepKit"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "SweepKit"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "SweepKit"], resources: [.copy("Golden")]),
+        .testTarget(name: "SystemTests", dependencies: ["Wire", "SweepKit", "Store", "Coordinator", "Worker", "ZeroMQ"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

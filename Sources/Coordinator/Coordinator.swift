@@ -1,0 +1,1 @@
+// Coordinator module: see DESIGN.md §1. (Being built.)

@@ -1,0 +1,1 @@
+// Store module: see DESIGN.md §1. (Being built.)

@@ -1,0 +1,1 @@
+// Wire module: see DESIGN.md §1. (Being built.)

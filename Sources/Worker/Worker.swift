@@ -1,0 +1,1 @@
+// Worker module: see DESIGN.md §1. (Being built.)

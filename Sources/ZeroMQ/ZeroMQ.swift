@@ -1,0 +1,1 @@
+// ZeroMQ module: see DESIGN.md §1. (Being built.)

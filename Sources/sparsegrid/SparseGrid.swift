@@ -1,0 +1,21 @@
+import ArgumentParser
+
+@main
+struct SparseGrid: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sparsegrid",
+        abstract: "Run model × sparsity-method sweeps on local or remote workers and compare the results.",
+        discussion: """
+            A sweep spec (YAML, see sweeps/) expands into tasks; a coordinator hands them to \
+            workers over ZeroMQ; every metric lands in one SQLite database under the state \
+            directory (default ./.sparsegrid), from which `results` and `report` read.
+
+            Quick start:  sparsegrid run sweeps/smoke.yaml --workers 2
+            """,
+        subcommands: [
+            RunCommand.self, ValidateCommand.self, CoordinatorCommand.self, LaunchCommand.self,
+            WorkerCommand.self, StatusCommand.self, ResultsCommand.self, ReportCommand.self,
+            CancelCommand.self, RetryCommand.self,
+        ]
+    )
+}

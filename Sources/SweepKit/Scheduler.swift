@@ -1,0 +1,515 @@
+/// The coordinator's brain as a pure state machine: which task runs next and where, when a
+/// worker is dead, what to do with a result or a failure. No sockets, no clock reads, no
+/// database: time comes in as `now`, decisions go out as `SchedulerEffect`s (drained by the
+/// I/O loop, persisted, then acted on). Everything is O(1) amortised per event so a sweep of
+/// many short tasks is not limited by the scheduler.
+public struct Scheduler: Sendable {
+    public let config: SchedulerConfig
+
+    struct Task: Sendable {
+        var sweep: String
+        var stage: String
+        var priority: Int
+        var state: TaskState
+        var attemptsUsed: Int
+        var inputs: [String]
+        var dependents: [String] = []
+        var running: Set<String> = []
+        /// Ready but held back until this time (retry backoff).
+        var notBefore: Double = 0
+        /// Bumped whenever the task is (re)queued, so stale queue entries can be skipped.
+        var queueGeneration: Int = 0
+    }
+
+    struct Attempt: Sendable {
+        var taskId: String
+        var workerId: String
+        var startedAt: Double
+    }
+
+    struct Worker: Sendable {
+        var capabilities: WorkerCapabilities
+        var lastSeen: Double
+        var alive: Bool
+        var credits: Int
+        var running: Set<String> = []
+        /// Task ids whose artifacts this worker holds (it produced or downloaded them).
+        var holds: Set<String> = []
+    }
+
+    public struct SweepInfo: Sendable {
+        public var engine: String
+        public var device: String
+        public var retries: Int
+        public var cancelled: Bool
+    }
+
+    struct QueueEntry: Sendable {
+        var taskId: String
+        var generation: Int
+    }
+
+    /// FIFO with a moving head; removed entries become tombstones that the head skips.
+    struct Queue: Sendable {
+        var entries: [QueueEntry?] = []
+        var head = 0
+        var live = 0
+
+        mutating func push(_ e: QueueEntry) {
+            entries.append(e)
+            live += 1
+        }
+
+        mutating func compact() {
+            while head < entries.count, entries[head] == nil { head += 1 }
+            if head > 1024, head * 2 > entries.count {
+                entries.removeFirst(head)
+                head = 0
+            }
+        }
+    }
+
+    private(set) var tasks: [String: Task] = [:]
+    private(set) var attempts: [String: Attempt] = [:]
+    private(set) var workers: [String: Worker] = [:]
+    /// Attempts that ended as lost or cancelled, by task: their late results still count if
+    /// the task has none yet ("first valid result wins").
+    private var endedAttempts: [String: Attempt] = [:]
+    public private(set) var sweeps: [String: SweepInfo] = [:]
+    /// Ready queues by priority (higher first).
+    private var queues: [Int: Queue] = [:]
+    private var priorities: [Int] = []
+    /// Tasks waiting out a retry backoff.
+    private var delayed: [String] = []
+    private var effects: [SchedulerEffect] = []
+    private let runId: String
+    private var attemptCounter = 0
+
+    /// `runId` makes attempt ids unique across coordinator restarts (e.g. the start time).
+    public init(config: SchedulerConfig = SchedulerConfig(), runId: String) {
+        self.config = config
+        self.runId = runId
+    }
+
+    /// Returns and clears the effects produced since the last call.
+    public mutating func drainEffects() -> [SchedulerEffect] {
+        defer { effects.removeAll(keepingCapacity: true) }
+        return effects
+    }
+
+    // MARK: - Sweeps and tasks
+
+    /// Adds a sweep's tasks, or refreshes them after a relaunch (states come from the store).
+    public mutating func addSweep(name: String, engine: String, device: String, retries: Int, cancelled: Bool,
+                                  tasks seeds: [TaskSeed]) {
+        sweeps[name] = SweepInfo(engine: engine, device: device, retries: retries, cancelled: cancelled)
+        for seed in seeds {
+            if var existing = tasks[seed.id] {
+                // A running task keeps running; anything else takes the store's state.
+                if existing.state != .running {
+                    existing.state = seed.state
+                    existing.attemptsUsed = seed.attemptsUsed
+                }
+                tasks[seed.id] = existing
+            } else {
+                tasks[seed.id] = Task(sweep: seed.sweep, stage: seed.stage, priority: seed.priority, state: seed.state,
+                                      attemptsUsed: seed.attemptsUsed, inputs: seed.inputs)
+            }
+        }
+        for seed in seeds {
+            for input in seed.inputs where tasks[input] != nil {
+                if !tasks[input]!.dependents.contains(seed.id) { tasks[input]!.dependents.append(seed.id) }
+            }
+        }
+        for seed in seeds {
+            guard let task = tasks[seed.id] else { continue }
+            switch task.state {
+            case .ready: enqueue(seed.id)
+            case .pending: promoteIfInputsDone(seed.id)
+            case .running where task.running.isEmpty:
+                // Stored as running but no attempt survived: the store's attempts decide
+                // (restoreAttempt); without one the task simply runs again.
+                setState(seed.id, .ready, error: nil)
+                enqueue(seed.id)
+            default: break
+            }
+        }
+    }
+
+    /// After a coordinator restart: an attempt the store still lists as running. Its worker
+    /// gets `deadAfter` to reconnect and claim it before it is declared lost.
+    public mutating func restoreAttempt(attemptId: String, taskId: String, workerId: String, startedAt: Double,
+                                        now: Double) {
+        guard tasks[taskId] != nil else { return }
+        attempts[attemptId] = Attempt(taskId: taskId, workerId: workerId, startedAt: startedAt)
+        tasks[taskId]!.running.insert(attemptId)
+        if !tasks[taskId]!.state.isFinal { tasks[taskId]!.state = .running }
+        if workers[workerId] == nil {
+            workers[workerId] = Worker(capabilities: WorkerCapabilities(engines: [], hasGPU: false, hasCPU: false,
+                                                                        slots: 0),
+                                       lastSeen: now, alive: true, credits: 0)
+        }
+        workers[workerId]!.running.insert(attemptId)
+    }
+
+    public mutating func cancelSweep(_ name: String, now: Double) {
+        guard sweeps[name] != nil else { return }
+        sweeps[name]!.cancelled = true
+        for (id, task) in tasks where task.sweep == name && !task.state.isFinal {
+            for attemptId in task.running { endAttempt(attemptId, outcome: .cancelled, reason: "sweep cancelled", cancelWorker: true, now: now) }
+            setState(id, .cancelled, error: "cancelled by the user")
+        }
+        effects.append(.log(kind: "cancel", sweep: name, taskId: nil, workerId: nil, message: "sweep \(name) cancelled"))
+    }
+
+    /// Failed and cancelled tasks of the sweep run again with a fresh retry budget.
+    public mutating func retrySweep(_ name: String) -> Int {
+        guard sweeps[name] != nil else { return 0 }
+        sweeps[name]!.cancelled = false
+        var ids: [String] = []
+        for (id, task) in tasks where task.sweep == name && (task.state == .failed || task.state == .cancelled) {
+            ids.append(id)
+        }
+        // Upstream tasks first, so dependents see their inputs pending rather than failed.
+        ids.sort { tasks[$0]!.priority > tasks[$1]!.priority }
+        for id in ids {
+            tasks[id]!.attemptsUsed = 0
+            effects.append(.attemptsUsed(taskId: id, count: 0))
+            setState(id, .pending, error: nil)
+        }
+        for id in ids { promoteIfInputsDone(id) }
+        return ids.count
+    }
+
+    // MARK: - Workers
+
+    /// A worker said hello (first time or after a reconnect). Attempts it no longer runs are
+    /// lost; attempts it runs that we no longer track are cancelled on it.
+    public mutating func workerConnected(id: String, capabilities: WorkerCapabilities, running: [String], now: Double) {
+        let claimed = Set(running)
+        if let old = workers[id] {
+            for attemptId in old.running where !claimed.contains(attemptId) {
+                endAttempt(attemptId, outcome: .lost, reason: "worker \(id) reconnected without it", cancelWorker: false,
+                           now: now)
+            }
+        }
+        var worker = Worker(capabilities: capabilities, lastSeen: now, alive: true, credits: 0)
+        worker.holds = workers[id]?.holds ?? []
+        for attemptId in claimed {
+            if let attempt = attempts[attemptId], attempt.workerId == id {
+                worker.running.insert(attemptId)
+            } else {
+                effects.append(.cancel(workerId: id, attemptId: attemptId,
+                                       reason: "the coordinator no longer tracks this attempt"))
+            }
+        }
+        workers[id] = worker
+        effects.append(.log(kind: "worker", sweep: nil, taskId: nil, workerId: id,
+                            message: "worker \(id) connected with \(capabilities.slots) slot(s)"))
+    }
+
+    public mutating func workerSeen(id: String, now: Double) {
+        if workers[id] != nil { workers[id]!.lastSeen = now }
+    }
+
+    /// Whether the worker is registered and alive (messages from others get a `reject`).
+    public func isKnownAlive(_ id: String) -> Bool { workers[id]?.alive ?? false }
+
+    public mutating func workerReady(id: String, credits: Int, now: Double) {
+        guard workers[id]?.alive == true else { return }
+        workers[id]!.lastSeen = now
+        workers[id]!.credits = min(workers[id]!.credits + max(credits, 0), max(workers[id]!.capabilities.slots, 1))
+    }
+
+    /// The worker said bye or was found dead: its attempts are lost and their tasks requeued.
+    public mutating func workerGone(id: String, reason: String, now: Double) {
+        guard var worker = workers[id], worker.alive else { return }
+        worker.alive = false
+        worker.credits = 0
+        let running = worker.running
+        worker.running = []
+        workers[id] = worker
+        effects.append(.workerDead(workerId: id))
+        effects.append(.log(kind: "worker", sweep: nil, taskId: nil, workerId: id, message: "worker \(id) \(reason)"))
+        for attemptId in running.sorted() {
+            endAttempt(attemptId, outcome: .lost, reason: "worker \(id) \(reason)", cancelWorker: false, now: now)
+        }
+    }
+
+    /// Records that a worker holds a task's artifacts (scheduling prefers it for consumers).
+    public mutating func workerHolds(id: String, taskId: String) {
+        workers[id]?.holds.insert(taskId)
+    }
+
+    // MARK: - Outcomes
+
+    public mutating func resultArrived(attemptId: String, now: Double) -> ResultDecision {
+        guard let attempt = attempts[attemptId] ?? endedAttempts.removeValue(forKey: attemptId),
+            let task = tasks[attempt.taskId]
+        else { return .unknown }
+        let taskId = attempt.taskId
+        if task.state == .succeeded {
+            dropAttempt(attemptId)
+            effects.append(.attemptEnded(attemptId: attemptId, taskId: taskId, outcome: .duplicate,
+                                         error: "a result for this task was already stored"))
+            effects.append(.log(kind: "duplicate", sweep: task.sweep, taskId: taskId, workerId: attempt.workerId,
+                                message: "late result of attempt \(attemptId) dropped"))
+            return .duplicate(taskId: taskId)
+        }
+        dropAttempt(attemptId)
+        effects.append(.attemptEnded(attemptId: attemptId, taskId: taskId, outcome: .succeeded, error: nil))
+        workers[attempt.workerId]?.holds.insert(taskId)
+        for other in tasks[taskId]!.running {
+            endAttempt(other, outcome: .cancelled, reason: "another attempt's result was stored", cancelWorker: true,
+                       now: now)
+        }
+        setState(taskId, .succeeded, error: nil)
+        for dependent in tasks[taskId]!.dependents { promoteIfInputsDone(dependent) }
+        return .accept(taskId: taskId)
+    }
+
+    /// A worker reported a failed attempt. Returns the task's state afterwards (nil if unknown).
+    @discardableResult
+    public mutating func failureArrived(attemptId: String, retryable: Bool, error: String, now: Double) -> TaskState? {
+        guard let attempt = attempts[attemptId] else { return nil }
+        dropAttempt(attemptId)
+        effects.append(.attemptEnded(attemptId: attemptId, taskId: attempt.taskId,
+                                     outcome: retryable ? .failed : .invalid, error: error))
+        settleAfterAttempt(attempt.taskId, retryable: retryable, error: error, now: now)
+        return tasks[attempt.taskId]?.state
+    }
+
+    /// Advances time: dead workers, retry backoffs that expired.
+    public mutating func tick(now: Double) {
+        for (id, worker) in workers where worker.alive && now - worker.lastSeen > config.deadAfter {
+            workerGone(id: id, reason: "went silent for \(Int(config.deadAfter.rounded())) s", now: now)
+        }
+        if !delayed.isEmpty {
+            var still: [String] = []
+            for id in delayed {
+                guard let task = tasks[id], task.state == .ready else { continue }
+                if task.notBefore <= now { enqueue(id) } else { still.append(id) }
+            }
+            delayed = still
+        }
+    }
+
+    /// Hands ready tasks to workers with credit. Call after any event that adds credit or work.
+    public mutating func dispatch(now: Double) {
+        if priorities.isEmpty { return }
+        for id in workers.keys.sorted() {
+            while let worker = workers[id], worker.alive, worker.credits > 0 {
+                guard let taskId = nextTask(for: worker) else { break }
+                start(taskId: taskId, workerId: id, now: now)
+            }
+        }
+    }
+
+    // MARK: - Queries (status display)
+
+    public var readyCount: Int { queues.values.reduce(0) { $0 + $1.live } + delayed.count }
+    public func state(of taskId: String) -> TaskState? { tasks[taskId]?.state }
+    public func attemptsUsed(of taskId: String) -> Int? { tasks[taskId]?.attemptsUsed }
+    public func taskOf(attempt: String) -> String? { attempts[attempt]?.taskId }
+    public func workerOf(attempt: String) -> String? { attempts[attempt]?.workerId }
+    public func runningAttempts(ofWorker id: String) -> [String] { workers[id]?.running.sorted() ?? [] }
+    public func credits(ofWorker id: String) -> Int { workers[id]?.credits ?? 0 }
+    public var aliveWorkers: [String] { workers.filter { $0.value.alive }.keys.sorted() }
+    public func startedAt(attempt: String) -> Double? { attempts[attempt]?.startedAt }
+    public func capabilities(ofWorker id: String) -> WorkerCapabilities? { workers[id]?.capabilities }
+
+    /// Counts by state for one sweep.
+    public func counts(sweep: String) -> [TaskState: Int] {
+        var out: [TaskState: Int] = [:]
+        for task in tasks.values where task.sweep == sweep { out[task.state, default: 0] += 1 }
+        return out
+    }
+
+    /// Why a sweep's ready tasks are not running, if no alive worker can run them.
+    public func waitingReason(sweep: String) -> String? {
+        guard let info = sweeps[sweep], !info.cancelled else { return nil }
+        let alive = workers.values.filter { $0.alive && $0.capabilities.slots > 0 }
+        if alive.isEmpty { return "no worker is connected" }
+        if !alive.contains(where: { $0.capabilities.canRun(engine: info.engine, device: info.device) }) {
+            let engines = Set(alive.flatMap { $0.capabilities.engines }).sorted().joined(separator: ", ")
+            return "no connected worker can run engine '\(info.engine)' on device '\(info.device)' (workers offer: \(engines))"
+        }
+        return nil
+    }
+
+    // MARK: - Internals
+
+    private mutating func setState(_ id: String, _ state: TaskState, error: String?) {
+        guard tasks[id] != nil, tasks[id]!.state != state || error != nil else { return }
+        tasks[id]!.state = state
+        effects.append(.taskState(taskId: id, state: state, error: error))
+    }
+
+    private mutating func enqueue(_ id: String) {
+        guard var task = tasks[id] else { return }
+        task.queueGeneration += 1
+        tasks[id] = task
+        if queues[task.priority] == nil {
+            queues[task.priority] = Queue()
+            priorities.append(task.priority)
+            priorities.sort(by: >)
+        }
+        queues[task.priority]!.push(QueueEntry(taskId: id, generation: task.queueGeneration))
+    }
+
+    private mutating func promoteIfInputsDone(_ id: String) {
+        guard let task = tasks[id], task.state == .pending else { return }
+        if let sweep = sweeps[task.sweep], sweep.cancelled { return }
+        for input in task.inputs {
+            switch tasks[input]?.state {
+            case .succeeded: continue
+            case .failed, .cancelled:
+                setState(id, .failed, error: "input task \(input.prefix(12)) (\(tasks[input]!.stage)) did not succeed")
+                for dependent in task.dependents { promoteIfInputsDone(dependent) }
+                return
+            default: return
+            }
+        }
+        setState(id, .ready, error: nil)
+        enqueue(id)
+    }
+
+    private func runnable(_ entry: QueueEntry, by worker: Worker) -> Bool {
+        guard let task = tasks[entry.taskId], task.state == .ready, task.queueGeneration == entry.generation,
+            let sweep = sweeps[task.sweep], !sweep.cancelled
+        else { return false }
+        return worker.capabilities.canRun(engine: sweep.engine, device: sweep.device)
+    }
+
+    private func isStale(_ entry: QueueEntry) -> Bool {
+        guard let task = tasks[entry.taskId] else { return true }
+        return task.state != .ready || task.queueGeneration != entry.generation
+            || sweeps[task.sweep]?.cancelled == true
+    }
+
+    /// Highest priority first; within the top `affinityWindow` runnable entries, prefer a task
+    /// whose inputs the worker already holds.
+    private mutating func nextTask(for worker: Worker) -> String? {
+        var emptied: [Int] = []
+        defer {
+            if !emptied.isEmpty {
+                for p in emptied { queues[p] = nil }
+                priorities.removeAll { emptied.contains($0) }
+            }
+        }
+        for priority in priorities {
+            guard var queue = queues[priority] else { continue }
+            var chosen: Int? = nil
+            var seen = 0
+            var index = queue.head
+            while index < queue.entries.count, seen < config.affinityWindow {
+                if let entry = queue.entries[index] {
+                    if isStale(entry) {
+                        queue.entries[index] = nil
+                        queue.live -= 1
+                    } else if runnable(entry, by: worker) {
+                        if chosen == nil { chosen = index }
+                        let inputs = tasks[entry.taskId]!.inputs
+                        if !inputs.isEmpty, inputs.allSatisfy({ worker.holds.contains($0) }) {
+                            chosen = index
+                            break
+                        }
+                        if inputs.isEmpty { break }  // nothing to prefer among input-less tasks
+                        seen += 1
+                    }
+                }
+                index += 1
+            }
+            // The affinity window can miss a runnable task further back (e.g. a GPU-only
+            // sweep's tasks ahead of CPU ones): scan on for the first runnable one.
+            if chosen == nil {
+                while index < queue.entries.count {
+                    if let entry = queue.entries[index] {
+                        if isStale(entry) {
+                            queue.entries[index] = nil
+                            queue.live -= 1
+                        } else if runnable(entry, by: worker) {
+                            chosen = index
+                            break
+                        }
+                    }
+                    index += 1
+                }
+            }
+            var picked: String? = nil
+            if let chosen {
+                picked = queue.entries[chosen]!.taskId
+                queue.entries[chosen] = nil
+                queue.live -= 1
+            }
+            queue.compact()
+            if queue.live == 0 {
+                emptied.append(priority)
+            } else {
+                queues[priority] = queue
+            }
+            if let picked { return picked }
+        }
+        return nil
+    }
+
+    private mutating func start(taskId: String, workerId: String, now: Double) {
+        attemptCounter += 1
+        let attemptId = "\(taskId.prefix(12))-\(runId)-\(attemptCounter)"
+        tasks[taskId]!.attemptsUsed += 1
+        tasks[taskId]!.running.insert(attemptId)
+        attempts[attemptId] = Attempt(taskId: taskId, workerId: workerId, startedAt: now)
+        workers[workerId]!.credits -= 1
+        workers[workerId]!.running.insert(attemptId)
+        effects.append(.attemptsUsed(taskId: taskId, count: tasks[taskId]!.attemptsUsed))
+        effects.append(.attemptStarted(attemptId: attemptId, taskId: taskId, workerId: workerId))
+        setState(taskId, .running, error: nil)
+        effects.append(.assign(workerId: workerId, attemptId: attemptId, taskId: taskId))
+    }
+
+    private mutating func dropAttempt(_ attemptId: String) {
+        guard let attempt = attempts.removeValue(forKey: attemptId) else { return }
+        tasks[attempt.taskId]?.running.remove(attemptId)
+        workers[attempt.workerId]?.running.remove(attemptId)
+    }
+
+    private mutating func endAttempt(_ attemptId: String, outcome: AttemptOutcome, reason: String, cancelWorker: Bool,
+                                     now: Double) {
+        guard let attempt = attempts[attemptId] else { return }
+        dropAttempt(attemptId)
+        endedAttempts[attemptId] = attempt
+        effects.append(.attemptEnded(attemptId: attemptId, taskId: attempt.taskId, outcome: outcome, error: reason))
+        if cancelWorker, workers[attempt.workerId]?.alive == true {
+            effects.append(.cancel(workerId: attempt.workerId, attemptId: attemptId, reason: reason))
+        }
+        if outcome == .lost {
+            settleAfterAttempt(attempt.taskId, retryable: true, error: reason, now: now)
+        }
+    }
+
+    /// After an attempt of a task ended badly: retry with backoff, or fail for good.
+    private mutating func settleAfterAttempt(_ taskId: String, retryable: Bool, error: String, now: Double) {
+        guard let task = tasks[taskId], task.state == .running, task.running.isEmpty else { return }
+        let retries = sweeps[task.sweep]?.retries ?? 0
+        if sweeps[task.sweep]?.cancelled == true {
+            setState(taskId, .cancelled, error: "cancelled by the user")
+            return
+        }
+        if retryable, task.attemptsUsed <= retries {
+            let delay = min(config.retryBackoff * Double(1 << min(task.attemptsUsed - 1, 20)), config.retryBackoffMax)
+            tasks[taskId]!.notBefore = now + delay
+            setState(taskId, .ready, error: nil)
+            effects.append(.log(kind: "retry", sweep: task.sweep, taskId: taskId, workerId: nil,
+                                message: "attempt \(task.attemptsUsed) of \(retries + 1) ended (\(error)); retrying"))
+            if delay <= 0 { enqueue(taskId) } else { delayed.append(taskId) }
+        } else {
+            let why = retryable ? "\(error) (after \(task.attemptsUsed) attempt(s))" : error
+            setState(taskId, .failed, error: why)
+            failDependents(of: taskId)
+        }
+    }
+
+    private mutating func failDependents(of id: String) {
+        for dependent in tasks[id]?.dependents ?? [] { promoteIfInputsDone(dependent) }
+    }
+}

@@ -1,1 +1,0 @@
-// Wire module: see DESIGN.md §1. (Being built.)

@@ -56,18 +56,21 @@ struct CurveTests {
         try good.setCurveClient(serverPublicKey: server.publicKey, publicKey: friend.publicKey, secretKey: friend.secretKey)
         try good.connect(endpoint)
         try good.send([bytes("hello")])
-        #expect(try router.receive() == [bytes("friend"), bytes("hello")])
+        let message = try #require(try router.receiveMessage())
+        #expect(message.frames == [bytes("friend"), bytes("hello")])
+        #expect(message.userId == friend.publicKey, "the server learns which allowed key sent it")
+        #expect(message.peerAddress == "127.0.0.1")
 
         let bad = try context.boundedSocket(.dealer)
         try bad.setCurveClient(serverPublicKey: server.publicKey, publicKey: stranger.publicKey, secretKey: stranger.secretKey)
         try bad.connect(endpoint)
         try bad.send([bytes("let me in")])
         for _ in 0..<500 where rejections.all.isEmpty { usleep(10_000) }
+        let events = try Poller.poll([PollItem(socket: router, events: .readable)], timeoutMilliseconds: 500)
+        #expect(events == [[]], "nothing from the refused client reaches the server")
         let rejection = try #require(rejections.all.first)
         #expect(rejection.contains(stranger.publicKey))
         #expect(rejection.contains("not on the allow-list"))
-        let events = try Poller.poll([PollItem(socket: router, events: .readable)], timeoutMilliseconds: 500)
-        #expect(events == [[]], "nothing from the refused client reaches the server")
     }
 
     @Test("the ZAP policy accepts a listed CURVE key and refuses others and other mechanisms")

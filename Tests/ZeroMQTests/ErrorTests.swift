@@ -46,6 +46,13 @@ struct ErrorTests {
         #expect(error.function == "zmq_bind")
     }
 
+    @Test("a context with a negative number of I/O threads is refused")
+    func badContext() {
+        let error = #expect(throws: ZMQError.self) { try Context(ioThreads: -1) }
+        #expect(error?.function == "zmq_ctx_set")
+        #expect(error?.errno == EINVAL)
+    }
+
     @Test("a message with no frames is refused before reaching libzmq")
     func emptyMessage() throws {
         let context = try Context()

@@ -12,13 +12,10 @@ public final class Context: @unchecked Sendable {
     ///   about a gigabyte per second, so one is plenty here.
     public init(ioThreads: Int = 1) throws {
         handle = try zmqCall("zmq_ctx_new") { zmq_ctx_new() }
-        do {
-            try zmqCall("zmq_ctx_set", detail: "ZMQ_IO_THREADS = \(ioThreads)") {
-                zmq_ctx_set(handle, ZMQ_IO_THREADS, Int32(clamping: ioThreads))
-            }
-        } catch {
-            zmq_ctx_term(handle)
-            throw error
+        // If this throws, deinit still runs (the object is fully initialised) and terminates
+        // the context.
+        try zmqCall("zmq_ctx_set", detail: "ZMQ_IO_THREADS = \(ioThreads)") {
+            zmq_ctx_set(handle, ZMQ_IO_THREADS, Int32(clamping: ioThreads))
         }
     }
 

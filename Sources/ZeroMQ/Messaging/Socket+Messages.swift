@@ -43,6 +43,13 @@ extension Socket {
     /// that runs out on a blocking receive throws a `ZMQError` whose `isAgain` is true.
     /// A ROUTER's message starts with the sender's routing id.
     public func receive(dontWait: Bool = false) throws -> [[UInt8]]? {
+        try receiveMessage(dontWait: dontWait)?.frames
+    }
+
+    /// Like `receive`, plus what libzmq knows about the sender: on a CURVE server, `userId`
+    /// is the client's Z85 public key as accepted by `CurveAuthenticator`, so a message can
+    /// be tied to the key that sent it.
+    public func receiveMessage(dontWait: Bool = false) throws -> ReceivedMessage? {
         let socket = try liveHandle(for: "zmq_msg_recv")
         let message = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
         zmq_msg_init(message)
@@ -51,6 +58,8 @@ extension Socket {
             message.deallocate()
         }
         var frames: [[UInt8]] = []
+        var userId: String?
+        var peerAddress: String?
         repeat {
             // libzmq delivers multipart messages atomically: once the first frame is here,
             // the rest are too, so only the first receive may honour `dontWait`.
@@ -63,6 +72,10 @@ extension Socket {
                 if error.isAgain && dontWait && frames.isEmpty { return nil }
                 throw error
             }
+            if frames.isEmpty {
+                userId = property("User-Id", of: message)
+                peerAddress = property("Peer-Address", of: message)
+            }
             let count = zmq_msg_size(message)
             if count == 0 {
                 frames.append([])
@@ -71,6 +84,22 @@ extension Socket {
                 frames.append(Array(bytes))
             }
         } while zmq_msg_more(message) != 0
-        return frames
+        return ReceivedMessage(frames: frames, userId: userId, peerAddress: peerAddress)
     }
+
+    /// A metadata property of a received frame; nil when the transport does not set it.
+    private func property(_ name: String, of message: UnsafeMutablePointer<zmq_msg_t>) -> String? {
+        guard let value = zmq_msg_gets(message, name) else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
+    }
+}
+
+/// A multipart message and what libzmq reports about its sender.
+public struct ReceivedMessage: Sendable, Equatable {
+    public let frames: [[UInt8]]
+    /// The user id the ZAP handler gave the sender: for CURVE, its Z85 public key.
+    public let userId: String?
+    /// The sender's IP address on tcp connections.
+    public let peerAddress: String?
 }

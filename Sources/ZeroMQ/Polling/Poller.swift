@@ -16,6 +16,14 @@ public struct PollEvents: OptionSet, Sendable, Hashable {
     public static let writable = PollEvents(rawValue: Int16(ZMQ_POLLOUT))
 }
 
+extension PollEvents: CustomStringConvertible {
+    public var description: String {
+        let names = [(PollEvents.readable, "readable"), (.writable, "writable")]
+            .filter { contains($0.0) }.map(\.1)
+        return "[" + names.joined(separator: ", ") + "]"
+    }
+}
+
 /// One thing to poll: a socket (owned by the polling thread) or a plain file descriptor.
 public struct PollItem {
     enum Target {

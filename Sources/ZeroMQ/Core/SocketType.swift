@@ -1,0 +1,20 @@
+import CZeroMQ
+
+/// The ZeroMQ socket patterns this project uses.
+public enum SocketType: Sendable, CaseIterable {
+    case router, dealer, pair, req, rep, push, pull, pub, sub
+
+    var rawValue: Int32 {
+        switch self {
+        case .router: ZMQ_ROUTER
+        case .dealer: ZMQ_DEALER
+        case .pair: ZMQ_PAIR
+        case .req: ZMQ_REQ
+        case .rep: ZMQ_REP
+        case .push: ZMQ_PUSH
+        case .pull: ZMQ_PULL
+        case .pub: ZMQ_PUB
+        case .sub: ZMQ_SUB
+        }
+    }
+}

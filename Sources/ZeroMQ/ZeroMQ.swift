@@ -1,1 +1,0 @@
-// ZeroMQ module: see DESIGN.md §1. (Being built.)

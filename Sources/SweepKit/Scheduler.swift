@@ -316,6 +316,7 @@ public struct Scheduler: Sendable {
     public func credits(ofWorker id: String) -> Int { workers[id]?.credits ?? 0 }
     public var aliveWorkers: [String] { workers.filter { $0.value.alive }.keys.sorted() }
     public func startedAt(attempt: String) -> Double? { attempts[attempt]?.startedAt }
+    public func lastSeen(ofWorker id: String) -> Double? { workers[id]?.lastSeen }
     public func capabilities(ofWorker id: String) -> WorkerCapabilities? { workers[id]?.capabilities }
 
     /// Counts by state for one sweep.

@@ -126,7 +126,7 @@ public struct Assign: Codable, Sendable {
     }
 }
 
-public struct Progress: Codable, Sendable {
+public struct TaskProgress: Codable, Sendable {
     public var attemptId: String
     /// The engine's progress or metric event as it printed it.
     public var event: JSONValue

@@ -1,6 +1,103 @@
 import ArgumentParser
+import Coordinator
+import Foundation
+import SweepKit
 
 struct CoordinatorCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "coordinator", abstract: "(being built)")
-    func run() async throws { throw ValidationError("`sparsegrid coordinator` is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run a long-lived coordinator that workers join and sweeps are launched to.",
+        discussion: """
+            The coordinator keeps every task, attempt and metric in <state>/sparsegrid.db and every \
+            checkpoint under <state>/artifacts. Stop it with Ctrl-C: a restarted coordinator picks up \
+            where it left off, without rerunning finished tasks.
+
+            It binds to loopback by default. To take workers from other hosts, bind a reachable \
+            address; without CURVE keys that needs --insecure (use it on a network you trust, or tunnel \
+            the three ports over ssh instead).
+
+            Then:  sparsegrid worker --coordinator tcp://HOST:5555
+                   sparsegrid launch sweeps/quick.yaml --coordinator tcp://HOST:5557
+            """)
+
+    @Option(name: .long, help: "State directory (database, artifacts, logs).")
+    var state: String = defaultStateDirectory
+
+    @Option(name: .long, help: "Address workers connect to.")
+    var bind: String = defaultWorkerEndpoint
+
+    @Option(name: .long, help: "Address for artifacts (checkpoints). Default: the --bind port + 1.")
+    var data: String?
+
+    @Option(name: .long, help: "Address the CLI (launch, status, cancel, retry) connects to.")
+    var control: String = defaultControlEndpoint
+
+    @Option(name: .long, help: "Seconds between heartbeats.")
+    var heartbeat: Double = 1
+
+    @Option(name: .customLong("dead-after"), help: "Seconds of silence after which a worker is dead and its tasks run elsewhere.")
+    var deadAfter: Double = 5
+
+    @Option(name: .customLong("retry-backoff"), help: "Seconds before the first retry of a failed task (doubles each time).")
+    var retryBackoff: Double = 0.5
+
+    @Flag(name: .long, help: "Allow binding a non-loopback address without encryption.")
+    var insecure = false
+
+    func validate() throws {
+        if heartbeat <= 0 || deadAfter <= heartbeat {
+            throw ValidationError("--dead-after (\(deadAfter)) must be longer than --heartbeat (\(heartbeat)), both positive.")
+        }
+    }
+
+    func run() async throws {
+        try await userFacing {
+            let config = CoordinatorConfig(
+                stateDirectory: state, workerEndpoint: bind, dataEndpoint: data, controlEndpoint: control,
+                heartbeatInterval: heartbeat,
+                scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff), insecure: insecure)
+            let coordinator = try Coordinator(config: config)
+            let info = CoordinatorInfo(pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
+                                       dataEndpoint: coordinator.dataEndpoint,
+                                       controlEndpoint: coordinator.controlEndpoint, startedAt: Date().timeIntervalSince1970)
+            try info.write(state: state)
+            print("sparsegrid coordinator: state \(state)")
+            print("  workers connect to  \(coordinator.workerEndpoint)")
+            print("  artifacts on        \(coordinator.dataEndpoint)")
+            print("  control (CLI) on    \(coordinator.controlEndpoint)")
+            fflush(stdout)
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                let once = OnceFlag()
+                SignalHolder.keep(SignalWatcher { _ in if once.claim() { done.resume() } })
+            }
+            print("stopping coordinator")
+            coordinator.stop()
+            CoordinatorInfo.remove(state: state)
+        }
+    }
+}
+
+/// Keeps signal sources alive for the life of the process.
+enum SignalHolder {
+    nonisolated(unsafe) static var watchers: [SignalWatcher] = []
+    static func keep(_ w: SignalWatcher) { watchers.append(w) }
+}
+
+/// True exactly once, from any thread.
+final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+    var isClaimed: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return done
+    }
+
+    func claim() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if done { return false }
+        done = true
+        return true
+    }
 }

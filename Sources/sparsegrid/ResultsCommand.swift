@@ -1,6 +1,145 @@
 import ArgumentParser
+import Foundation
+import Reports
+import Store
+import SweepKit
 
 struct ResultsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "results", abstract: "(being built)")
-    func run() async throws { throw ValidationError("`sparsegrid results` is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "results",
+        abstract: "List tasks with their parameters, state and final metrics.",
+        discussion: """
+            Reads the state directory's database directly (no coordinator needed). One row per task. \
+            Filter with --where KEY=VALUE on any parameter (model, method, seed, …; the train stage's \
+            method is `dense`), --stage, and --status (or --where state=failed).
+
+            Examples:
+              sparsegrid results --sweep quick --where model=resnet50 --where method=nm_2_4
+              sparsegrid results --status failed
+              sparsegrid results --format csv > results.csv
+              sparsegrid results --format json | jq '.[].metrics.accuracy'
+            """)
+
+    @Option(name: .long, help: "State directory. (A task state such as `failed` here filters by state instead, with the default directory.)")
+    var state: String = defaultStateDirectory
+
+    @Option(name: .long, help: "Only this sweep.")
+    var sweep: String?
+
+    @Option(name: .long, help: "Only this stage (e.g. train, finetune).")
+    var stage: String?
+
+    @Option(name: .long, help: "Only tasks in this state: \(TaskState.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var status: String?
+
+    @Option(name: .customLong("where"), parsing: .singleValue, help: "KEY=VALUE filter on a parameter (repeatable).")
+    var filters: [String] = []
+
+    @Option(name: .long, help: "table, csv, json or markdown.")
+    var format: String = "table"
+
+    @Option(name: .customLong("sort"), help: "Sort by this column (a parameter or metric name).")
+    var sortBy: String?
+
+    func validate() throws {
+        guard let f = OutputFormat(rawValue: format), [.table, .csv, .json, .markdown].contains(f) else {
+            throw ValidationError("--format must be table, csv, json or markdown (not '\(format)'); for LaTeX and HTML use `sparsegrid report`.")
+        }
+        for filter in filters where !filter.contains("=") {
+            throw ValidationError("--where takes KEY=VALUE, e.g. --where model=resnet18 (not '\(filter)').")
+        }
+        if let status, TaskState(rawValue: status) == nil {
+            throw ValidationError("--status must be one of \(TaskState.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+    }
+
+    func run() async throws {
+        try await userFacing {
+            var stateDir = state
+            var states: [TaskState]? = status.flatMap(TaskState.init(rawValue:)).map { [$0] }
+            // `--state failed` (a task state, and no such directory) filters by state.
+            if let asState = TaskState(rawValue: state), !FileManager.default.fileExists(atPath: state) {
+                stateDir = defaultStateDirectory
+                states = [asState]
+            }
+            var params: [(key: String, value: String)] = []
+            for filter in filters {
+                let parts = filter.split(separator: "=", maxSplits: 1).map(String.init)
+                if parts[0] == "state" {
+                    guard let s = TaskState(rawValue: parts.count > 1 ? parts[1] : "") else {
+                        throw UserError("--where state=… takes one of \(TaskState.allCases.map(\.rawValue).joined(separator: ", ")).")
+                    }
+                    states = [s]
+                } else {
+                    params.append((parts[0], parts.count > 1 ? parts[1] : ""))
+                }
+            }
+            let store = try openReadOnlyStore(state: stateDir)
+            if let sweep, try store.plan(sweep: sweep) == nil {
+                let known = try store.sweepSummaries().map(\.name)
+                throw UserError("there is no sweep named '\(sweep)' in \(stateDir); sweeps there: "
+                    + (known.isEmpty ? "none" : known.joined(separator: ", ")))
+            }
+            let rows = try store.resultRows(sweep: sweep, stage: stage, states: states, where: params)
+            print(try Reports.renderResults(rows, format: OutputFormat(rawValue: format)!, sortBy: sortBy),
+                  terminator: "")
+        }
+    }
+}
+
+struct ReportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Render a sweep's comparison tables and figures.",
+        discussion: """
+            The tables come from the spec's `report:` section (default: the study's Table I, accuracy and \
+            latency, and Table II, MACs and memory), aggregated over seeds as mean ± std (n). With --out, \
+            writes report.html (tables and four SVG figures inline, no network), the tables in every \
+            format, and figures/*.svg. With --reference, the paper's numbers stand beside the measured ones.
+
+            Example:
+              sparsegrid report quick --reference sweeps/reference/tatarnikova-raskopina.csv --out report/
+            """)
+
+    @Argument(help: "The sweep's name.")
+    var name: String
+
+    @Option(name: .long, help: "State directory.")
+    var state: String = defaultStateDirectory
+
+    @Option(name: .long, help: "table, markdown, csv, json, latex or html.")
+    var format: String = "table"
+
+    @Option(name: .long, help: "Write the full report (HTML, every table format, SVG figures) into this directory.")
+    var out: String?
+
+    @Option(name: .long, help: "A CSV of claimed numbers to compare with (e.g. sweeps/reference/tatarnikova-raskopina.csv).")
+    var reference: String?
+
+    func validate() throws {
+        if OutputFormat(rawValue: format) == nil {
+            throw ValidationError("--format must be one of \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+    }
+
+    func run() async throws {
+        try await userFacing {
+            let store = try openReadOnlyStore(state: state)
+            guard let plan = try store.plan(sweep: name) else {
+                let known = try store.sweepSummaries().map(\.name)
+                throw UserError("there is no sweep named '\(name)' in \(state); sweeps there: "
+                    + (known.isEmpty ? "none" : known.joined(separator: ", ")))
+            }
+            let rows = try store.resultRows(sweep: name)
+            let ref = try reference.map { try ReferenceTable.load(csvPath: $0) }
+            let specs = plan.reports.isEmpty ? Reports.defaultSpecs : plan.reports
+            if let out {
+                let paths = try Reports.writeReport(sweep: name, rows: rows, specs: specs, reference: ref, to: out)
+                for path in paths { print(path) }
+            } else {
+                print(Reports.renderReport(sweep: name, rows: rows, specs: specs, format: OutputFormat(rawValue: format)!,
+                                           reference: ref), terminator: "")
+            }
+        }
+    }
 }

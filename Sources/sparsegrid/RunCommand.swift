@@ -1,6 +1,243 @@
 import ArgumentParser
+import Coordinator
+import Foundation
+import Reports
+import Store
+import SweepKit
+import Wire
 
 struct RunCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "run", abstract: "(being built)")
-    func run() async throws { throw ValidationError("`sparsegrid run` is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a sweep on this machine: a coordinator plus N local worker processes.",
+        discussion: """
+            Shows live progress (tasks done/running/failed, each worker's task and epoch, elapsed and \
+            ETA), then prints the comparison tables and writes the HTML report into the state directory. \
+            Exits 0 when every task succeeded.
+
+            Running the same spec again reuses finished tasks: only failed, missing or new cells run.
+
+            Example:  sparsegrid run sweeps/smoke.yaml --workers 2
+            """)
+
+    @Argument(help: "The sweep spec (YAML), e.g. sweeps/quick.yaml.")
+    var spec: String
+
+    @Option(name: .long, help: "Local worker processes to start (0: wait for workers you start yourself).")
+    var workers: Int = 2
+
+    @Option(name: .long, help: "Slots per local worker.")
+    var slots: Int = 1
+
+    @Option(name: .long, help: "State directory (database, artifacts, logs, reports).")
+    var state: String = defaultStateDirectory
+
+    @Option(name: .long, parsing: .singleValue, help: "Give the local workers another engine: NAME=COMMAND (repeatable).")
+    var engine: [String] = []
+
+    @Option(name: .long, help: "A CSV of claimed numbers to put beside the measured ones in the report.")
+    var reference: String?
+
+    @Option(name: .long, help: "Seconds between heartbeats.")
+    var heartbeat: Double = 1
+
+    @Option(name: .customLong("dead-after"), help: "Seconds of silence after which a worker is dead.")
+    var deadAfter: Double = 5
+
+    @Option(name: .customLong("retry-backoff"), help: "Seconds before the first retry of a failed task.")
+    var retryBackoff: Double = 0.5
+
+    @Flag(name: .long, help: "No live progress display; print a line when counts change.")
+    var plain = false
+
+    func validate() throws {
+        if workers < 0 { throw ValidationError("--workers must be 0 or more.") }
+        if slots < 1 { throw ValidationError("--slots must be at least 1.") }
+        if heartbeat <= 0 || deadAfter <= heartbeat {
+            throw ValidationError("--dead-after (\(deadAfter)) must be longer than --heartbeat (\(heartbeat)), both positive.")
+        }
+    }
+
+    func run() async throws {
+        try await userFacing {
+            let plan = try loadPlan(spec)
+            if let running = CoordinatorInfo.read(state: state) {
+                throw UserError("a coordinator (pid \(running.pid)) is already running on \(state). Launch into it "
+                    + "with `sparsegrid launch \(spec) --coordinator \(running.controlEndpoint)`, or pass another --state.")
+            }
+            let config = CoordinatorConfig(
+                stateDirectory: state, workerEndpoint: "tcp://127.0.0.1:*", dataEndpoint: "tcp://127.0.0.1:*",
+                controlEndpoint: "tcp://127.0.0.1:*", heartbeatInterval: heartbeat,
+                scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff))
+            let coordinator = try Coordinator(config: config)
+            try CoordinatorInfo(pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
+                                dataEndpoint: coordinator.dataEndpoint, controlEndpoint: coordinator.controlEndpoint,
+                                startedAt: Date().timeIntervalSince1970).write(state: state)
+            let client = try ControlClient(endpoint: coordinator.controlEndpoint)
+            let launched = try client.request(.launch, LaunchRequest(plan: plan), timeout: 30)
+            let n = { (key: String) in launched.body[key]?.intValue ?? 0 }
+            print("sweep \(plan.name): \(n("total")) tasks (\(n("new")) new, \(n("reused")) reused, "
+                + "\(n("rerun")) to run again); \(workers) local worker(s); state in \(state)")
+            if workers == 0 {
+                print("waiting for workers: sparsegrid worker --coordinator \(coordinator.workerEndpoint)")
+            }
+            fflush(stdout)
+
+            let pool = try LocalWorkers(count: workers, slots: slots, endpoint: coordinator.workerEndpoint,
+                                        state: state, engines: engine)
+            let interrupted = OnceFlag()
+            SignalHolder.keep(SignalWatcher { _ in _ = interrupted.claim() })
+            let display = ProgressDisplay(sweep: plan.name, plain: plain || isatty(1) == 0)
+            var finished = false
+            while !finished {
+                try await Task.sleep(nanoseconds: 500_000_000)
+                if interrupted.isClaimed {
+                    display.note("interrupted: stopping workers; finished tasks are kept, rerun to continue")
+                    break
+                }
+                let reply = try client.request(.status, Empty(), timeout: 30)
+                let status = try Codec.decodeJSON(LiveStatus.self, from: Codec.encodeJSON(reply.body))
+                display.update(status)
+                if let sweep = status.sweeps.first(where: { $0.name == plan.name }) {
+                    let open = ["running", "ready", "pending"].reduce(0) { $0 + (sweep.counts[$1] ?? 0) }
+                    finished = open == 0
+                }
+                if !finished, workers > 0, pool.allExited {
+                    display.note("every local worker exited; see \(state)/logs/worker-*.log")
+                    break
+                }
+            }
+            pool.stop()
+            coordinator.stop()
+            CoordinatorInfo.remove(state: state)
+            display.finish()
+
+            let store = try openReadOnlyStore(state: state)
+            let rows = try store.resultRows(sweep: plan.name)
+            let ref = try reference.map { try ReferenceTable.load(csvPath: $0) }
+            let specs = plan.reports.isEmpty ? Reports.defaultSpecs : plan.reports
+            print(Reports.renderReport(sweep: plan.name, rows: rows, specs: specs, format: .table, reference: ref))
+            let reportDir = "\(state)/reports/\(plan.name)"
+            let paths = try Reports.writeReport(sweep: plan.name, rows: rows, specs: specs, reference: ref, to: reportDir)
+            if let html = paths.first(where: { $0.hasSuffix(".html") }) { print("report: \(html)") }
+            let failed = rows.filter { $0.state != .succeeded }
+            if !failed.isEmpty {
+                print("\(failed.count) of \(rows.count) task(s) did not succeed:")
+                for row in failed.prefix(20) {
+                    let label = [row.stage, row.model ?? "", row.method, row.seed.map { "seed \($0)" } ?? ""]
+                        .filter { !$0.isEmpty }.joined(separator: " ")
+                    print("  \(label): \(row.state.rawValue)\(row.error.map { " — \($0)" } ?? "")")
+                }
+                print("details: sparsegrid results --state \(state) --sweep \(plan.name) --status failed; "
+                    + "rerun them: sparsegrid run \(spec) --state \(state)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}
+
+/// The worker processes `run` starts: the same binary, `worker` subcommand, logs under the state dir.
+final class LocalWorkers {
+    private var processes: [Process] = []
+
+    init(count: Int, slots: Int, endpoint: String, state: String, engines: [String]) throws {
+        let logs = "\(state)/logs"
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        for i in 0..<count {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: currentExecutable())
+            var args = ["worker", "--coordinator", endpoint, "--id", "local-\(i + 1)", "--slots", String(slots),
+                        "--cache", "\(state)/workers/local-\(i + 1)", "--connect-timeout", "60"]
+            for e in engines { args += ["--engine", e] }
+            process.arguments = args
+            let logPath = "\(logs)/worker-\(i + 1).log"
+            FileManager.default.createFile(atPath: logPath, contents: nil)
+            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            try log.seekToEnd()
+            process.standardOutput = log
+            process.standardError = log
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            processes.append(process)
+        }
+    }
+
+    var allExited: Bool { !processes.isEmpty && processes.allSatisfy { !$0.isRunning } }
+
+    /// SIGTERM (workers stop their engines and say bye), then SIGKILL after 10 s.
+    func stop() {
+        for p in processes where p.isRunning { kill(p.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(10)
+        while processes.contains(where: { $0.isRunning }), Date() < deadline { usleep(50_000) }
+        for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        for p in processes { p.waitUntilExit() }
+    }
+}
+
+/// The live view of `run`: a redrawn block on a terminal, change-only lines otherwise.
+final class ProgressDisplay {
+    let sweep: String
+    let plain: Bool
+    private var linesDrawn = 0
+    private var lastPlain = ""
+    private let started = Date()
+    private var firstDoneAt: (Date, Int)? = nil
+
+    init(sweep: String, plain: Bool) {
+        self.sweep = sweep
+        self.plain = plain
+    }
+
+    func note(_ text: String) {
+        clear()
+        print(text)
+        fflush(stdout)
+    }
+
+    private func clear() {
+        guard !plain, linesDrawn > 0 else { return }
+        print("\u{1B}[\(linesDrawn)A\u{1B}[J", terminator: "")
+        linesDrawn = 0
+    }
+
+    func update(_ status: LiveStatus) {
+        guard let s = status.sweeps.first(where: { $0.name == sweep }) else { return }
+        let done = (s.counts["succeeded"] ?? 0) + (s.counts["failed"] ?? 0) + (s.counts["cancelled"] ?? 0)
+        let elapsed = Date().timeIntervalSince(started)
+        var eta = "?"
+        if firstDoneAt == nil, done > 0 { firstDoneAt = (Date(), done) }
+        if done > 0, done < s.total {
+            eta = formatDuration(elapsed / Double(done) * Double(s.total - done))
+        } else if done == s.total {
+            eta = "0s"
+        }
+        let head = "\(sweep): \(StatusView.counts(s.counts, total: s.total)) — elapsed \(formatDuration(elapsed)), ETA \(eta)"
+        if plain {
+            let key = StatusView.counts(s.counts, total: s.total)
+            if key != lastPlain {
+                print(head)
+                fflush(stdout)
+                lastPlain = key
+            }
+            return
+        }
+        var lines = [head]
+        if let why = s.waitingReason { lines.append("  waiting: \(why)") }
+        for worker in status.workers where worker.alive {
+            if worker.running.isEmpty { lines.append("  \(worker.id): idle") }
+            for attempt in worker.running {
+                let progress = StatusView.progressText(attempt.progress)
+                lines.append("  \(worker.id): \(attempt.label) (\(formatDuration(status.now - attempt.startedAt)))"
+                    + (progress.isEmpty ? "" : " \(progress)"))
+            }
+        }
+        clear()
+        for line in lines { print(String(line.prefix(120))) }
+        linesDrawn = lines.count
+        fflush(stdout)
+    }
+
+    func finish() {
+        linesDrawn = 0
+    }
 }

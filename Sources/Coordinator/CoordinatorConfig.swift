@@ -1,0 +1,59 @@
+import Foundation
+import SweepKit
+
+/// How a coordinator is run. Defaults: loopback only, 1 s heartbeats, dead after 5 s.
+public struct CoordinatorConfig: Sendable {
+    /// State directory: `sparsegrid.db`, `artifacts/`, `logs/`.
+    public var stateDirectory: String
+    /// ROUTER for workers, e.g. "tcp://127.0.0.1:5555" ("tcp://127.0.0.1:*" picks a port).
+    public var workerEndpoint: String
+    /// ROUTER for artifacts (checkpoints), separate so large frames never delay heartbeats.
+    /// nil: the worker port + 1 (or any free port when the worker port is "*").
+    public var dataEndpoint: String?
+    /// ROUTER for the CLI (launch, status, cancel, retry).
+    public var controlEndpoint: String
+    public var heartbeatInterval: Double
+    public var scheduler: SchedulerConfig
+    /// Allow a non-loopback bind without CURVE (the user said `--insecure`).
+    public var insecure: Bool
+
+    public init(stateDirectory: String, workerEndpoint: String = "tcp://127.0.0.1:5555", dataEndpoint: String? = nil,
+                controlEndpoint: String = "tcp://127.0.0.1:5557", heartbeatInterval: Double = 1,
+                scheduler: SchedulerConfig = SchedulerConfig(), insecure: Bool = false) {
+        self.stateDirectory = stateDirectory
+        self.workerEndpoint = workerEndpoint
+        self.dataEndpoint = dataEndpoint
+        self.controlEndpoint = controlEndpoint
+        self.heartbeatInterval = heartbeatInterval
+        self.scheduler = scheduler
+        self.insecure = insecure
+    }
+
+    public var databasePath: String { "\(stateDirectory)/sparsegrid.db" }
+    public var artifactDirectory: String { "\(stateDirectory)/artifacts" }
+
+    /// The data endpoint implied by the worker endpoint when none is given.
+    func resolvedDataEndpoint() -> String {
+        if let dataEndpoint { return dataEndpoint }
+        guard let colon = workerEndpoint.lastIndex(of: ":") else { return workerEndpoint + "-data" }
+        let port = workerEndpoint[workerEndpoint.index(after: colon)...]
+        let base = workerEndpoint[..<colon]
+        if let n = Int(port) { return "\(base):\(n + 1)" }
+        return "\(base):*"
+    }
+}
+
+/// Errors a user can act on when starting a coordinator.
+public struct CoordinatorError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Whether an endpoint stays on this machine (loopback, inproc or ipc).
+public func isLoopback(_ endpoint: String) -> Bool {
+    if endpoint.hasPrefix("inproc://") || endpoint.hasPrefix("ipc://") { return true }
+    guard endpoint.hasPrefix("tcp://") else { return false }
+    var host = String(endpoint.dropFirst("tcp://".count))
+    if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
+    return host == "localhost" || host.hasPrefix("127.") || host == "[::1]" || host == "::1"
+}

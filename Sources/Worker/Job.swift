@@ -1,0 +1,175 @@
+import Foundation
+import SweepKit
+import Synchronization
+import Wire
+import ZeroMQ
+
+/// What a job thread hands back to the socket thread.
+enum JobOutput: Sendable {
+    case progress(TaskProgress)
+    /// The attempt ended: the `result` or `failed` message to send, and the slot it freed.
+    case finished(attemptId: String, type: MessageType, frames: [[UInt8]], slot: Int)
+}
+
+/// One attempt running on one slot, on its own thread: fetch inputs, run the engine, verify
+/// and upload its artifacts, report. Blocking code is fine here: this is not the cooperative pool.
+final class Job: Sendable {
+    let assign: Assign
+    let slot: SlotInfo
+    let startedAt: Double
+    private let state = Mutex<(engine: EngineProcess?, cancelReason: String?)>((nil, nil))
+
+    init(assign: Assign, slot: SlotInfo, startedAt: Double) {
+        self.assign = assign
+        self.slot = slot
+        self.startedAt = startedAt
+    }
+
+    var cancelReason: String? { state.withLock { $0.cancelReason } }
+
+    func cancel(reason: String) {
+        let engine = state.withLock { s -> EngineProcess? in
+            if s.cancelReason == nil { s.cancelReason = reason }
+            return s.engine
+        }
+        engine?.terminate()
+    }
+
+    func run(config: WorkerConfig, context: Context, dataEndpoint: String, post: @Sendable (JobOutput) -> Void) {
+        let outcome: (MessageType, any Encodable)
+        do {
+            outcome = try execute(config: config, context: context, dataEndpoint: dataEndpoint, post: post)
+        } catch {
+            outcome = (.failed, TaskFailed(attemptId: assign.attemptId, taskId: assign.taskId, error: "\(error)",
+                                          exitCode: nil, stderrTail: nil, retryable: true))
+        }
+        let frames = (try? Codec.frames(outcome.0, outcome.1)) ?? []
+        post(.finished(attemptId: assign.attemptId, type: outcome.0, frames: frames, slot: slot.index))
+    }
+
+    private func failure(_ error: String, exitCode: Int32? = nil, stderr: String? = nil, retryable: Bool = true)
+        -> (MessageType, any Encodable)
+    {
+        (.failed, TaskFailed(attemptId: assign.attemptId, taskId: assign.taskId, error: error, exitCode: exitCode,
+                             stderrTail: stderr, retryable: retryable))
+    }
+
+    private func execute(config: WorkerConfig, context: Context, dataEndpoint: String,
+                         post: @Sendable (JobOutput) -> Void) throws -> (MessageType, any Encodable) {
+        guard let command = config.engines[assign.engine] else {
+            return failure("this worker has no engine named '\(assign.engine)'")
+        }
+        let artifactCache = "\(config.cacheDirectory)/artifacts"
+        let workdir = "\(config.cacheDirectory)/work/\(assign.attemptId)"
+        try FileManager.default.createDirectory(atPath: workdir, withIntermediateDirectories: true)
+        let client = try ArtifactClient(context: context, endpoint: config.dialable(dataEndpoint), cache: artifactCache)
+
+        // Inputs by hash, verified, from the local cache or the coordinator.
+        var inputs: [String: JSONValue] = [:]
+        for (stage, input) in assign.inputs {
+            if let reason = cancelReason { return failure("cancelled: \(reason)", retryable: false) }
+            let path = try client.fetch(sha256: input.sha256, bytes: input.bytes)
+            inputs[stage] = ["task_id": .string(input.taskId), "name": .string(input.name),
+                             "sha256": .string(input.sha256), "path": .string(path)]
+        }
+        let device: String = slot.isGPU ? "cuda" : "cpu"
+        let task: JSONValue = [
+            "task_id": .string(assign.taskId), "attempt_id": .string(assign.attemptId),
+            "sweep": .string(assign.sweep), "stage": .string(assign.stage),
+            "params": .object(assign.params), "method": assign.method ?? .null, "data": assign.data ?? .null,
+            "measure": assign.measure ?? .null, "inputs": .object(inputs), "device": .string(device),
+        ]
+        let taskFile = "\(workdir)/task.json"
+        try Data(task.canonicalText.utf8).write(to: URL(fileURLWithPath: taskFile))
+
+        var env: [String: String] = [:]
+        if slot.isGPU {
+            env["CUDA_VISIBLE_DEVICES"] = String(slot.device.dropFirst("cuda:".count))
+        } else {
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            let cpuSlots = max(config.slots.filter { !$0.isGPU }.count, 1)
+            env["OMP_NUM_THREADS"] = String(max(cores / cpuSlots, 1))
+        }
+        let engine = try EngineProcess(command: command, arguments: ["run", "--task", taskFile, "--workdir", workdir],
+                                       environment: env, directory: workdir)
+        let cancelledBeforeStart = state.withLock { s -> Bool in
+            s.engine = engine
+            return s.cancelReason != nil
+        }
+        if cancelledBeforeStart { engine.terminate() }
+
+        var result: JSONValue? = nil
+        var errorMessage: String? = nil
+        var artifacts: [(name: String, path: String, sha256: String?)] = []
+        var junk: [String] = []
+        let ended = engine.readLines { line in
+            guard !line.isEmpty else { return }
+            guard let event = try? JSONValue.parse(line), let kind = event["event"]?.stringValue else {
+                if junk.count < 5 { junk.append(String(line.prefix(200))) }
+                return
+            }
+            switch kind {
+            case "progress", "metric":
+                post(.progress(TaskProgress(attemptId: assign.attemptId, event: event)))
+            case "artifact":
+                if let name = event["name"]?.stringValue, let path = event["path"]?.stringValue {
+                    let full = path.hasPrefix("/") ? path : "\(workdir)/\(path)"
+                    artifacts.append((name, full, event["sha256"]?.stringValue))
+                }
+            case "result":
+                result = event
+            case "error":
+                errorMessage = event["message"]?.stringValue
+            default:
+                break
+            }
+        }
+        var stderrTail = ended.stderrTail
+        if !junk.isEmpty { stderrTail += "\n[engine printed non-JSON lines on stdout: \(junk.joined(separator: " | "))]" }
+
+        if let reason = cancelReason {
+            return failure("cancelled: \(reason)", exitCode: ended.exitCode, stderr: stderrTail, retryable: false)
+        }
+        if let signal = ended.signal {
+            return failure("engine was killed by signal \(signal)" + (errorMessage.map { ": \($0)" } ?? ""),
+                           stderr: stderrTail)
+        }
+        let code = ended.exitCode ?? -1
+        if code == 2 {
+            return failure(errorMessage ?? "the engine rejected the task as invalid (exit 2)", exitCode: 2,
+                           stderr: stderrTail, retryable: false)
+        }
+        if code != 0 {
+            return failure("engine exited with status \(code)" + (errorMessage.map { ": \($0)" } ?? ""),
+                           exitCode: code, stderr: stderrTail)
+        }
+        guard let result else {
+            return failure("engine exited 0 without a result event", exitCode: 0, stderr: stderrTail)
+        }
+
+        // Verify every artifact against the hash the engine announced, keep it in the local
+        // cache (a consumer scheduled here needs no download), and upload it.
+        var produced: [ProducedArtifact] = []
+        for artifact in artifacts {
+            let sha = try ArtifactFiles.sha256(path: artifact.path)
+            if let claimed = artifact.sha256, claimed != sha {
+                return failure("artifact \(artifact.name) does not match the SHA-256 the engine announced",
+                               exitCode: 0, stderr: stderrTail)
+            }
+            let bytes = ArtifactFiles.fileSize(artifact.path) ?? 0
+            let cached = ArtifactFiles.finalPath(root: artifactCache, sha256: sha)
+            if !FileManager.default.fileExists(atPath: cached) {
+                try FileManager.default.moveItem(atPath: artifact.path, toPath: cached)
+            }
+            try client.upload(path: cached, sha256: sha)
+            produced.append(ProducedArtifact(name: artifact.name, sha256: sha, bytes: bytes))
+        }
+        var metrics: [String: JSONValue] = [:]
+        for (k, v) in result["metrics"]?.objectValue ?? [:] { metrics[k] = v }
+        var units: [String: String] = [:]
+        for (k, v) in result["units"]?.objectValue ?? [:] { units[k] = v.displayText }
+        try? FileManager.default.removeItem(atPath: workdir)
+        return (.result, TaskResult(attemptId: assign.attemptId, taskId: assign.taskId, metrics: metrics, units: units,
+                                    details: result["details"] ?? .null, artifacts: produced))
+    }
+}

@@ -1,1 +1,0 @@
-// Worker module: see DESIGN.md §1. (Being built.)

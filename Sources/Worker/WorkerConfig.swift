@@ -1,0 +1,79 @@
+import Foundation
+import SweepKit
+import Wire
+
+/// How to start an engine: the program and the arguments before `run …` / `describe`.
+public struct EngineCommand: Sendable, Hashable {
+    public var executable: String
+    public var arguments: [String]
+    public var environment: [String: String]
+
+    public init(executable: String, arguments: [String] = [], environment: [String: String] = [:]) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+    }
+
+    /// Parses "NAME=COMMAND ARGS…" as given to `sparsegrid worker --engine`.
+    public static func parse(_ spec: String) throws -> (String, EngineCommand) {
+        guard let eq = spec.firstIndex(of: "=") else {
+            throw WorkerError("--engine takes NAME=COMMAND (e.g. test=\"python3 tests/engine.py\"), not '\(spec)'")
+        }
+        let name = String(spec[..<eq])
+        let words = spec[spec.index(after: eq)...].split(separator: " ").map(String.init)
+        guard !name.isEmpty, let program = words.first else {
+            throw WorkerError("--engine '\(spec)' names no command; write NAME=COMMAND")
+        }
+        return (name, EngineCommand(executable: program, arguments: Array(words.dropFirst())))
+    }
+}
+
+public struct WorkerError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public struct WorkerConfig: Sendable {
+    /// The coordinator's worker endpoint, e.g. "tcp://127.0.0.1:5555".
+    public var coordinator: String
+    /// Stable across reconnects and restarts (defaults to host-pid).
+    public var workerId: String
+    public var host: String
+    public var slots: [SlotInfo]
+    /// Engines this worker offers besides the built-in "null".
+    public var engines: [String: EngineCommand]
+    /// Input artifacts by hash, work directories of running attempts.
+    public var cacheDirectory: String
+    /// Kill an engine that runs longer than this (nil: no limit).
+    public var taskTimeout: Double?
+    /// Ask each engine for `describe` before saying hello (the coordinator sees models and versions).
+    public var describeEngines: Bool
+    /// Give up (exit non-zero) if no coordinator answers within this many seconds (nil: keep trying).
+    public var connectTimeout: Double?
+
+    public init(coordinator: String, workerId: String, host: String, slots: [SlotInfo],
+                engines: [String: EngineCommand], cacheDirectory: String, taskTimeout: Double? = nil,
+                describeEngines: Bool = true, connectTimeout: Double? = nil) {
+        self.coordinator = coordinator
+        self.workerId = workerId
+        self.host = host
+        self.slots = slots
+        self.engines = engines
+        self.cacheDirectory = cacheDirectory
+        self.taskTimeout = taskTimeout
+        self.describeEngines = describeEngines
+        self.connectTimeout = connectTimeout
+    }
+
+    /// The data endpoint as this worker should dial it: a wildcard host is replaced by the
+    /// host of the coordinator endpoint.
+    func dialable(_ endpoint: String) -> String {
+        for wildcard in ["tcp://0.0.0.0:", "tcp://*:"] where endpoint.hasPrefix(wildcard) {
+            let port = endpoint.dropFirst(wildcard.count)
+            var host = String(coordinator.dropFirst("tcp://".count))
+            if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
+            return "tcp://\(host):\(port)"
+        }
+        return endpoint
+    }
+}

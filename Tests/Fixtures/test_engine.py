@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""A small engine for the system tests: speaks engine/CONTRACT.md with the standard library
+only (no torch import, so a task takes milliseconds). Parameters it understands (task params):
+
+  sleep            seconds to run before finishing (progress events every 0.1 s)
+  exit_code        exit with this status after the sleep (2 = invalid task)
+  fail_attempts    fail (exit 3) this many times per task id, then succeed; the count is kept
+                   in $TEST_ENGINE_STATE (a directory) so it survives across workers
+  artifact_bytes   write a checkpoint artifact of this size (deterministic content per task)
+  value            reported as metric `accuracy`
+
+Environment: TEST_ENGINE_STALL_STAGE=NAME makes tasks of that stage hang (until killed) on
+the worker that has it set, so a test can catch a task mid-run on a chosen worker.
+
+With inputs, it reads each input file, checks its sha256 against the task's declaration
+and reports the verified hashes in details.inputs_verified.
+"""
+
+import ctypes
+import hashlib
+import json
+import os
+import signal
+import sys
+import time
+
+
+def die_with_parent():
+    # If the worker is SIGKILLed, take the engine down too (Linux PR_SET_PDEATHSIG).
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+    except Exception:
+        pass
+
+
+def emit(event, **fields):
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def main():
+    if sys.argv[1:2] == ["describe"]:
+        print(json.dumps({"engine": "test", "version": "1", "models": ["any"]}))
+        return 0
+    args = dict(zip(sys.argv[2::2], sys.argv[3::2]))
+    die_with_parent()
+    with open(args["--task"]) as f:
+        task = json.load(f)
+    workdir = args["--workdir"]
+    params = task["params"]
+    print(f"test engine: {task['stage']} {params}", file=sys.stderr)
+
+    verified = {}
+    for stage, inp in (task.get("inputs") or {}).items():
+        with open(inp["path"], "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        if digest != inp["sha256"]:
+            emit("error", message=f"input {stage} does not match its sha256")
+            return 1
+        verified[stage] = digest
+
+    state_dir = os.environ.get("TEST_ENGINE_STATE")
+    fail_attempts = int(params.get("fail_attempts", 0))
+    if fail_attempts and state_dir:
+        counter = os.path.join(state_dir, task["task_id"] + ".failures")
+        seen = int(open(counter).read()) if os.path.exists(counter) else 0
+        if seen < fail_attempts:
+            with open(counter, "w") as f:
+                f.write(str(seen + 1))
+            print(f"test engine: failing on purpose ({seen + 1}/{fail_attempts})", file=sys.stderr)
+            emit("error", message="failing on purpose")
+            return 3
+
+    if os.environ.get("TEST_ENGINE_STALL_STAGE") == task["stage"]:
+        print("test engine: stalling on purpose", file=sys.stderr)
+        while True:
+            emit("progress", epoch=1, epochs=1, step=0, loss=1.0)
+            time.sleep(0.2)
+
+    sleep = float(params.get("sleep", 0))
+    start = time.time()
+    step = 0
+    while time.time() - start < sleep:
+        step += 1
+        emit("progress", epoch=1, epochs=1, step=step, loss=1.0 / step)
+        time.sleep(min(0.1, max(0.0, sleep - (time.time() - start))))
+
+    code = int(params.get("exit_code", 0))
+    if code:
+        emit("error", message=f"exiting with status {code} on request", invalid=(code == 2))
+        print(f"test engine: exit {code} requested", file=sys.stderr)
+        return code
+
+    size = int(params.get("artifact_bytes", 0))
+    if size:
+        seed = hashlib.sha256(task["task_id"].encode()).digest()
+        blob = (seed * (size // len(seed) + 1))[:size]
+        path = os.path.join(workdir, "checkpoint.bin")
+        with open(path, "wb") as f:
+            f.write(blob)
+        emit("artifact", name="checkpoint", path="checkpoint.bin",
+             sha256=hashlib.sha256(blob).hexdigest(), bytes=size)
+
+    emit("result", metrics={"accuracy": float(params.get("value", 50.0)), "latency_sparse_ms": None},
+         units={"accuracy": "% (test engine)"},
+         details={"inputs_verified": verified, "pid": os.getpid()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

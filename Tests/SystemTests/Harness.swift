@@ -1,0 +1,168 @@
+import Foundation
+import Store
+import SweepKit
+
+/// Starts the real `sparsegrid` binary (built next to this test bundle) as separate processes,
+/// with a state directory per test, and polls the real SQLite database for what happened.
+enum Harness {
+    static let repoRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    static let binary: String = {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        // The test binary may sit inside a .xctest bundle directory.
+        for _ in 0..<3 {
+            let candidate = dir.appendingPathComponent("sparsegrid").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir.deleteLastPathComponent()
+        }
+        return "\(repoRoot)/.build/debug/sparsegrid"
+    }()
+
+    /// The stdlib-only engine for system tests (no torch: tasks take milliseconds).
+    static let testEngine = "test=python3 \(repoRoot)/Tests/Fixtures/test_engine.py"
+
+    static func tempDir(_ name: String) -> String {
+        let dir = FileManager.default.temporaryDirectory
+            .appendingPathComponent("sg-\(name)-\(UUID().uuidString.prefix(8))").path
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Starts a long-running process; its output goes to `log`.
+    static func start(_ arguments: [String], log: String, environment: [String: String] = [:]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs a command to completion (bounded by `timeout`, then killed).
+    static func run(_ arguments: [String], timeout: Double = 120, environment: [String: String] = [:],
+                    directory: String? = nil) throws -> Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let dir = tempDir("out")
+        let outPath = "\(dir)/stdout", errPath = "\(dir)/stderr"
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw HarnessError("`sparsegrid \(arguments.joined(separator: " "))` ran longer than \(Int(timeout)) s; "
+                + "stderr: \(read(errPath).suffix(2000))")
+        }
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus, stdout: read(outPath), stderr: read(errPath))
+    }
+
+    static func read(_ path: String) -> String {
+        String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
+    }
+
+    /// Polls `condition` every 50 ms until it holds or `timeout` passes.
+    static func waitFor(_ what: String, timeout: Double = 60, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if (try? condition()) == true { return }
+            usleep(50_000)
+        }
+        throw HarnessError("timed out after \(Int(timeout)) s waiting for \(what)")
+    }
+
+    static func stop(_ process: Process, signal: Int32 = SIGTERM) {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    static func store(_ state: String) throws -> SweepStore {
+        try SweepStore.openReadOnly(path: "\(state)/sparsegrid.db")
+    }
+
+    /// The endpoints a coordinator wrote into its state directory once bound.
+    static func coordinatorEndpoints(_ state: String, timeout: Double = 30) throws -> (workers: String, control: String) {
+        var result: (String, String)? = nil
+        try waitFor("the coordinator to bind", timeout: timeout) {
+            guard let data = FileManager.default.contents(atPath: "\(state)/coordinator.json"),
+                let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let w = json["workerEndpoint"] as? String, let c = json["controlEndpoint"] as? String
+            else { return false }
+            result = (w, c)
+            return true
+        }
+        return result!
+    }
+
+    static func writeSpec(_ text: String, in dir: String, name: String = "spec.yaml") throws -> String {
+        let path = "\(dir)/\(name)"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// A spec for the test engine: `train` tasks (one per x) and optionally `finetune` tasks
+    /// consuming them.
+    static func testSpec(name: String, xs: [Int], trainParams: String, finetune: String? = nil, retries: Int = 2)
+        -> String
+    {
+        var text = """
+            name: \(name)
+            engine: test
+            data: {dataset: synthetic, train: 8, test: 8}
+            grid:
+              x: [\(xs.map(String.init).joined(separator: ", "))]
+            stages:
+              train:
+                params: {\(trainParams)}
+
+            """
+        if let finetune {
+            text += """
+                  finetune:
+                    after: train
+                    params: {\(finetune)}
+
+                """
+        }
+        text += "retries: \(retries)\n"
+        return text
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}

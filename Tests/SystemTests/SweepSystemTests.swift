@@ -1,0 +1,217 @@
+import Foundation
+import Store
+import SweepKit
+import Testing
+
+/// End-to-end behaviour with real processes: a coordinator, workers, engine subprocesses,
+/// ZeroMQ over loopback and the SQLite database. Uses the stdlib test engine
+/// (Tests/Fixtures/test_engine.py) so each task takes milliseconds to seconds.
+@Suite("Sweeps across real worker processes", .serialized)
+struct SweepSystemTests {
+    @Test("a sweep runs across three worker processes and every result is stored once")
+    func threeWorkers() throws {
+        let dir = Harness.tempDir("three")
+        let spec = try Harness.writeSpec(
+            Harness.testSpec(name: "three", xs: Array(1...9), trainParams: "sleep: 0.4, artifact_bytes: 1000",
+                             finetune: "sleep: 0.1"), in: dir)
+        let state = "\(dir)/state"
+        let out = try Harness.run(["run", spec, "--workers", "3", "--state", state, "--engine", Harness.testEngine,
+                                   "--plain"], timeout: 180)
+        #expect(out.status == 0, "run failed: \(out.stdout)\n\(out.stderr)")
+        let store = try Harness.store(state)
+        let rows = try store.resultRows(sweep: "three")
+        #expect(rows.count == 18)
+        #expect(rows.allSatisfy { $0.state == .succeeded })
+        #expect(try store.countResults(sweep: "three") == 18)
+        var workers = Set<String>()
+        for row in rows {
+            let attempts = try store.attempts(task: row.taskId)
+            #expect(attempts.filter { $0.outcome == .succeeded }.count == 1)
+            for a in attempts { workers.insert(a.workerId) }
+        }
+        #expect(workers == ["local-1", "local-2", "local-3"])
+        #expect(out.stdout.contains("report: "))
+    }
+
+    @Test("relaunching a finished spec runs nothing")
+    func relaunchRunsNothing() throws {
+        let dir = Harness.tempDir("relaunch")
+        let spec = try Harness.writeSpec(Harness.testSpec(name: "again", xs: [1, 2, 3], trainParams: "value: 7"), in: dir)
+        let state = "\(dir)/state"
+        let args = ["run", spec, "--workers", "1", "--state", state, "--engine", Harness.testEngine, "--plain"]
+        let first = try Harness.run(args)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("3 tasks (3 new, 0 reused"))
+        let attemptsBefore = try Harness.store(state).resultRows(sweep: "again").map(\.attempts)
+        let second = try Harness.run(args)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stdout.contains("3 tasks (0 new, 3 reused, 0 to run again)"))
+        #expect(try Harness.store(state).resultRows(sweep: "again").map(\.attempts) == attemptsBefore)
+
+        // A new grid value adds only the new cell.
+        let grown = try Harness.writeSpec(Harness.testSpec(name: "again", xs: [1, 2, 3, 4], trainParams: "value: 7"),
+                                          in: dir, name: "grown.yaml")
+        let third = try Harness.run(["run", grown] + args.dropFirst(2))
+        #expect(third.status == 0, "\(third.stderr)")
+        #expect(third.stdout.contains("4 tasks (1 new, 3 reused"))
+    }
+
+    @Test("a crashed engine is recorded with its exit code and stderr tail and retried; an invalid task is not")
+    func crashesAndInvalidTasks() throws {
+        let dir = Harness.tempDir("crash")
+        let engineState = Harness.tempDir("engine-state")
+        let spec = try Harness.writeSpec(
+            """
+            name: crashy
+            engine: test
+            data: {dataset: synthetic, train: 8, test: 8}
+            grid:
+              x: [1]
+            stages:
+              flaky:
+                params: {fail_attempts: 1}
+              broken:
+                params: {exit_code: 2}
+            retries: 2
+            """, in: dir)
+        let state = "\(dir)/state"
+        let out = try Harness.run(["run", spec, "--workers", "1", "--state", state, "--engine", Harness.testEngine,
+                                   "--plain", "--retry-backoff", "0.1"],
+                                  environment: ["TEST_ENGINE_STATE": engineState])
+        #expect(out.status == 1, "a sweep with a failed task must exit non-zero")
+        let store = try Harness.store(state)
+        let flaky = try #require(try store.resultRows(sweep: "crashy", stage: "flaky").first)
+        #expect(flaky.state == .succeeded)
+        let flakyAttempts = try store.attempts(task: flaky.taskId).sorted { $0.startedAt < $1.startedAt }
+        #expect(flakyAttempts.map(\.outcome) == [.failed, .succeeded])
+        #expect(flakyAttempts[0].exitCode == 3)
+        #expect(flakyAttempts[0].stderrTail?.contains("failing on purpose") == true)
+        let broken = try #require(try store.resultRows(sweep: "crashy", stage: "broken").first)
+        #expect(broken.state == .failed)
+        #expect(try store.attempts(task: broken.taskId).map(\.outcome) == [.invalid])
+        #expect(out.stdout.contains("1 of 2 task(s) did not succeed"))
+    }
+
+    @Test("a checkpoint produced on one worker is consumed by a task on another, hash-verified")
+    func checkpointMovesBetweenWorkers() throws {
+        let dir = Harness.tempDir("handoff")
+        let state = "\(dir)/state"
+        let spec = try Harness.writeSpec(
+            Harness.testSpec(name: "handoff", xs: [1], trainParams: "artifact_bytes: 2500000", finetune: "value: 1"),
+            in: dir)
+        let coordinator = try Harness.start(["coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
+                                             "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "1",
+                                             "--retry-backoff", "0.1"],
+                                            log: "\(dir)/coordinator.log")
+        defer { Harness.stop(coordinator) }
+        let endpoints = try Harness.coordinatorEndpoints(state)
+        // Worker A runs `train`, then hangs in `finetune` (its engine stalls that stage).
+        let a = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "A", "--cache", "\(dir)/A",
+                                   "--engine", Harness.testEngine], log: "\(dir)/A.log",
+                                  environment: ["TEST_ENGINE_STALL_STAGE": "finetune"])
+        defer { Harness.stop(a, signal: SIGKILL) }
+        let launched = try Harness.run(["launch", spec, "--coordinator", endpoints.control], timeout: 30)
+        #expect(launched.status == 0, "\(launched.stderr)")
+        #expect(launched.stdout.contains("sweep handoff: 2 new, 0 reused, 0 to run again, 2 total"))
+        let store = try Harness.store(state)
+        try Harness.waitFor("finetune to start on A") {
+            guard let ft = try store.resultRows(sweep: "handoff", stage: "finetune").first else { return false }
+            return try store.attempts(task: ft.taskId).contains { $0.workerId == "A" && $0.outcome == .running }
+        }
+        // A dies mid-task; B, which never saw the checkpoint, must fetch and verify it.
+        let b = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "B", "--cache", "\(dir)/B",
+                                   "--engine", Harness.testEngine], log: "\(dir)/B.log")
+        defer { Harness.stop(b) }
+        Harness.stop(a, signal: SIGKILL)
+        try Harness.waitFor("finetune to succeed") {
+            try store.resultRows(sweep: "handoff", stage: "finetune").first?.state == .succeeded
+        }
+        let train = try #require(try store.resultRows(sweep: "handoff", stage: "train").first)
+        let finetune = try #require(try store.resultRows(sweep: "handoff", stage: "finetune").first)
+        let checkpoint = try #require(train.artifacts.first)
+        #expect(checkpoint.bytes == 2_500_000)
+        #expect(try store.attempts(task: train.taskId).map(\.workerId) == ["A"])
+        let ftAttempts = try store.attempts(task: finetune.taskId).sorted { $0.startedAt < $1.startedAt }
+        #expect(ftAttempts.map(\.workerId) == ["A", "B"])
+        #expect(ftAttempts.map(\.outcome) == [.lost, .succeeded])
+        #expect(finetune.details["inputs_verified"]?["train"]?.stringValue == checkpoint.sha256)
+        #expect(try store.countResults(sweep: "handoff") == 2)
+        // The coordinator keeps the canonical copy; B's cache holds a verified copy.
+        #expect(FileManager.default.fileExists(atPath: checkpoint.path))
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/B/artifacts/\(checkpoint.sha256)"))
+    }
+
+    @Test("a worker killed with SIGKILL mid-task: the task completes on another worker, stored exactly once")
+    func killedWorker() throws {
+        let dir = Harness.tempDir("kill")
+        let state = "\(dir)/state"
+        let spec = try Harness.writeSpec(Harness.testSpec(name: "kill", xs: [1], trainParams: "sleep: 2"), in: dir)
+        let coordinator = try Harness.start(["coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
+                                             "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "1",
+                                             "--retry-backoff", "0.1"],
+                                            log: "\(dir)/coordinator.log")
+        defer { Harness.stop(coordinator) }
+        let endpoints = try Harness.coordinatorEndpoints(state)
+        let a = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "A", "--cache", "\(dir)/A",
+                                   "--engine", Harness.testEngine], log: "\(dir)/A.log")
+        defer { Harness.stop(a, signal: SIGKILL) }
+        #expect(try Harness.run(["launch", spec, "--coordinator", endpoints.control]).status == 0)
+        let store = try Harness.store(state)
+        try Harness.waitFor("the task to run on A") {
+            guard let t = try store.resultRows(sweep: "kill").first else { return false }
+            return try store.attempts(task: t.taskId).contains { $0.workerId == "A" && $0.outcome == .running }
+        }
+        let b = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "B", "--cache", "\(dir)/B",
+                                   "--engine", Harness.testEngine], log: "\(dir)/B.log")
+        defer { Harness.stop(b) }
+        Harness.stop(a, signal: SIGKILL)
+        try Harness.waitFor("the task to succeed") { try store.resultRows(sweep: "kill").first?.state == .succeeded }
+        let task = try #require(try store.resultRows(sweep: "kill").first)
+        let attempts = try store.attempts(task: task.taskId).sorted { $0.startedAt < $1.startedAt }
+        #expect(attempts.map(\.workerId) == ["A", "B"])
+        #expect(attempts.map(\.outcome) == [.lost, .succeeded])
+        #expect(try store.countResults(sweep: "kill") == 1)
+        let status = try Harness.run(["status", "--state", state])
+        #expect(status.stdout.contains("sweep kill: 1/1 done"))
+    }
+
+    @Test("a coordinator restarted mid-sweep finishes the sweep without rerunning finished tasks")
+    func coordinatorRestart() throws {
+        let dir = Harness.tempDir("restart")
+        let state = "\(dir)/state"
+        let spec = try Harness.writeSpec(Harness.testSpec(name: "restart", xs: Array(1...8), trainParams: "sleep: 0.5"),
+                                         in: dir)
+        let coordinatorArgs = ["coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
+                               "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "1"]
+        var coordinator = try Harness.start(coordinatorArgs, log: "\(dir)/coordinator-1.log")
+        let endpoints = try Harness.coordinatorEndpoints(state)
+        let worker = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "W", "--slots", "2",
+                                        "--cache", "\(dir)/W", "--engine", Harness.testEngine], log: "\(dir)/W.log")
+        defer { Harness.stop(worker) }
+        #expect(try Harness.run(["launch", spec, "--coordinator", endpoints.control]).status == 0)
+        let store = try Harness.store(state)
+        try Harness.waitFor("some tasks to finish") {
+            try store.resultRows(sweep: "restart").filter { $0.state == .succeeded }.count >= 2
+        }
+        Harness.stop(coordinator, signal: SIGKILL)
+        let doneBefore = Set(try store.resultRows(sweep: "restart").filter { $0.state == .succeeded }.map(\.taskId))
+        // Same state directory, same addresses: the worker reconnects by itself.
+        try? FileManager.default.removeItem(atPath: "\(state)/coordinator.json")
+        let workerPort = endpoints.workers, controlPort = endpoints.control
+        coordinator = try Harness.start(["coordinator", "--state", state, "--bind", workerPort, "--control", controlPort,
+                                         "--heartbeat", "0.2", "--dead-after", "1"],
+                                        log: "\(dir)/coordinator-2.log")
+        defer { Harness.stop(coordinator) }
+        try Harness.waitFor("the sweep to finish after the restart", timeout: 90) {
+            try store.resultRows(sweep: "restart").allSatisfy { $0.state == .succeeded }
+        }
+        #expect(try store.countResults(sweep: "restart") == 8)
+        for id in doneBefore {
+            let attempts = try store.attempts(task: id)
+            #expect(attempts.count == 1, "task \(id) finished before the restart and must not run again")
+        }
+        for row in try store.resultRows(sweep: "restart") {
+            #expect(try store.attempts(task: row.taskId).filter { $0.outcome == .succeeded }.count == 1)
+        }
+    }
+}

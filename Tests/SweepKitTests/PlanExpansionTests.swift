@@ -139,4 +139,30 @@ struct PlanExpansionTests {
         #expect(plan.tasks[0].params == ["sleep_ms": 0, "method": "m1", "payload": ["size": 3, "tags": ["a", "b"]]])
         #expect(plan.context == ["data": nil, "methods": ["m1": ["anything": [1, 2], "name": "m1"]], "measure": nil])
     }
+
+    @Test("a YAML merge key reuses anchored params; keys written beside it win")
+    func mergeKey() throws {
+        let plan = try Fixtures.plan("""
+            name: merged
+            engine: null
+            stages:
+              train: {params: &base {lr: 0.1, epochs: 10, wd: 0.001}}
+              finetune: {after: train, params: {epochs: 3, <<: *base, extra: true}}
+            """)
+        #expect(plan.tasks.map(\.params) == [
+            ["lr": 0.1, "epochs": 10, "wd": 0.001],
+            ["lr": 0.1, "epochs": 3, "wd": 0.001, "extra": true],
+        ])
+    }
+
+    @Test("a merged mapping keeps its own lines in messages")
+    func mergeKeyPositions() {
+        let text = Fixtures.twoStage
+            .replacingOccurrences(of: "params: {epochs: 1, max_steps: 2}", with: "params: &p {epochs: 1, max_step: 2}")
+            .replacingOccurrences(of: "params: {epochs: 1, lr: 0.01}", with: "params: {<<: *p, lr: 0.01}")
+        #expect(Fixtures.problems(text) == [
+            "spec.yaml:8:28: `stages.train.params.max_step`: `max_step` is not a parameter of the sparsity engine; did you mean `max_steps`? Parameters: epochs, batch_size, lr, lr_final, momentum, weight_decay, scheduler, val_split, max_steps, eval_batch_size, channels_last, num_threads.",
+            "spec.yaml:8:28: `stages.finetune.params.max_step`: `max_step` is not a parameter of the sparsity engine; did you mean `max_steps`? Parameters: epochs, batch_size, lr, lr_final, momentum, weight_decay, scheduler, val_split, max_steps, eval_batch_size, channels_last, num_threads.",
+        ])
+    }
 }

@@ -16,7 +16,7 @@ extension ValidatedSweep {
         if let data = plan.context["data"], !data.isNull { row("data", Self.describeData(data)) }
         if let methods = plan.context["methods"]?.objectValue, !methods.isEmpty {
             let width = (methods.keys.map(\.count).max() ?? 0) + 2
-            for (i, name) in methods.keys.sorted().enumerated() {
+            for (i, name) in self.methods.enumerated() {
                 let text = name.padding(toLength: width, withPad: " ", startingAt: 0) + Self.describeMethod(methods[name]!)
                 row(i == 0 ? "methods" : "", text)
             }

@@ -43,7 +43,7 @@ public enum SpecLoader {
                                  axes: (spec.grid + stage.grid).map(\.key),
                                  tasks: plan.tasks.filter { $0.stage == stage.name }.count)
         }
-        return ValidatedSweep(plan: plan, stages: stages, description: spec.description)
+        return ValidatedSweep(plan: plan, stages: stages, methods: spec.methods.map(\.name), description: spec.description)
     }
 
     static func read(path: String) throws -> String {
@@ -98,6 +98,8 @@ public struct ValidatedSweep: Sendable {
 
     public var plan: SweepPlan
     public var stages: [Stage]
+    /// Method names in the order the spec defines them.
+    public var methods: [String]
     /// The spec's `description`, if any.
     public var description: String?
 }

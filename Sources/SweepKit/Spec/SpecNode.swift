@@ -88,9 +88,28 @@ extension SpecNode {
             }
             self.init(.list(items), at: position)
         case .mapping(let mapping):
+            let explicit = Set(mapping.compactMap { key, _ in Self.isMergeKey(key) ? nil : key.scalar?.string })
             var entries: [SpecEntry] = []
             for (key, value) in mapping {
                 let keyPosition = key.mark.map { Position(line: $0.line, column: $0.column) }
+                // `<<: *defaults` (YAML merge key) copies the keys of an anchored mapping that this
+                // mapping does not set itself, so specs can share params between stages.
+                if Self.isMergeKey(key) {
+                    let merged = SpecNode(yaml: value, path: path, diagnostics: &diagnostics)
+                    let sources = merged.items ?? [merged]
+                    for source in sources {
+                        guard let sourceEntries = source.entries else {
+                            diagnostics.add(source, KeyPath.child(path, "<<"),
+                                            "`<<` merges a mapping (e.g. `<<: *defaults`), found \(source.found).")
+                            continue
+                        }
+                        for entry in sourceEntries
+                        where !explicit.contains(entry.key) && !entries.contains(where: { $0.key == entry.key }) {
+                            entries.append(entry)
+                        }
+                    }
+                    continue
+                }
                 guard let name = key.scalar?.string else {
                     diagnostics.add(at: keyPosition, path,
                                     "a key here is a list or mapping; keys in a sweep spec are plain names.")
@@ -105,6 +124,11 @@ extension SpecNode {
             // Yams' composer replaces aliases by the anchored node, so this is not reached.
             self.init(.null, at: position)
         }
+    }
+
+    private static func isMergeKey(_ key: Node) -> Bool {
+        guard let scalar = key.scalar else { return false }
+        return scalar.string == "<<" && (scalar.style == .plain || scalar.style == .any)
     }
 
     private static func resolve(_ scalar: Node.Scalar, tag: Tag.Name) -> Kind {

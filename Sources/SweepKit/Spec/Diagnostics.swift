@@ -1,0 +1,44 @@
+/// Collects issues while a spec is read, so one run reports every problem.
+struct Diagnostics: Sendable {
+    let file: String
+    private(set) var issues: [SpecError.Issue] = []
+
+    init(file: String) {
+        self.file = file
+    }
+
+    var isEmpty: Bool { issues.isEmpty }
+
+    mutating func add(at position: Position?, _ keyPath: String, _ message: String) {
+        issues.append(SpecError.Issue(file: file, line: position?.line, column: position?.column,
+                                      keyPath: keyPath, message: message))
+    }
+
+    mutating func add(_ node: SpecNode, _ keyPath: String, _ message: String) {
+        add(at: node.position, keyPath, message)
+    }
+
+    /// The error to throw: issues in file order (unplaced ones last), or nil when there are none.
+    var error: SpecError? {
+        guard !issues.isEmpty else { return nil }
+        let ordered = issues.enumerated().sorted { a, b in
+            let la = a.element.line ?? Int.max, lb = b.element.line ?? Int.max
+            if la != lb { return la < lb }
+            let ca = a.element.column ?? Int.max, cb = b.element.column ?? Int.max
+            if ca != cb { return ca < cb }
+            return a.offset < b.offset
+        }
+        return SpecError(issues: ordered.map(\.element))
+    }
+}
+
+/// Key paths as messages show them: `stages.finetune.grid.method[1]`.
+enum KeyPath {
+    static func child(_ parent: String, _ key: String) -> String {
+        parent.isEmpty ? key : "\(parent).\(key)"
+    }
+
+    static func index(_ parent: String, _ i: Int) -> String {
+        "\(parent)[\(i)]"
+    }
+}

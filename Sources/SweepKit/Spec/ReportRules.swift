@@ -1,0 +1,25 @@
+/// Checks a spec's report tables against what the sweep produces: rows and columns must be
+/// grid keys (or `method` / `stage`), and for the sparsity engine values must be its metrics.
+enum ReportRules {
+    static func check(_ spec: SweepSpec, _ diagnostics: inout Diagnostics) {
+        var keys: [String] = []
+        for key in spec.grid.map(\.key) + spec.stages.flatMap({ $0.grid.map(\.key) }) + ["method", "stage"]
+        where !keys.contains(key) {
+            keys.append(key)
+        }
+        for axis in spec.reportAxes where !keys.contains(axis.key) {
+            diagnostics.add(axis.node, axis.path,
+                "`\(axis.key)` is not a key of the grid;"
+                    + Suggestions.tail(for: axis.key, in: keys, label: "Tables can pivot on", list: keys.joined(separator: ", ")))
+        }
+        guard spec.isSparsity else { return }
+        let metrics = KnownEngines.sparsityMetrics
+        for metric in spec.reportMetrics
+        where !metrics.contains(metric.key) && !KnownEngines.isPerBatchLatency(metric.key) {
+            diagnostics.add(metric.node, metric.path,
+                "`\(metric.key)` is not a metric of the sparsity engine;"
+                    + Suggestions.tail(for: metric.key, in: metrics, label: "Metrics",
+                                       list: metrics.joined(separator: ", ") + ", and latency_ms_bs64 etc. per batch size"))
+        }
+    }
+}

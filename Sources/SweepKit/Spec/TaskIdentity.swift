@@ -1,0 +1,34 @@
+import Crypto
+import Foundation
+
+/// How a task's id is derived.
+///
+/// The id is the hex SHA-256 of the canonical JSON (`JSONValue.canonicalText`: sorted keys,
+/// integers without a fraction, no whitespace) of
+///
+///     {"sweep": name, "stage": stage, "params": {…}, "inputs": {stage: id},
+///      "engine": engine, "data": {…} | null, "method": {…} | null, "measure": {…} | null}
+///
+/// where `method` is the definition of the task's `method` parameter (null for tasks without
+/// one) and `data` / `measure` are the spec's sections with their defaults filled in. So:
+/// relaunching an unchanged spec gives the same ids (finished cells are reused); editing a
+/// cell's params, its method's definition, the data or what is measured gives a new cell, and
+/// through `inputs` so does every task downstream of it; edits that change no task (the
+/// description, report tables, retries, resources, comments, key order) keep every id.
+public enum TaskIdentity {
+    public static func id(sweep: String, stage: String, params: [String: JSONValue], inputs: [String: String],
+                          engine: String, data: JSONValue, method: JSONValue, measure: JSONValue) -> String {
+        let identity: JSONValue = .object([
+            "sweep": .string(sweep),
+            "stage": .string(stage),
+            "params": .object(params),
+            "inputs": .object(inputs.mapValues { .string($0) }),
+            "engine": .string(engine),
+            "data": data,
+            "method": method,
+            "measure": measure,
+        ])
+        let digest = SHA256.hash(data: Data(identity.canonicalText.utf8))
+        return digest.map { String(format: "%02x", $0) }.joined()
+    }
+}

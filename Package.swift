@@ -13,7 +13,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
@@ -25,17 +24,17 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "Wire", dependencies: ["SweepKit"]),
+        .target(name: "Wire", dependencies: [
+            "SweepKit",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "Store", dependencies: [
             "SweepKit",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .target(name: "Reports", dependencies: ["SweepKit"]),
         .target(name: "Coordinator", dependencies: ["ZeroMQ", "Wire", "SweepKit", "Store"]),
-        .target(name: "Worker", dependencies: [
-            "ZeroMQ", "Wire", "SweepKit",
-            .product(name: "Subprocess", package: "swift-subprocess"),
-        ]),
+        .target(name: "Worker", dependencies: ["ZeroMQ", "Wire", "SweepKit"]),
         .executableTarget(name: "sparsegrid", dependencies: [
             "SweepKit", "Store", "Reports", "Coordinator", "Worker", "Wire", "ZeroMQ",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -44,7 +43,8 @@ let package = Package(
         .testTarget(name: "SweepKitTests", dependencies: ["SweepKit"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "SweepKit"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "SweepKit"], resources: [.copy("Golden")]),
-        .testTarget(name: "SystemTests", dependencies: ["Wire", "SweepKit", "Store", "Coordinator", "Worker", "ZeroMQ"]),
+        // Starts the real `sparsegrid` binary as coordinator and worker processes.
+        .testTarget(name: "SystemTests", dependencies: ["sparsegrid", "Wire", "SweepKit", "Store", "ZeroMQ"]),
     ],
     swiftLanguageModes: [.v6]
 )

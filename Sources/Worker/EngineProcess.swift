@@ -15,7 +15,7 @@ final class EngineProcess: Sendable {
     private let process: Process
     private let stdout: Pipe
     private let stderr: Pipe
-    private let tail = Mutex<[UInt8]>([])
+    private let tail = TailBuffer()
     private let stderrDone = DispatchSemaphore(value: 0)
     static let tailBytes = 4096
 
@@ -48,7 +48,7 @@ final class EngineProcess: Sendable {
             while true {
                 let data = handle.availableData
                 if data.isEmpty { break }
-                tail.withLock { buffer in
+                tail.bytes.withLock { buffer in
                     buffer.append(contentsOf: data)
                     if buffer.count > EngineProcess.tailBytes * 2 { buffer.removeFirst(buffer.count - EngineProcess.tailBytes) }
                 }
@@ -75,7 +75,7 @@ final class EngineProcess: Sendable {
         if !buffer.isEmpty { line(String(decoding: buffer, as: UTF8.self)) }
         process.waitUntilExit()
         _ = stderrDone.wait(timeout: .now() + 5)
-        let text = tail.withLock { String(decoding: $0.suffix(EngineProcess.tailBytes), as: UTF8.self) }
+        let text = tail.bytes.withLock { String(decoding: $0.suffix(EngineProcess.tailBytes), as: UTF8.self) }
         if process.terminationReason == .uncaughtSignal {
             return Outcome(exitCode: nil, signal: process.terminationStatus, stderrTail: text)
         }
@@ -100,4 +100,9 @@ final class EngineProcess: Sendable {
         }
         return executable
     }
+}
+
+/// The last bytes an engine wrote to stderr.
+final class TailBuffer: Sendable {
+    let bytes = Mutex<[UInt8]>([])
 }

@@ -153,9 +153,14 @@ public final class WorkerNode: Sendable {
                     case .ack:
                         if let ack = try? envelope.decode(Ack.self) { unacked[ack.attemptId] = nil }
                     case .reject:
-                        // The coordinator does not know us (it restarted, or declared us dead).
-                        session.welcomed = false
-                        hello()
+                        let reason = (try? envelope.decode(Reject.self).reason) ?? "?"
+                        if reason.hasPrefix("unknown worker") {
+                            // The coordinator does not know us (it restarted, or declared us dead).
+                            session.welcomed = false
+                            hello()
+                        } else {
+                            log("the coordinator rejected a message: \(reason)")
+                        }
                     default:
                         break
                     }

@@ -1,0 +1,89 @@
+"""Command line: `run --task FILE --workdir DIR`, `describe`, `make-synthetic`.
+
+    PYTHONPATH=engine python -m sparsegrid_engine run --task task.json --workdir /tmp/w
+    PYTHONPATH=engine python -m sparsegrid_engine describe
+    PYTHONPATH=engine python -m sparsegrid_engine make-synthetic --out DIR --train 512 --test 256 --seed 0
+
+`run` speaks engine/CONTRACT.md: JSON lines on stdout, exit 0 with one result, 2 for an
+invalid task, 1 for anything else.
+"""
+
+import argparse
+import json
+import sys
+import traceback
+
+from .protocol import InvalidTask, TaskFailed, claim_stdout, emit, log
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+def _run(args) -> int:
+    claim_stdout()
+    try:
+        try:
+            with open(args.task) as f:
+                task = json.load(f)
+        except OSError as e:
+            raise TaskFailed(f"cannot read the task file {args.task}: {e.strerror}.") from e
+        except ValueError as e:
+            raise InvalidTask(f"the task file {args.task} is not valid JSON: {e}.") from e
+        from .runner import run_task  # imports torch: after the task file is known to be readable
+
+        run_task(task, args.workdir)
+        return EXIT_OK
+    except InvalidTask as e:
+        emit("error", message=str(e), invalid=True)
+        log(f"invalid task: {e}")
+        return EXIT_INVALID
+    except TaskFailed as e:
+        emit("error", message=str(e), invalid=False)
+        log(f"task failed: {e}")
+        return EXIT_FAILED
+    except Exception as e:  # a bug or a runtime failure (e.g. out of memory): may be retried
+        emit("error", message=f"{type(e).__name__}: {e}", invalid=False)
+        traceback.print_exc(file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _describe(_args) -> int:
+    from .runner import describe
+
+    sys.stdout.write(json.dumps(describe()) + "\n")
+    return EXIT_OK
+
+
+def _make_synthetic(args) -> int:
+    from .data import make_synthetic
+
+    try:
+        out = make_synthetic(args.out, args.train, args.test, args.seed)
+    except InvalidTask as e:
+        log(f"error: {e}")
+        return EXIT_INVALID
+    log(f"wrote synthetic CIFAR-10-format data ({args.train} train, {args.test} test, seed {args.seed}) to {out}")
+    return EXIT_OK
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="sparsegrid_engine", description="sparsegrid's PyTorch engine.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run one task and report it as JSON lines on stdout")
+    run.add_argument("--task", required=True, help="TASK.json written by the worker")
+    run.add_argument("--workdir", required=True, help="directory for the checkpoint and scratch files")
+    run.set_defaults(func=_run)
+    sub.add_parser("describe", help="print the engine's models, methods, devices and versions as JSON").set_defaults(
+        func=_describe
+    )
+    synth = sub.add_parser("make-synthetic", help="write learnable synthetic data in the cifar-10-batches-py format")
+    synth.add_argument("--out", required=True, help="folder to write (created if missing)")
+    synth.add_argument("--train", type=int, required=True, help="training images")
+    synth.add_argument("--test", type=int, required=True, help="test images")
+    synth.add_argument("--seed", type=int, default=0, help="seed of the class patterns and the images")
+    synth.set_defaults(func=_make_synthetic)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""measure_model on CPU: every CONTRACT metric with its unit, honest nulls, MAC and memory counts."""
+
+import copy
+import functools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sparsegrid_engine.kernels import nm_compressed_bytes
+from sparsegrid_engine.measure import (
+    count_macs,
+    measure_model,
+    percentile,
+    time_interleaved,
+    validate_measure_cfg,
+)
+from sparsegrid_engine.models import build_model
+from sparsegrid_engine.protocol import InvalidTask
+from sparsegrid_engine.sparsity import apply_sparsity
+
+
+@pytest.fixture(autouse=True)
+def _two_threads():
+    """These tests are sized for two threads; the session's setting is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+NM_2_4 = {"name": "nm_2_4", "kind": "n_m", "n": 2, "m": 4, "skip": ["first", "last"]}
+BLOCK_4X4 = {
+    "name": "block_4x4",
+    "kind": "block",
+    "shape": [4, 4],
+    "select": "random",
+    "probability": 0.5,
+    "skip": ["first", "last"],
+}
+QUICK = {"latency": {"batch_sizes": [2, 1], "warmup": 1, "iterations": 4}, "flops": True, "memory": True}
+# The measurement names of engine/CONTRACT.md (accuracy, loss and training times come from train).
+CONTRACT_NAMES = (
+    "latency_ms",
+    "latency_p10_ms",
+    "latency_p90_ms",
+    "latency_sparse_ms",
+    "gmacs",
+    "gmacs_effective",
+    "params_m",
+    "sparsity",
+    "weight_mib",
+    "weight_compressed_mib",
+    "peak_mib",
+)
+
+
+@functools.cache
+def _pristine(name):
+    torch.manual_seed(0)
+    return build_model(name)
+
+
+@functools.cache
+def _measured_resnet18_2_4():
+    model = copy.deepcopy(_pristine("resnet18"))
+    plan = apply_sparsity(model, NM_2_4)
+    return model, plan, measure_model(model, plan=plan, method=NM_2_4, device="cpu", measure_cfg=QUICK)
+
+
+def _hand_macs(model, x):
+    """Conv and linear MACs from output shapes: out elements x (in/groups) x kh x kw."""
+    total = []
+
+    def hook(module, _args, output):
+        if isinstance(module, nn.Conv2d):
+            kh, kw = module.kernel_size
+            total.append(output.numel() * module.in_channels // module.groups * kh * kw)
+        else:
+            total.append(output.numel() * module.in_features)
+
+    hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return sum(total)
+
+
+@pytest.mark.parametrize("model_name, low, high", [("resnet18", 0.50, 0.51), ("resnet50", 0.50, 0.51)])
+def test_two_four_halves_the_effective_macs_of_resnets(model_name, low, high):
+    model = copy.deepcopy(_pristine(model_name))
+    plan = apply_sparsity(model, NM_2_4)
+    metrics, units, details = measure_model(model, plan=plan, method=NM_2_4, device="cpu", measure_cfg={"flops": True})
+    ratio = metrics["gmacs_effective"] / metrics["gmacs"]
+    # Measured here: resnet18 0.5016 (0.2786 of 0.5554 G-MAC), resnet50 0.5007 (0.6498 of 1.2978); only the
+    # 3-channel input conv and the classifier stay dense.
+    assert low <= ratio <= high, f"{model_name}: effective/dense MACs = {ratio:.4f}"
+    assert metrics["gmacs"] * 1e9 == _hand_macs(model, torch.zeros(1, 3, 32, 32))
+    layer_sum = sum(entry["macs"] for entry in details["flops"]["layers"])
+    assert layer_sum == details["flops"]["macs"]  # resnets: every MAC is in a conv or the classifier
+    assert "1 MAC = 2 FLOPs" in units["gmacs"] and "1 MAC = 2 FLOPs" in units["gmacs_effective"]
+
+
+def test_count_macs_agrees_with_output_shapes_on_depthwise_models():
+    model = _pristine("mobilenet_v2").eval()
+    x = torch.zeros(1, 3, 32, 32)
+    total, per_layer = count_macs(model, x)
+    assert total == _hand_macs(model, x)
+    assert len(per_layer) == 53
+
+
+def test_measure_model_on_cpu_returns_every_contract_metric_with_units():
+    model, plan, (metrics, units, details) = _measured_resnet18_2_4()
+    for name in CONTRACT_NAMES + (
+        "latency_ms_bs2",
+        "latency_ms_bs1",
+        "latency_sparse_ms_bs1",
+        "latency_p10_ms_bs1",
+        "latency_p90_ms_bs2",
+    ):
+        assert name in metrics, name
+        assert isinstance(units.get(name), str) and units[name], f"{name} has no unit"
+    for name in CONTRACT_NAMES:
+        if name != "latency_sparse_ms":
+            assert isinstance(metrics[name], float), name
+    # The unsuffixed latency is the first batch size's.
+    assert metrics["latency_ms"] == metrics["latency_ms_bs2"] != metrics["latency_ms_bs1"]
+    for bs in (1, 2):
+        assert metrics[f"latency_p10_ms_bs{bs}"] <= metrics[f"latency_ms_bs{bs}"] <= metrics[f"latency_p90_ms_bs{bs}"]
+        assert details["latency"]["batch_sizes"][str(bs)]["as_given"]["n"] == 4
+    assert details["latency"]["threads"] == torch.get_num_threads()
+    assert details["latency"]["device"]
+    assert "CPU threads" in units["latency_ms"] and "batch size 2" in units["latency_ms"]
+
+
+def test_latency_sparse_is_null_on_cpu_with_the_reason():
+    _, _, (metrics, units, details) = _measured_resnet18_2_4()
+    for name in ("latency_sparse_ms", "latency_sparse_ms_bs1", "latency_sparse_ms_bs2"):
+        assert metrics[name] is None
+        assert details["null_reasons"][name].startswith("no sparse kernel: CPU")
+    assert "cuSPARSELt" in units["latency_sparse_ms"]
+
+
+def test_sparsity_and_storage_of_a_two_four_resnet18():
+    model, plan, (metrics, units, details) = _measured_resnet18_2_4()
+    params = dict(model.named_parameters())
+    assert metrics["params_m"] == sum(p.numel() for p in params.values()) / 1e6
+    masked = sum(params[name].numel() for name in plan.masks)
+    conv_linear = sum(p.numel() for n, p in params.items() if p.dim() in (2, 4))
+    assert metrics["sparsity"] == pytest.approx(0.5 * masked / conv_linear, rel=1e-6)
+    expected_dense = sum(p.numel() for p in params.values()) * 4
+    expected_compressed = expected_dense - sum(
+        params[name].numel() * 4 - nm_compressed_bytes(params[name].numel(), 2, 4, 4) for name in plan.masks
+    )
+    assert metrics["weight_mib"] * 2**20 == expected_dense
+    assert metrics["weight_compressed_mib"] * 2**20 == expected_compressed
+    assert 0.5 < metrics["weight_compressed_mib"] / metrics["weight_mib"] < 0.6
+    assert metrics["peak_mib"] > 0
+    assert "VmHWM" in units["peak_mib"] or "ru_maxrss" in units["peak_mib"]
+    assert {entry["layer"] for entry in details["sparsity"]["skipped"]} == {"conv1", "fc"}
+
+
+def test_peak_memory_grows_with_the_batch_size():
+    model = _pristine("resnet18")
+    peaks = []
+    for batch in (1, 16):
+        cfg = {"latency": {"batch_sizes": [batch], "warmup": 0, "iterations": 1}, "memory": True}
+        metrics, _, _ = measure_model(model, plan=None, method=None, device="cpu", measure_cfg=cfg)
+        peaks.append(metrics["peak_mib"])
+    # One 64x32x32 fp32 activation is 0.25 MiB per image; at batch 16 a few of them are live.
+    assert peaks[1] > peaks[0] + 4, peaks
+
+
+def test_dense_and_block_models_say_why_no_sparse_kernel_ran():
+    cfg = {"latency": {"batch_sizes": [1], "warmup": 0, "iterations": 2}, "memory": True}
+    dense = copy.deepcopy(_pristine("resnet18"))
+    metrics, _, details = measure_model(dense, plan=None, method=None, device="cpu", measure_cfg=cfg)
+    assert metrics["latency_sparse_ms"] is None
+    assert details["null_reasons"]["latency_sparse_ms"].startswith("dense model")
+    assert metrics["weight_compressed_mib"] == metrics["weight_mib"]
+    assert metrics["sparsity"] < 0.01
+
+    block = copy.deepcopy(_pristine("resnet18"))
+    plan = apply_sparsity(block, BLOCK_4X4)
+    metrics, units, details = measure_model(block, plan=plan, method=BLOCK_4X4, device="cpu", measure_cfg=cfg)
+    assert "block sparsity" in details["null_reasons"]["latency_sparse_ms"]
+    assert "BSR" in units["weight_compressed_mib"]
+    # Half the blocks' values go; each kept 4x4 fp32 block adds a 4-byte index (1/16 of its 64 bytes).
+    ratio = metrics["weight_compressed_mib"] / metrics["weight_mib"]
+    assert 0.5 < ratio < 0.58
+
+
+def test_measurements_not_requested_are_null_with_a_reason():
+    model = _pristine("resnet18")
+    metrics, units, details = measure_model(model, plan=None, method=None, device="cpu", measure_cfg={})
+    for name in (
+        "latency_ms",
+        "latency_p10_ms",
+        "latency_p90_ms",
+        "latency_sparse_ms",
+        "gmacs",
+        "gmacs_effective",
+        "weight_mib",
+        "weight_compressed_mib",
+        "peak_mib",
+    ):
+        assert metrics[name] is None
+        assert "not requested" in details["null_reasons"][name]
+        assert name in units
+    assert metrics["params_m"] > 11 and metrics["sparsity"] is not None
+
+
+def test_timing_interleaves_variants_in_blocks():
+    calls = []
+    variants = {name: (lambda name=name: calls.append(name)) for name in ("a", "b", "c")}
+    times = time_interleaved(variants, device="cpu", warmup=2, iterations=25, block=10)
+    assert {k: len(v) for k, v in times.items()} == {"a": 25, "b": 25, "c": 25}
+    assert all(t >= 0 for v in times.values() for t in v)
+    timed = calls[6:]  # after 2 warm-up calls each
+    runs = []
+    for name in timed:
+        if runs and runs[-1][0] == name:
+            runs[-1][1] += 1
+        else:
+            runs.append([name, 1])
+    # The order flips each round: a b c | c b a | a b c (the last round has the 5 left).
+    assert runs == [["a", 10], ["b", 10], ["c", 20], ["b", 10], ["a", 15], ["b", 5], ["c", 5]]
+
+
+def test_percentiles_match_numpy():
+    values = [3.0, 1.0, 4.0, 1.5, 9.0, 2.6, 5.0]
+    for q in (10, 50, 90):
+        assert percentile(values, q) == pytest.approx(np.percentile(values, q))
+
+
+@pytest.mark.parametrize(
+    "cfg, key",
+    [
+        ({"latency": {"batch_sizes": []}}, "'batch_sizes'"),
+        ({"latency": {"batch_sizes": [1, 0]}}, "'batch_sizes'"),
+        ({"latency": {"batch_sizes": [4, 4]}}, "'batch_sizes'"),
+        ({"latency": {"iterations": 0}}, "'iterations'"),
+        ({"latency": {"warmup": -1}}, "'warmup'"),
+        ({"latency": {"repeats": 3}}, "'repeats'"),
+        ({"latency": "yes"}, "'latency'"),
+        ({"flops": "yes"}, "'flops'"),
+        ({"energy": True}, "'energy'"),
+    ],
+)
+def test_measure_config_errors_name_the_key(cfg, key):
+    with pytest.raises(InvalidTask, match=key):
+        validate_measure_cfg(cfg)
+
+
+def test_measure_config_defaults():
+    cfg = validate_measure_cfg({"latency": True, "flops": True})
+    assert cfg == {"latency": {"batch_sizes": [1, 64], "warmup": 20, "iterations": 200}, "flops": True, "memory": False}
+    assert validate_measure_cfg(None) == {"latency": None, "flops": False, "memory": False}
+
+
+@pytest.mark.skipif(
+    not (torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 0)),
+    reason="needs a CUDA GPU with sparse tensor cores",
+)
+def test_measure_model_on_a_sparse_gpu_times_real_sparse_kernels():
+    model = copy.deepcopy(_pristine("resnet18"))
+    plan = apply_sparsity(model, NM_2_4)
+    cfg = {"latency": {"batch_sizes": [64], "warmup": 5, "iterations": 20}, "flops": True, "memory": True}
+    metrics, units, details = measure_model(model, plan=plan, method=NM_2_4, device="cuda", measure_cfg=cfg)
+    info = details["latency"]["batch_sizes"]["64"]
+    assert metrics["latency_sparse_ms"] is not None, info["sparse_reason"]
+    assert metrics["latency_sparse_ms"] == info["sparse_fp16"]["median"]
+    assert info["masked_fp16"]["n"] == info["sparse_fp16"]["n"] == 20
+    assert any(layer["sparse"] for layer in info["sparse_layers"])
+    assert "max_memory_allocated" in units["peak_mib"]

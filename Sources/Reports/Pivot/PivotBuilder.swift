@@ -1,0 +1,125 @@
+import SweepKit
+
+/// Turns a ReportSpec and a sweep's results into a ReportTable: one group of columns per
+/// metric, one column per value of the column dimension, derived columns beside each
+/// non-dense cell when the columns are methods, and notes that state units, methods of
+/// measurement, sample sizes and every gap.
+enum PivotBuilder {
+    static func build(spec: ReportSpec, rows: [ResultRow]) -> ReportTable {
+        let grid = Grid(rows: rows, rowsBy: spec.rows, columnsBy: spec.columns)
+        let succeeded = rows.filter { $0.state == .succeeded }
+        var notes: [String] = []
+        var footnotes = Footnotes()
+
+        // A metric no finished task reported gets no column (a row of "not reported" says
+        // nothing); while nothing has finished, keep it so the states show.
+        let metrics = spec.values.filter { m in succeeded.isEmpty || succeeded.contains { $0.metrics.keys.contains(m) } }
+        for dropped in spec.values where !metrics.contains(dropped) {
+            notes.append("\(dropped): no finished task reported this metric, so it has no column.")
+        }
+
+        let denseColumn = spec.columns == "method" && grid.columnValues.contains("dense") ? "dense" : nil
+        let usualN = grid.seedsPerCell
+        var groups: [ReportTable.Group] = []
+        var cellsByRow: [[String]] = Array(repeating: [], count: grid.rowValues.count)
+        var records: [CellRecord] = []
+        var definitions: [String] = []
+        var usedPartialMark = false
+
+        for metric in metrics {
+            let units = MetricUnits(metric: metric, rows: grid.allRows)
+            let info = MetricCatalog.info(metric)
+            let derivation = denseColumn == nil ? nil : Derivation.forMetric(metric, unit: units.unit)
+            if let derivation { definitions.append(derivation.definition) }
+            let unitSuffix = units.unit.isEmpty ? "" : " (\(units.unit))"
+            var group = ReportTable.Group(title: derivation?.groupTitle ?? info.label + unitSuffix, columns: [])
+            for column in grid.columnValues {
+                group.columns.append(column)
+                if derivation != nil && column != denseColumn { group.columns.append(derivation!.header) }
+            }
+            groups.append(group)
+
+            for (i, row) in grid.rowValues.enumerated() {
+                for column in grid.columnValues {
+                    let stats = grid.stats(metric, row: row, column: column)
+                    let text = CellText.measured(stats, decimals: info.decimals, usualN: usualN) {
+                        footnotes.number(for: "\(metric) is null: \($0)")
+                    }
+                    var shownText = text
+                    if stats.values.isEmpty && stats.nulls > 0 && stats.nullReasons.isEmpty {
+                        shownText = "— [\(footnotes.number(for: "\(metric) is null (not applicable); the engine gave no reason."))]"
+                    }
+                    cellsByRow[i].append(shownText)
+                    records.append(CellRecord(table: spec.title, row: row, column: column, metric: metric,
+                                              unit: units.unit, stats: stats, text: shownText))
+                    guard let derivation, let denseColumn, column != denseColumn else { continue }
+                    let (derivedRecords, derivedText, partial) = derive(
+                        derivation, stats: stats, grid: grid, row: row, dense: denseColumn, table: spec.title, column: column)
+                    usedPartialMark = usedPartialMark || partial
+                    cellsByRow[i].append(derivedText)
+                    records += derivedRecords
+                }
+            }
+        }
+
+        var allNotes: [String] = []
+        if usualN > 1 {
+            allNotes.append("Cells: mean ± sample std over \(usualN) seeds; a cell holding another number of values says so (n=…).")
+        }
+        if denseColumn != nil {
+            allNotes.append("dense: the train stage's final evaluation (tasks without a method parameter).")
+        }
+        allNotes += definitions
+        if records.contains(where: { $0.status == "unavailable" }) {
+            allNotes.append("n/a: this cell or the dense cell of its row has no value to compute from.")
+        }
+        if usedPartialMark {
+            allNotes.append("* computed from an incomplete cell: its mean covers only the tasks that succeeded.")
+        }
+        for metric in metrics {
+            for line in MetricUnits(metric: metric, rows: grid.allRows).descriptions {
+                allNotes.append("\(metric): \(line)")
+            }
+        }
+        allNotes += footnotes.lines
+        allNotes += notes
+
+        return ReportTable(
+            title: spec.title, stubHeader: spec.rows, columnsBy: spec.columns, groups: groups,
+            rows: zip(grid.rowValues, cellsByRow).map { ReportTable.Row(label: $0, cells: $1) },
+            notes: allNotes, records: records)
+    }
+
+    private static func derive(_ d: Derivation, stats: CellStats, grid: Grid, row: String, dense: String,
+                               table: String, column: String) -> ([CellRecord], String, Bool) {
+        let base = d.baseMetrics.lazy.map { grid.stats($0, row: row, column: dense) }.first { $0.mean != nil }
+        guard let measured = stats.mean, let base, let baseMean = base.mean, let value = d.value(measured, base: baseMean) else {
+            let record = CellRecord(table: table, row: row, column: column, metric: d.recordMetric, unit: d.unit,
+                                    derived: nil, status: "unavailable", text: "n/a")
+            return ([record], "n/a", false)
+        }
+        let partial = !stats.isComplete || !base.isComplete
+        let text = d.text(value) + (partial ? "*" : "")
+        let status = partial ? "partial" : "complete"
+        var records = [CellRecord(table: table, row: row, column: column, metric: d.recordMetric, unit: d.unit,
+                                  derived: value, status: status, text: text)]
+        if d.kind == .speedup {
+            records.append(CellRecord(table: table, row: row, column: column, metric: d.recordMetric + "_pct", unit: "%",
+                                      derived: (value - 1) * 100, status: status, text: text))
+        }
+        return (records, text, partial)
+    }
+}
+
+/// Numbered footnotes, each text once, in order of first use.
+struct Footnotes {
+    private(set) var texts: [String] = []
+
+    mutating func number(for text: String) -> Int {
+        if let i = texts.firstIndex(of: text) { return i + 1 }
+        texts.append(text)
+        return texts.count
+    }
+
+    var lines: [String] { texts.enumerated().map { "[\($0.offset + 1)] \($0.element)" } }
+}

@@ -28,7 +28,9 @@ struct CellStats: Sendable, Equatable {
     var std: Double? {
         guard values.count > 1, let mean else { return nil }
         let squares = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
-        return (squares / Double(values.count - 1)).squareRoot()
+        let std = (squares / Double(values.count - 1)).squareRoot()
+        // Identical values can leave rounding dust (1e-17); that is no spread.
+        return std <= abs(mean) * 1e-12 ? 0 : std
     }
 
     /// Tasks that should have given a value and did not (nulls are answers, not gaps).

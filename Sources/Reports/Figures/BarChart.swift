@@ -16,7 +16,13 @@ struct BarChart {
         /// Shown in place of a missing bar.
         var gap: String?
         var tooltip: String
+        /// The value comes from an incomplete cell; its label gets a "*".
+        var partial = false
     }
+
+    /// Whether any bar is from an incomplete cell (the figure then explains the "*").
+    var hasPartial: Bool { series.contains { $0.bars.contains { $0.value != nil && $0.partial } } }
+    static let partialNote = "* incomplete cell: mean of the seeds that finished"
 
     struct Series {
         var name: String
@@ -56,7 +62,7 @@ struct BarChart {
             canvas.text(panelTitle, x: plot.x, y: plot.y - 10, size: 13, bold: true)
         }
         let tops = series.flatMap { $0.bars.compactMap { b in b.value.map { $0 + (b.error ?? 0) } } }
-        let highest = max(tops.max() ?? 1, referenceLine?.value ?? 0)
+        let highest = max(tops.max() ?? yCeiling ?? 1, referenceLine?.value ?? 0)
         var scale = AxisScale(minValue: 0, maxValue: highest * 1.1)
         if let yCeiling, scale.upper > yCeiling, highest <= yCeiling { scale = AxisScale(minValue: 0, maxValue: yCeiling) }
         let yOf = { (v: Double) in scale.position(v, from: plot.bottom, to: plot.y) }
@@ -69,9 +75,9 @@ struct BarChart {
         canvas.text(yLabel, x: plot.x - 44, y: plot.y + plot.height / 2, size: 12, anchor: .middle, rotate: -90)
 
         if let reference = referenceLine {
+            // Its label is in the legend: inside the plot it would collide with bar labels.
             let y = yOf(reference.value)
             canvas.line(plot.x, y, plot.right, y, stroke: Palette.ink, width: 1.2, dash: "6 4")
-            canvas.text(reference.label, x: plot.right - 4, y: y - 5, size: 10, anchor: .end, halo: true)
         }
         let slot = plot.width / Double(max(1, categories.count))
         let barWidth = slot * 0.72 / Double(max(1, series.count))
@@ -99,18 +105,8 @@ struct BarChart {
                     canvas.line(center - 4, lo, center + 4, lo, stroke: Palette.ink, width: 1.2)
                     labelY = hi - 4
                 }
-                let label = valueText(value)
-                let onReferenceLine = referenceLine.map { abs(labelY - 3 - yOf($0.value)) < 8 } ?? false
-                if onReferenceLine && bar.error == nil && plot.bottom - top > 18
-                    && SVGCanvas.textWidth(label, size: BarChart.valueSize) <= barWidth - 2 {
-                    // Above the bar it would sit on the reference line; inside, it stays legible.
-                    canvas.text(label, x: center, y: top + 12, size: BarChart.valueSize, anchor: .middle,
-                                fill: line.pale ? Palette.ink : "#ffffff")
-                } else if SVGCanvas.textWidth(label, size: BarChart.valueSize) <= barWidth + 2 {
-                    canvas.text(label, x: center, y: labelY, size: BarChart.valueSize, anchor: .middle, halo: true)
-                } else {
-                    canvas.text(label, x: center + 3, y: labelY, size: BarChart.valueSize, rotate: -90, halo: true)
-                }
+                drawValueLabel(valueText(value) + (bar.partial ? "*" : ""), on: &canvas, center: center, top: top, labelY: labelY, barWidth: barWidth,
+                               barHeight: plot.bottom - top, pale: line.pale, hasError: bar.error != nil, lineY: referenceLine.map { yOf($0.value) })
             }
             let labelX = plot.x + slot * (Double(c) + 0.5)
             if rotatesLabels(plotWidth: plot.width) {
@@ -123,5 +119,21 @@ struct BarChart {
         canvas.line(plot.x, plot.y, plot.x, plot.bottom, stroke: Palette.ink)
         canvas.text(xLabel, x: plot.x + plot.width / 2, y: plot.bottom + bottomMargin(plotWidth: plot.width) - 6,
                     size: 12, anchor: .middle)
+    }
+
+    /// Above the bar when it fits and is clear of the reference line; otherwise turned upright
+    /// inside the bar's top when the bar is tall enough, and upright above it as a last resort.
+    private func drawValueLabel(_ label: String, on canvas: inout SVGCanvas, center: Double, top: Double, labelY: Double,
+                                barWidth: Double, barHeight: Double, pale: Bool, hasError: Bool, lineY: Double?) {
+        let width = SVGCanvas.textWidth(label, size: BarChart.valueSize)
+        let onLine = lineY.map { abs(labelY - 4 - $0) < 10 } ?? false
+        if width <= barWidth && !onLine {
+            canvas.text(label, x: center, y: labelY, size: BarChart.valueSize, anchor: .middle, halo: true)
+        } else if !hasError && barHeight > width + 8 {
+            canvas.text(label, x: center + 3, y: top + 4, size: BarChart.valueSize, anchor: .end,
+                        fill: pale ? Palette.ink : "#ffffff", rotate: -90)
+        } else {
+            canvas.text(label, x: center + 3, y: labelY, size: BarChart.valueSize, rotate: -90, halo: true)
+        }
     }
 }

@@ -34,7 +34,7 @@ struct FigureData {
         }
         // usualN 0: the tooltip always states n.
         let text = CellText.measured(s, decimals: decimals, usualN: 0) { _ in 0 }
-        return BarChart.Bar(value: mean, error: s.std, gap: nil, tooltip: "\(model), \(method): \(text)")
+        return BarChart.Bar(value: mean, error: s.std, gap: nil, tooltip: "\(model), \(method): \(text)", partial: !s.isComplete)
     }
 
     func gapWord(_ s: CellStats) -> String {

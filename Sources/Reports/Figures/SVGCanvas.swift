@@ -62,8 +62,9 @@ struct SVGCanvas {
         return head + "\n" + body.joined(separator: "\n") + "\n</svg>\n"
     }
 
-    /// Estimated width of a text run (proportional sans-serif averages ~0.58 em per glyph).
-    static func textWidth(_ text: String, size: Double) -> Double { Double(text.count) * size * 0.58 }
+    /// Estimated width of a text run (DejaVu Sans, the widest common fallback, averages about
+    /// 0.62 em per glyph; overestimating only costs some space).
+    static func textWidth(_ text: String, size: Double) -> Double { Double(text.count) * size * 0.62 }
 
     static func escape(_ text: String) -> String {
         var out = ""

@@ -17,11 +17,13 @@ enum SpeedupFigure {
                 legendItems.append((.bar(color: color, pale: true), "\(method), sparse kernels"))
             }
         }
-        let subtitle = "sweep \(data.sweep) · speedup = dense latency_ms / method latency (medians, means over seeds)"
-            + (hasSparse ? "" : " · no task ran real sparse kernels, so only masked dense kernels are shown")
-        let top = FigureFrame.drawHeader(on: &canvas, title: title, subtitle: subtitle, legend: Legend(items: legendItems))
+        legendItems.append((.dashedLine, "1× = as fast as dense"))
         let chart = BarChart(categories: data.models, series: series, yLabel: "speedup over dense (×)", xLabel: "model",
-                             panelTitle: nil, referenceLine: (1, "1× = dense"), valueText: { NumberText.fixed($0, 2) + "×" })
+                             panelTitle: nil, referenceLine: (1, "1× = as fast as dense"), valueText: { NumberText.fixed($0, 2) + "×" })
+        let subtitle = "sweep \(data.sweep) · speedup = dense latency_ms / method latency (medians, means over seeds)"
+            + (hasSparse ? " · n/a: no sparse kernel ran for that cell" : " · no task ran real sparse kernels, so only masked dense kernels are shown")
+            + (chart.hasPartial ? " · " + BarChart.partialNote : "")
+        let top = FigureFrame.drawHeader(on: &canvas, title: title, subtitle: subtitle, legend: Legend(items: legendItems))
         let plotWidth = canvas.width - 72 - 24
         let plot = PlotRect(x: 72, y: top, width: plotWidth, height: canvas.height - top - chart.bottomMargin(plotWidth: plotWidth))
         chart.draw(on: &canvas, in: plot)
@@ -41,6 +43,7 @@ enum SpeedupFigure {
         let ratio = base / value
         let partial = cell.isComplete && dense.isComplete ? "" : " (from incomplete cells)"
         return BarChart.Bar(value: ratio, error: nil, gap: nil,
-                            tooltip: "\(model), \(method): \(NumberText.fixed(ratio, 2))× (\(metric))\(partial)")
+                            tooltip: "\(model), \(method): \(NumberText.fixed(ratio, 2))× (\(metric))\(partial)",
+                            partial: !partial.isEmpty)
     }
 }

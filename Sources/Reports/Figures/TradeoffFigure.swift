@@ -5,13 +5,16 @@ enum TradeoffFigure {
         var model: String, method: String
         var x: Double, y: Double, xError: Double?, yError: Double?
         var hollow: Bool
+        /// Sample size and gaps, for the tooltip: "n=2, 1 failed".
+        var counts: String
     }
 
     static func make(_ data: FigureData) -> Figure {
         var canvas = SVGCanvas(width: 780, height: 500)
         let title = "Latency versus accuracy"
         var points: [Point] = []
-        var notShown: [String] = []
+        var incomplete: [String] = []
+        var notShown: [(label: String, reason: String)] = []
         for model in data.models {
             for method in data.methods {
                 let accuracy = data.stats("accuracy", model, method)
@@ -19,12 +22,16 @@ enum TradeoffFigure {
                 let sparse = data.stats("latency_sparse_ms", model, method)
                 guard let y = accuracy.mean, let x = latency.mean else {
                     let word = [accuracy, latency].map(data.gapWord).first { !$0.isEmpty } ?? "missing"
-                    notShown.append("\(model) × \(method) (\(word))")
+                    notShown.append(("\(model) × \(method) (\(word))", word))
                     continue
                 }
-                points.append(Point(model: model, method: method, x: x, y: y, xError: latency.std, yError: accuracy.std, hollow: false))
+                let counts = (["n=\(accuracy.n)"] + accuracy.gaps.filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }).joined(separator: ", ")
+                points.append(Point(model: model, method: method, x: x, y: y, xError: latency.std, yError: accuracy.std, hollow: false,
+                                    counts: counts))
+                if !accuracy.isComplete || !latency.isComplete { incomplete.append("\(model) × \(method) (\(counts))") }
                 if let xs = sparse.mean {
-                    points.append(Point(model: model, method: method, x: xs, y: y, xError: sparse.std, yError: nil, hollow: true))
+                    points.append(Point(model: model, method: method, x: xs, y: y, xError: sparse.std, yError: nil, hollow: true,
+                                        counts: "n=\(sparse.n)"))
                 }
             }
         }
@@ -39,8 +46,8 @@ enum TradeoffFigure {
         var subtitle = "sweep \(data.sweep) · x: median latency (latency_ms, dense kernels; masked weights for sparse methods) · y: top-1 accuracy"
         if data.grid.seedsPerCell > 1 { subtitle += " · means over \(data.grid.seedsPerCell) seeds, bars ±1 sample std" }
         let top = FigureFrame.drawHeader(on: &canvas, title: title, subtitle: subtitle, legend: Legend(items: items))
-        let footer = notShown.isEmpty ? nil : "not shown: " + notShown.joined(separator: ", ")
-        let plot = PlotRect(x: 72, y: top, width: canvas.width - 72 - 30, height: canvas.height - top - (footer == nil ? 48 : 66))
+        let footerLines = footer(notShown: notShown, incomplete: incomplete, width: Int((canvas.width - 40) / (10 * 0.62)))
+        let plot = PlotRect(x: 72, y: top, width: canvas.width - 72 - 30, height: canvas.height - top - 48 - 13 * Double(footerLines.count))
 
         let xs = points.flatMap { [$0.x - ($0.xError ?? 0), $0.x + ($0.xError ?? 0)] }
         let ys = points.flatMap { [$0.y - ($0.yError ?? 0), $0.y + ($0.yError ?? 0)] }
@@ -70,16 +77,31 @@ enum TradeoffFigure {
             if let e = p.xError, e > 0 { canvas.line(px(p.x - e), y, px(p.x + e), y, stroke: color, width: 1) }
             if let e = p.yError, e > 0 { canvas.line(x, py(p.y - e), x, py(p.y + e), stroke: color, width: 1) }
             let tooltip = "\(p.model), \(p.method): \(NumberText.fixed(p.y, 1))% at \(NumberText.fixed(p.x, 2)) ms"
-                + (p.hollow ? " (sparse kernels)" : "")
+                + (p.hollow ? " (sparse kernels)" : "") + " (\(p.counts))"
             Palette.draw(methodMarker[p.method]!, on: &canvas, x: x, y: y, size: 5.5, fill: p.hollow ? "#ffffff" : color,
                          stroke: color, tooltip: tooltip)
         }
-        if let footer {
-            for (i, line) in TextWrap.wrap(footer, width: Int((canvas.width - 40) / (10 * 0.58))).prefix(2).enumerated() {
-                canvas.text(line, x: 20, y: plot.bottom + 52 + Double(i) * 13, size: 10, fill: Palette.muted)
-            }
+        for (i, line) in footerLines.enumerated() {
+            canvas.text(line, x: 20, y: plot.bottom + 54 + Double(i) * 13, size: 10, fill: Palette.muted)
         }
         return Figure(name: "latency_vs_accuracy", title: title, description: subtitle, canvas: canvas)
+    }
+
+    /// Which cells have no point, and which points are means of incomplete cells: named when
+    /// they fit in a few lines, counted by reason when they do not.
+    private static func footer(notShown: [(label: String, reason: String)], incomplete: [String], width: Int) -> [String] {
+        var parts: [String] = []
+        if !notShown.isEmpty { parts.append("not shown: " + notShown.map(\.label).joined(separator: ", ")) }
+        if !incomplete.isEmpty { parts.append("mean of finished seeds only: " + incomplete.joined(separator: ", ")) }
+        let named = parts.flatMap { TextWrap.wrap($0, width: width) }
+        if named.count <= 3 { return named }
+        var counts: [String: Int] = [:]
+        for cell in notShown { counts[cell.reason, default: 0] += 1 }
+        let reasons = counts.keys.sorted().map { "\(counts[$0]!) \($0)" }.joined(separator: ", ")
+        var summary: [String] = []
+        if !notShown.isEmpty { summary.append("not shown: \(notShown.count) model × method cells without both values (\(reasons))") }
+        if !incomplete.isEmpty { summary.append("\(incomplete.count) points are means of incomplete cells (hover for n)") }
+        return summary.flatMap { TextWrap.wrap($0, width: width) }
     }
 
     private static func padded(_ values: [Double]) -> AxisScale {

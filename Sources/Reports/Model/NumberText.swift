@@ -24,10 +24,15 @@ enum NumberText {
         return "\(rounded)"
     }
 
+    /// Short labels for figures: as many decimals as a value of that size needs.
+    static func compact(_ value: Double) -> String {
+        fixed(value, abs(value) >= 10 ? 0 : abs(value) >= 1 ? 1 : 2)
+    }
+
     /// "93.1 ± 0.2", or "93.1" for one value.
     static func meanStd(_ mean: Double, _ std: Double?, _ decimals: Int) -> String {
         // Identical values (MAC counts, weight sizes) have nothing to show after a ±.
-        guard let std, std > abs(mean) * 1e-12 else { return fixed(mean, decimals) }
+        guard let std, std > 0 else { return fixed(mean, decimals) }
         return "\(fixed(mean, decimals)) ± \(fixed(std, decimals))"
     }
 }

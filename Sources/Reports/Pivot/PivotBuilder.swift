@@ -63,6 +63,7 @@ enum PivotBuilder {
         }
 
         var allNotes: [String] = []
+        if rows.isEmpty { allNotes.append("No tasks of this sweep are in the results yet.") }
         if usualN > 1 {
             allNotes.append("Cells: mean ± sample std over \(usualN) seeds; a cell holding another number of values says so (n=…).")
         }

@@ -79,17 +79,40 @@ struct AggregationTests {
         #expect(delta["text"] as? String == "-1.2")
         let masked = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_masked"))
         #expect(abs((masked["mean"] as! Double) - 2.40 / 2.448) < 1e-9)
-        let sparse = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_sparse"))
-        #expect(abs((sparse["mean"] as! Double) - 2.40 / 1.70) < 1e-9)
-        #expect(sparse["text"] as? String == "1.41× (+41%)")
-        let percent = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_sparse_pct"))
+        let percent = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_masked_pct"))
         // Files carry 10 significant digits.
-        #expect(abs((percent["mean"] as! Double) - (2.40 / 1.70 - 1) * 100) < 1e-6)
+        #expect(abs((percent["mean"] as! Double) - (2.40 / 2.448 - 1) * 100) < 1e-6)
         let reduction = try #require(Read.cell(json, table: "Table II", row: "resnet18", column: "block_4x4", metric: "mac_reduction_pct"))
         #expect(abs((reduction["mean"] as! Double) - 45.0) < 1e-9)
         let groups = (Read.tables(json)[0]["groups"] as! [[String: Any]]).map { $0["title"] as! String }
         #expect(groups.contains("latency (ms) and speedup, masked dense kernels"))
         #expect(groups.contains("latency (ms) and speedup, sparse kernels"))
+    }
+
+    @Test("the sparse-kernel speedup pairs each task with its own fp16 dense-kernel timing")
+    func pairedSparseSpeedup() throws {
+        let sparse = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_sparse"))
+        // Seeds: 2.03/1.68, 2.04/1.70, 2.05/1.72, averaged.
+        let expected = (2.03 / 1.68 + 2.04 / 1.70 + 2.05 / 1.72) / 3
+        #expect(abs((sparse["mean"] as! Double) - expected) < 1e-6)
+        #expect(sparse["text"] as? String == "1.20× (+20%)")
+        let notes = Read.tables(json)[0]["notes"] as! [String]
+        #expect(!notes.contains { $0.hasPrefix("†") })
+    }
+
+    @Test("without that timing the sparse speedup falls back to the dense model and says so")
+    func unpairedSparseSpeedup() throws {
+        let rows = Fixture.rows.map { row -> ResultRow in
+            var row = row
+            if case .object(var details) = row.details { details["latency"] = nil; row.details = .object(details) }
+            return row
+        }
+        let json = try Read.reportJSON(rows)
+        let sparse = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_sparse"))
+        #expect(abs((sparse["mean"] as! Double) - 2.40 / 1.70) < 1e-6)
+        #expect(sparse["text"] as? String == "1.41× (+41%)†")
+        let notes = Read.tables(json)[0]["notes"] as! [String]
+        #expect(notes.contains { $0.hasPrefix("† no same-precision dense-kernel timing") })
     }
 
     @Test("a value derived from an incomplete cell is marked, one without a source reads n/a")
@@ -134,5 +157,35 @@ struct AggregationTests {
         #expect(cell["unit"] as? String == "GiB")
         let notes = Read.tables(json)[1]["notes"] as! [String]
         #expect(notes.contains("peak_mib: GiB, max_memory_allocated on cuda:0"))
+    }
+}
+
+@Suite("Headers take their unit from the engine's label")
+struct UnitLabelTests {
+    @Test("the unit is read from the start of a long label", arguments: [
+        ("ms per forward call, median of 200 calls", "ms"),
+        ("% top-1 on the full test split", "%"),
+        ("G-MAC per image (1 MAC = 2 FLOPs), forward pass", "G-MAC"),
+        ("MiB, all parameters stored dense", "MiB"),
+        ("fraction of exactly-zero weights", "fraction"),
+    ])
+    func unit(label: String, expected: String) throws {
+        let row = ResultRow(sweep: "s", stage: "train", taskId: "t", params: ["model": "m"], state: .succeeded,
+                            metrics: ["x": 1.5], units: ["x": label])
+        let json = try JSONSerialization.jsonObject(with: Data(Reports.renderReport(
+            sweep: "s", rows: [row], specs: [ReportSpec(title: "T", rows: "model", columns: "method", values: ["x"])],
+            format: .json).utf8)) as! [String: Any]
+        let cell = (json["tables"] as! [[String: Any]])[0]["cells"] as! [[String: Any]]
+        #expect(cell[0]["unit"] as? String == expected)
+    }
+
+    @Test("a label that starts with words, not a unit, leaves the built-in unit")
+    func fallback() throws {
+        let row = ResultRow(sweep: "s", stage: "train", taskId: "t", params: ["model": "m"], state: .succeeded,
+                            metrics: ["params_m": 11.2], units: ["params_m": "millions of parameters (all, dense count)"])
+        let text = Reports.renderReport(sweep: "s", rows: [row], specs: [ReportSpec(title: "T", rows: "model", columns: "method",
+                                        values: ["params_m"])], format: .table)
+        #expect(text.contains("parameters (M)"))
+        #expect(text.contains("params_m: millions of parameters (all, dense count)"))
     }
 }

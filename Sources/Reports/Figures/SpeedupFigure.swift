@@ -20,8 +20,16 @@ enum SpeedupFigure {
         legendItems.append((.dashedLine, "1× = as fast as dense"))
         let chart = BarChart(categories: data.models, series: series, yLabel: "speedup over dense (×)", xLabel: "model",
                              panelTitle: nil, referenceLine: (1, "1× = as fast as dense"), valueText: { NumberText.fixed($0, 2) + "×" })
-        let subtitle = "sweep \(data.sweep) · speedup = dense latency_ms / method latency (medians, means over seeds)"
-            + (hasSparse ? " · n/a: no sparse kernel ran for that cell" : " · no task ran real sparse kernels, so only masked dense kernels are shown")
+        var subtitle = "sweep \(data.sweep) · masked: dense model's latency_ms / method's latency_ms"
+        let fallback = data.models.contains { model in
+            data.sparseMethods.contains { Speedup.sparse(data.grid, row: model, column: $0, dense: "dense")?.againstDenseModel == true }
+        }
+        subtitle += hasSparse
+            ? " · sparse: same weights in fp16 on dense kernels / on sparse kernels, timed together"
+                + (fallback ? " (where not recorded: dense model's latency_ms, precision may differ)" : "")
+                + " · n/a: no sparse kernel ran"
+            : " · no task ran real sparse kernels, so only masked dense kernels are shown"
+        subtitle += " · medians per task, means over seeds"
             + (chart.hasPartial ? " · " + BarChart.partialNote : "")
         let top = FigureFrame.drawHeader(on: &canvas, title: title, subtitle: subtitle, legend: Legend(items: legendItems))
         let plotWidth = canvas.width - 72 - 24
@@ -33,17 +41,19 @@ enum SpeedupFigure {
     private static func speedup(_ metric: String, _ model: String, _ method: String, _ data: FigureData) -> BarChart.Bar {
         let dense = data.stats("latency_ms", model, "dense")
         let cell = data.stats(metric, model, method)
-        guard let base = dense.mean else {
+        guard dense.mean != nil else {
             return BarChart.Bar(value: nil, error: nil, gap: "no dense", tooltip: "\(model), \(method): no dense latency")
         }
-        guard let value = cell.mean, value > 0 else {
+        let speedup = metric == "latency_sparse_ms"
+            ? Speedup.sparse(data.grid, row: model, column: method, dense: "dense")
+            : Speedup.masked(data.grid, row: model, column: method, dense: "dense")
+        guard let speedup else {
             let word = data.gapWord(cell)
             return BarChart.Bar(value: nil, error: nil, gap: word, tooltip: "\(model), \(method): \(word)")
         }
-        let ratio = base / value
-        let partial = cell.isComplete && dense.isComplete ? "" : " (from incomplete cells)"
-        return BarChart.Bar(value: ratio, error: nil, gap: nil,
-                            tooltip: "\(model), \(method): \(NumberText.fixed(ratio, 2))× (\(metric))\(partial)",
-                            partial: !partial.isEmpty)
+        var tooltip = "\(model), \(method): \(NumberText.fixed(speedup.value, 2))× (\(metric), n=\(speedup.n))"
+        if speedup.partial { tooltip += ", from incomplete cells" }
+        if speedup.againstDenseModel { tooltip += ", against the dense model's latency_ms" }
+        return BarChart.Bar(value: speedup.value, error: speedup.std, gap: nil, tooltip: tooltip, partial: speedup.partial)
     }
 }

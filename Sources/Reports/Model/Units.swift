@@ -27,13 +27,19 @@ struct MetricUnits: Sendable, Equatable {
         descriptions = labels.isEmpty ? [info.unit.isEmpty ? info.meaning : "\(info.unit), \(info.meaning)"] : labels
     }
 
-    /// "ms, median of 200 runs" → "ms"; a label that does not start with a short unit → nil.
+    /// "ms, median of 200 runs" → "ms"; "ms per forward call, …" → "ms"; "G-MAC per image (…)"
+    /// → "G-MAC"; a label that starts with no unit → nil (the catalog's unit is used).
     static func shortUnit(of label: String) -> String? {
-        let stop = label.firstIndex(where: { ",;(".contains($0) }) ?? label.endIndex
+        let stop = label.firstIndex(where: { ",;:(".contains($0) }) ?? label.endIndex
         let head = label[..<stop].trimmingCharacters(in: .whitespaces)
-        guard !head.isEmpty, head.count <= 10, !head.contains("  ") else { return nil }
-        return head
+        if !head.isEmpty, head.count <= 8, !head.contains(" ") { return head }
+        let firstWord = head.split(separator: " ").first.map(String.init) ?? ""
+        return unitWords.contains(firstWord) ? firstWord : nil
     }
+
+    /// Units a long label may start with ("ms per forward call, …").
+    static let unitWords: Set<String> = ["%", "ms", "s", "us", "µs", "MiB", "GiB", "KiB", "MB", "GB", "GMAC", "G-MAC",
+                                         "GFLOP", "GFLOPs", "G-FLOP", "fraction", "img/s", "M"]
 
     private static func mostCommon(_ values: [String]) -> String? {
         var counts: [String: Int] = [:]

@@ -24,7 +24,7 @@ enum PivotBuilder {
         var cellsByRow: [[String]] = Array(repeating: [], count: grid.rowValues.count)
         var records: [CellRecord] = []
         var definitions: [String] = []
-        var usedPartialMark = false
+        var marksUsed = Set<String>()
 
         for metric in metrics {
             let units = MetricUnits(metric: metric, rows: grid.allRows)
@@ -53,11 +53,11 @@ enum PivotBuilder {
                     records.append(CellRecord(table: spec.title, row: row, column: column, metric: metric,
                                               unit: units.unit, stats: stats, text: shownText))
                     guard let derivation, let denseColumn, column != denseColumn else { continue }
-                    let (derivedRecords, derivedText, partial) = derive(
-                        derivation, stats: stats, grid: grid, row: row, dense: denseColumn, table: spec.title, column: column)
-                    usedPartialMark = usedPartialMark || partial
-                    cellsByRow[i].append(derivedText)
-                    records += derivedRecords
+                    let derived = derive(derivation, stats: stats, grid: grid, row: row, dense: denseColumn,
+                                         table: spec.title, column: column)
+                    marksUsed.formUnion(derived.marks)
+                    cellsByRow[i].append(derived.text)
+                    records += derived.records
                 }
             }
         }
@@ -71,11 +71,14 @@ enum PivotBuilder {
             allNotes.append("dense: the train stage's final evaluation (tasks without a method parameter).")
         }
         allNotes += definitions
-        if records.contains(where: { $0.status == "unavailable" }) {
+        if marksUsed.contains("n/a") {
             allNotes.append("n/a: this cell or the dense cell of its row has no value to compute from.")
         }
-        if usedPartialMark {
+        if marksUsed.contains("*") {
             allNotes.append("* computed from an incomplete cell: its mean covers only the tasks that succeeded.")
+        }
+        if marksUsed.contains("†") {
+            allNotes.append("† no same-precision dense-kernel timing was recorded beside the sparse kernels, so this speedup is against the dense model's latency_ms and may include a precision change (fp32 → fp16).")
         }
         for metric in metrics {
             for line in MetricUnits(metric: metric, rows: grid.allRows).descriptions {
@@ -92,15 +95,29 @@ enum PivotBuilder {
     }
 
     private static func derive(_ d: Derivation, stats: CellStats, grid: Grid, row: String, dense: String,
-                               table: String, column: String) -> ([CellRecord], String, Bool) {
-        let base = d.baseMetrics.lazy.map { grid.stats($0, row: row, column: dense) }.first { $0.mean != nil }
-        guard let measured = stats.mean, let base, let baseMean = base.mean, let value = d.value(measured, base: baseMean) else {
+                               table: String, column: String) -> (records: [CellRecord], text: String, marks: Set<String>) {
+        let value: Double?, partial: Bool
+        var marks = Set<String>()
+        switch d.kind {
+        case .speedup:
+            let speedup = d.recordMetric == "speedup_sparse"
+                ? Speedup.sparse(grid, row: row, column: column, dense: dense)
+                : Speedup.masked(grid, row: row, column: column, dense: dense)
+            value = speedup?.value
+            partial = speedup?.partial ?? false
+            if speedup?.againstDenseModel == true { marks.insert("†") }
+        case .difference, .reduction:
+            let base = d.baseMetrics.lazy.map { grid.stats($0, row: row, column: dense) }.first { $0.mean != nil }
+            value = stats.mean.flatMap { measured in base?.mean.flatMap { d.value(measured, base: $0) } }
+            partial = !stats.isComplete || base?.isComplete == false
+        }
+        guard let value else {
             let record = CellRecord(table: table, row: row, column: column, metric: d.recordMetric, unit: d.unit,
                                     derived: nil, status: "unavailable", text: "n/a")
-            return ([record], "n/a", false)
+            return ([record], "n/a", ["n/a"])
         }
-        let partial = !stats.isComplete || !base.isComplete
-        let text = d.text(value) + (partial ? "*" : "")
+        if partial { marks.insert("*") }
+        let text = d.text(value) + (partial ? "*" : "") + (marks.contains("†") ? "†" : "")
         let status = partial ? "partial" : "complete"
         var records = [CellRecord(table: table, row: row, column: column, metric: d.recordMetric, unit: d.unit,
                                   derived: value, status: status, text: text)]
@@ -108,7 +125,7 @@ enum PivotBuilder {
             records.append(CellRecord(table: table, row: row, column: column, metric: d.recordMetric + "_pct", unit: "%",
                                       derived: (value - 1) * 100, status: status, text: text))
         }
-        return (records, text, partial)
+        return (records, text, marks)
     }
 }
 

@@ -30,6 +30,7 @@ enum SpeedupFigure {
                 + " · n/a: no sparse kernel ran"
             : " · no task ran real sparse kernels, so only masked dense kernels are shown"
         subtitle += " · medians per task, means over seeds"
+            + (chart.series.contains { $0.bars.contains { ($0.error ?? 0) > 0 } } ? ", error bars ±1 std of per-task sparse speedups" : "")
             + (chart.hasPartial ? " · " + BarChart.partialNote : "")
         let top = FigureFrame.drawHeader(on: &canvas, title: title, subtitle: subtitle, legend: Legend(items: legendItems))
         let plotWidth = canvas.width - 72 - 24

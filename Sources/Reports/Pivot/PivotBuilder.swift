@@ -1,0 +1,143 @@
+import SweepKit
+
+/// Turns a ReportSpec and a sweep's results into a ReportTable: one group of columns per
+/// metric, one column per value of the column dimension, derived columns beside each
+/// non-dense cell when the columns are methods, and notes that state units, methods of
+/// measurement, sample sizes and every gap.
+enum PivotBuilder {
+    static func build(spec: ReportSpec, rows: [ResultRow]) -> ReportTable {
+        let grid = Grid(rows: rows, rowsBy: spec.rows, columnsBy: spec.columns)
+        let succeeded = rows.filter { $0.state == .succeeded }
+        var notes: [String] = []
+        var footnotes = Footnotes()
+
+        // A metric no finished task reported gets no column (a row of "not reported" says
+        // nothing); while nothing has finished, keep it so the states show.
+        let metrics = spec.values.filter { m in succeeded.isEmpty || succeeded.contains { $0.metrics.keys.contains(m) } }
+        for dropped in spec.values where !metrics.contains(dropped) {
+            notes.append("\(dropped): no finished task reported this metric, so it has no column.")
+        }
+
+        let denseColumn = spec.columns == "method" && grid.columnValues.contains("dense") ? "dense" : nil
+        let usualN = grid.seedsPerCell
+        var groups: [ReportTable.Group] = []
+        var cellsByRow: [[String]] = Array(repeating: [], count: grid.rowValues.count)
+        var records: [CellRecord] = []
+        var definitions: [String] = []
+        var marksUsed = Set<String>()
+
+        for metric in metrics {
+            let units = MetricUnits(metric: metric, rows: grid.allRows)
+            let info = MetricCatalog.info(metric)
+            let derivation = denseColumn == nil ? nil : Derivation.forMetric(metric, unit: units.unit)
+            if let derivation { definitions.append(derivation.definition) }
+            let unitSuffix = units.unit.isEmpty ? "" : " (\(units.unit))"
+            var group = ReportTable.Group(title: derivation?.groupTitle ?? info.label + unitSuffix, columns: [])
+            for column in grid.columnValues {
+                group.columns.append(column)
+                if derivation != nil && column != denseColumn { group.columns.append(derivation!.header) }
+            }
+            groups.append(group)
+
+            for (i, row) in grid.rowValues.enumerated() {
+                for column in grid.columnValues {
+                    let stats = grid.stats(metric, row: row, column: column)
+                    let text = CellText.measured(stats, decimals: info.decimals, usualN: usualN) {
+                        footnotes.number(for: "\(metric) is null: \($0)")
+                    }
+                    var shownText = text
+                    if stats.values.isEmpty && stats.nulls > 0 && stats.nullReasons.isEmpty {
+                        shownText = "— [\(footnotes.number(for: "\(metric) is null (not applicable); the engine gave no reason."))]"
+                    }
+                    cellsByRow[i].append(shownText)
+                    records.append(CellRecord(table: spec.title, row: row, column: column, metric: metric,
+                                              unit: units.unit, stats: stats, text: shownText))
+                    guard let derivation, let denseColumn, column != denseColumn else { continue }
+                    let derived = derive(derivation, stats: stats, grid: grid, row: row, dense: denseColumn,
+                                         table: spec.title, column: column)
+                    marksUsed.formUnion(derived.marks)
+                    cellsByRow[i].append(derived.text)
+                    records += derived.records
+                }
+            }
+        }
+
+        var allNotes: [String] = []
+        if rows.isEmpty { allNotes.append("No tasks of this sweep are in the results yet.") }
+        if usualN > 1 {
+            allNotes.append("Cells: mean ± sample std over \(usualN) seeds; a cell holding another number of values says so (n=…).")
+        }
+        if denseColumn != nil {
+            allNotes.append("dense: the train stage's final evaluation (tasks without a method parameter).")
+        }
+        allNotes += definitions
+        if marksUsed.contains("n/a") {
+            allNotes.append("n/a: this cell or the dense cell of its row has no value to compute from.")
+        }
+        if marksUsed.contains("*") {
+            allNotes.append("* computed from an incomplete cell: its mean covers only the tasks that succeeded.")
+        }
+        if marksUsed.contains("†") {
+            allNotes.append("† no same-precision dense-kernel timing was recorded beside the sparse kernels, so this speedup is against the dense model's latency_ms and may include a precision change (fp32 → fp16).")
+        }
+        for metric in metrics {
+            for line in MetricUnits(metric: metric, rows: grid.allRows).descriptions {
+                allNotes.append("\(metric): \(line)")
+            }
+        }
+        allNotes += footnotes.lines
+        allNotes += notes
+
+        return ReportTable(
+            title: spec.title, stubHeader: spec.rows, columnsBy: spec.columns, groups: groups,
+            rows: zip(grid.rowValues, cellsByRow).map { ReportTable.Row(label: $0, cells: $1) },
+            notes: allNotes, records: records)
+    }
+
+    private static func derive(_ d: Derivation, stats: CellStats, grid: Grid, row: String, dense: String,
+                               table: String, column: String) -> (records: [CellRecord], text: String, marks: Set<String>) {
+        let value: Double?, partial: Bool
+        var marks = Set<String>()
+        switch d.kind {
+        case .speedup:
+            let speedup = d.recordMetric == "speedup_sparse"
+                ? Speedup.sparse(grid, row: row, column: column, dense: dense)
+                : Speedup.masked(grid, row: row, column: column, dense: dense)
+            value = speedup?.value
+            partial = speedup?.partial ?? false
+            if speedup?.againstDenseModel == true { marks.insert("†") }
+        case .difference, .reduction:
+            let base = d.baseMetrics.lazy.map { grid.stats($0, row: row, column: dense) }.first { $0.mean != nil }
+            value = stats.mean.flatMap { measured in base?.mean.flatMap { d.value(measured, base: $0) } }
+            partial = !stats.isComplete || base?.isComplete == false
+        }
+        guard let value else {
+            let record = CellRecord(table: table, row: row, column: column, metric: d.recordMetric, unit: d.unit,
+                                    derived: nil, status: "unavailable", text: "n/a")
+            return ([record], "n/a", ["n/a"])
+        }
+        if partial { marks.insert("*") }
+        let text = d.text(value) + (partial ? "*" : "") + (marks.contains("†") ? "†" : "")
+        let status = partial ? "partial" : "complete"
+        var records = [CellRecord(table: table, row: row, column: column, metric: d.recordMetric, unit: d.unit,
+                                  derived: value, status: status, text: text)]
+        if d.kind == .speedup {
+            records.append(CellRecord(table: table, row: row, column: column, metric: d.recordMetric + "_pct", unit: "%",
+                                      derived: (value - 1) * 100, status: status, text: text))
+        }
+        return (records, text, marks)
+    }
+}
+
+/// Numbered footnotes, each text once, in order of first use.
+struct Footnotes {
+    private(set) var texts: [String] = []
+
+    mutating func number(for text: String) -> Int {
+        if let i = texts.firstIndex(of: text) { return i + 1 }
+        texts.append(text)
+        return texts.count
+    }
+
+    var lines: [String] { texts.enumerated().map { "[\($0.offset + 1)] \($0.element)" } }
+}

@@ -1,0 +1,38 @@
+/// GitHub-flavoured Markdown: a heading per table, a table per metric group (Markdown has no
+/// spanning headers, and narrow tables stay readable), notes as a list.
+enum MarkdownRenderer {
+    static func render(_ table: ReportTable, level: Int = 2) -> String {
+        var out = [String(repeating: "#", count: level) + " " + escape(table.title), ""]
+        for (g, group) in table.groups.enumerated() {
+            out.append("**\(escape(group.title))**")
+            out.append("")
+            out.append(row([table.stubHeader] + group.columns))
+            out.append("|" + ([":---"] + group.columns.map { _ in "---:" }).joined(separator: "|") + "|")
+            for r in table.rows { out.append(row([r.label] + Array(table.cells(of: r, group: g)))) }
+            out.append("")
+        }
+        if !table.notes.isEmpty {
+            out += table.notes.map { "- " + escape($0) }
+            out.append("")
+        }
+        return out.joined(separator: "\n")
+    }
+
+    static func row(_ cells: [String]) -> String {
+        "| " + cells.map { $0.isEmpty ? " " : escape($0) }.joined(separator: " | ") + " |"
+    }
+
+    /// Escapes what Markdown would read as markup inside a table or list.
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for c in text {
+            switch c {
+            // Intraword "_" and a lone "[1]" are literal in GitHub Markdown; these are not.
+            case "|", "*", "<", ">", "`", "\\": out += "\\\(c)"
+            case "\n": out += " "
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}

@@ -1,1 +1,0 @@
-// Store module: see DESIGN.md §1. (Being built.)

@@ -1,0 +1,128 @@
+import GRDB
+import SweepKit
+
+extension SweepStore {
+    /// Inserts or refreshes a sweep from its plan in one transaction and un-cancels it.
+    ///
+    /// Tasks that already exist and succeeded, or are pending/ready/running, are kept
+    /// ("reused"); tasks that failed or were cancelled go back to pending with attempts_used
+    /// reset ("rerun"); ids never seen are inserted as pending ("new"). Tasks of an earlier
+    /// launch that the plan no longer contains are "dropped": kept for history, hidden from
+    /// the scheduler and results, and cancelled if unfinished.
+    public func launch(_ plan: SweepPlan, now: Double) throws -> LaunchSummary {
+        var seen = Set<String>()
+        for task in plan.tasks where !seen.insert(task.id).inserted {
+            throw StoreError(.invalidPlan,
+                "the plan of sweep \(plan.name) lists task \(task.id) twice; this is a bug in plan expansion, please report it.")
+        }
+        let planJSON = try JSONColumns.plan(plan)
+        return try write("launch sweep \(plan.name)") { db in
+            try db.execute(sql: """
+                INSERT INTO sweeps (name, engine, spec_text, plan_json, retries, device, created_at, updated_at, cancelled)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)
+                ON CONFLICT (name) DO UPDATE SET engine = excluded.engine, spec_text = excluded.spec_text,
+                    plan_json = excluded.plan_json, retries = excluded.retries, device = excluded.device,
+                    updated_at = excluded.updated_at, cancelled = 0
+                """, arguments: [plan.name, plan.engine, plan.specText, planJSON, plan.retries, plan.device, now, now])
+
+            var existing: [String: TaskState] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, state FROM tasks WHERE sweep = ?", arguments: [plan.name]) {
+                let id: String = row[0]
+                existing[id] = try TaskState.stored(row[1], task: id)
+            }
+
+            var summary = LaunchSummary(sweep: plan.name, new: 0, reused: 0, rerun: 0, total: plan.tasks.count)
+            for (ordinal, task) in plan.tasks.enumerated() {
+                switch existing.removeValue(forKey: task.id) {
+                case nil:
+                    try db.cachedStatement(sql: """
+                        INSERT INTO tasks (id, sweep, stage, params_json, priority, state, attempts_used, error,
+                                           ordinal, active, created_at, updated_at)
+                        VALUES (?, ?, ?, ?, ?, 'pending', 0, NULL, ?, 1, ?, ?)
+                        """).execute(arguments: [task.id, plan.name, task.stage, JSONColumns.text(task.params),
+                                                 task.priority, ordinal, now, now])
+                    for (stage, input) in task.inputs {
+                        try db.cachedStatement(sql: """
+                            INSERT INTO task_inputs (task_id, input_task_id, input_stage) VALUES (?, ?, ?)
+                            """).execute(arguments: [task.id, input, stage])
+                    }
+                    summary.new += 1
+                case .failed?, .cancelled?:
+                    try db.cachedStatement(sql: """
+                        UPDATE tasks SET state = 'pending', attempts_used = 0, error = NULL, priority = ?,
+                            ordinal = ?, active = 1, updated_at = ? WHERE id = ?
+                        """).execute(arguments: [task.priority, ordinal, now, task.id])
+                    summary.rerun += 1
+                case .succeeded?, .pending?, .ready?, .running?:
+                    try db.cachedStatement(sql: "UPDATE tasks SET priority = ?, ordinal = ?, active = 1 WHERE id = ?")
+                        .execute(arguments: [task.priority, ordinal, task.id])
+                    summary.reused += 1
+                }
+            }
+
+            for (id, state) in existing {
+                try db.cachedStatement(sql: "UPDATE tasks SET active = 0 WHERE id = ?").execute(arguments: [id])
+                if !state.isFinal {
+                    try Self.cancelTask(db, id: id, reason: "dropped from the sweep's plan by a relaunch", now: now)
+                }
+                summary.dropped += 1
+            }
+
+            try Self.insertEvent(db, at: now, kind: "launch", sweep: plan.name, message:
+                "launched sweep \(plan.name): \(summary.new) new, \(summary.reused) reused, "
+                + "\(summary.rerun) rerun, \(summary.dropped) dropped, \(summary.total) in the plan")
+            return summary
+        }
+    }
+
+    /// Puts a sweep's failed tasks back to pending with attempts reset, for use when no
+    /// coordinator is running (a running one does this itself). Returns how many.
+    public func retryFailed(sweep: String, now: Double) throws -> Int {
+        try write("retry the failed tasks of sweep \(sweep)") { db in
+            try Self.requireSweep(db, sweep, path: path)
+            try db.execute(sql: """
+                UPDATE tasks SET state = 'pending', attempts_used = 0, error = NULL, updated_at = ?
+                WHERE sweep = ? AND active = 1 AND state = 'failed'
+                """, arguments: [now, sweep])
+            let count = db.changesCount
+            try Self.insertEvent(db, at: now, kind: "retry", sweep: sweep,
+                                 message: "\(count) failed tasks of sweep \(sweep) set back to pending")
+            return count
+        }
+    }
+
+    /// Cancels a sweep: marks it cancelled, its unfinished tasks cancelled and their running
+    /// attempts ended as cancelled, for use when no coordinator is running. Returns how many
+    /// tasks were cancelled.
+    public func cancel(sweep: String, now: Double) throws -> Int {
+        try write("cancel sweep \(sweep)") { db in
+            try Self.requireSweep(db, sweep, path: path)
+            try db.execute(sql: "UPDATE sweeps SET cancelled = 1, updated_at = ? WHERE name = ?", arguments: [now, sweep])
+            let ids = try String.fetchAll(db, sql: """
+                SELECT id FROM tasks WHERE sweep = ? AND active = 1 AND state IN ('pending', 'ready', 'running')
+                """, arguments: [sweep])
+            for id in ids {
+                try Self.cancelTask(db, id: id, reason: "cancelled by the user", now: now)
+            }
+            try Self.insertEvent(db, at: now, kind: "cancel", sweep: sweep,
+                                 message: "sweep \(sweep) cancelled: \(ids.count) unfinished tasks cancelled")
+            return ids.count
+        }
+    }
+
+    private static func cancelTask(_ db: Database, id: String, reason: String, now: Double) throws {
+        try db.cachedStatement(sql: "UPDATE tasks SET state = 'cancelled', error = ?, updated_at = ? WHERE id = ?")
+            .execute(arguments: [reason, now, id])
+        try db.cachedStatement(sql: """
+            UPDATE attempts SET outcome = 'cancelled', ended_at = ?, error = ? WHERE task_id = ? AND outcome = 'running'
+            """).execute(arguments: [now, reason, id])
+    }
+
+    private static func requireSweep(_ db: Database, _ sweep: String, path: String) throws {
+        let known = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sweeps WHERE name = ?)", arguments: [sweep]) ?? false
+        if !known {
+            throw StoreError(.notFound,
+                "there is no sweep named \(sweep) in \(path); `sparsegrid status` lists the sweeps.")
+        }
+    }
+}

@@ -1,0 +1,150 @@
+import SweepKit
+import Testing
+@testable import Store
+
+@Suite("Launching a sweep")
+struct LaunchTests {
+    @Test("a first launch inserts every task as pending with its inputs")
+    func firstLaunch() throws {
+        let dir = try TempDir()
+        let store = try SweepStore(path: dir.dbPath)
+        let plan = makePlan()
+        let summary = try store.launch(plan, now: 10)
+        #expect(summary == LaunchSummary(sweep: "grid", new: 4, reused: 0, rerun: 0, total: 4))
+        let snapshot = try store.loadSnapshot()
+        #expect(snapshot.tasks.map(\.id) == plan.tasks.map(\.id))
+        #expect(snapshot.tasks.allSatisfy { $0.state == .pending && $0.attemptsUsed == 0 })
+        let finetune = try #require(snapshot.tasks.first { $0.id == "grid/finetune/vgg/0/2:4" })
+        #expect(finetune.inputs == ["train": "grid/train/vgg/0"])
+        #expect(finetune.params == ["model": "vgg", "seed": 0, "method": "2:4"])
+        #expect(finetune.priority == 5)
+        let stored = try #require(try store.plan(sweep: "grid"))
+        #expect(stored.context == plan.context && stored.reports == plan.reports && stored.tasks == plan.tasks)
+        #expect(try store.plan(sweep: "other") == nil)
+    }
+
+    @Test("launching the same plan twice inserts nothing new")
+    func sameTwice() throws {
+        let dir = try TempDir()
+        let store = try SweepStore(path: dir.dbPath)
+        _ = try store.launch(makePlan(), now: 10)
+        try store.apply(succeed("grid/train/vgg/0", attempt: "a1", at: 11))
+        #expect(try store.launch(makePlan(), now: 20) == LaunchSummary(sweep: "grid", new: 0, reused: 4, rerun: 0, total: 4))
+        #expect(try store.task("grid/train/vgg/0")?.state == .succeeded)
+    }
+
+    @Test("a failed task is rerun by a relaunch, with its attempts and error reset")
+    func rerunsFailed() throws {
+        let dir = try TempDir()
+        let store = try SweepStore(path: dir.dbPath)
+        _ = try store.launch(makePlan(), now: 10)
+        try store.apply(fail("grid/train/resnet/0", attempt: "a1", error: "CUDA out of memory", final: true, at: 11)
+                        + [.taskAttemptsUsed(taskId: "grid/train/resnet/0", attemptsUsed: 2)])
+        #expect(try store.task("grid/train/resnet/0")?.state == .failed)
+
+        let summary = try store.launch(makePlan(), now: 20)
+        #expect(summary == LaunchSummary(sweep: "grid", new: 0, reused: 3, rerun: 1, total: 4))
+        let task = try #require(try store.task("grid/train/resnet/0"))
+        #expect(task.state == .pending && task.attemptsUsed == 0 && task.error == nil)
+        // History survives the rerun.
+        #expect(try store.attempts(task: "grid/train/resnet/0").map(\.error) == ["CUDA out of memory"])
+    }
+
+    @Test("a plan with one extra task inserts exactly that task")
+    func oneExtra() throws {
+        let dir = try TempDir()
+        let store = try SweepStore(path: dir.dbPath)
+        _ = try store.launch(makePlan(), now: 10)
+        var bigger = makePlan()
+        bigger.tasks.append(PlannedTask(id: "grid/finetune/vgg/0/4x4", stage: "finetune",
+                                        params: ["model": "vgg", "seed": 0, "method": "4x4"],
+                                        inputs: ["train": "grid/train/vgg/0"], priority: 5))
+        #expect(try store.launch(bigger, now: 20) == LaunchSummary(sweep: "grid", new: 1, reused: 4, rerun: 0, total: 5))
+        #expect(try store.sweepSummaries().first?.total == 5)
+    }
+
+    @Test("tasks a relaunch no longer plans are dropped: unfinished ones cancelled, all hidden")
+    func dropsRemoved() throws {
+        let dir = try TempDir()
+        let store = try SweepStore(path: dir.dbPath)
+        _ = try store.launch(makePlan(models: ["resnet", "vgg"]), now: 10)
+        try store.apply(succeed("grid/train/vgg/0", attempt: "a1", at: 11)
+                        + [.taskState(taskId: "grid/finetune/vgg/0/2:4", state: .running, error: nil, at: 12),
+                           .attemptStarted(attemptId: "a2", taskId: "grid/finetune/vgg/0/2:4", workerId: "w1", at: 12)])
+
+        let summary = try store.launch(makePlan(models: ["resnet"]), now: 20)
+        #expect(summary == LaunchSummary(sweep: "grid", new: 0, reused: 2, rerun: 0, total: 2, dropped: 2))
+        let snapshot = try store.loadSnapshot()
+        #expect(Set(snapshot.tasks.map(\.id)) == ["grid/train/resnet/0", "grid/finetune/resnet/0/2:4"])
+        #expect(snapshot.runningAttempts.isEmpty)
+        #expect(try store.attempts(task: "grid/finetune/vgg/0/2:4").map(\.outcome) == [.cancelled])
+        #expect(try store.resultRows(sweep: "grid").count == 2)
+        #expect(try store.countResults(sweep: "grid") == 0)
+
+        // Planning them again brings the succeeded one back as it was and reruns the other.
+        let again = try store.launch(makePlan(models: ["resnet", "vgg"]), now: 30)
+        #expect(again == LaunchSummary(sweep: "grid", new: 0, reused: 3, rerun: 1, total: 4))
+        #expect(try store.countResults(sweep: "grid") == 1)
+    }
+
+    @Test("a relaunch un-cancels the sweep")
+    func unCancels() throws {
+        let dir = try TempDir()
+        let store = try SweepStore(path: dir.dbPath)
+        _ = try store.launch(makePlan(), now: 10)
+        #expect(try store.cancel(sweep: "grid", now: 11) == 4)
+        #expect(try store.loadSnapshot().cancelledSweeps == ["grid"])
+        #expect(try store.launch(makePlan(), now: 20) == LaunchSummary(sweep: "grid", new: 0, reused: 0, rerun: 4, total: 4))
+        #expect(try store.loadSnapshot().cancelledSweeps.isEmpty)
+        #expect(try store.sweepSummaries().first?.cancelled == false)
+    }
+
+    @Test("a plan listing one task id twice is refused before anything is written")
+    func duplicateIds() throws {
+        let dir = try TempDir()
+        let store = try SweepStore(path: dir.dbPath)
+        var plan = makePlan()
+        plan.tasks.append(plan.tasks[0])
+        let error = #expect(throws: StoreError.self) { try store.launch(plan, now: 10) }
+        #expect(error?.code == .invalidPlan)
+        #expect(try store.sweepSummaries().isEmpty)
+    }
+}
+
+@Suite("Retry and cancel without a coordinator")
+struct RetryCancelTests {
+    @Test("retryFailed puts failed tasks back to pending and leaves the others")
+    func retry() throws {
+        let dir = try TempDir()
+        let store = try SweepStore(path: dir.dbPath)
+        _ = try store.launch(makePlan(), now: 10)
+        try store.apply(fail("grid/train/vgg/0", attempt: "a1", error: "boom", final: true, at: 11)
+                        + [.taskAttemptsUsed(taskId: "grid/train/vgg/0", attemptsUsed: 2),
+                           .taskState(taskId: "grid/finetune/vgg/0/2:4", state: .failed, error: "input failed", at: 12)]
+                        + succeed("grid/train/resnet/0", attempt: "a2", at: 13))
+        #expect(try store.retryFailed(sweep: "grid", now: 20) == 2)
+        let tasks = try store.loadSnapshot().tasks
+        #expect(tasks.map(\.state) == [.succeeded, .pending, .pending, .pending])
+        #expect(tasks.allSatisfy { $0.error == nil && ($0.state == .succeeded || $0.attemptsUsed == 0) })
+        #expect(try store.recentEvents(limit: 1).first?.kind == "retry")
+        let error = #expect(throws: StoreError.self) { try store.retryFailed(sweep: "nope", now: 21) }
+        #expect(error?.code == .notFound)
+    }
+
+    @Test("cancel marks unfinished tasks and running attempts cancelled, keeps finished ones")
+    func cancel() throws {
+        let dir = try TempDir()
+        let store = try SweepStore(path: dir.dbPath)
+        _ = try store.launch(makePlan(), now: 10)
+        try store.apply(succeed("grid/train/vgg/0", attempt: "a1", at: 11)
+                        + [.taskState(taskId: "grid/train/resnet/0", state: .running, error: nil, at: 12),
+                           .attemptStarted(attemptId: "a2", taskId: "grid/train/resnet/0", workerId: "w1", at: 12)])
+        #expect(try store.cancel(sweep: "grid", now: 20) == 3)
+        let snapshot = try store.loadSnapshot()
+        #expect(snapshot.cancelledSweeps == ["grid"])
+        #expect(snapshot.runningAttempts.isEmpty)
+        #expect(snapshot.tasks.map(\.state) == [.cancelled, .succeeded, .cancelled, .cancelled])
+        let attempt = try #require(try store.attempts(task: "grid/train/resnet/0").first)
+        #expect(attempt.outcome == .cancelled && attempt.endedAt == 20)
+    }
+}

@@ -65,7 +65,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             print("  workers connect to  \(coordinator.workerEndpoint)")
             print("  artifacts on        \(coordinator.dataEndpoint)")
             print("  control (CLI) on    \(coordinator.controlEndpoint)")
-            fflush(stdout)
+            flushOutput()
             await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
                 let once = OnceFlag()
                 SignalHolder.keep(SignalWatcher { _ in if once.claim() { done.resume() } })

@@ -81,7 +81,7 @@ struct RunCommand: AsyncParsableCommand {
             if workers == 0 {
                 print("waiting for workers: sparsegrid worker --coordinator \(coordinator.workerEndpoint)")
             }
-            fflush(stdout)
+            flushOutput()
 
             let pool = try LocalWorkers(count: workers, slots: slots, endpoint: coordinator.workerEndpoint,
                                         state: state, engines: engine)
@@ -191,7 +191,7 @@ final class ProgressDisplay {
     func note(_ text: String) {
         clear()
         print(text)
-        fflush(stdout)
+        flushOutput()
     }
 
     private func clear() {
@@ -216,7 +216,7 @@ final class ProgressDisplay {
             let key = StatusView.counts(s.counts, total: s.total)
             if key != lastPlain {
                 print(head)
-                fflush(stdout)
+                flushOutput()
                 lastPlain = key
             }
             return
@@ -234,7 +234,7 @@ final class ProgressDisplay {
         clear()
         for line in lines { print(String(line.prefix(120))) }
         linesDrawn = lines.count
-        fflush(stdout)
+        flushOutput()
     }
 
     func finish() {

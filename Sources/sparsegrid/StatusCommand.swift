@@ -28,7 +28,7 @@ struct StatusCommand: AsyncParsableCommand {
                 let text = try render()
                 if watch { print("\u{1B}[2J\u{1B}[H", terminator: "") }
                 print(text, terminator: "")
-                fflush(stdout)
+                flushOutput()
                 if watch { try await Task.sleep(nanoseconds: 2_000_000_000) }
             } while watch
         }

@@ -194,3 +194,6 @@ func openStore(state: String) throws -> SweepStore {
     }
     return try SweepStore(path: databasePath(state: state))
 }
+
+/// Flushes stdout (all C streams: `stdout` itself is not concurrency-safe to name in Swift 6).
+func flushOutput() { fflush(nil) }

@@ -84,7 +84,7 @@ struct RunCommand: AsyncParsableCommand {
             flushOutput()
 
             let pool = try LocalWorkers(count: workers, slots: slots, endpoint: coordinator.workerEndpoint,
-                                        state: state, engines: engine)
+                                        state: state, engines: engine, only: plan.engine)
             let interrupted = OnceFlag()
             SignalHolder.keep(SignalWatcher { _ in _ = interrupted.claim() })
             let display = ProgressDisplay(sweep: plan.name, plain: plain || isatty(1) == 0)
@@ -140,7 +140,8 @@ struct RunCommand: AsyncParsableCommand {
 final class LocalWorkers {
     private var processes: [Process] = []
 
-    init(count: Int, slots: Int, endpoint: String, state: String, engines: [String]) throws {
+    /// `only`: the sweep's engine, so workers describe (and offer) just that one.
+    init(count: Int, slots: Int, endpoint: String, state: String, engines: [String], only: String) throws {
         let logs = "\(state)/logs"
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         for i in 0..<count {
@@ -149,6 +150,7 @@ final class LocalWorkers {
             var args = ["worker", "--coordinator", endpoint, "--id", "local-\(i + 1)", "--slots", String(slots),
                         "--cache", "\(state)/workers/local-\(i + 1)", "--connect-timeout", "60"]
             for e in engines { args += ["--engine", e] }
+            args += ["--only", only]
             process.arguments = args
             let logPath = "\(logs)/worker-\(i + 1).log"
             FileManager.default.createFile(atPath: logPath, contents: nil)

@@ -35,6 +35,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, parsing: .singleValue, help: "Offer another engine: NAME=COMMAND (repeatable).")
     var engine: [String] = []
 
+    @Option(name: .long, help: "Offer only these engines (comma-separated), e.g. `sparsity`; the built-in `null` is always offered.")
+    var only: String?
+
     @Option(name: .customLong("task-timeout"), help: "Stop an engine that runs longer than this many seconds.")
     var taskTimeout: Double?
 
@@ -64,6 +67,10 @@ struct WorkerCommand: AsyncParsableCommand {
             for spec in engine {
                 let (name, command) = try EngineCommand.parse(spec)
                 engines[name] = command
+            }
+            if let only {
+                let keep = Set(only.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+                engines = engines.filter { keep.contains($0.key) }
             }
             let cacheDir = cache ?? "\(NSHomeDirectory())/.cache/sparsegrid/worker-\(workerId)"
             let config = WorkerConfig(coordinator: coordinator, workerId: workerId, host: host, slots: slotList,

@@ -15,7 +15,7 @@ struct PlanSummaryTests {
             data      synthetic, 256 train / 128 test images (seed 0)
             methods   nm_2_4     2:4 (n_m); left dense: first, last
                       block_4x4  4×4 blocks, random, p 0.5; left dense: first, last
-            measure   latency at batch sizes 1 (2 warm-up, 5 timed runs)
+            measure   latency at batch sizes 1 (2 warm-up, 5 timed runs); FLOPs; memory
             resources device any; 1 retry per task
 
             train      2 tasks  (model × seed)

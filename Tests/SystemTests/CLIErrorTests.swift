@@ -6,7 +6,7 @@ import Testing
 @Suite("CLI errors a user can act on", .serialized)
 struct CLIErrorTests {
     @Test("a malformed spec names the file, the line and the key")
-    func malformedSpec() throws {
+    func malformedSpec() async throws {
         let dir = Harness.tempDir("bad")
         let spec = try Harness.writeSpec(
             """
@@ -17,7 +17,7 @@ struct CLIErrorTests {
             stages:
               train: {params: {epochs: 1}}
             """, in: dir)
-        let out = try Harness.run(["validate", spec])
+        let out = try await Harness.run(["validate", spec])
         #expect(out.status != 0)
         #expect(out.stderr.contains("spec.yaml:4"), "stderr: \(out.stderr)")
         #expect(out.stderr.contains("modle"))
@@ -26,7 +26,7 @@ struct CLIErrorTests {
     }
 
     @Test("an unknown model lists the models that exist")
-    func unknownModel() throws {
+    func unknownModel() async throws {
         let dir = Harness.tempDir("model")
         let spec = try Harness.writeSpec(
             """
@@ -37,7 +37,7 @@ struct CLIErrorTests {
             stages:
               train: {params: {epochs: 1}}
             """, in: dir)
-        let out = try Harness.run(["run", spec, "--state", "\(dir)/state"])
+        let out = try await Harness.run(["run", spec, "--state", "\(dir)/state"])
         #expect(out.status != 0)
         for model in ["resnet18", "resnet50", "mobilenet_v2", "densenet121", "efficientnet_b0"] {
             #expect(out.stderr.contains(model), "stderr should list \(model): \(out.stderr)")
@@ -47,23 +47,23 @@ struct CLIErrorTests {
     }
 
     @Test("an unreachable coordinator gets a paragraph saying what to check")
-    func unreachableCoordinator() throws {
+    func unreachableCoordinator() async throws {
         let dir = Harness.tempDir("unreach")
         let spec = try Harness.writeSpec(Harness.testSpec(name: "u", xs: [1], trainParams: "value: 1"), in: dir)
-        let out = try Harness.run(["launch", spec, "--coordinator", "tcp://127.0.0.1:9"], timeout: 30)
+        let out = try await Harness.run(["launch", spec, "--coordinator", "tcp://127.0.0.1:9"], timeout: 30)
         #expect(out.status != 0)
         #expect(out.stderr.contains("no coordinator answered at tcp://127.0.0.1:9"))
         #expect(out.stderr.contains("sparsegrid coordinator"))
-        let worker = try Harness.run(["worker", "--coordinator", "tcp://127.0.0.1:9", "--connect-timeout", "2",
+        let worker = try await Harness.run(["worker", "--coordinator", "tcp://127.0.0.1:9", "--connect-timeout", "2",
                                       "--no-describe", "--cache", "\(dir)/w"], timeout: 30)
         #expect(worker.status != 0)
         #expect(worker.stderr.contains("no coordinator answered at tcp://127.0.0.1:9 within 2 s"))
     }
 
     @Test("results without any state directory says how to get one")
-    func noState() throws {
+    func noState() async throws {
         let dir = Harness.tempDir("nostate")
-        let out = try Harness.run(["results", "--state", "\(dir)/missing"])
+        let out = try await Harness.run(["results", "--state", "\(dir)/missing"])
         #expect(out.status != 0)
         #expect(out.stderr.contains("no sparsegrid state at \(dir)/missing"))
     }

@@ -11,14 +11,14 @@ private let venvPython = "\(Harness.repoRoot)/.venv/bin/python"
                 "needs \(venvPython) with torch: run `make venv` (make test does)"))
 struct EngineSystemTests {
     @Test("sweeps/smoke.yaml runs end to end and every task has its metrics")
-    func smoke() throws {
+    func smoke() async throws {
         let dir = Harness.tempDir("smoke")
         let state = "\(dir)/state"
         let env = ["SPARSEGRID_PYTHON": venvPython, "SPARSEGRID_CACHE": "\(dir)/cache"]
-        let out = try Harness.run(["run", "\(Harness.repoRoot)/sweeps/smoke.yaml", "--workers", "2", "--state", state,
+        let out = try await Harness.run(["run", "\(Harness.repoRoot)/sweeps/smoke.yaml", "--workers", "2", "--state", state,
                                    "--plain"], timeout: 900, environment: env, directory: Harness.repoRoot)
         #expect(out.status == 0, "run failed:\n\(out.stdout)\n\(out.stderr.suffix(3000))")
-        let json = try Harness.run(["results", "--state", state, "--sweep", "smoke", "--format", "json"])
+        let json = try await Harness.run(["results", "--state", state, "--sweep", "smoke", "--format", "json"])
         #expect(json.status == 0, "\(json.stderr)")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
         #expect(rows.count >= 6)

@@ -58,7 +58,7 @@ enum Harness {
 
     /// Runs a command to completion (bounded by `timeout`, then killed).
     static func run(_ arguments: [String], timeout: Double = 120, environment: [String: String] = [:],
-                    directory: String? = nil) throws -> Output {
+                    directory: String? = nil) async throws -> Output {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
@@ -75,7 +75,8 @@ enum Harness {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning, Date() < deadline { usleep(20_000) }
+        // Sleeping, not blocking: system tests must leave the cooperative pool to other tests.
+        while process.isRunning, Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
@@ -91,20 +92,25 @@ enum Harness {
     }
 
     /// Polls `condition` every 50 ms until it holds or `timeout` passes.
-    static func waitFor(_ what: String, timeout: Double = 60, _ condition: () throws -> Bool) throws {
+    static func waitFor(_ what: String, timeout: Double = 60, _ condition: () throws -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if (try? condition()) == true { return }
-            usleep(50_000)
+            try await Task.sleep(nanoseconds: 50_000_000)
         }
         throw HarnessError("timed out after \(Int(timeout)) s waiting for \(what)")
     }
 
-    static func stop(_ process: Process, signal: Int32 = SIGTERM) {
+    /// Kills synchronously (for `defer`, which cannot await); prefer `stop`.
+    static func kill9(_ process: Process) {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    static func stop(_ process: Process, signal: Int32 = SIGTERM) async {
         guard process.isRunning else { return }
         kill(process.processIdentifier, signal)
         let deadline = Date().addingTimeInterval(10)
-        while process.isRunning, Date() < deadline { usleep(20_000) }
+        while process.isRunning, Date() < deadline { try? await Task.sleep(nanoseconds: 20_000_000) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
@@ -114,9 +120,11 @@ enum Harness {
     }
 
     /// The endpoints a coordinator wrote into its state directory once bound.
-    static func coordinatorEndpoints(_ state: String, timeout: Double = 30) throws -> (workers: String, control: String) {
+    static func coordinatorEndpoints(_ state: String, timeout: Double = 30) async throws
+        -> (workers: String, control: String)
+    {
         var result: (String, String)? = nil
-        try waitFor("the coordinator to bind", timeout: timeout) {
+        try await waitFor("the coordinator to bind", timeout: timeout) {
             guard let data = FileManager.default.contents(atPath: "\(state)/coordinator.json"),
                 let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                 let w = json["workerEndpoint"] as? String, let c = json["controlEndpoint"] as? String

@@ -9,13 +9,13 @@ import Testing
 @Suite("Sweeps across real worker processes", .serialized)
 struct SweepSystemTests {
     @Test("a sweep runs across three worker processes and every result is stored once")
-    func threeWorkers() throws {
+    func threeWorkers() async throws {
         let dir = Harness.tempDir("three")
         let spec = try Harness.writeSpec(
             Harness.testSpec(name: "three", xs: Array(1...9), trainParams: "sleep: 0.4, artifact_bytes: 1000",
                              finetune: "sleep: 0.1"), in: dir)
         let state = "\(dir)/state"
-        let out = try Harness.run(["run", spec, "--workers", "3", "--state", state, "--engine", Harness.testEngine,
+        let out = try await Harness.run(["run", spec, "--workers", "3", "--state", state, "--engine", Harness.testEngine,
                                    "--plain"], timeout: 180)
         #expect(out.status == 0, "run failed: \(out.stdout)\n\(out.stderr)")
         let store = try Harness.store(state)
@@ -34,16 +34,16 @@ struct SweepSystemTests {
     }
 
     @Test("relaunching a finished spec runs nothing")
-    func relaunchRunsNothing() throws {
+    func relaunchRunsNothing() async throws {
         let dir = Harness.tempDir("relaunch")
         let spec = try Harness.writeSpec(Harness.testSpec(name: "again", xs: [1, 2, 3], trainParams: "value: 7"), in: dir)
         let state = "\(dir)/state"
         let args = ["run", spec, "--workers", "1", "--state", state, "--engine", Harness.testEngine, "--plain"]
-        let first = try Harness.run(args)
+        let first = try await Harness.run(args)
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("3 tasks (3 new, 0 reused"))
         let attemptsBefore = try Harness.store(state).resultRows(sweep: "again").map(\.attempts)
-        let second = try Harness.run(args)
+        let second = try await Harness.run(args)
         #expect(second.status == 0, "\(second.stderr)")
         #expect(second.stdout.contains("3 tasks (0 new, 3 reused, 0 to run again)"))
         #expect(try Harness.store(state).resultRows(sweep: "again").map(\.attempts) == attemptsBefore)
@@ -51,13 +51,13 @@ struct SweepSystemTests {
         // A new grid value adds only the new cell.
         let grown = try Harness.writeSpec(Harness.testSpec(name: "again", xs: [1, 2, 3, 4], trainParams: "value: 7"),
                                           in: dir, name: "grown.yaml")
-        let third = try Harness.run(["run", grown] + args.dropFirst(2))
+        let third = try await Harness.run(["run", grown] + args.dropFirst(2))
         #expect(third.status == 0, "\(third.stderr)")
         #expect(third.stdout.contains("4 tasks (1 new, 3 reused"))
     }
 
     @Test("a crashed engine is recorded with its exit code and stderr tail and retried; an invalid task is not")
-    func crashesAndInvalidTasks() throws {
+    func crashesAndInvalidTasks() async throws {
         let dir = Harness.tempDir("crash")
         let engineState = Harness.tempDir("engine-state")
         let spec = try Harness.writeSpec(
@@ -75,7 +75,7 @@ struct SweepSystemTests {
             retries: 2
             """, in: dir)
         let state = "\(dir)/state"
-        let out = try Harness.run(["run", spec, "--workers", "1", "--state", state, "--engine", Harness.testEngine,
+        let out = try await Harness.run(["run", spec, "--workers", "1", "--state", state, "--engine", Harness.testEngine,
                                    "--plain", "--retry-backoff", "0.1"],
                                   environment: ["TEST_ENGINE_STATE": engineState])
         #expect(out.status == 1, "a sweep with a failed task must exit non-zero")
@@ -93,7 +93,7 @@ struct SweepSystemTests {
     }
 
     @Test("a checkpoint produced on one worker is consumed by a task on another, hash-verified")
-    func checkpointMovesBetweenWorkers() throws {
+    func checkpointMovesBetweenWorkers() async throws {
         let dir = Harness.tempDir("handoff")
         let state = "\(dir)/state"
         let spec = try Harness.writeSpec(
@@ -103,27 +103,27 @@ struct SweepSystemTests {
                                              "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "1",
                                              "--retry-backoff", "0.1"],
                                             log: "\(dir)/coordinator.log")
-        defer { Harness.stop(coordinator) }
-        let endpoints = try Harness.coordinatorEndpoints(state)
+        defer { Harness.kill9(coordinator) }
+        let endpoints = try await Harness.coordinatorEndpoints(state)
         // Worker A runs `train`, then hangs in `finetune` (its engine stalls that stage).
         let a = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "A", "--cache", "\(dir)/A",
                                    "--engine", Harness.testEngine], log: "\(dir)/A.log",
                                   environment: ["TEST_ENGINE_STALL_STAGE": "finetune"])
-        defer { Harness.stop(a, signal: SIGKILL) }
-        let launched = try Harness.run(["launch", spec, "--coordinator", endpoints.control], timeout: 30)
+        defer { Harness.kill9(a) }
+        let launched = try await Harness.run(["launch", spec, "--coordinator", endpoints.control], timeout: 30)
         #expect(launched.status == 0, "\(launched.stderr)")
         #expect(launched.stdout.contains("sweep handoff: 2 new, 0 reused, 0 to run again, 2 total"))
         let store = try Harness.store(state)
-        try Harness.waitFor("finetune to start on A") {
+        try await Harness.waitFor("finetune to start on A") {
             guard let ft = try store.resultRows(sweep: "handoff", stage: "finetune").first else { return false }
             return try store.attempts(task: ft.taskId).contains { $0.workerId == "A" && $0.outcome == .running }
         }
         // A dies mid-task; B, which never saw the checkpoint, must fetch and verify it.
         let b = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "B", "--cache", "\(dir)/B",
                                    "--engine", Harness.testEngine], log: "\(dir)/B.log")
-        defer { Harness.stop(b) }
-        Harness.stop(a, signal: SIGKILL)
-        try Harness.waitFor("finetune to succeed") {
+        defer { Harness.kill9(b) }
+        await Harness.stop(a, signal: SIGKILL)
+        try await Harness.waitFor("finetune to succeed") {
             try store.resultRows(sweep: "handoff", stage: "finetune").first?.state == .succeeded
         }
         let train = try #require(try store.resultRows(sweep: "handoff", stage: "train").first)
@@ -142,7 +142,7 @@ struct SweepSystemTests {
     }
 
     @Test("a worker killed with SIGKILL mid-task: the task completes on another worker, stored exactly once")
-    func killedWorker() throws {
+    func killedWorker() async throws {
         let dir = Harness.tempDir("kill")
         let state = "\(dir)/state"
         let spec = try Harness.writeSpec(Harness.testSpec(name: "kill", xs: [1], trainParams: "sleep: 2"), in: dir)
@@ -150,33 +150,33 @@ struct SweepSystemTests {
                                              "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "1",
                                              "--retry-backoff", "0.1"],
                                             log: "\(dir)/coordinator.log")
-        defer { Harness.stop(coordinator) }
-        let endpoints = try Harness.coordinatorEndpoints(state)
+        defer { Harness.kill9(coordinator) }
+        let endpoints = try await Harness.coordinatorEndpoints(state)
         let a = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "A", "--cache", "\(dir)/A",
                                    "--engine", Harness.testEngine], log: "\(dir)/A.log")
-        defer { Harness.stop(a, signal: SIGKILL) }
-        #expect(try Harness.run(["launch", spec, "--coordinator", endpoints.control]).status == 0)
+        defer { Harness.kill9(a) }
+        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control]).status == 0)
         let store = try Harness.store(state)
-        try Harness.waitFor("the task to run on A") {
+        try await Harness.waitFor("the task to run on A") {
             guard let t = try store.resultRows(sweep: "kill").first else { return false }
             return try store.attempts(task: t.taskId).contains { $0.workerId == "A" && $0.outcome == .running }
         }
         let b = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "B", "--cache", "\(dir)/B",
                                    "--engine", Harness.testEngine], log: "\(dir)/B.log")
-        defer { Harness.stop(b) }
-        Harness.stop(a, signal: SIGKILL)
-        try Harness.waitFor("the task to succeed") { try store.resultRows(sweep: "kill").first?.state == .succeeded }
+        defer { Harness.kill9(b) }
+        await Harness.stop(a, signal: SIGKILL)
+        try await Harness.waitFor("the task to succeed") { try store.resultRows(sweep: "kill").first?.state == .succeeded }
         let task = try #require(try store.resultRows(sweep: "kill").first)
         let attempts = try store.attempts(task: task.taskId).sorted { $0.startedAt < $1.startedAt }
         #expect(attempts.map(\.workerId) == ["A", "B"])
         #expect(attempts.map(\.outcome) == [.lost, .succeeded])
         #expect(try store.countResults(sweep: "kill") == 1)
-        let status = try Harness.run(["status", "--state", state])
+        let status = try await Harness.run(["status", "--state", state])
         #expect(status.stdout.contains("sweep kill: 1/1 done"))
     }
 
     @Test("a coordinator restarted mid-sweep finishes the sweep without rerunning finished tasks")
-    func coordinatorRestart() throws {
+    func coordinatorRestart() async throws {
         let dir = Harness.tempDir("restart")
         let state = "\(dir)/state"
         let spec = try Harness.writeSpec(Harness.testSpec(name: "restart", xs: Array(1...8), trainParams: "sleep: 0.5"),
@@ -184,16 +184,16 @@ struct SweepSystemTests {
         let coordinatorArgs = ["coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
                                "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "1"]
         var coordinator = try Harness.start(coordinatorArgs, log: "\(dir)/coordinator-1.log")
-        let endpoints = try Harness.coordinatorEndpoints(state)
+        let endpoints = try await Harness.coordinatorEndpoints(state)
         let worker = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "W", "--slots", "2",
                                         "--cache", "\(dir)/W", "--engine", Harness.testEngine], log: "\(dir)/W.log")
-        defer { Harness.stop(worker) }
-        #expect(try Harness.run(["launch", spec, "--coordinator", endpoints.control]).status == 0)
+        defer { Harness.kill9(worker) }
+        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control]).status == 0)
         let store = try Harness.store(state)
-        try Harness.waitFor("some tasks to finish") {
+        try await Harness.waitFor("some tasks to finish") {
             try store.resultRows(sweep: "restart").filter { $0.state == .succeeded }.count >= 2
         }
-        Harness.stop(coordinator, signal: SIGKILL)
+        await Harness.stop(coordinator, signal: SIGKILL)
         let doneBefore = Set(try store.resultRows(sweep: "restart").filter { $0.state == .succeeded }.map(\.taskId))
         // Same state directory, same addresses: the worker reconnects by itself.
         try? FileManager.default.removeItem(atPath: "\(state)/coordinator.json")
@@ -201,8 +201,8 @@ struct SweepSystemTests {
         coordinator = try Harness.start(["coordinator", "--state", state, "--bind", workerPort, "--control", controlPort,
                                          "--heartbeat", "0.2", "--dead-after", "1"],
                                         log: "\(dir)/coordinator-2.log")
-        defer { Harness.stop(coordinator) }
-        try Harness.waitFor("the sweep to finish after the restart", timeout: 90) {
+        defer { Harness.kill9(coordinator) }
+        try await Harness.waitFor("the sweep to finish after the restart", timeout: 90) {
             try store.resultRows(sweep: "restart").allSatisfy { $0.state == .succeeded }
         }
         #expect(try store.countResults(sweep: "restart") == 8)

@@ -50,6 +50,9 @@ def semi_structured(weight: torch.Tensor) -> torch.Tensor:
     from torch.sparse import SparseSemiStructuredTensor, to_sparse_semi_structured
 
     SparseSemiStructuredTensor._FORCE_CUTLASS = False
+    # cuSPARSELt then writes x @ W.T row-major, i.e. a lowered conv's output comes out
+    # channels-last instead of (out, pixels), which the next dense layer would have to copy.
+    SparseSemiStructuredTensor._FUSE_TRANSPOSE = True
     return to_sparse_semi_structured(weight.contiguous())
 
 
@@ -218,8 +221,12 @@ def build_sparse_model(
             if x is None:
                 entry["reason"] = "layer did not run on the example input"
                 continue
-            entry["dense_ms"] = timer(lambda: module(x))
-            entry["sparse_ms"] = timer(lambda: new(x))
+            try:
+                entry["dense_ms"] = timer(lambda: module(x))
+                entry["sparse_ms"] = timer(lambda: new(x))
+            except RuntimeError as error:
+                entry["reason"] = f"sparse kernel failed on this layer's input: {str(error).strip().splitlines()[0]}"
+                continue
             if entry["sparse_ms"] >= entry["dense_ms"]:
                 entry["reason"] = "dense kernel was faster for this layer at this batch size"
                 continue

@@ -11,6 +11,7 @@ where none ran it is null and details.null_reasons says why.
                                                          "flops": True, "memory": True})
 """
 
+import contextlib
 import copy
 import ctypes
 import gc
@@ -23,7 +24,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .kernels import build_sparse_model, sparse_kernel_unavailable, weight_storage
-from .protocol import InvalidTask
+from .protocol import InvalidTask, log
 from .sparsity import SparsityPlan, sparsity_report, target_layers, validate_method
 
 INPUT_SHAPE = (3, 32, 32)  # CIFAR-10 images, channels first
@@ -198,7 +199,7 @@ def _latency(model, method, device, cfg, input_shape, out):
     name = device_name(device)
     threads = torch.get_num_threads()
     where = (
-        f"CUDA events after synchronize on {name}"
+        f"CUDA events after synchronize on {name}, cuDNN benchmark on"
         if device.type == "cuda"
         else f"time.perf_counter per call, {threads} CPU threads, on {name}"
     )
@@ -206,6 +207,11 @@ def _latency(model, method, device, cfg, input_shape, out):
         "device": name,
         "device_type": device.type,
         "threads": threads if device.type == "cpu" else None,
+        "input_memory_format": "channels_last" if _is_channels_last(model) else "contiguous",
+        # fp32 convs on Ampere+ may run in TF32; the as_given numbers depend on it.
+        "tf32": {"cudnn": torch.backends.cudnn.allow_tf32, "matmul": torch.backends.cuda.matmul.allow_tf32}
+        if device.type == "cuda"
+        else None,
         "warmup": cfg["warmup"],
         "iterations": cfg["iterations"],
         "interleave_block": INTERLEAVE_BLOCK,
@@ -214,13 +220,18 @@ def _latency(model, method, device, cfg, input_shape, out):
     generator = torch.Generator().manual_seed(0)
     first = cfg["batch_sizes"][0]
     for batch in cfg["batch_sizes"]:
-        x = torch.randn(batch, *input_shape, generator=generator).to(device)
+        x = _like_model(torch.randn(batch, *input_shape, generator=generator).to(device), model)
         variants = {"as_given": lambda x=x: model(x)}
         reason, sparse_layers = sparse_reason, None
-        if reason is None:
-            reason, sparse_layers, extra = _sparse_variants(model, x)
-            variants.update(extra)
-        times = time_interleaved(variants, device=device, warmup=cfg["warmup"], iterations=cfg["iterations"])
+        with _timing_backends(device):
+            if reason is None:
+                try:
+                    reason, sparse_layers, extra = _sparse_variants(model, x)
+                    variants.update(extra)
+                except RuntimeError as error:  # a kernel that fails must not fail the task
+                    reason = f"sparse kernel path failed: {str(error).strip().splitlines()[0]}"
+                    log(f"[measure] {reason}")
+            times = time_interleaved(variants, device=device, warmup=cfg["warmup"], iterations=cfg["iterations"])
         stats = {k: summarize(v) for k, v in times.items()}
         info["batch_sizes"][str(batch)] = {**stats, "sparse_reason": reason, "sparse_layers": sparse_layers}
         desc = f"median of {cfg['iterations']} calls after {cfg['warmup']} warm-up, batch size {batch}"
@@ -247,6 +258,31 @@ def _latency(model, method, device, cfg, input_shape, out):
             if sparse is None:
                 nulls["latency_sparse_ms" + suffix] = reason
     details["latency"] = info
+
+
+def _is_channels_last(model) -> bool:
+    weight = next((p for p in model.parameters() if p.dim() == 4), None)
+    return weight is not None and weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+
+
+def _like_model(x: torch.Tensor, model) -> torch.Tensor:
+    """The input in the memory format the model was prepared for (channels-last training)."""
+    return x.contiguous(memory_format=torch.channels_last) if _is_channels_last(model) else x
+
+
+@contextlib.contextmanager
+def _timing_backends(device: torch.device):
+    """cuDNN autotuning on, determinism off while timing, so dense convs get their fastest
+    algorithms (training asks for deterministic kernels); restored afterwards."""
+    if device.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = True, False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved
 
 
 def _sparse_variants(model, x):

@@ -111,7 +111,7 @@ extension SweepStore {
 
     /// An UPDATE that matched no row is a coordinator bug worth stopping for: it would
     /// otherwise lose a state change silently.
-    private static func requireChange(_ db: Database, _ message: String) throws {
-        if db.changesCount == 0 { throw StoreError(.notFound, message) }
+    private static func requireChange(_ db: Database, _ message: @autoclosure () -> String) throws {
+        if db.changesCount == 0 { throw StoreError(.notFound, message()) }
     }
 }

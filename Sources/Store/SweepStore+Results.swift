@@ -12,6 +12,9 @@ extension SweepStore {
     ///   - filters: every pair must match: the parameter's `displayText` equals the value.
     ///     A task without a `method` parameter has method "dense".
     ///   - artifactRoot: a directory that relative artifact paths are resolved against.
+    ///
+    /// `error` is, for a failed task, its last attempt's error (or the task's own when it
+    /// never ran); `attempts` counts every attempt the task has had, reruns included.
     /// - Returns: rows ordered by sweep, stage (plan order), model, method, seed.
     public func resultRows(sweep: String?, stage: String? = nil, states: [TaskState]? = nil,
                            where filters: [(key: String, value: String)] = [],
@@ -86,8 +89,14 @@ extension SweepStore {
             for i in rows.indices {
                 let last = lastAttempts[rows[i].taskId]
                 rows[i].attempts = last?.count ?? 0
+                switch rows[i].state {
+                // What went wrong in the end is the last attempt's error; a task that failed
+                // without running (its input failed) has only its own.
+                case .failed: rows[i].error = last?.error ?? rows[i].error
                 // A succeeded task's earlier failures are not its error.
-                rows[i].error = rows[i].state == .succeeded ? nil : (rows[i].error ?? last?.error)
+                case .succeeded: rows[i].error = nil
+                default: break
+                }
                 rows[i].artifacts = artifacts[rows[i].taskId] ?? []
             }
             return ResultFilter.ordered(rows, stageOrder: stageOrder, ordinals: ordinals)

@@ -39,6 +39,20 @@ struct ReadOnlyTests {
         #expect(try reader.sweepSummaries().first?.total == 4)
     }
 
+    @Test("a reader opens and reads a database whose writer has closed")
+    func readsAfterWriterClosed() throws {
+        let dir = try TempDir()
+        do {
+            let writer = try SweepStore(path: dir.dbPath)
+            _ = try writer.launch(makePlan(), now: 10)
+            try writer.apply(succeed("grid/train/vgg/0", attempt: "a1", at: 11))
+        }
+        let reader = try SweepStore.openReadOnly(path: dir.dbPath)
+        #expect(try reader.countResults(sweep: "grid") == 1)
+        #expect(try reader.resultRows(sweep: "grid", states: [.succeeded]).map(\.taskId) == ["grid/train/vgg/0"])
+        #expect(try reader.plan(sweep: "grid")?.tasks.count == 4)
+    }
+
     @Test("a reader sees the last committed state while the writer is inside a transaction")
     func readsDuringWrite() throws {
         let dir = try TempDir()

@@ -20,7 +20,8 @@ struct ResultRowsTests {
         ]
         batch += fail("grid/train/resnet/1", attempt: "a3", error: "NaN loss at step 10", final: false, at: 13)
         batch += fail("grid/train/resnet/1", attempt: "a4", error: "CUDA out of memory", final: true, at: 14)
-        batch[batch.count - 1] = .taskState(taskId: "grid/train/resnet/1", state: .failed, error: nil, at: 15)
+        batch[batch.count - 1] = .taskState(taskId: "grid/train/resnet/1", state: .failed,
+                                            error: "failed after 2 attempts", at: 15)
         for method in ["4x4", "2:4"] {
             batch.append(.taskState(taskId: "grid/finetune/resnet/1/\(method)", state: .failed,
                                     error: "input grid/train/resnet/1 failed", at: 15))

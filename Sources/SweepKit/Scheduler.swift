@@ -399,7 +399,9 @@ public struct Scheduler: Sendable {
             }
         }
         for priority in priorities {
-            guard var queue = queues[priority] else { continue }
+            // Taken out of the dictionary so it is uniquely referenced: mutating a copy that
+            // the dictionary still shares would copy the whole queue on every dispatch.
+            guard var queue = queues.removeValue(forKey: priority) else { continue }
             var chosen: Int? = nil
             var seen = 0
             var index = queue.head
@@ -446,9 +448,8 @@ public struct Scheduler: Sendable {
             queue.compact()
             if queue.live == 0 {
                 emptied.append(priority)
-            } else {
-                queues[priority] = queue
             }
+            queues[priority] = queue
             if let picked { return picked }
         }
         return nil

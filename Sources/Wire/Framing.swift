@@ -1,4 +1,5 @@
 import Foundation
+import SweepKit
 
 /// Why a message could not be decoded. The coordinator answers these with `reject`, never a crash.
 public struct WireError: Error, CustomStringConvertible, Sendable {
@@ -20,6 +21,9 @@ public struct Envelope: Sendable {
 
     public func decode<T: Decodable>(_: T.Type) throws -> T {
         do {
+            if let fast = T.self as? JSONConvertible.Type {
+                return try fast.init(json: JSONValue.parse(bytes: header)) as! T
+            }
             return try Codec.decoder.decode(T.self, from: Data(header))
         } catch {
             throw WireError("malformed `\(type.rawValue)` header: \(error)")
@@ -42,8 +46,13 @@ public enum Codec {
     public static func frames<T: Encodable>(_ type: MessageType, _ header: T, payload: [UInt8]? = nil) throws
         -> [[UInt8]]
     {
-        let json = try encoder.encode(header)
-        var out: [[UInt8]] = [versionFrame, Array(type.rawValue.utf8), Array(json)]
+        let json: [UInt8]
+        if let fast = header as? JSONConvertible {
+            json = Array(fast.json.canonicalText.utf8)
+        } else {
+            json = Array(try encoder.encode(header))
+        }
+        var out: [[UInt8]] = [versionFrame, Array(type.rawValue.utf8), json]
         if let payload { out.append(payload) }
         return out
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import SweepKit
 
@@ -15,5 +16,35 @@ struct JSONValueTests {
         #expect(v["t"] == .bool(true))
         #expect(v["one"] == .number(1))
         #expect(v["half"]?.doubleValue == 0.5)
+    }
+}
+
+@Suite("JSON parser")
+struct JSONParserTests {
+    @Test("parses what Foundation writes, escapes and surrogate pairs included")
+    func agreesWithFoundation() throws {
+        let object: [String: Any] = [
+            "s": "tab\tquote\"slash\\ newline\n é 😀", "n": -12.5e-3, "i": 42, "b": false, "z": NSNull(),
+            "a": [1, [2, ["x": "y"]]], "u": "\u{1}",
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object)
+        let v = try JSONValue.parse(data)
+        #expect(v["s"]?.stringValue == "tab\tquote\"slash\\ newline\n é 😀")
+        #expect(v["n"]?.doubleValue == -12.5e-3)
+        #expect(v["i"] == .number(42))
+        #expect(v["b"] == .bool(false))
+        #expect(v["z"] == .null)
+        #expect(v["a"] == [1, [2, ["x": "y"]]])
+        #expect(v["u"]?.stringValue == "\u{1}")
+        #expect(try JSONValue.parse(#""\ud83d\ude00""#) == .string("😀"))
+        // The canonical text parses back to the same value.
+        #expect(try JSONValue.parse(v.canonicalText) == v)
+    }
+
+    @Test("rejects malformed input with the byte offset")
+    func rejects() {
+        for bad in ["", "{", "[1,]", "{\"a\" 1}", "tru", "\"open", "1 2", "{\"a\":1,}", "-", "\"\u{1}\""] {
+            #expect(throws: JSONParseError.self, "should reject \(bad)") { try JSONValue.parse(bad) }
+        }
     }
 }

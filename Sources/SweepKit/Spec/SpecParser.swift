@@ -106,6 +106,7 @@ extension SpecReader {
             items = [(node, path)]
         }
         var values: [GridValue] = []
+        var firstIndex: [JSONValue: Int] = [:]  // a hash lookup: grids can hold thousands of values
         for (item, itemPath) in items {
             switch item.kind {
             case .null, .list, .map:
@@ -114,12 +115,15 @@ extension SpecReader {
             default:
                 break
             }
-            if let first = values.first(where: { $0.value == item.json }) {
+            let json = item.json
+            if let index = firstIndex[json] {
+                let first = values[index]
                 let line = first.node.position.map { " (first at line \($0.line))" } ?? ""
                 diagnostics.add(item, itemPath, "\(item.json.displayText) appears twice\(line); list each value once.")
                 continue
             }
-            values.append(GridValue(value: item.json, node: item, path: itemPath))
+            firstIndex[json] = values.count
+            values.append(GridValue(value: json, node: item, path: itemPath))
         }
         return values
     }

@@ -254,9 +254,13 @@ final class EventLoop {
                 lastProgress[progress.attemptId] = progress.event
                 recordMetrics(progress, now: now)
             case .result:
-                try result(envelope.decode(TaskResult.self), from: identity, now: now)
+                let message = try envelope.decode(TaskResult.self)
+                try result(message, from: identity, now: now)
+                if message.credit > 0 { scheduler.workerReady(id: workerId, credits: message.credit, now: now) }
             case .failed:
-                try failed(envelope.decode(TaskFailed.self), from: identity, now: now)
+                let message = try envelope.decode(TaskFailed.self)
+                try failed(message, from: identity, now: now)
+                if message.credit > 0 { scheduler.workerReady(id: workerId, credits: message.credit, now: now) }
             case .bye:
                 scheduler.workerGone(id: workerId, reason: "said bye", now: now)
                 workerIds[identity] = nil

@@ -76,6 +76,12 @@ public enum JSONValue: Hashable, Sendable, Codable {
 
     private static func writeString(_ s: String, into out: inout String) {
         out += "\""
+        // Most strings (ids, names) need no escaping: append them whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out += s
+            out += "\""
+            return
+        }
         for u in s.unicodeScalars {
             switch u {
             case "\"": out += "\\\""

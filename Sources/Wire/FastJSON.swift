@@ -71,12 +71,13 @@ extension TaskResult: JSONConvertible {
         for (k, v) in json["units"]?.objectValue ?? [:] { units[k] = v.stringValue ?? v.displayText }
         self.init(attemptId: try json.string("attemptId"), taskId: try json.string("taskId"),
                   metrics: json["metrics"]?.objectValue ?? [:], units: units, details: json["details"] ?? .null,
-                  artifacts: try (json["artifacts"]?.arrayValue ?? []).map(ProducedArtifact.init(json:)))
+                  artifacts: try (json["artifacts"]?.arrayValue ?? []).map(ProducedArtifact.init(json:)),
+                  credit: json["credit"]?.intValue ?? 0)
     }
     public var json: JSONValue {
         ["attemptId": .string(attemptId), "taskId": .string(taskId), "metrics": .object(metrics),
          "units": .object(units.mapValues { .string($0) }), "details": details,
-         "artifacts": .array(artifacts.map(\.json))]
+         "artifacts": .array(artifacts.map(\.json)), "credit": .number(Double(credit))]
     }
 }
 
@@ -84,12 +85,14 @@ extension TaskFailed: JSONConvertible {
     public init(json: JSONValue) throws {
         self.init(attemptId: try json.string("attemptId"), taskId: try json.string("taskId"),
                   error: try json.string("error"), exitCode: json.optional("exitCode")?.intValue.map(Int32.init),
-                  stderrTail: json.optional("stderrTail")?.stringValue, retryable: json["retryable"]?.boolValue ?? true)
+                  stderrTail: json.optional("stderrTail")?.stringValue, retryable: json["retryable"]?.boolValue ?? true,
+                  credit: json["credit"]?.intValue ?? 0)
     }
     public var json: JSONValue {
         ["attemptId": .string(attemptId), "taskId": .string(taskId), "error": .string(error),
          "exitCode": exitCode.map { .number(Double($0)) } ?? .null,
-         "stderrTail": stderrTail.map { .string($0) } ?? .null, "retryable": .bool(retryable)]
+         "stderrTail": stderrTail.map { .string($0) } ?? .null, "retryable": .bool(retryable),
+         "credit": .number(Double(credit))]
     }
 }
 

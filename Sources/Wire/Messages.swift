@@ -155,15 +155,19 @@ public struct TaskResult: Codable, Sendable {
     public var details: JSONValue
     /// Already uploaded over the data socket and verified by the coordinator.
     public var artifacts: [ProducedArtifact]
+    /// Slots this message frees for more work (a `ready` folded into the result: one
+    /// message less per task).
+    public var credit: Int
 
     public init(attemptId: String, taskId: String, metrics: [String: JSONValue], units: [String: String],
-                details: JSONValue, artifacts: [ProducedArtifact]) {
+                details: JSONValue, artifacts: [ProducedArtifact], credit: Int = 0) {
         self.attemptId = attemptId
         self.taskId = taskId
         self.metrics = metrics
         self.units = units
         self.details = details
         self.artifacts = artifacts
+        self.credit = credit
     }
 }
 
@@ -175,15 +179,18 @@ public struct TaskFailed: Codable, Sendable {
     public var stderrTail: String?
     /// False when retrying cannot help (the engine said the task is invalid: exit 2).
     public var retryable: Bool
+    /// Slots this message frees for more work (see `TaskResult.credit`).
+    public var credit: Int
 
     public init(attemptId: String, taskId: String, error: String, exitCode: Int32?, stderrTail: String?,
-                retryable: Bool) {
+                retryable: Bool, credit: Int = 0) {
         self.attemptId = attemptId
         self.taskId = taskId
         self.error = error
         self.exitCode = exitCode
         self.stderrTail = stderrTail
         self.retryable = retryable
+        self.credit = credit
     }
 }
 

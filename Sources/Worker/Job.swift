@@ -7,8 +7,8 @@ import ZeroMQ
 /// What a job thread hands back to the socket thread.
 enum JobOutput: Sendable {
     case progress(TaskProgress)
-    /// The attempt ended: the `result` or `failed` message to send, and the slot it freed.
-    case finished(attemptId: String, type: MessageType, frames: [[UInt8]], slot: Int)
+    /// The attempt ended: the `result` or `failed` message to send.
+    case finished(attemptId: String, type: MessageType, frames: [[UInt8]])
 }
 
 /// One attempt running on one slot, on its own thread: fetch inputs, run the engine, verify
@@ -44,7 +44,7 @@ final class Job: Sendable {
                                           exitCode: nil, stderrTail: nil, retryable: true))
         }
         let frames = (try? Codec.frames(outcome.0, outcome.1)) ?? []
-        post(.finished(attemptId: assign.attemptId, type: outcome.0, frames: frames, slot: slot.index))
+        post(.finished(attemptId: assign.attemptId, type: outcome.0, frames: frames))
     }
 
     private func failure(_ error: String, exitCode: Int32? = nil, stderr: String? = nil, retryable: Bool = true)

@@ -120,13 +120,13 @@ public final class WorkerNode: Sendable {
                         guard session.welcomed, let dataEndpoint = session.dataEndpoint else { continue }
                         if assign.engine == "null" {
                             // The built-in null engine: no process, the result goes back at once.
-                            let result = TaskResult(attemptId: assign.attemptId, taskId: assign.taskId, metrics: [:],
+                            var result = TaskResult(attemptId: assign.attemptId, taskId: assign.taskId, metrics: [:],
                                                     units: [:], details: .null, artifacts: [])
-                            if let frames = try? Codec.frames(.result, result) {
-                                unacked[assign.attemptId] = frames
-                                send(frames)
-                            }
-                            sendMessage(.ready, Ready(credits: 1))
+                            if let frames = try? Codec.frames(.result, result) { unacked[assign.attemptId] = frames }
+                            // Sent once with the slot's credit; a resend after a reconnect has none
+                            // (the welcome's ready counts free slots afresh).
+                            result.credit = 1
+                            if let frames = try? Codec.frames(.result, result) { send(frames) }
                             continue
                         }
                         guard !freeSlots.isEmpty else {
@@ -176,12 +176,11 @@ public final class WorkerNode: Sendable {
                 switch output {
                 case .progress(let progress):
                     if session.welcomed { sendMessage(.progress, progress) }
-                case .finished(let attemptId, let type, let frames, let slotIndex):
+                case .finished(let attemptId, let type, let frames):
                     if let job = jobs.removeValue(forKey: attemptId) {
                         freeSlots.append(job.slot)
                         freeSlots.sort { $0.index < $1.index }
                     }
-                    _ = slotIndex
                     unacked[attemptId] = frames
                     log("\(type == .result ? "finished" : "failed") \(attemptId)")
                     if session.welcomed {

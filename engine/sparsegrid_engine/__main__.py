@@ -13,12 +13,13 @@ import json
 import sys
 import traceback
 
-from .protocol import InvalidTask, TaskFailed, claim_stdout, emit, log
+from .protocol import InvalidTask, TaskFailed, claim_stdout, die_with_parent, emit, log
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
 def _run(args) -> int:
+    die_with_parent()
     claim_stdout()
     try:
         try:

@@ -59,3 +59,19 @@ def claim_stdout() -> None:
     os.dup2(2, 1)
     _events = os.fdopen(events_fd, "w", encoding="utf-8", buffering=1)
     sys.stdout = sys.stderr
+
+
+def die_with_parent() -> None:
+    """Ends this engine when its worker dies (Linux PR_SET_PDEATHSIG), so a worker killed
+    with SIGKILL leaves no orphaned training behind to compete with the task's next attempt."""
+    import ctypes
+    import os
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)

@@ -217,3 +217,50 @@ def test_make_synthetic_command_writes_the_cifar_format(tmp_path):
 
     ds = read_cifar_folder(tmp_path / "d")
     assert (len(ds.train), len(ds.test), ds.info["dataset"]) == (30, 10, "synthetic")
+
+
+def test_engine_dies_with_its_worker(tmp_path):
+    """A worker killed with SIGKILL must not leave its engine running (PR_SET_PDEATHSIG)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # A parent that starts an engine which blocks (reading a task from a FIFO), then waits.
+    fifo = tmp_path / "task.json"
+    os.mkfifo(fifo)
+    pidfile = tmp_path / "engine.pid"
+    parent_code = (
+        "import subprocess, sys, time\n"
+        f"p = subprocess.Popen([sys.executable, '-m', 'sparsegrid_engine', 'run', '--task', {str(fifo)!r}, "
+        f"'--workdir', {str(tmp_path)!r}])\n"
+        f"open({str(pidfile)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(60)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], env=env)
+    deadline = time.time() + 20
+    while not pidfile.exists() or not pidfile.read_text():
+        assert time.time() < deadline, "the engine did not start"
+        time.sleep(0.05)
+    engine_pid = int(pidfile.read_text())
+    time.sleep(1.0)  # let the engine reach prctl before its open() on the FIFO blocks
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(engine_pid, 0)
+        except ProcessLookupError:
+            return
+        # A zombie (reaped by init soon) counts as gone.
+        try:
+            with open(f"/proc/{engine_pid}/stat") as f:
+                if f.read().split()[2] == "Z":
+                    return
+        except FileNotFoundError:
+            return
+        time.sleep(0.1)
+    os.kill(engine_pid, signal.SIGKILL)
+    raise AssertionError("the engine outlived its parent")

@@ -26,6 +26,7 @@ final class EventLoop {
     private var workerHosts: [String: (host: String, slots: Int, info: JSONValue)] = [:]
     private var lastProgress: [String: JSONValue] = [:]  // attempt id → last progress event
     private var failureDetails: [String: TaskFailed] = [:]
+    private var departing: Set<String> = []              // workers that said bye this turn
 
     // Per turn.
     private var mutations: [StoreMutation] = []
@@ -187,8 +188,9 @@ final class EventLoop {
                                            stderrTail: failure?.stderrTail))
         case .workerDead(let workerId):
             let known = workerHosts[workerId]
+            let state = departing.remove(workerId) != nil ? "left" : "dead"
             mutations.append(.worker(id: workerId, host: known?.host ?? "?", info: known?.info ?? .null, seenAt: now,
-                                     state: "dead"))
+                                     state: state))
         case .log(let kind, let sweep, let taskId, let workerId, let message):
             mutations.append(.event(at: now, kind: kind, sweep: sweep, taskId: taskId, workerId: workerId,
                                     message: message))
@@ -262,6 +264,7 @@ final class EventLoop {
                 try failed(message, from: identity, now: now)
                 if message.credit > 0 { scheduler.workerReady(id: workerId, credits: message.credit, now: now) }
             case .bye:
+                departing.insert(workerId)
                 scheduler.workerGone(id: workerId, reason: "said bye", now: now)
                 workerIds[identity] = nil
                 identities[workerId] = nil

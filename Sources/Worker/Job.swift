@@ -88,7 +88,7 @@ final class Job: Sendable {
         } else {
             let cores = ProcessInfo.processInfo.activeProcessorCount
             let cpuSlots = max(config.slots.filter { !$0.isGPU }.count, 1)
-            env["OMP_NUM_THREADS"] = String(max(cores / cpuSlots, 1))
+            env["OMP_NUM_THREADS"] = String(config.threadsPerSlot ?? max(cores / cpuSlots, 1))
         }
         let engine = try EngineProcess(command: command, arguments: ["run", "--task", taskFile, "--workdir", workdir],
                                        environment: env, directory: workdir)

@@ -50,10 +50,13 @@ public struct WorkerConfig: Sendable {
     public var describeEngines: Bool
     /// Give up (exit non-zero) if no coordinator answers within this many seconds (nil: keep trying).
     public var connectTimeout: Double?
+    /// CPU threads per CPU slot (OMP_NUM_THREADS for the engine); nil: this machine's cores
+    /// divided by this worker's CPU slots. Several workers on one host should split the cores.
+    public var threadsPerSlot: Int?
 
     public init(coordinator: String, workerId: String, host: String, slots: [SlotInfo],
                 engines: [String: EngineCommand], cacheDirectory: String, taskTimeout: Double? = nil,
-                describeEngines: Bool = true, connectTimeout: Double? = nil) {
+                describeEngines: Bool = true, connectTimeout: Double? = nil, threadsPerSlot: Int? = nil) {
         self.coordinator = coordinator
         self.workerId = workerId
         self.host = host
@@ -63,6 +66,7 @@ public struct WorkerConfig: Sendable {
         self.taskTimeout = taskTimeout
         self.describeEngines = describeEngines
         self.connectTimeout = connectTimeout
+        self.threadsPerSlot = threadsPerSlot
     }
 
     /// The data endpoint as this worker should dial it: a wildcard host is replaced by the

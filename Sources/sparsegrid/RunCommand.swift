@@ -150,7 +150,9 @@ final class LocalWorkers {
             var args = ["worker", "--coordinator", endpoint, "--id", "local-\(i + 1)", "--slots", String(slots),
                         "--cache", "\(state)/workers/local-\(i + 1)", "--connect-timeout", "60"]
             for e in engines { args += ["--engine", e] }
-            args += ["--only", only]
+            // The local workers share this machine: split its cores between their slots.
+            let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / max(count * slots, 1))
+            args += ["--only", only, "--threads", String(threads)]
             process.arguments = args
             let logPath = "\(logs)/worker-\(i + 1).log"
             FileManager.default.createFile(atPath: logPath, contents: nil)

@@ -38,6 +38,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Offer only these engines (comma-separated), e.g. `sparsity`; the built-in `null` is always offered.")
     var only: String?
 
+    @Option(name: .long, help: "CPU threads per CPU slot (default: cores / slots). Split the cores when several workers share a host.")
+    var threads: Int?
+
     @Option(name: .customLong("task-timeout"), help: "Stop an engine that runs longer than this many seconds.")
     var taskTimeout: Double?
 
@@ -50,6 +53,7 @@ struct WorkerCommand: AsyncParsableCommand {
     func validate() throws {
         if slots != nil && gpus != nil { throw ValidationError("Use either --slots or --gpus, not both.") }
         if let slots, slots < 1 { throw ValidationError("--slots must be at least 1.") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
     }
 
     func run() async throws {
@@ -75,7 +79,8 @@ struct WorkerCommand: AsyncParsableCommand {
             let cacheDir = cache ?? "\(NSHomeDirectory())/.cache/sparsegrid/worker-\(workerId)"
             let config = WorkerConfig(coordinator: coordinator, workerId: workerId, host: host, slots: slotList,
                                       engines: engines, cacheDirectory: cacheDir, taskTimeout: taskTimeout,
-                                      describeEngines: !noDescribe, connectTimeout: connectTimeout)
+                                      describeEngines: !noDescribe, connectTimeout: connectTimeout,
+                                      threadsPerSlot: threads)
             let node = try WorkerNode(config: config) { line in
                 let stamp = ISO8601DateFormatter().string(from: Date())
                 FileHandle.standardError.write(Data("[\(stamp)] \(workerId): \(line)\n".utf8))

@@ -77,11 +77,15 @@ struct AggregationTests {
         let delta = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "accuracy_change"))
         #expect(abs((delta["mean"] as! Double) - (92.3 - 93.5)) < 1e-9)
         #expect(delta["text"] as? String == "-1.2")
+        // Masked speedup: per task, the interleaved dense baseline over the task's own latency.
+        let pairs = Fixture.rows.filter { $0.model == "resnet18" && $0.method == "nm_2_4" && $0.state == .succeeded }
+            .map { ($0.metrics["latency_dense_ms"]!! / $0.metrics["latency_ms"]!!) }
+        let expectedMasked = pairs.reduce(0, +) / Double(pairs.count)
         let masked = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_masked"))
-        #expect(abs((masked["mean"] as! Double) - 2.40 / 2.448) < 1e-9)
+        #expect(abs((masked["mean"] as! Double) - expectedMasked) < 1e-9)
         let percent = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_masked_pct"))
         // Files carry 10 significant digits.
-        #expect(abs((percent["mean"] as! Double) - (2.40 / 2.448 - 1) * 100) < 1e-6)
+        #expect(abs((percent["mean"] as! Double) - (expectedMasked - 1) * 100) < 1e-6)
         let reduction = try #require(Read.cell(json, table: "Table II", row: "resnet18", column: "block_4x4", metric: "mac_reduction_pct"))
         #expect(abs((reduction["mean"] as! Double) - 45.0) < 1e-9)
         let groups = (Read.tables(json)[0]["groups"] as! [[String: Any]]).map { $0["title"] as! String }
@@ -112,7 +116,22 @@ struct AggregationTests {
         #expect(abs((sparse["mean"] as! Double) - 2.40 / 1.70) < 1e-6)
         #expect(sparse["text"] as? String == "1.41× (+41%)†")
         let notes = Read.tables(json)[0]["notes"] as! [String]
-        #expect(notes.contains { $0.hasPrefix("† no same-precision dense-kernel timing") })
+        #expect(notes.contains { $0.hasPrefix("† no baseline was timed beside this method in the same process") })
+    }
+
+    @Test("without an interleaved dense baseline the masked speedup falls back across tasks and says so")
+    func unpairedMaskedSpeedup() throws {
+        let rows = Fixture.rows.map { row -> ResultRow in
+            var row = row
+            row.metrics["latency_dense_ms"] = nil
+            return row
+        }
+        let json = try Read.reportJSON(rows)
+        let masked = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_masked"))
+        #expect(abs((masked["mean"] as! Double) - 2.40 / 2.448) < 1e-9)
+        #expect((masked["text"] as? String)?.hasSuffix("†") == true)
+        let notes = Read.tables(json)[0]["notes"] as! [String]
+        #expect(notes.contains { $0.hasPrefix("† no baseline was timed beside this method in the same process") })
     }
 
     @Test("a value derived from an incomplete cell is marked, one without a source reads n/a")

@@ -51,6 +51,8 @@ enum Fixture {
                     }
                     rows.append(row(b.model, method, seed, state: state!, metrics: state == .succeeded ? [
                         "accuracy": b.accuracy - drop + 0.3 * jitter, "latency_ms": b.latency * 1.02 + 0.01 * jitter,
+                        // The dense model the task started from, timed interleaved with it.
+                        "latency_dense_ms": b.latency + 0.005 * jitter,
                         "latency_sparse_ms": sparseLatency, "gmacs": b.gmacs, "gmacs_effective": b.gmacs * keep,
                         "weight_mib": b.weights, "weight_compressed_mib": b.weights * (method == "nm_2_4" ? 0.5625 : 0.53),
                         "peak_mib": b.peak + 2 + jitter, "sparsity": 0.48,

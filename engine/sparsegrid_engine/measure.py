@@ -187,7 +187,7 @@ def _sparse_reason(method: dict | None, device: torch.device) -> str | None:
 # Sections
 
 
-def _latency(model, method, device, cfg, input_shape, out):
+def _latency(model, method, device, cfg, input_shape, out, baseline=None):
     metrics, units, details, nulls = out
     if cfg is None:
         for name in LATENCY_NAMES:
@@ -222,6 +222,10 @@ def _latency(model, method, device, cfg, input_shape, out):
     for batch in cfg["batch_sizes"]:
         x = _like_model(torch.randn(batch, *input_shape, generator=generator).to(device), model)
         variants = {"as_given": lambda x=x: model(x)}
+        if baseline is not None:
+            # The dense model this task started from, timed interleaved with the masked one in
+            # this process: the only fair pair for a masked-weights speedup on a shared machine.
+            variants["dense_baseline"] = lambda x=x: baseline(x)
         reason, sparse_layers = sparse_reason, None
         with _timing_backends(device):
             if reason is None:
@@ -248,6 +252,12 @@ def _latency(model, method, device, cfg, input_shape, out):
             )
             units["latency_p10_ms" + suffix] = f"ms, 10th percentile of the calls behind latency_ms{suffix}"
             units["latency_p90_ms" + suffix] = f"ms, 90th percentile of the calls behind latency_ms{suffix}"
+            if baseline is not None:
+                metrics["latency_dense_ms" + suffix] = stats["dense_baseline"]["median"]
+                units["latency_dense_ms" + suffix] = (
+                    f"ms per forward call, {desc}, {dtype}, the dense model this task started from (its input "
+                    f"checkpoint), timed interleaved with latency_ms{suffix} in the same process, {where}"
+                )
             sparse = stats.get("sparse_fp16")
             metrics["latency_sparse_ms" + suffix] = sparse["median"] if sparse else None
             units["latency_sparse_ms" + suffix] = (
@@ -470,8 +480,13 @@ def measure_model(
     device,
     measure_cfg: dict | None,
     input_shape=INPUT_SHAPE,
+    baseline: torch.nn.Module | None = None,
 ) -> tuple[dict, dict, dict]:
     """(metrics, units, details) for the result event; moves `model` to `device`.
+
+    `baseline`: the dense model a sparse task started from; its latency is timed interleaved
+    with the model's and reported as `latency_dense_ms`, so the masked speedup compares two
+    timings taken under the same machine load.
 
     Metric names are engine/CONTRACT.md's; every metric has a unit string, and every null
     metric has its reason in details["null_reasons"].
@@ -495,7 +510,10 @@ def measure_model(
         _flops(model, device, cfg["flops"], input_shape, out)
         first_batch = cfg["latency"]["batch_sizes"][0] if cfg["latency"] else 1
         _memory(model, plan, device, cfg["memory"], first_batch, input_shape, out)
-        _latency(model, method, device, cfg["latency"], input_shape, out)
+        if baseline is not None:
+            baseline.to(device)
+            baseline.eval()
+        _latency(model, method, device, cfg["latency"], input_shape, out, baseline=baseline)
     finally:
         model.train(was_training)
     details["null_reasons"] = nulls

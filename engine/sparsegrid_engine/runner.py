@@ -223,9 +223,15 @@ def run_task(task: dict, workdir) -> dict:
     val_accuracy = evaluate(model, val_split, p.eval_batch_size, p.channels_last)[0] if val_split is not None else None
     artifact = save_checkpoint(workdir, model, model_name=model_name, method=method, task=task, accuracy=accuracy)
 
+    baseline = None
+    if plan is not None and checkpoint_in is not None:
+        baseline = build_model(model_name)
+        baseline.load_state_dict(checkpoint_in["state_dict"])
+        if p.channels_last:
+            baseline.to(memory_format=torch.channels_last)
     t0 = time.perf_counter()
     m_metrics, m_units, m_details = measure_model(
-        model, plan=plan, method=method, device=device, measure_cfg=measure_cfg
+        model, plan=plan, method=method, device=device, measure_cfg=measure_cfg, baseline=baseline
     )
     log(f"[{ENGINE}] accuracy {accuracy:.2f}%, measured in {time.perf_counter() - t0:.1f} s")
 

@@ -65,6 +65,7 @@ def test_train_task_speaks_the_json_lines_contract(trained):
     assert details["validation"] == "test split"
     assert details["params"] == tiny_task()["params"]
     assert details["method"]["kind"] == "dense"
+    assert "latency_dense_ms" not in metrics  # a dense task is its own baseline
     assert details["torch"] == torch.__version__ and details["engine"] == "sparsity"
     assert "[sparsity] epoch 1/1" in trained.stderr
 
@@ -109,6 +110,8 @@ def test_finetune_consumes_the_train_checkpoint_and_keeps_2_4_masks(trained, tmp
     assert "val_acc" in run.of("progress")[0]
     assert 0.3 < metrics["sparsity"] < 0.5  # 2:4 on all but the stem and the classifier
     assert metrics["gmacs_effective"] < 0.7 * metrics["gmacs"]
+    # The dense model it started from is timed interleaved with it: the masked speedup's baseline.
+    assert metrics["latency_dense_ms"] > 0 and "interleaved" in result["units"]["latency_dense_ms"]
     # The stored weights are plain tensors that keep the 2:4 pattern.
     ckpt = torch.load(run.workdir / "checkpoint.pt", weights_only=True)
     assert ckpt["method"] == "nm_2_4"

@@ -24,6 +24,8 @@ enum MetricCatalog {
                   meaning: "10th percentile of the dense-kernel latency"),
             .init(name: "latency_p90_ms", label: "latency p90", unit: "ms", decimals: 2,
                   meaning: "90th percentile of the dense-kernel latency"),
+            .init(name: "latency_dense_ms", label: "latency, dense baseline", unit: "ms", decimals: 2,
+                  meaning: "median latency of the dense model a sparse task started from, timed interleaved with its latency_ms in the same process"),
             .init(name: "latency_sparse_ms", label: "latency, sparse kernels", unit: "ms", decimals: 2,
                   meaning: "median latency at the first batch size through real sparse kernels; null where none ran"),
             .init(name: "gmacs", label: "MACs, dense", unit: "GMAC", decimals: 3,

@@ -26,7 +26,7 @@ struct Derivation: Sendable {
         case "latency_ms":
             return Derivation(kind: .speedup, header: "speedup", groupTitle: "latency (\(unit)) and speedup, masked dense kernels",
                               baseMetrics: ["latency_ms"], recordMetric: "speedup_masked", unit: "x",
-                              definition: "speedup, masked dense kernels: dense latency_ms / this method's latency_ms (dense kernels on masked weights, zeros still multiplied); % = (speedup - 1) × 100.")
+                              definition: "speedup, masked dense kernels: per task, latency_dense_ms (the dense model it started from, timed interleaved in the same process) / its latency_ms (dense kernels on masked weights, zeros still multiplied), averaged over seeds; % = (speedup - 1) × 100.")
         case "latency_sparse_ms":
             return Derivation(kind: .speedup, header: "speedup", groupTitle: "latency (\(unit)) and speedup, sparse kernels",
                               baseMetrics: ["latency_ms"], recordMetric: "speedup_sparse", unit: "x",

@@ -78,7 +78,7 @@ enum PivotBuilder {
             allNotes.append("* computed from an incomplete cell: its mean covers only the tasks that succeeded.")
         }
         if marksUsed.contains("†") {
-            allNotes.append("† no same-precision dense-kernel timing was recorded beside the sparse kernels, so this speedup is against the dense model's latency_ms and may include a precision change (fp32 → fp16).")
+            allNotes.append("† no baseline was timed beside this method in the same process (latency_dense_ms for masked weights, the fp16 dense-kernel timing for sparse kernels), so this speedup divides latencies measured in different processes, possibly under different load, and for sparse kernels possibly across a precision change (fp32 → fp16).")
         }
         for metric in metrics {
             for line in MetricUnits(metric: metric, rows: grid.allRows).descriptions {

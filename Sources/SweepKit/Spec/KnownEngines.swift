@@ -41,13 +41,13 @@ public enum KnownEngines {
     /// Metric names of the sparsity engine's results (engine/CONTRACT.md), for checking reports.
     static let sparsityMetrics = [
         "accuracy", "val_accuracy", "loss", "latency_ms", "latency_p10_ms", "latency_p90_ms",
-        "latency_sparse_ms", "gmacs", "gmacs_effective", "params_m", "sparsity", "weight_mib",
+        "latency_dense_ms", "latency_sparse_ms", "gmacs", "gmacs_effective", "params_m", "sparsity", "weight_mib",
         "weight_compressed_mib", "peak_mib", "train_seconds", "images_per_s",
     ]
 
     /// The per-batch-size latency metrics: `latency_ms_bs64`, `latency_sparse_ms_bs1`, …
     static func isPerBatchLatency(_ name: String) -> Bool {
-        for base in ["latency_ms", "latency_p10_ms", "latency_p90_ms", "latency_sparse_ms"] {
+        for base in ["latency_ms", "latency_p10_ms", "latency_p90_ms", "latency_dense_ms", "latency_sparse_ms"] {
             let prefix = base + "_bs"
             if name.hasPrefix(prefix), let n = Int(name.dropFirst(prefix.count)), n > 0 { return true }
         }

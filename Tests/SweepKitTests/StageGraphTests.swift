@@ -90,7 +90,7 @@ struct ReportCheckTests {
         let text = Fixtures.twoStage + "\nreport:\n  - {title: x, rows: modle, columns: method, values: [acuracy, latency_ms_bs64]}\n"
         #expect(Fixtures.problems(text) == [
             "spec.yaml:20:22: `report[0].rows`: `modle` is not a key of the grid; did you mean `model`? Tables can pivot on: model, seed, method, stage.",
-            "spec.yaml:20:55: `report[0].values[0]`: `acuracy` is not a metric of the sparsity engine; did you mean `accuracy`? Metrics: accuracy, val_accuracy, loss, latency_ms, latency_p10_ms, latency_p90_ms, latency_sparse_ms, gmacs, gmacs_effective, params_m, sparsity, weight_mib, weight_compressed_mib, peak_mib, train_seconds, images_per_s, and latency_ms_bs64 etc. per batch size.",
+            "spec.yaml:20:55: `report[0].values[0]`: `acuracy` is not a metric of the sparsity engine; did you mean `accuracy`? Metrics: accuracy, val_accuracy, loss, latency_ms, latency_p10_ms, latency_p90_ms, latency_dense_ms, latency_sparse_ms, gmacs, gmacs_effective, params_m, sparsity, weight_mib, weight_compressed_mib, peak_mib, train_seconds, images_per_s, and latency_ms_bs64 etc. per batch size.",
         ])
     }
 }

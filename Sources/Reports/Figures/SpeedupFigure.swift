@@ -20,7 +20,7 @@ enum SpeedupFigure {
         legendItems.append((.dashedLine, "1× = as fast as dense"))
         let chart = BarChart(categories: data.models, series: series, yLabel: "speedup over dense (×)", xLabel: "model",
                              panelTitle: nil, referenceLine: (1, "1× = as fast as dense"), valueText: { NumberText.fixed($0, 2) + "×" })
-        var subtitle = "sweep \(data.sweep) · masked: dense model's latency_ms / method's latency_ms"
+        var subtitle = "sweep \(data.sweep) · masked: per task, the dense model it started from (timed interleaved) / its latency_ms"
         let fallback = data.models.contains { model in
             data.sparseMethods.contains { Speedup.sparse(data.grid, row: model, column: $0, dense: "dense")?.againstDenseModel == true }
         }

@@ -29,11 +29,9 @@ struct LaunchCommand: AsyncParsableCommand {
     }
 }
 
-struct CancelCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "cancel",
-        abstract: "Cancel a sweep: running attempts are stopped, waiting tasks will not run.")
-
+/// The sweep `cancel` and `retry` act on, and how to reach it: its running coordinator (found
+/// through --state or given with --coordinator), or, when none runs, its database directly.
+struct SweepTarget: ParsableArguments {
     @Argument(help: "The sweep's name.")
     var name: String
 
@@ -43,15 +41,27 @@ struct CancelCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The coordinator's control address (default: the one running on --state).")
     var coordinator: String?
 
+    /// Sends `type` to the running coordinator and returns its reply, or nil when none runs.
+    func askCoordinator(_ type: MessageType) throws -> ControlReply? {
+        guard let endpoint = coordinator ?? CoordinatorInfo.read(state: state)?.controlEndpoint else { return nil }
+        return try ControlClient(endpoint: endpoint).request(type, SweepRequest(sweep: name))
+    }
+}
+
+struct CancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel",
+        abstract: "Cancel a sweep: running attempts are stopped, waiting tasks will not run.")
+
+    @OptionGroup var target: SweepTarget
+
     func run() async throws {
         try await userFacing {
-            if let endpoint = coordinator ?? CoordinatorInfo.read(state: state)?.controlEndpoint {
-                _ = try ControlClient(endpoint: endpoint).request(.cancelSweep, SweepRequest(sweep: name))
-                print("sweep \(name) cancelled")
+            if try target.askCoordinator(.cancelSweep) != nil {
+                print("sweep \(target.name) cancelled")
             } else {
-                let store = try openStore(state: state)
-                let n = try store.cancel(sweep: name, now: Date().timeIntervalSince1970)
-                print("sweep \(name) cancelled (\(n) task(s) will not run)")
+                let n = try openStore(state: target.state).cancel(sweep: target.name, now: Date().timeIntervalSince1970)
+                print("sweep \(target.name) cancelled (\(n) task(s) will not run)")
             }
         }
     }
@@ -62,24 +72,15 @@ struct RetryCommand: AsyncParsableCommand {
         commandName: "retry",
         abstract: "Run a sweep's failed, lost and cancelled tasks again, with a fresh retry budget.")
 
-    @Argument(help: "The sweep's name.")
-    var name: String
-
-    @Option(name: .long, help: "State directory (used to find its running coordinator, or edited directly when none runs).")
-    var state: String = defaultStateDirectory
-
-    @Option(name: .long, help: "The coordinator's control address (default: the one running on --state).")
-    var coordinator: String?
+    @OptionGroup var target: SweepTarget
 
     func run() async throws {
         try await userFacing {
-            if let endpoint = coordinator ?? CoordinatorInfo.read(state: state)?.controlEndpoint {
-                let reply = try ControlClient(endpoint: endpoint).request(.retrySweep, SweepRequest(sweep: name))
-                print("sweep \(name): \(reply.body["retried"]?.intValue ?? 0) task(s) will run again")
+            if let reply = try target.askCoordinator(.retrySweep) {
+                print("sweep \(target.name): \(reply.body["retried"]?.intValue ?? 0) task(s) will run again")
             } else {
-                let store = try openStore(state: state)
-                let n = try store.retryFailed(sweep: name, now: Date().timeIntervalSince1970)
-                print("sweep \(name): \(n) task(s) will run again when a coordinator runs it "
+                let n = try openStore(state: target.state).retryFailed(sweep: target.name, now: Date().timeIntervalSince1970)
+                print("sweep \(target.name): \(n) task(s) will run again when a coordinator runs it "
                     + "(`sparsegrid run` or `sparsegrid coordinator`)")
             }
         }

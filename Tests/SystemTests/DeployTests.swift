@@ -18,7 +18,10 @@ struct DeployTests {
             guard let i = words.firstIndex(where: { $0 == "coordinator" || $0 == "worker" }), i > 0,
                 words[i - 1].hasSuffix("sparsegrid") || words[i - 1] == "\"$0\""
             else { continue }
-            out.append((words[i], words[(i + 1)...].filter { $0.hasPrefix("--") }))
+            // A flag ends where the characters of a flag name do (e.g. "--insecure`)." in prose).
+            let flags = words[(i + 1)...].filter { $0.hasPrefix("--") }
+                .map { String($0.prefix { $0 == "-" || $0.isLetter || $0.isNumber }) }
+            out.append((words[i], flags))
         }
         return out
     }

@@ -107,7 +107,7 @@ struct SweepSystemTests {
         let endpoints = try await Harness.coordinatorEndpoints(state)
         // Worker A runs `train`, then hangs in `finetune` (its engine stalls that stage).
         let a = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "A", "--cache", "\(dir)/A",
-                                   "--engine", Harness.testEngine], log: "\(dir)/A.log",
+                                   "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/A.log",
                                   environment: ["TEST_ENGINE_STALL_STAGE": "finetune"])
         defer { Harness.kill9(a) }
         let launched = try await Harness.run(["launch", spec, "--coordinator", endpoints.control], timeout: 30)
@@ -120,7 +120,7 @@ struct SweepSystemTests {
         }
         // A dies mid-task; B, which never saw the checkpoint, must fetch and verify it.
         let b = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "B", "--cache", "\(dir)/B",
-                                   "--engine", Harness.testEngine], log: "\(dir)/B.log")
+                                   "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/B.log")
         defer { Harness.kill9(b) }
         await Harness.stop(a, signal: SIGKILL)
         try await Harness.waitFor("finetune to succeed") {
@@ -153,7 +153,7 @@ struct SweepSystemTests {
         defer { Harness.kill9(coordinator) }
         let endpoints = try await Harness.coordinatorEndpoints(state)
         let a = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "A", "--cache", "\(dir)/A",
-                                   "--engine", Harness.testEngine], log: "\(dir)/A.log")
+                                   "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/A.log")
         defer { Harness.kill9(a) }
         #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control]).status == 0)
         let store = try Harness.store(state)
@@ -162,7 +162,7 @@ struct SweepSystemTests {
             return try store.attempts(task: t.taskId).contains { $0.workerId == "A" && $0.outcome == .running }
         }
         let b = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "B", "--cache", "\(dir)/B",
-                                   "--engine", Harness.testEngine], log: "\(dir)/B.log")
+                                   "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/B.log")
         defer { Harness.kill9(b) }
         await Harness.stop(a, signal: SIGKILL)
         try await Harness.waitFor("the task to succeed") { try store.resultRows(sweep: "kill").first?.state == .succeeded }
@@ -186,7 +186,7 @@ struct SweepSystemTests {
         var coordinator = try Harness.start(coordinatorArgs, log: "\(dir)/coordinator-1.log")
         let endpoints = try await Harness.coordinatorEndpoints(state)
         let worker = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "W", "--slots", "2",
-                                        "--cache", "\(dir)/W", "--engine", Harness.testEngine], log: "\(dir)/W.log")
+                                        "--cache", "\(dir)/W", "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/W.log")
         defer { Harness.kill9(worker) }
         #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control]).status == 0)
         let store = try Harness.store(state)
@@ -213,5 +213,48 @@ struct SweepSystemTests {
         for row in try store.resultRows(sweep: "restart") {
             #expect(try store.attempts(task: row.taskId).filter { $0.outcome == .succeeded }.count == 1)
         }
+    }
+
+    @Test("cancel stops a running sweep; retry runs its cancelled tasks again to success")
+    func cancelAndRetry() async throws {
+        let dir = Harness.tempDir("cancel")
+        let state = "\(dir)/state"
+        // Worker H's engine hangs in `train`; worker F's finishes at once.
+        let spec = try Harness.writeSpec(Harness.testSpec(name: "stoppable", xs: [1, 2], trainParams: "value: 5"),
+                                         in: dir)
+        let coordinator = try Harness.start(["coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
+                                             "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "1"],
+                                            log: "\(dir)/coordinator.log")
+        defer { Harness.kill9(coordinator) }
+        let endpoints = try await Harness.coordinatorEndpoints(state)
+        let hanging = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "H", "--slots", "2",
+                                         "--cache", "\(dir)/H", "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/H.log",
+                                        environment: ["TEST_ENGINE_STALL_STAGE": "train"])
+        defer { Harness.kill9(hanging) }
+        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control]).status == 0)
+        let store = try Harness.store(state)
+        try await Harness.waitFor("both tasks to run") {
+            try store.resultRows(sweep: "stoppable").allSatisfy { $0.state == .running }
+        }
+        let cancel = try await Harness.run(["cancel", "stoppable", "--state", state])
+        #expect(cancel.status == 0, "\(cancel.stderr)")
+        #expect(cancel.stdout.contains("sweep stoppable cancelled"))
+        try await Harness.waitFor("both tasks to be cancelled and their engines stopped") {
+            let rows = try store.resultRows(sweep: "stoppable")
+            let attempts = try rows.flatMap { try store.attempts(task: $0.taskId) }
+            return rows.allSatisfy { $0.state == .cancelled } && attempts.allSatisfy { $0.outcome == .cancelled }
+        }
+        // A worker whose engine finishes takes over; retry brings the cancelled tasks back.
+        await Harness.stop(hanging)
+        let finishing = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "F", "--cache",
+                                           "\(dir)/F", "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/F.log")
+        defer { Harness.kill9(finishing) }
+        let retry = try await Harness.run(["retry", "stoppable", "--state", state])
+        #expect(retry.status == 0, "\(retry.stderr)")
+        #expect(retry.stdout.contains("sweep stoppable: 2 task(s) will run again"))
+        try await Harness.waitFor("the retried tasks to succeed") {
+            try store.resultRows(sweep: "stoppable").allSatisfy { $0.state == .succeeded }
+        }
+        #expect(try store.countResults(sweep: "stoppable") == 2)
     }
 }

@@ -178,7 +178,8 @@ final class EventLoop {
             mutations.append(.taskState(taskId: taskId, state: state, error: error, at: now))
         case .attemptsUsed(let taskId, let count):
             mutations.append(.taskAttemptsUsed(taskId: taskId, attemptsUsed: count))
-        case .attemptStarted(let attemptId, let taskId, let workerId):
+        case .attemptStarted(let attemptId, let taskId, let workerId, let attemptsUsed):
+            mutations.append(.taskStarted(taskId: taskId, attemptsUsed: attemptsUsed, at: now))
             mutations.append(.attemptStarted(attemptId: attemptId, taskId: taskId, workerId: workerId, at: now))
         case .attemptEnded(let attemptId, _, let outcome, let error):
             let failure = failureDetails.removeValue(forKey: attemptId)

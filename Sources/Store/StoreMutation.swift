@@ -5,6 +5,8 @@ import SweepKit
 public enum StoreMutation: Sendable {
     case taskState(taskId: String, state: TaskState, error: String?, at: Double)
     case taskAttemptsUsed(taskId: String, attemptsUsed: Int)
+    /// An attempt of the task starts: state `running` and its attempt count, in one statement.
+    case taskStarted(taskId: String, attemptsUsed: Int, at: Double)
     /// Inserts the attempt with outcome `running`.
     case attemptStarted(attemptId: String, taskId: String, workerId: String, at: Double)
     case attemptEnded(attemptId: String, outcome: AttemptOutcome, at: Double, exitCode: Int32?,
@@ -30,6 +32,7 @@ public enum StoreMutation: Sendable {
         switch self {
         case .taskState(let id, let state, _, _): "set task \(id) to \(state.rawValue)"
         case .taskAttemptsUsed(let id, let n): "set attempts used of task \(id) to \(n)"
+        case .taskStarted(let id, let n, _): "start attempt \(n) of task \(id)"
         case .attemptStarted(let a, let t, let w, _): "start attempt \(a) of task \(t) on worker \(w)"
         case .attemptEnded(let a, let outcome, _, _, _, _): "end attempt \(a) as \(outcome.rawValue)"
         case .result(let t, let a, _, _, _, _): "store the result of task \(t) from attempt \(a)"

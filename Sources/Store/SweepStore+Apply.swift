@@ -43,6 +43,12 @@ extension SweepStore {
                 .execute(arguments: [attemptsUsed, taskId])
             try requireChange(db, "task \(taskId) is not in the store.")
 
+        case .taskStarted(let taskId, let attemptsUsed, let at):
+            try db.cachedStatement(sql: """
+                UPDATE tasks SET state = 'running', attempts_used = ?, error = NULL, updated_at = ? WHERE id = ?
+                """).execute(arguments: [attemptsUsed, at, taskId])
+            try requireChange(db, "task \(taskId) is not in the store.")
+
         case .attemptStarted(let attemptId, let taskId, let workerId, let at):
             try db.cachedStatement(sql: """
                 INSERT INTO attempts (id, task_id, worker_id, started_at, outcome) VALUES (?, ?, ?, ?, 'running')

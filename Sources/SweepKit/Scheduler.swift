@@ -463,9 +463,9 @@ public struct Scheduler: Sendable {
         attempts[attemptId] = Attempt(taskId: taskId, workerId: workerId, startedAt: now)
         workers[workerId]!.credits -= 1
         workers[workerId]!.running.insert(attemptId)
-        effects.append(.attemptsUsed(taskId: taskId, count: tasks[taskId]!.attemptsUsed))
-        effects.append(.attemptStarted(attemptId: attemptId, taskId: taskId, workerId: workerId))
-        setState(taskId, .running, error: nil)
+        tasks[taskId]!.state = .running
+        effects.append(.attemptStarted(attemptId: attemptId, taskId: taskId, workerId: workerId,
+                                       attemptsUsed: tasks[taskId]!.attemptsUsed))
         effects.append(.assign(workerId: workerId, attemptId: attemptId, taskId: taskId))
     }
 

@@ -72,7 +72,8 @@ public enum SchedulerEffect: Sendable, Equatable {
     case cancel(workerId: String, attemptId: String, reason: String)
     case taskState(taskId: String, state: TaskState, error: String?)
     case attemptsUsed(taskId: String, count: Int)
-    case attemptStarted(attemptId: String, taskId: String, workerId: String)
+    /// An attempt starts: the task is running with `attemptsUsed` attempts so far.
+    case attemptStarted(attemptId: String, taskId: String, workerId: String, attemptsUsed: Int)
     /// `error` is the scheduler's reason (lost, cancelled, duplicate); for failures reported by a
     /// worker the coordinator records the worker's own error, exit code and stderr tail.
     case attemptEnded(attemptId: String, taskId: String, outcome: AttemptOutcome, error: String?)

@@ -5,6 +5,21 @@ import Testing
 
 @Suite("Applying mutation batches")
 struct ApplyTests {
+    @Test("a started attempt sets its task running with the attempt count, and a restart sees both")
+    func taskStarted() throws {
+        let dir = try TempDir()
+        let store = try SweepStore(path: dir.dbPath)
+        let plan = makePlan()
+        _ = try store.launch(plan, now: 10)
+        let task = plan.tasks[0].id
+        try store.apply([.taskStarted(taskId: task, attemptsUsed: 2, at: 11),
+                         .attemptStarted(attemptId: "a1", taskId: task, workerId: "w1", at: 11)])
+        let record = try #require(try store.loadSnapshot().tasks.first { $0.id == task })
+        #expect(record.state == .running)
+        #expect(record.attemptsUsed == 2)
+        #expect(throws: StoreError.self) { try store.apply([.taskStarted(taskId: "no-such-task", attemptsUsed: 1, at: 12)]) }
+    }
+
     @Test("a batch with one rejected mutation leaves nothing applied")
     func atomic() throws {
         let dir = try TempDir()

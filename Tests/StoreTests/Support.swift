@@ -50,7 +50,7 @@ func makePlan(_ name: String = "grid", models: [String] = ["resnet", "vgg"], see
 func succeed(_ task: String, attempt: String, worker: String = "w1", at t: Double,
              metrics: [String: Double?] = ["top1": 0.9]) -> [StoreMutation] {
     [
-        .taskState(taskId: task, state: .running, error: nil, at: t),
+        .taskStarted(taskId: task, attemptsUsed: 1, at: t),
         .attemptStarted(attemptId: attempt, taskId: task, workerId: worker, at: t),
         .attemptEnded(attemptId: attempt, outcome: .succeeded, at: t + 1, exitCode: 0, error: nil, stderrTail: nil),
         .result(taskId: task, attemptId: attempt, metrics: metrics, units: ["top1": "fraction"],

@@ -30,7 +30,10 @@ public struct CoordinatorConfig: Sendable {
     }
 
     public var databasePath: String { "\(stateDirectory)/sparsegrid.db" }
-    public var artifactDirectory: String { "\(stateDirectory)/artifacts" }
+    /// Absolute, because artifact paths are stored in the database and shown by `results`.
+    public var artifactDirectory: String {
+        URL(fileURLWithPath: stateDirectory).appendingPathComponent("artifacts").standardizedFileURL.path
+    }
 
     /// The data endpoint implied by the worker endpoint when none is given.
     func resolvedDataEndpoint() -> String {

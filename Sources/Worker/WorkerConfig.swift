@@ -62,7 +62,8 @@ public struct WorkerConfig: Sendable {
         self.host = host
         self.slots = slots
         self.engines = engines
-        self.cacheDirectory = cacheDirectory
+        // Absolute: engines run with their work directory as the current directory.
+        self.cacheDirectory = URL(fileURLWithPath: cacheDirectory).standardizedFileURL.path
         self.taskTimeout = taskTimeout
         self.describeEngines = describeEngines
         self.connectTimeout = connectTimeout

@@ -133,13 +133,18 @@ final class EventLoop {
                 try flush(now: now)
             } catch let error as ZMQError where error.isTerminated {
                 return
+            } catch let error as StoreError {
+                // The scheduler has moved past what the database holds. Acting on it could run or
+                // report work the database does not know about; the database is the truth, and a
+                // restarted coordinator resumes from its last commit. So: say so, send nothing, stop.
+                FileHandle.standardError.write(Data(
+                    ("coordinator: could not commit to \(store.path): \(error)\nNothing of this turn was sent. "
+                        + "Stopping; restart the coordinator to resume from the last commit.\n").utf8))
+                exit(70)
             } catch {
+                // A socket error while receiving: log it; what this turn decided is committed and
+                // sent by the next turn's flush.
                 FileHandle.standardError.write(Data("coordinator: \(error)\n".utf8))
-                // A failed commit must not be acted on: drop what this turn would have sent.
-                outgoing.removeAll()
-                afterCommit.removeAll()
-                mutations.removeAll()
-                Thread.sleep(forTimeInterval: 0.2)
             }
         }
     }
@@ -153,8 +158,15 @@ final class EventLoop {
             mutations.removeAll(keepingCapacity: true)
             try store.apply(batch)
         }
+        // Committed: from here nothing may throw, or the next turn would send it all again.
         for frames in outgoing {
-            do { try workers.send(frames) } catch let e as ZMQError where e.isHostUnreachable { continue }
+            do {
+                try workers.send(frames)
+            } catch let e as ZMQError where e.isHostUnreachable {
+                continue  // the worker is gone; heartbeats or reconnection settle its attempts
+            } catch {
+                FileHandle.standardError.write(Data("coordinator: could not send to a worker: \(error)\n".utf8))
+            }
         }
         outgoing.removeAll(keepingCapacity: true)
         for action in afterCommit { action() }
@@ -251,7 +263,8 @@ final class EventLoop {
             case .ready:
                 scheduler.workerReady(id: workerId, credits: try envelope.decode(Ready.self).credits, now: now)
             case .heartbeat:
-                break
+                let running = try envelope.decode(Heartbeat.self).running
+                scheduler.workerRunning(id: workerId, running: running, now: now)
             case .progress:
                 let progress = try envelope.decode(TaskProgress.self)
                 lastProgress[progress.attemptId] = progress.event

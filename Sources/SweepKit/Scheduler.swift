@@ -236,6 +236,18 @@ public struct Scheduler: Sendable {
         }
     }
 
+    /// A heartbeat listed what the worker runs. An attempt assigned to it more than `deadAfter`
+    /// ago that it does not list never reached it or ended unreported: it is lost and its task
+    /// runs again. (Younger attempts may still be in flight to the worker.)
+    public mutating func workerRunning(id: String, running: [String], now: Double) {
+        guard let worker = workers[id], worker.alive else { return }
+        let listed = Set(running)
+        for attemptId in worker.running.sorted() where !listed.contains(attemptId) {
+            guard let attempt = attempts[attemptId], now - attempt.startedAt > config.deadAfter else { continue }
+            endAttempt(attemptId, outcome: .lost, reason: "worker \(id) no longer runs it", cancelWorker: false, now: now)
+        }
+    }
+
     /// Records that a worker holds a task's artifacts (scheduling prefers it for consumers).
     public mutating func workerHolds(id: String, taskId: String) {
         workers[id]?.holds.insert(taskId)

@@ -214,6 +214,24 @@ struct SchedulerFailureTests {
         #expect(s.runningAttempts(ofWorker: "w1") == [a[0].attempt])
     }
 
+    @Test("an attempt a live worker stops listing in its heartbeats is lost once it is older than the dead interval")
+    func heartbeatReconciles() {
+        var s = makeScheduler()
+        s.workerConnected(id: "w1", capabilities: cpu, running: [], now: 0)
+        s.workerReady(id: "w1", credits: 1, now: 0)
+        s.dispatch(now: 0)
+        let a = assigns(s.drainEffects())[0]
+        // Just assigned: the assign may still be on its way, so an empty list changes nothing.
+        s.workerRunning(id: "w1", running: [], now: 1)
+        #expect(s.state(of: "t0") == .running)
+        s.workerRunning(id: "w1", running: [a.attempt], now: 9)
+        #expect(s.state(of: "t0") == .running)
+        s.workerRunning(id: "w1", running: [], now: 10)
+        #expect(s.drainEffects().contains(.attemptEnded(attemptId: a.attempt, taskId: "t0", outcome: .lost,
+                                                        error: "worker w1 no longer runs it")))
+        #expect(s.state(of: "t0") == .ready)
+    }
+
     @Test("after a restart, an attempt whose worker never comes back is lost after the dead interval")
     func restoredAttemptTimesOut() {
         var s = makeScheduler()

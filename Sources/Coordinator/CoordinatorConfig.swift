@@ -16,10 +16,13 @@ public struct CoordinatorConfig: Sendable {
     public var scheduler: SchedulerConfig
     /// Allow a non-loopback bind without CURVE (the user said `--insecure`).
     public var insecure: Bool
+    /// Encrypt and authenticate the worker and artifact sockets (required off loopback).
+    public var curve: CurveServerConfig?
 
     public init(stateDirectory: String, workerEndpoint: String = "tcp://127.0.0.1:5555", dataEndpoint: String? = nil,
                 controlEndpoint: String = "tcp://127.0.0.1:5557", heartbeatInterval: Double = 1,
-                scheduler: SchedulerConfig = SchedulerConfig(), insecure: Bool = false) {
+                scheduler: SchedulerConfig = SchedulerConfig(), insecure: Bool = false,
+                curve: CurveServerConfig? = nil) {
         self.stateDirectory = stateDirectory
         self.workerEndpoint = workerEndpoint
         self.dataEndpoint = dataEndpoint
@@ -27,6 +30,7 @@ public struct CoordinatorConfig: Sendable {
         self.heartbeatInterval = heartbeatInterval
         self.scheduler = scheduler
         self.insecure = insecure
+        self.curve = curve
     }
 
     public var databasePath: String { "\(stateDirectory)/sparsegrid.db" }
@@ -59,4 +63,15 @@ public func isLoopback(_ endpoint: String) -> Bool {
     var host = String(endpoint.dropFirst("tcp://".count))
     if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
     return host == "localhost" || host.hasPrefix("127.") || host == "[::1]" || host == "::1"
+}
+
+/// The coordinator's CURVE identity and the workers it admits (Z85 keys, 40 characters).
+public struct CurveServerConfig: Sendable {
+    public var secretKey: String
+    public var authorizedWorkerKeys: Set<String>
+
+    public init(secretKey: String, authorizedWorkerKeys: Set<String>) {
+        self.secretKey = secretKey
+        self.authorizedWorkerKeys = authorizedWorkerKeys
+    }
 }

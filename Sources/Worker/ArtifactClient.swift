@@ -11,9 +11,11 @@ final class ArtifactClient {
     private let cache: String
     private let timeoutMs: Int
 
-    init(context: Context, endpoint: String, cache: String, timeoutSeconds: Double = 30) throws {
+    init(context: Context, endpoint: String, cache: String, curve: CurveClientConfig?,
+         timeoutSeconds: Double = 30) throws {
         socket = try context.socket(.dealer)
         try socket.setLinger(milliseconds: 0)
+        try socket.applyCurve(curve)
         try socket.connect(endpoint)
         self.cache = cache
         self.timeoutMs = Int(timeoutSeconds * 1000)

@@ -62,7 +62,8 @@ final class Job: Sendable {
         let artifactCache = "\(config.cacheDirectory)/artifacts"
         let workdir = "\(config.cacheDirectory)/work/\(assign.attemptId)"
         try FileManager.default.createDirectory(atPath: workdir, withIntermediateDirectories: true)
-        let client = try ArtifactClient(context: context, endpoint: config.dialable(dataEndpoint), cache: artifactCache)
+        let client = try ArtifactClient(context: context, endpoint: config.dialable(dataEndpoint), cache: artifactCache,
+                                        curve: config.curve)
 
         // Inputs by hash, verified, from the local cache or the coordinator.
         var inputs: [String: JSONValue] = [:]

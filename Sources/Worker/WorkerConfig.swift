@@ -1,6 +1,7 @@
 import Foundation
 import SweepKit
 import Wire
+import ZeroMQ
 
 /// How to start an engine: the program and the arguments before `run …` / `describe`.
 public struct EngineCommand: Sendable, Hashable {
@@ -53,10 +54,13 @@ public struct WorkerConfig: Sendable {
     /// CPU threads per CPU slot (OMP_NUM_THREADS for the engine); nil: this machine's cores
     /// divided by this worker's CPU slots. Several workers on one host should split the cores.
     public var threadsPerSlot: Int?
+    /// CURVE keys when the coordinator requires them (a coordinator off loopback).
+    public var curve: CurveClientConfig?
 
     public init(coordinator: String, workerId: String, host: String, slots: [SlotInfo],
                 engines: [String: EngineCommand], cacheDirectory: String, taskTimeout: Double? = nil,
-                describeEngines: Bool = true, connectTimeout: Double? = nil, threadsPerSlot: Int? = nil) {
+                describeEngines: Bool = true, connectTimeout: Double? = nil, threadsPerSlot: Int? = nil,
+                curve: CurveClientConfig? = nil) {
         self.coordinator = coordinator
         self.workerId = workerId
         self.host = host
@@ -68,6 +72,7 @@ public struct WorkerConfig: Sendable {
         self.describeEngines = describeEngines
         self.connectTimeout = connectTimeout
         self.threadsPerSlot = threadsPerSlot
+        self.curve = curve
     }
 
     /// The data endpoint as this worker should dial it: a wildcard host is replaced by the
@@ -80,5 +85,27 @@ public struct WorkerConfig: Sendable {
             return "tcp://\(host):\(port)"
         }
         return endpoint
+    }
+}
+
+/// A worker's CURVE identity and the coordinator's public key (Z85, 40 characters each).
+public struct CurveClientConfig: Sendable {
+    public var serverPublicKey: String
+    public var publicKey: String
+    public var secretKey: String
+
+    public init(serverPublicKey: String, publicKey: String, secretKey: String) {
+        self.serverPublicKey = serverPublicKey
+        self.publicKey = publicKey
+        self.secretKey = secretKey
+    }
+}
+
+extension Socket {
+    /// Makes this DEALER a CURVE client when the worker has keys.
+    func applyCurve(_ curve: CurveClientConfig?) throws {
+        guard let curve else { return }
+        try setCurveClient(serverPublicKey: curve.serverPublicKey, publicKey: curve.publicKey,
+                           secretKey: curve.secretKey)
     }
 }

@@ -55,6 +55,7 @@ public final class WorkerNode: Sendable {
         try socket.setLinger(milliseconds: 0)
         try socket.setSendHighWaterMark(0)
         try socket.setReceiveHighWaterMark(0)
+        try socket.applyCurve(config.curve)
         do {
             try socket.connect(config.coordinator)
         } catch {

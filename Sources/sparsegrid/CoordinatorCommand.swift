@@ -13,11 +13,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
             where it left off, without rerunning finished tasks.
 
             It binds to loopback by default. To take workers from other hosts, bind a reachable \
-            address; without CURVE keys that needs --insecure (use it on a network you trust, or tunnel \
-            the three ports over ssh instead).
+            address with CURVE: --curve-key (this coordinator's secret key) and --authorized-keys (the \
+            workers' public keys), made with `sparsegrid keygen`; or pass --insecure on a network you \
+            trust. The control socket stays on loopback.
 
-            Then:  sparsegrid worker --coordinator tcp://HOST:5555
-                   sparsegrid launch sweeps/quick.yaml --coordinator tcp://HOST:5557
+            Then:  sparsegrid worker --coordinator tcp://HOST:5555 --curve-key w.key --server-key coord.pub
+                   sparsegrid launch sweeps/quick.yaml --coordinator tcp://127.0.0.1:5557
             """)
 
     @Option(name: .long, help: "State directory (database, artifacts, logs).")
@@ -41,10 +42,19 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(name: .customLong("retry-backoff"), help: "Seconds before the first retry of a failed task (doubles each time).")
     var retryBackoff: Double = 0.5
 
+    @Option(name: .customLong("curve-key"), help: "This coordinator's CURVE secret key file (from `sparsegrid keygen`): encrypts and authenticates workers.")
+    var curveKey: String?
+
+    @Option(name: .customLong("authorized-keys"), help: "File of the worker public keys to admit, one per line (with --curve-key).")
+    var authorizedKeys: String?
+
     @Flag(name: .long, help: "Allow binding a non-loopback address without encryption.")
     var insecure = false
 
     func validate() throws {
+        if (curveKey == nil) != (authorizedKeys == nil) {
+            throw ValidationError("--curve-key and --authorized-keys go together: the coordinator's secret key and the workers it admits.")
+        }
         if heartbeat <= 0 || deadAfter <= heartbeat {
             throw ValidationError("--dead-after (\(deadAfter)) must be longer than --heartbeat (\(heartbeat)), both positive.")
         }
@@ -52,10 +62,22 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await userFacing {
+            var curve: CurveServerConfig? = nil
+            if let curveKey, let authorizedKeys {
+                guard let text = try? String(contentsOfFile: authorizedKeys, encoding: .utf8) else {
+                    throw UserError("cannot read --authorized-keys \(authorizedKeys): it should list the workers' "
+                        + ".pub keys, one per line.")
+                }
+                let keys = Set(keyLines(text))
+                if keys.isEmpty { throw UserError("\(authorizedKeys) lists no worker keys; no worker could connect.") }
+                curve = CurveServerConfig(secretKey: try readKey(curveKey, what: "coordinator's secret key"),
+                                          authorizedWorkerKeys: keys)
+            }
             let config = CoordinatorConfig(
                 stateDirectory: state, workerEndpoint: bind, dataEndpoint: data, controlEndpoint: control,
                 heartbeatInterval: heartbeat,
-                scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff), insecure: insecure)
+                scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff), insecure: insecure,
+                curve: curve)
             let coordinator = try Coordinator(config: config)
             let info = CoordinatorInfo(pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
                                        dataEndpoint: coordinator.dataEndpoint,

@@ -15,7 +15,7 @@ struct SparseGrid: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, ValidateCommand.self, CoordinatorCommand.self, LaunchCommand.self,
             WorkerCommand.self, StatusCommand.self, ResultsCommand.self, ReportCommand.self,
-            CancelCommand.self, RetryCommand.self,
+            CancelCommand.self, RetryCommand.self, KeygenCommand.self,
         ]
     )
 }

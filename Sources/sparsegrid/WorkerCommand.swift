@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Wire
 import Worker
+import ZeroMQ
 
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -47,6 +48,12 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("connect-timeout"), help: "Give up if no coordinator answers within this many seconds (default: keep trying).")
     var connectTimeout: Double?
 
+    @Option(name: .customLong("curve-key"), help: "This worker's CURVE secret key file (from `sparsegrid keygen`), for a coordinator that requires CURVE.")
+    var curveKey: String?
+
+    @Option(name: .customLong("server-key"), help: "The coordinator's public key: its .pub file or the 40-character key (with --curve-key).")
+    var serverKey: String?
+
     @Flag(name: .customLong("no-describe"), help: "Do not ask engines to describe themselves at start-up.")
     var noDescribe = false
 
@@ -54,6 +61,9 @@ struct WorkerCommand: AsyncParsableCommand {
         if slots != nil && gpus != nil { throw ValidationError("Use either --slots or --gpus, not both.") }
         if let slots, slots < 1 { throw ValidationError("--slots must be at least 1.") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+        if (curveKey == nil) != (serverKey == nil) {
+            throw ValidationError("--curve-key and --server-key go together: this worker's secret key and the coordinator's public key.")
+        }
     }
 
     func run() async throws {
@@ -76,11 +86,17 @@ struct WorkerCommand: AsyncParsableCommand {
                 let keep = Set(only.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
                 engines = engines.filter { keep.contains($0.key) }
             }
+            var curve: CurveClientConfig? = nil
+            if let curveKey, let serverKey {
+                let secret = try readKey(curveKey, what: "worker's secret key")
+                curve = CurveClientConfig(serverPublicKey: try readKey(serverKey, what: "coordinator's public key"),
+                                          publicKey: try ZMQ.curvePublic(fromSecret: secret), secretKey: secret)
+            }
             let cacheDir = cache ?? "\(NSHomeDirectory())/.cache/sparsegrid/worker-\(workerId)"
             let config = WorkerConfig(coordinator: coordinator, workerId: workerId, host: host, slots: slotList,
                                       engines: engines, cacheDirectory: cacheDir, taskTimeout: taskTimeout,
                                       describeEngines: !noDescribe, connectTimeout: connectTimeout,
-                                      threadsPerSlot: threads)
+                                      threadsPerSlot: threads, curve: curve)
             let node = try WorkerNode(config: config) { line in
                 let stamp = ISO8601DateFormatter().string(from: Date())
                 FileHandle.standardError.write(Data("[\(stamp)] \(workerId): \(line)\n".utf8))

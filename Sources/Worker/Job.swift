@@ -85,7 +85,16 @@ final class Job: Sendable {
 
         var env: [String: String] = [:]
         if slot.isGPU {
-            env["CUDA_VISIBLE_DEVICES"] = String(slot.device.dropFirst("cuda:".count))
+            // Device indices are relative to what this worker itself may see (Slurm, for one,
+            // sets CUDA_VISIBLE_DEVICES per task): index i is the i-th of those devices.
+            let index = String(slot.device.dropFirst("cuda:".count))
+            let inherited = ProcessInfo.processInfo.environment["CUDA_VISIBLE_DEVICES"]?
+                .split(separator: ",").map(String.init) ?? []
+            if let i = Int(index), i < inherited.count {
+                env["CUDA_VISIBLE_DEVICES"] = inherited[i]
+            } else {
+                env["CUDA_VISIBLE_DEVICES"] = index
+            }
         } else {
             let cores = ProcessInfo.processInfo.activeProcessorCount
             let cpuSlots = max(config.slots.filter { !$0.isGPU }.count, 1)

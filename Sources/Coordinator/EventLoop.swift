@@ -67,12 +67,7 @@ final class EventLoop {
     private func restore(now: Double) throws {
         let snapshot = try store.loadSnapshot()
         var seedsBySweep: [String: [TaskSeed]] = [:]
-        for task in snapshot.tasks {
-            taskMeta[task.id] = TaskMeta(sweep: task.sweep, stage: task.stage, params: task.params, inputs: task.inputs)
-            seedsBySweep[task.sweep, default: []].append(
-                TaskSeed(id: task.id, sweep: task.sweep, stage: task.stage, priority: task.priority, state: task.state,
-                         attemptsUsed: task.attemptsUsed, inputs: Array(task.inputs.values)))
-        }
+        for task in snapshot.tasks { seedsBySweep[task.sweep, default: []].append(register(task)) }
         for plan in snapshot.sweeps {
             plans[plan.name] = plan
             for row in try store.resultRows(sweep: plan.name) where !row.artifacts.isEmpty {
@@ -99,6 +94,13 @@ final class EventLoop {
                                 message: "coordinator started with \(snapshot.tasks.count) task(s), "
                                     + "\(snapshot.runningAttempts.count) attempt(s) awaiting their workers"))
         try flush(now: now)
+    }
+
+    /// Remembers what an assign needs of a stored task and returns it as the scheduler sees it.
+    private func register(_ task: TaskRecord) -> TaskSeed {
+        taskMeta[task.id] = TaskMeta(sweep: task.sweep, stage: task.stage, params: task.params, inputs: task.inputs)
+        return TaskSeed(id: task.id, sweep: task.sweep, stage: task.stage, priority: task.priority, state: task.state,
+                        attemptsUsed: task.attemptsUsed, inputs: Array(task.inputs.values))
     }
 
     func run(until stopped: @escaping @Sendable () -> Bool) {
@@ -413,13 +415,7 @@ final class EventLoop {
         try flush(now: now)  // earlier state changes first: launch commits on its own
         let summary = try store.launch(plan, now: now)
         plans[plan.name] = plan
-        let snapshot = try store.loadSnapshot()
-        var seeds: [TaskSeed] = []
-        for task in snapshot.tasks where task.sweep == plan.name {
-            taskMeta[task.id] = TaskMeta(sweep: task.sweep, stage: task.stage, params: task.params, inputs: task.inputs)
-            seeds.append(TaskSeed(id: task.id, sweep: task.sweep, stage: task.stage, priority: task.priority,
-                                  state: task.state, attemptsUsed: task.attemptsUsed, inputs: Array(task.inputs.values)))
-        }
+        let seeds = try store.loadSnapshot(sweep: plan.name).tasks.map(register)
         scheduler.addSweep(name: plan.name, engine: plan.engine, device: plan.device, retries: plan.retries,
                            cancelled: false, tasks: seeds)
         mutations.append(.event(at: now, kind: "launch", sweep: plan.name, taskId: nil, workerId: nil,

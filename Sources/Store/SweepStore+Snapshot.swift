@@ -3,12 +3,15 @@ import SweepKit
 
 extension SweepStore {
     /// Everything the coordinator needs to rebuild its scheduler after a restart, read in one
-    /// consistent snapshot.
-    public func loadSnapshot() throws -> StoreSnapshot {
+    /// consistent snapshot; with `sweep`, only that sweep (what a launch needs).
+    public func loadSnapshot(sweep only: String? = nil) throws -> StoreSnapshot {
         try read { db in
+            let filter: StatementArguments = [only]
             var sweeps: [SweepPlan] = []
             var cancelled = Set<String>()
-            for row in try Row.fetchAll(db, sql: "SELECT name, plan_json, cancelled FROM sweeps ORDER BY created_at, name") {
+            for row in try Row.fetchAll(db, sql: """
+                SELECT name, plan_json, cancelled FROM sweeps WHERE ?1 IS NULL OR name = ?1 ORDER BY created_at, name
+                """, arguments: filter) {
                 let name: String = row[0]
                 sweeps.append(try JSONColumns.plan(row[1], sweep: name))
                 if row[2] as Bool { cancelled.insert(name) }
@@ -17,8 +20,8 @@ extension SweepStore {
             var inputs: [String: [String: String]] = [:]
             for row in try Row.fetchAll(db, sql: """
                 SELECT i.task_id, i.input_stage, i.input_task_id FROM task_inputs i
-                JOIN tasks t ON t.id = i.task_id WHERE t.active = 1
-                """) {
+                JOIN tasks t ON t.id = i.task_id WHERE t.active = 1 AND (?1 IS NULL OR t.sweep = ?1)
+                """, arguments: filter) {
                 inputs[row[0], default: [:]][row[1]] = row[2] as String
             }
 
@@ -26,8 +29,8 @@ extension SweepStore {
             for row in try Row.fetchAll(db, sql: """
                 SELECT t.id, t.sweep, t.stage, t.params_json, t.priority, t.state, t.attempts_used, t.error
                 FROM tasks t JOIN sweeps s ON s.name = t.sweep
-                WHERE t.active = 1 ORDER BY s.created_at, s.name, t.ordinal
-                """) {
+                WHERE t.active = 1 AND (?1 IS NULL OR t.sweep = ?1) ORDER BY s.created_at, s.name, t.ordinal
+                """, arguments: filter) {
                 let id: String = row[0]
                 tasks.append(TaskRecord(
                     id: id, sweep: row[1], stage: row[2],
@@ -36,7 +39,9 @@ extension SweepStore {
                     state: try TaskState.stored(row[5], task: id), attemptsUsed: row[6], error: row[7]))
             }
 
-            let running = try Self.fetchAttempts(db, where: "outcome = 'running'", arguments: [])
+            let running = try Self.fetchAttempts(
+                db, where: "outcome = 'running' AND (?1 IS NULL OR task_id IN (SELECT id FROM tasks WHERE sweep = ?1))",
+                arguments: filter)
             return StoreSnapshot(sweeps: sweeps, cancelledSweeps: cancelled, tasks: tasks, runningAttempts: running)
         }
     }

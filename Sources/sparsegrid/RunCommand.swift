@@ -185,7 +185,6 @@ final class ProgressDisplay {
     private var linesDrawn = 0
     private var lastPlain = ""
     private let started = Date()
-    private var firstDoneAt: (Date, Int)? = nil
 
     init(sweep: String, plain: Bool) {
         self.sweep = sweep
@@ -209,7 +208,6 @@ final class ProgressDisplay {
         let done = (s.counts["succeeded"] ?? 0) + (s.counts["failed"] ?? 0) + (s.counts["cancelled"] ?? 0)
         let elapsed = Date().timeIntervalSince(started)
         var eta = "?"
-        if firstDoneAt == nil, done > 0 { firstDoneAt = (Date(), done) }
         if done > 0, done < s.total {
             eta = formatDuration(elapsed / Double(done) * Double(s.total - done))
         } else if done == s.total {

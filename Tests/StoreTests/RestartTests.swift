@@ -4,6 +4,25 @@ import Testing
 
 @Suite("Snapshot after a restart")
 struct RestartTests {
+    @Test("a snapshot of one sweep holds only that sweep's plan, tasks and running attempts")
+    func oneSweep() throws {
+        let dir = try TempDir()
+        let store = try SweepStore(path: dir.dbPath)
+        let a = makePlan("a"), b = makePlan("b")
+        _ = try store.launch(a, now: 10)
+        _ = try store.launch(b, now: 10)
+        try store.apply([.taskStarted(taskId: b.tasks[0].id, attemptsUsed: 1, at: 11),
+                         .attemptStarted(attemptId: "b1", taskId: b.tasks[0].id, workerId: "w1", at: 11)])
+        let onlyA = try store.loadSnapshot(sweep: "a")
+        #expect(onlyA.sweeps.map(\.name) == ["a"])
+        #expect(Set(onlyA.tasks.map(\.id)) == Set(a.tasks.map(\.id)))
+        #expect(onlyA.tasks.contains { !$0.inputs.isEmpty })
+        #expect(onlyA.runningAttempts.isEmpty)
+        let onlyB = try store.loadSnapshot(sweep: "b")
+        #expect(onlyB.runningAttempts.map(\.id) == ["b1"])
+        #expect(try store.loadSnapshot().tasks.count == a.tasks.count + b.tasks.count)
+    }
+
     @Test("a reopened store returns the sweeps, task states and still-running attempts")
     func snapshotAfterRestart() throws {
         let dir = try TempDir()

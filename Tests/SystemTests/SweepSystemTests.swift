@@ -261,12 +261,11 @@ struct SweepSystemTests {
     @Test("the default state directory, ./.sparsegrid, works from any directory and stores absolute artifact paths")
     func defaultRelativeState() async throws {
         let dir = Harness.tempDir("relative")
-        let spec = try Harness.writeSpec(Harness.testSpec(name: "rel", xs: [1], trainParams: "artifact_bytes: 1000"),
-                                         in: dir)
+        _ = try Harness.writeSpec(Harness.testSpec(name: "rel", xs: [1], trainParams: "artifact_bytes: 1000"),
+                                  in: dir)
         let out = try await Harness.run(["run", "spec.yaml", "--workers", "1", "--engine", Harness.testEngine, "--plain"],
                                         directory: dir)
         #expect(out.status == 0, "\(out.stdout)\n\(out.stderr)")
-        _ = spec
         let rows = try Harness.store("\(dir)/.sparsegrid").resultRows(sweep: "rel")
         let artifact = try #require(rows.first?.artifacts.first)
         #expect(artifact.path.hasPrefix("/"))

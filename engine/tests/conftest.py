@@ -14,6 +14,26 @@ ENGINE_ROOT = Path(__file__).resolve().parents[1]
 
 torch.set_num_threads(1)
 
+# The study's two methods, as the sweep spec passes them to the engine.
+NM_2_4 = {"name": "nm_2_4", "kind": "n_m", "n": 2, "m": 4, "skip": ["first", "last"]}
+BLOCK_4X4 = {
+    "name": "block_4x4",
+    "kind": "block",
+    "shape": [4, 4],
+    "select": "random",
+    "probability": 0.5,
+    "skip": ["first", "last"],
+}
+
+
+@pytest.fixture
+def two_threads():
+    """For tests sized for two threads; the session's setting is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ENGINE_ROOT, run_engine, tiny_task
+from conftest import ENGINE_ROOT, NM_2_4, run_engine, tiny_task
 
 from sparsegrid_engine.models import MODELS
 from sparsegrid_engine.protocol import InvalidTask
@@ -32,7 +32,6 @@ CONTRACT_METRICS = (
     "train_seconds",
     "images_per_s",
 )
-NM_2_4 = {"name": "nm_2_4", "kind": "n_m", "n": 2, "m": 4, "skip": ["first", "last"]}
 
 
 def assert_contract(run):

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from conftest import NM_2_4
 from torch import nn
 
 from sparsegrid_engine.kernels import (
@@ -21,17 +22,7 @@ from sparsegrid_engine.kernels import (
 from sparsegrid_engine.models import build_model
 from sparsegrid_engine.sparsity import apply_sparsity, from_gemm_view, gemm_view, n_m_mask
 
-
-@pytest.fixture(autouse=True)
-def _two_threads():
-    """These tests are sized for two threads; the session's setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
-NM_2_4 = {"kind": "n_m", "n": 2, "m": 4, "skip": ["first", "last"]}
+pytestmark = pytest.mark.usefixtures("two_threads")
 
 
 def _has_sparse_tensor_cores() -> bool:

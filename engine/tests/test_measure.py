@@ -6,6 +6,7 @@ import functools
 import numpy as np
 import pytest
 import torch
+from conftest import BLOCK_4X4, NM_2_4
 from torch import nn
 
 from sparsegrid_engine.kernels import nm_compressed_bytes
@@ -20,25 +21,9 @@ from sparsegrid_engine.models import build_model
 from sparsegrid_engine.protocol import InvalidTask
 from sparsegrid_engine.sparsity import apply_sparsity
 
-
-@pytest.fixture(autouse=True)
-def _two_threads():
-    """These tests are sized for two threads; the session's setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("two_threads")
 
 
-NM_2_4 = {"name": "nm_2_4", "kind": "n_m", "n": 2, "m": 4, "skip": ["first", "last"]}
-BLOCK_4X4 = {
-    "name": "block_4x4",
-    "kind": "block",
-    "shape": [4, 4],
-    "select": "random",
-    "probability": 0.5,
-    "skip": ["first", "last"],
-}
 QUICK = {"latency": {"batch_sizes": [2, 1], "warmup": 1, "iterations": 4}, "flops": True, "memory": True}
 # The measurement names of engine/CONTRACT.md (accuracy, loss and training times come from train).
 CONTRACT_NAMES = (

@@ -5,6 +5,7 @@ import functools
 
 import pytest
 import torch
+from conftest import BLOCK_4X4, NM_2_4
 from torch import nn
 from torch.nn.utils import parametrize, prune
 
@@ -20,25 +21,7 @@ from sparsegrid_engine.sparsity import (
     validate_method,
 )
 
-
-@pytest.fixture(autouse=True)
-def _two_threads():
-    """These tests are sized for two threads; the session's setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
-NM_2_4 = {"name": "nm_2_4", "kind": "n_m", "n": 2, "m": 4, "skip": ["first", "last"]}
-BLOCK_4X4 = {
-    "name": "block_4x4",
-    "kind": "block",
-    "shape": [4, 4],
-    "select": "random",
-    "probability": 0.5,
-    "skip": ["first", "last"],
-}
+pytestmark = pytest.mark.usefixtures("two_threads")
 
 
 @functools.cache

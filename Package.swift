@@ -41,6 +41,9 @@ let package = Package(
         ]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "SweepKitTests", dependencies: ["SweepKit"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "SweepKit"]),
+        // In-process tests of the coordinator's services over real loopback sockets.
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire", "SweepKit", "Store", "ZeroMQ"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "SweepKit"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "SweepKit"], resources: [.copy("Golden")]),
         // Starts the real `sparsegrid` binary as coordinator and worker processes.

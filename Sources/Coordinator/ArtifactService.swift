@@ -37,7 +37,7 @@ final class ArtifactService {
         guard frames.count >= 2 else { return }
         let identity = frames[0]
         do {
-            let envelope = try Codec.parse(frames.dropFirst())
+            let envelope = try Codec.parse(frames.dropFirst(), maxPayloadBytes: artifactChunkBytes)
             switch envelope.type {
             case .stat:
                 let stat = try envelope.decode(Stat.self)
@@ -49,10 +49,12 @@ final class ArtifactService {
                 let get = try envelope.decode(Get.self)
                 try serve(identity, get)
             default:
-                try reply(identity, .reject, Reject(reason: "the data socket does not take `\(envelope.type.rawValue)`"))
+                try socket.send([identity] + Codec.frames(.reject, Reject(
+                    .notAllowed, "the data socket does not take `\(envelope.type.rawValue)`")))
             }
         } catch {
-            try? reply(identity, .reject, Reject(reason: "\(error)"))
+            let reject = (error as? WireError).map(Reject.init) ?? Reject(.malformed, "\(error)")
+            _ = try? socket.send([identity] + Codec.frames(.reject, reject))
         }
     }
 

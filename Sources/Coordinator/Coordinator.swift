@@ -19,7 +19,9 @@ public final class Coordinator: Sendable {
 
     /// Opens the store, binds the sockets and starts the loops. Throws a `CoordinatorError`
     /// with a sentence a user can act on (address in use, non-loopback without CURVE…).
-    public init(config: CoordinatorConfig) throws {
+    /// `onFatal` is called (from the loop's thread) when the loop stops because a commit
+    /// failed; the database stays the truth and a restart resumes from it.
+    public init(config: CoordinatorConfig, onFatal: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.config = config
         // Workers and artifacts may leave loopback with CURVE; the control socket takes
         // commands, so it stays on loopback unless the user says --insecure.
@@ -37,6 +39,7 @@ public final class Coordinator: Sendable {
                     + " or pass --insecure on a network you trust.")
         }
         try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true)
+        let controlToken = try ControlToken.loadOrCreate(state: config.stateDirectory)
         let store = try SweepStore(path: config.databasePath)
         let context = try Context()
         self.context = context
@@ -62,6 +65,8 @@ public final class Coordinator: Sendable {
             }
             try socket.setSendHighWaterMark(0)
             try socket.setReceiveHighWaterMark(0)
+            try socket.setMaxMessageSize(Int64(WireLimits.maxMessageBytes))
+            if type == .router { try socket.setRouterHandover(true) }
             do {
                 try socket.bind(endpoint)
             } catch let error as ZMQError {
@@ -78,7 +83,7 @@ public final class Coordinator: Sendable {
         self.controlEndpoint = controlEndpoint
 
         let loop = try EventLoop(workers: workerSocket, control: controlSocket, store: store, config: config,
-                                 dataEndpoint: dataEndpoint)
+                                 dataEndpoint: dataEndpoint, controlToken: controlToken)
         let artifacts = try ArtifactService(socket: dataSocket, root: config.artifactDirectory)
         let flag = stopFlag
         let stopped: @Sendable () -> Bool = { flag.isSet }
@@ -86,6 +91,9 @@ public final class Coordinator: Sendable {
             loop.run(until: stopped)
             workerSocket.close()
             controlSocket.close()
+            if let error = loop.fatalStoreError {
+                onFatal("could not commit to \(config.databasePath): \(error)")
+            }
         }
         let data = SocketThread.start(name: "sg-artifacts") {
             artifacts.run(until: stopped)

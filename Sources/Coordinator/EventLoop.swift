@@ -17,16 +17,12 @@ final class EventLoop {
     private let dataEndpoint: String
     private let startedAt: Double
 
-    // What the assign messages and status need, kept in memory.
+    /// Each sweep's plan, for the context an assign carries (data, methods, measure).
     private var plans: [String: SweepPlan] = [:]
-    private var taskMeta: [String: TaskMeta] = [:]
-    private var artifactsByTask: [String: [ProducedArtifact]] = [:]
-    private var identities: [String: [UInt8]] = [:]      // worker id → routing id
-    private var workerIds: [[UInt8]: String] = [:]       // routing id → worker id
-    private var workerHosts: [String: (host: String, slots: Int, info: JSONValue)] = [:]
-    private var lastProgress: [String: JSONValue] = [:]  // attempt id → last progress event
-    private var failureDetails: [String: TaskFailed] = [:]
-    private var departing: Set<String> = []              // workers that said bye this turn
+    /// Workers that said bye this turn (recorded as `left`, not `dead`).
+    private var departing: Set<String> = []
+    /// The control socket's shared secret (`control.token` in the state directory).
+    private let controlToken: [UInt8]
 
     // Per turn.
     private var mutations: [StoreMutation] = []
@@ -35,22 +31,9 @@ final class EventLoop {
     private var lastTick: Double = 0
     private var lastHeartbeat: Double = 0
 
-    struct TaskMeta {
-        var sweep: String
-        var stage: String
-        var params: [String: JSONValue]
-        var inputs: [String: String]
-
-        var label: String {
-            var parts = [stage]
-            if let m = params["model"]?.displayText { parts.append(m) }
-            if let m = params["method"]?.displayText { parts.append(m) }
-            if let s = params["seed"]?.displayText { parts.append("seed \(s)") }
-            return parts.joined(separator: " ")
-        }
-    }
-
-    init(workers: Socket, control: Socket, store: SweepStore, config: CoordinatorConfig, dataEndpoint: String) throws {
+    init(workers: Socket, control: Socket, store: SweepStore, config: CoordinatorConfig, dataEndpoint: String,
+         controlToken: [UInt8]) throws {
+        self.controlToken = controlToken
         self.workers = workers
         self.control = control
         self.store = store
@@ -58,50 +41,48 @@ final class EventLoop {
         self.dataEndpoint = dataEndpoint
         let now = wallClock()
         self.startedAt = now
-        self.scheduler = Scheduler(config: config.scheduler, runId: String(Int64(now * 1000), radix: 36))
+        self.scheduler = Scheduler(config: config.scheduler)
         try restore(now: now)
     }
 
     /// Rebuilds the scheduler from the database after a (re)start: finished tasks stay
-    /// finished, attempts still marked running wait for their worker to reconnect.
+    /// finished, attempts still marked running wait (the restart grace) for their worker to
+    /// reconnect and claim them.
     private func restore(now: Double) throws {
         let snapshot = try store.loadSnapshot()
         var seedsBySweep: [String: [TaskSeed]] = [:]
-        for task in snapshot.tasks { seedsBySweep[task.sweep, default: []].append(register(task)) }
+        for task in snapshot.tasks { seedsBySweep[task.sweep, default: []].append(Self.seed(task)) }
+        var artifacts: [String: [ArtifactDigest]] = [:]
         for plan in snapshot.sweeps {
             plans[plan.name] = plan
             for row in try store.resultRows(sweep: plan.name) where !row.artifacts.isEmpty {
-                artifactsByTask[row.taskId] = row.artifacts.map {
-                    ProducedArtifact(name: $0.name, sha256: $0.sha256, bytes: $0.bytes)
-                }
+                artifacts[row.taskId] = row.artifacts.map { ArtifactDigest(name: $0.name, sha256: $0.sha256, bytes: $0.bytes) }
             }
         }
-        // Attempts first, so their tasks are seen as running, not requeued, when added.
-        for plan in snapshot.sweeps {
-            scheduler.addSweep(name: plan.name, engine: plan.engine, device: plan.device, retries: plan.retries,
-                               cancelled: snapshot.cancelledSweeps.contains(plan.name), tasks: [])
+        let sweeps = snapshot.sweeps.map {
+            RestoredSweep(name: $0.name, engine: $0.engine, device: $0.device, retries: $0.retries,
+                          cancelled: snapshot.cancelledSweeps.contains($0.name), tasks: seedsBySweep[$0.name] ?? [])
         }
-        for attempt in snapshot.runningAttempts {
-            scheduler.restoreAttempt(attemptId: attempt.id, taskId: attempt.taskId, workerId: attempt.workerId,
-                                     startedAt: attempt.startedAt, now: now)
+        let attempts = snapshot.runningAttempts.map {
+            RestoredAttempt(id: $0.id, taskId: $0.taskId, workerId: $0.workerId, startedAt: $0.startedAt)
         }
-        for plan in snapshot.sweeps {
-            scheduler.addSweep(name: plan.name, engine: plan.engine, device: plan.device, retries: plan.retries,
-                               cancelled: snapshot.cancelledSweeps.contains(plan.name),
-                               tasks: seedsBySweep[plan.name] ?? [])
-        }
+        scheduler.restore(sweeps: sweeps, attempts: attempts, artifacts: artifacts, now: now)
         mutations.append(.event(at: now, kind: "coordinator", sweep: nil, taskId: nil, workerId: nil,
                                 message: "coordinator started with \(snapshot.tasks.count) task(s), "
-                                    + "\(snapshot.runningAttempts.count) attempt(s) awaiting their workers"))
+                                    + "\(snapshot.runningAttempts.count) attempt(s) awaiting their workers "
+                                    + "(for up to \(Int(config.scheduler.restartGraceSeconds)) s)"))
         try flush(now: now)
     }
 
-    /// Remembers what an assign needs of a stored task and returns it as the scheduler sees it.
-    private func register(_ task: TaskRecord) -> TaskSeed {
-        taskMeta[task.id] = TaskMeta(sweep: task.sweep, stage: task.stage, params: task.params, inputs: task.inputs)
-        return TaskSeed(id: task.id, sweep: task.sweep, stage: task.stage, priority: task.priority, state: task.state,
-                        attemptsUsed: task.attemptsUsed, inputs: Array(task.inputs.values))
+    /// A stored task as the scheduler tracks it.
+    private static func seed(_ task: TaskRecord) -> TaskSeed {
+        TaskSeed(id: task.id, sweep: task.sweep, stage: task.stage, priority: task.priority, state: task.state,
+                 attemptsUsed: task.attemptsUsed, inputs: Array(task.inputs.values), params: task.params,
+                 inputsByStage: task.inputs)
     }
+
+    /// Set when a commit failed and the loop stopped (the coordinator reports it and exits).
+    private(set) var fatalStoreError: StoreError?
 
     func run(until stopped: @escaping @Sendable () -> Bool) {
         let items = [PollItem(socket: workers, events: .readable), PollItem(socket: control, events: .readable)]
@@ -111,8 +92,8 @@ final class EventLoop {
                 let now = wallClock()
                 if fired[0].contains(.readable) {
                     var n = 0
-                    while n < 4096, let frames = try workers.receive(dontWait: true) {
-                        handleWorkerMessage(frames, now: now)
+                    while n < 4096, let message = try workers.receiveMessage(dontWait: true) {
+                        handleWorkerMessage(message, now: now)
                         n += 1
                     }
                 }
@@ -127,7 +108,9 @@ final class EventLoop {
                 }
                 if now - lastHeartbeat >= config.heartbeatInterval {
                     for id in scheduler.aliveWorkers {
-                        if let identity = identities[id] { send(identity, .heartbeat, Empty()) }
+                        if let identity = scheduler.registration(ofWorker: id)?.identity {
+                            send(identity, .heartbeat, Empty())
+                        }
                     }
                     lastHeartbeat = now
                 }
@@ -142,7 +125,8 @@ final class EventLoop {
                 FileHandle.standardError.write(Data(
                     ("coordinator: could not commit to \(store.path): \(error)\nNothing of this turn was sent. "
                         + "Stopping; restart the coordinator to resume from the last commit.\n").utf8))
-                exit(70)
+                fatalStoreError = error
+                return
             } catch {
                 // A socket error while receiving: log it; what this turn decided is committed and
                 // sent by the next turn's flush.
@@ -175,19 +159,21 @@ final class EventLoop {
         afterCommit.removeAll(keepingCapacity: true)
     }
 
-    private func send<T: Encodable>(_ identity: [UInt8], _ type: MessageType, _ header: T) {
-        guard let frames = try? Codec.frames(type, header) else { return }
-        outgoing.append([identity] + frames)
+    private func send<T: WireMessage>(_ identity: [UInt8], _ type: MessageType, _ header: T) {
+        outgoing.append([identity] + Codec.frames(type, header))
     }
 
     private func translate(_ effect: SchedulerEffect, now: Double) {
         switch effect {
         case .assign(let workerId, let attemptId, let taskId):
-            guard let identity = identities[workerId], let assign = makeAssign(attemptId: attemptId, taskId: taskId)
+            guard let identity = scheduler.registration(ofWorker: workerId)?.identity,
+                let assign = makeAssign(attemptId: attemptId, taskId: taskId)
             else { return }
             send(identity, .assign, assign)
         case .cancel(let workerId, let attemptId, let reason):
-            if let identity = identities[workerId] { send(identity, .cancel, Cancel(attemptId: attemptId, reason: reason)) }
+            if let identity = scheduler.registration(ofWorker: workerId)?.identity {
+                send(identity, .cancel, Cancel(attemptId: attemptId, reason: reason))
+            }
         case .taskState(let taskId, let state, let error):
             mutations.append(.taskState(taskId: taskId, state: state, error: error, at: now))
         case .attemptsUsed(let taskId, let count):
@@ -195,14 +181,12 @@ final class EventLoop {
         case .attemptStarted(let attemptId, let taskId, let workerId, let attemptsUsed):
             mutations.append(.taskStarted(taskId: taskId, attemptsUsed: attemptsUsed, at: now))
             mutations.append(.attemptStarted(attemptId: attemptId, taskId: taskId, workerId: workerId, at: now))
-        case .attemptEnded(let attemptId, _, let outcome, let error):
-            let failure = failureDetails.removeValue(forKey: attemptId)
-            lastProgress[attemptId] = nil
+        case .attemptEnded(let attemptId, _, let outcome, let error, let failure):
             mutations.append(.attemptEnded(attemptId: attemptId, outcome: outcome, at: now,
                                            exitCode: failure?.exitCode, error: failure?.error ?? error,
                                            stderrTail: failure?.stderrTail))
         case .workerDead(let workerId):
-            let known = workerHosts[workerId]
+            let known = scheduler.registration(ofWorker: workerId)
             let state = departing.remove(workerId) != nil ? "left" : "dead"
             mutations.append(.worker(id: workerId, host: known?.host ?? "?", info: known?.info ?? .null, seenAt: now,
                                      state: state))
@@ -213,89 +197,71 @@ final class EventLoop {
     }
 
     private func makeAssign(attemptId: String, taskId: String) -> Assign? {
-        guard let meta = taskMeta[taskId], let plan = plans[meta.sweep] else { return nil }
-        var inputs: [String: InputArtifact] = [:]
-        for (stage, inputTask) in meta.inputs {
-            // A task consumes its input's checkpoint (or its only artifact).
-            let produced = artifactsByTask[inputTask] ?? []
-            if let a = produced.first(where: { $0.name == "checkpoint" }) ?? produced.first {
-                inputs[stage] = InputArtifact(taskId: inputTask, name: a.name, sha256: a.sha256, bytes: a.bytes)
-            }
+        guard let task = scheduler.assignment(of: taskId), let plan = plans[task.sweep] else { return nil }
+        let inputs = task.inputs.mapValues {
+            InputArtifact(taskId: $0.taskId, name: $0.artifact.name, sha256: $0.artifact.sha256, bytes: $0.artifact.bytes)
         }
         var method: JSONValue? = nil
-        if let name = meta.params["method"]?.stringValue { method = plan.context["methods"]?[name] }
-        return Assign(attemptId: attemptId, taskId: taskId, sweep: meta.sweep, stage: meta.stage, engine: plan.engine,
-                      params: meta.params, method: method, data: plan.context["data"],
-                      measure: plan.context["measure"], inputs: inputs, device: plan.device)
+        if let name = task.params["method"]?.stringValue { method = plan.context["methods"]?[name] }
+        return Assign(attemptId: attemptId, taskId: taskId, sweep: task.sweep, stage: task.stage, engine: task.engine,
+                      params: task.params, method: method, data: plan.context["data"],
+                      measure: plan.context["measure"], inputs: inputs, device: task.device)
     }
 
     // MARK: - Worker messages
 
-    private func handleWorkerMessage(_ frames: [[UInt8]], now: Double) {
+    /// One message from the worker socket. Nothing but `hello` is taken from a connection
+    /// that has not registered; results, failures and progress only for the sender's own
+    /// attempts; every field is checked by its type's decoder before anything acts on it.
+    private func handleWorkerMessage(_ message: ReceivedMessage, now: Double) {
+        let frames = message.frames
         guard frames.count >= 2 else { return }
         let identity = frames[0]
-        let envelope: Envelope
         do {
-            envelope = try Codec.parse(frames.dropFirst())
-        } catch {
-            send(identity, .reject, Reject(reason: "\(error)"))
-            return
-        }
-        do {
+            let envelope = try Codec.parse(frames.dropFirst())
             if envelope.type == .hello {
-                try hello(identity, envelope.decode(Hello.self), now: now)
+                try hello(identity, key: message.userId, envelope.decode(Hello.self), now: now)
                 return
             }
-            guard let workerId = workerIds[identity] else {
-                // A worker we do not know (e.g. after a coordinator restart): its results still
-                // count, then it must introduce itself again.
-                if envelope.type == .result { try result(envelope.decode(TaskResult.self), from: identity, now: now) }
-                if envelope.type == .failed { try failed(envelope.decode(TaskFailed.self), from: identity, now: now) }
-                send(identity, .reject, Reject(reason: "unknown worker: send hello"))
+            guard let workerId = scheduler.workerId(forIdentity: identity) else {
+                // Never hello'd, or declared dead, or this coordinator restarted: it must say
+                // hello first (a worker then resends what it has not had acknowledged).
+                send(identity, .reject, Reject(.unknownWorker, "unknown worker: send hello"))
                 return
             }
             scheduler.workerSeen(id: workerId, now: now)
-            if !scheduler.isKnownAlive(workerId), envelope.type != .bye {
-                if envelope.type == .result { try result(envelope.decode(TaskResult.self), from: identity, now: now) }
-                if envelope.type == .failed { try failed(envelope.decode(TaskFailed.self), from: identity, now: now) }
-                send(identity, .reject, Reject(reason: "unknown worker: send hello"))
-                return
-            }
             switch envelope.type {
             case .ready:
                 scheduler.workerReady(id: workerId, credits: try envelope.decode(Ready.self).credits, now: now)
             case .heartbeat:
-                let running = try envelope.decode(Heartbeat.self).running
-                scheduler.workerRunning(id: workerId, running: running, now: now)
+                scheduler.workerRunning(id: workerId, running: try envelope.decode(Heartbeat.self).running, now: now)
             case .progress:
                 let progress = try envelope.decode(TaskProgress.self)
-                lastProgress[progress.attemptId] = progress.event
-                recordMetrics(progress, now: now)
+                if scheduler.progressArrived(attemptId: progress.attemptId, from: workerId, event: progress.event) {
+                    recordMetrics(progress)
+                }
             case .result:
                 let message = try envelope.decode(TaskResult.self)
-                try result(message, from: identity, now: now)
+                result(message, from: workerId, identity: identity, now: now)
                 if message.credit > 0 { scheduler.workerReady(id: workerId, credits: message.credit, now: now) }
             case .failed:
                 let message = try envelope.decode(TaskFailed.self)
-                try failed(message, from: identity, now: now)
+                failed(message, from: workerId, identity: identity, now: now)
                 if message.credit > 0 { scheduler.workerReady(id: workerId, credits: message.credit, now: now) }
             case .bye:
                 departing.insert(workerId)
                 scheduler.workerGone(id: workerId, reason: "said bye", now: now)
-                workerIds[identity] = nil
-                identities[workerId] = nil
             default:
-                send(identity, .reject, Reject(reason: "a worker may not send `\(envelope.type.rawValue)`"))
+                send(identity, .reject, Reject(.notAllowed, "a worker may not send `\(envelope.type.rawValue)`"))
             }
+        } catch let error as WireError {
+            send(identity, .reject, Reject(error))
         } catch {
-            send(identity, .reject, Reject(reason: "\(error)"))
+            send(identity, .reject, Reject(.malformed, "\(error)"))
         }
     }
 
-    private func hello(_ identity: [UInt8], _ hello: Hello, now: Double) throws {
-        if let old = identities[hello.workerId], old != identity { workerIds[old] = nil }
-        identities[hello.workerId] = identity
-        workerIds[identity] = hello.workerId
+    private func hello(_ identity: [UInt8], key: String?, _ hello: Hello, now: Double) throws {
         let capabilities = WorkerCapabilities(
             engines: Set(hello.engines.keys), hasGPU: hello.slots.contains { $0.isGPU },
             hasCPU: hello.slots.contains { !$0.isGPU }, slots: hello.slots.count)
@@ -304,14 +270,19 @@ final class EventLoop {
             "slots": .array(hello.slots.map { .string($0.device) }),
             "engines": .object(hello.engines),
         ]
-        workerHosts[hello.workerId] = (hello.host, hello.slots.count, info)
-        scheduler.workerConnected(id: hello.workerId, capabilities: capabilities, running: hello.running, now: now)
-        mutations.append(.worker(id: hello.workerId, host: hello.host, info: info, seenAt: now, state: "alive"))
-        send(identity, .welcome, Welcome(heartbeatInterval: config.heartbeatInterval,
-                                         deadAfter: config.scheduler.deadAfter, dataEndpoint: dataEndpoint))
+        let registration = WorkerRegistration(identity: identity, key: key, host: hello.host, info: info)
+        switch scheduler.workerHello(id: hello.workerId, registration: registration, capabilities: capabilities,
+                                     running: hello.running, now: now) {
+        case .refused(let reason):
+            send(identity, .reject, Reject(.idInUse, reason))
+        case .accepted:
+            mutations.append(.worker(id: hello.workerId, host: hello.host, info: info, seenAt: now, state: "alive"))
+            send(identity, .welcome, Welcome(heartbeatInterval: config.heartbeatInterval,
+                                             deadAfter: config.scheduler.deadAfter, dataEndpoint: dataEndpoint))
+        }
     }
 
-    private func recordMetrics(_ progress: TaskProgress, now: Double) {
+    private func recordMetrics(_ progress: TaskProgress) {
         guard case .object(let fields) = progress.event else { return }
         let step = fields["epoch"]?.intValue ?? fields["step"]?.intValue ?? 0
         for (name, value) in fields where name != "event" && name != "epoch" && name != "epochs" {
@@ -321,56 +292,52 @@ final class EventLoop {
         }
     }
 
-    private func result(_ result: TaskResult, from identity: [UInt8], now: Double) throws {
+    private func result(_ result: TaskResult, from workerId: String, identity: [UInt8], now: Double) {
         // Every artifact the result names must already be here, verified.
         for artifact in result.artifacts {
             let path = ArtifactFiles.finalPath(root: config.artifactDirectory, sha256: artifact.sha256)
             guard FileManager.default.fileExists(atPath: path) else {
-                try failed(TaskFailed(attemptId: result.attemptId, taskId: result.taskId,
-                                      error: "the result names artifact \(artifact.name) (\(artifact.sha256.prefix(12))) "
-                                          + "that never reached the coordinator", exitCode: nil, stderrTail: nil,
-                                      retryable: true),
-                           from: identity, now: now)
+                failed(TaskFailed(attemptId: result.attemptId, taskId: result.taskId,
+                                  error: "the result names artifact \(artifact.name) (\(artifact.sha256.prefix(12))) "
+                                      + "that never reached the coordinator", exitCode: nil, stderrTail: nil,
+                                  retryable: true),
+                       from: workerId, identity: identity, now: now)
                 return
             }
         }
-        let decision = scheduler.resultArrived(attemptId: result.attemptId, now: now)
-        let outcome: String
-        switch decision {
+        let digests = result.artifacts.map { ArtifactDigest(name: $0.name, sha256: $0.sha256, bytes: $0.bytes) }
+        let outcome: Ack.Outcome
+        switch scheduler.resultArrived(attemptId: result.attemptId, from: workerId, artifacts: digests, now: now) {
         case .accept(let taskId):
-            var metrics: [String: Double?] = [:]
-            for (name, value) in result.metrics {
-                switch value {
-                case .number(let d): metrics[name] = d
-                case .null: metrics[name] = .some(nil)
-                case .bool(let b): metrics[name] = b ? 1 : 0
-                default: continue
-                }
-            }
-            mutations.append(.result(taskId: taskId, attemptId: result.attemptId, metrics: metrics, units: result.units,
-                                     details: result.details, at: now))
+            mutations.append(.result(taskId: taskId, attemptId: result.attemptId, metrics: result.metrics,
+                                     units: result.units, details: result.details, at: now))
             for artifact in result.artifacts {
                 let path = ArtifactFiles.finalPath(root: config.artifactDirectory, sha256: artifact.sha256)
                 mutations.append(.artifact(sha256: artifact.sha256, bytes: artifact.bytes, path: path, at: now))
                 mutations.append(.taskArtifact(taskId: taskId, name: artifact.name, sha256: artifact.sha256))
             }
-            if !result.artifacts.isEmpty { artifactsByTask[taskId] = result.artifacts }
-            outcome = "stored"
+            outcome = .stored
         case .duplicate:
-            outcome = "duplicate"
+            outcome = .duplicate
         case .unknown:
-            outcome = "unknown"
+            outcome = .unknown
+        case .notYours:
+            outcome = .refused
         }
         // The ack leaves after the commit, so a worker forgets a result only once it is stored.
         send(identity, .ack, Ack(attemptId: result.attemptId, outcome: outcome))
     }
 
-    private func failed(_ failure: TaskFailed, from identity: [UInt8], now: Double) throws {
-        failureDetails[failure.attemptId] = failure
-        let known = scheduler.failureArrived(attemptId: failure.attemptId, retryable: failure.retryable,
-                                             error: failure.error, now: now)
-        if known == nil { failureDetails[failure.attemptId] = nil }
-        send(identity, .ack, Ack(attemptId: failure.attemptId, outcome: known == nil ? "unknown" : "recorded"))
+    private func failed(_ failure: TaskFailed, from workerId: String, identity: [UInt8], now: Double) {
+        let report = FailureReport(error: failure.error, exitCode: failure.exitCode, stderrTail: failure.stderrTail,
+                                   retryable: failure.retryable)
+        let outcome: Ack.Outcome
+        switch scheduler.failureArrived(attemptId: failure.attemptId, from: workerId, report, now: now) {
+        case .recorded: outcome = .recorded
+        case .unknown: outcome = .unknown
+        case .notYours: outcome = .refused
+        }
+        send(identity, .ack, Ack(attemptId: failure.attemptId, outcome: outcome))
     }
 
     // MARK: - Control messages
@@ -380,7 +347,13 @@ final class EventLoop {
         let identity = frames[0]
         var reply: ControlReply
         do {
-            let envelope = try Codec.parse(frames.dropFirst())
+            let envelope = try Codec.parse(frames.dropFirst(), maxPayloadBytes: 256)
+            // The token rides in the payload frame; compared in constant time.
+            guard let token = envelope.payload, ControlToken.matches(token, controlToken) else {
+                throw WireError("the control request carries no valid token: run the command as the user that "
+                                    + "owns the coordinator's state directory (it reads control.token there), or "
+                                    + "pass --token-file", code: .unauthorized)
+            }
             switch envelope.type {
             case .launch:
                 reply = try launch(envelope.decode(LaunchRequest.self).plan, now: now)
@@ -415,7 +388,7 @@ final class EventLoop {
         try flush(now: now)  // earlier state changes first: launch commits on its own
         let summary = try store.launch(plan, now: now)
         plans[plan.name] = plan
-        let seeds = try store.loadSnapshot(sweep: plan.name).tasks.map(register)
+        let seeds = try store.loadSnapshot(sweep: plan.name).tasks.map(Self.seed)
         scheduler.addSweep(name: plan.name, engine: plan.engine, device: plan.device, retries: plan.retries,
                            cancelled: false, tasks: seeds)
         mutations.append(.event(at: now, kind: "launch", sweep: plan.name, taskId: nil, workerId: nil,
@@ -439,16 +412,16 @@ final class EventLoop {
                 cancelled: scheduler.sweeps[name]?.cancelled ?? false,
                 waitingReason: open > 0 ? scheduler.waitingReason(sweep: name) : nil)
         }
-        let workers = workerHosts.keys.sorted().map { id -> LiveStatus.WorkerStatus in
+        let workers = scheduler.knownWorkers.map { id -> LiveStatus.WorkerStatus in
             let running = scheduler.runningAttempts(ofWorker: id).map { attempt -> LiveStatus.RunningAttempt in
                 let taskId = scheduler.taskOf(attempt: attempt) ?? "?"
                 return LiveStatus.RunningAttempt(attemptId: attempt, taskId: taskId,
-                                                 label: taskMeta[taskId]?.label ?? taskId,
+                                                 label: scheduler.assignment(of: taskId)?.label ?? taskId,
                                                  startedAt: scheduler.startedAt(attempt: attempt) ?? now,
-                                                 progress: lastProgress[attempt])
+                                                 progress: scheduler.progress(ofAttempt: attempt))
             }
-            let entry = workerHosts[id]!
-            return LiveStatus.WorkerStatus(id: id, host: entry.host, slots: entry.slots,
+            return LiveStatus.WorkerStatus(id: id, host: scheduler.registration(ofWorker: id)?.host ?? "?",
+                                           slots: scheduler.capabilities(ofWorker: id)?.slots ?? 0,
                                            alive: scheduler.isKnownAlive(id),
                                            secondsSinceSeen: now - (scheduler.lastSeen(ofWorker: id) ?? now),
                                            running: running)

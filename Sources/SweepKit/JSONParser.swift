@@ -189,6 +189,8 @@ struct JSONParser {
         guard i > start,
             let d = Double(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self))
         else { throw error("invalid number") }
+        // JSON has no infinities: "1e999" is an overflow, not a value to compute with.
+        guard d.isFinite else { throw error("number out of range") }
         return d
     }
 }

@@ -13,6 +13,9 @@ public struct Scheduler: Sendable {
         var state: TaskState
         var attemptsUsed: Int
         var inputs: [String]
+        /// What an assign needs: the resolved parameters and the consumed tasks by stage.
+        var params: [String: JSONValue]
+        var inputsByStage: [String: String]
         var dependents: [String] = []
         var running: Set<String> = []
         /// Ready but held back until this time (retry backoff).
@@ -25,6 +28,8 @@ public struct Scheduler: Sendable {
         var taskId: String
         var workerId: String
         var startedAt: Double
+        /// The engine's last progress event (status display).
+        var progress: JSONValue? = nil
     }
 
     struct Worker: Sendable {
@@ -35,6 +40,11 @@ public struct Scheduler: Sendable {
         var running: Set<String> = []
         /// Task ids whose artifacts this worker holds (it produced or downloaded them).
         var holds: Set<String> = []
+        /// Who it is on the wire; nil for a worker restored from the database that has not
+        /// said hello to this coordinator yet.
+        var registration: WorkerRegistration? = nil
+        /// A restored worker is not declared dead before this time (the restart grace).
+        var graceUntil: Double = 0
     }
 
     public struct SweepInfo: Sendable {
@@ -82,13 +92,33 @@ public struct Scheduler: Sendable {
     /// Tasks waiting out a retry backoff.
     private var delayed: [String] = []
     private var effects: [SchedulerEffect] = []
-    private let runId: String
+    /// Routing identity → worker id, for registered (hello'd) workers that are alive.
+    private var byIdentity: [[UInt8]: String] = [:]
+    /// Artifacts of succeeded tasks (what their consumers download), by task id.
+    private var artifacts: [String: [ArtifactDigest]] = [:]
+    private let newAttemptId: @Sendable (Int) -> String
     private var attemptCounter = 0
 
-    /// `runId` makes attempt ids unique across coordinator restarts (e.g. the start time).
+    /// Attempt ids are 128 random bits (hex): a peer that did not get an assign cannot name
+    /// another worker's attempt by guessing it.
+    public init(config: SchedulerConfig = SchedulerConfig()) {
+        self.config = config
+        self.newAttemptId = { _ in Scheduler.randomAttemptId() }
+    }
+
+    /// Predictable attempt ids (`runId-N`), for tests only.
     public init(config: SchedulerConfig = SchedulerConfig(), runId: String) {
         self.config = config
-        self.runId = runId
+        self.newAttemptId = { "\(runId)-\($0)" }
+    }
+
+    public static func randomAttemptId() -> String {
+        var rng = SystemRandomNumberGenerator()
+        let words = [rng.next() as UInt64, rng.next() as UInt64]
+        return words.map { word in
+            let hex = String(word, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }.joined()
     }
 
     /// Returns and clears the effects produced since the last call.
@@ -113,7 +143,8 @@ public struct Scheduler: Sendable {
                 tasks[seed.id] = existing
             } else {
                 tasks[seed.id] = Task(sweep: seed.sweep, stage: seed.stage, priority: seed.priority, state: seed.state,
-                                      attemptsUsed: seed.attemptsUsed, inputs: seed.inputs)
+                                      attemptsUsed: seed.attemptsUsed, inputs: seed.inputs, params: seed.params,
+                                      inputsByStage: seed.inputsByStage)
             }
         }
         for seed in seeds {
@@ -136,18 +167,56 @@ public struct Scheduler: Sendable {
         }
     }
 
-    /// After a coordinator restart: an attempt the store still lists as running. Its worker
-    /// gets `deadAfter` to reconnect and claim it before it is declared lost.
+    /// Rebuilds the state after a coordinator restart, in the one order that keeps running
+    /// work: tasks first, then the attempts the database still lists as running (so their
+    /// tasks stay running instead of being requeued), then the queues. Each such attempt's
+    /// worker has `config.restartGrace` to reconnect and claim it before it is lost.
+    public mutating func restore(sweeps restored: [RestoredSweep], attempts running: [RestoredAttempt],
+                                 artifacts stored: [String: [ArtifactDigest]], now: Double) {
+        var seedsBySweep: [String: [TaskSeed]] = [:]
+        for sweep in restored {
+            sweeps[sweep.name] = SweepInfo(engine: sweep.engine, device: sweep.device, retries: sweep.retries,
+                                           cancelled: sweep.cancelled)
+            seedsBySweep[sweep.name] = sweep.tasks
+            for seed in sweep.tasks where tasks[seed.id] == nil {
+                tasks[seed.id] = Task(sweep: seed.sweep, stage: seed.stage, priority: seed.priority, state: seed.state,
+                                      attemptsUsed: seed.attemptsUsed, inputs: seed.inputs, params: seed.params,
+                                      inputsByStage: seed.inputsByStage)
+            }
+        }
+        for (taskId, refs) in stored { artifacts[taskId] = refs }
+        for attempt in running {
+            restoreAttempt(attemptId: attempt.id, taskId: attempt.taskId, workerId: attempt.workerId,
+                           startedAt: attempt.startedAt, now: now)
+        }
+        for sweep in restored {
+            addSweep(name: sweep.name, engine: sweep.engine, device: sweep.device, retries: sweep.retries,
+                     cancelled: sweep.cancelled, tasks: seedsBySweep[sweep.name] ?? [])
+        }
+    }
+
+    /// An attempt the store still lists as running, after a restart (see `restore`). One
+    /// whose task is unknown or already final cannot be adopted: it ends as lost.
     public mutating func restoreAttempt(attemptId: String, taskId: String, workerId: String, startedAt: Double,
                                         now: Double) {
-        guard tasks[taskId] != nil else { return }
+        guard let task = tasks[taskId], !task.state.isFinal else {
+            // A late result of it still answers as a duplicate rather than unknown.
+            if tasks[taskId] != nil {
+                endedAttempts[attemptId] = Attempt(taskId: taskId, workerId: workerId, startedAt: startedAt)
+            }
+            effects.append(.attemptEnded(attemptId: attemptId, taskId: taskId, outcome: .lost,
+                                         error: "the coordinator restarted and its task is no longer runnable",
+                                         failure: nil))
+            return
+        }
         attempts[attemptId] = Attempt(taskId: taskId, workerId: workerId, startedAt: startedAt)
         tasks[taskId]!.running.insert(attemptId)
-        if !tasks[taskId]!.state.isFinal { tasks[taskId]!.state = .running }
+        tasks[taskId]!.state = .running
         if workers[workerId] == nil {
             workers[workerId] = Worker(capabilities: WorkerCapabilities(engines: [], hasGPU: false, hasCPU: false,
                                                                         slots: 0),
                                        lastSeen: now, alive: true, credits: 0)
+            workers[workerId]!.graceUntil = now + config.restartGraceSeconds
         }
         workers[workerId]!.running.insert(attemptId)
     }
@@ -208,6 +277,36 @@ public struct Scheduler: Sendable {
                             message: "worker \(id) connected with \(capabilities.slots) slot(s)"))
     }
 
+    /// A hello from a connection. A worker id that is alive under another connection or key
+    /// is refused (a stolen id must not take a live worker's place or end its attempts); a
+    /// reconnect from the same connection, a restored worker, or a dead one is registered.
+    public mutating func workerHello(id: String, registration: WorkerRegistration, capabilities: WorkerCapabilities,
+                                     running: [String], now: Double) -> HelloDecision {
+        if let old = workers[id], old.alive, let current = old.registration,
+            current.identity != registration.identity || current.key != registration.key
+        {
+            effects.append(.log(kind: "refused", sweep: nil, taskId: nil, workerId: id,
+                                message: "refused a hello for worker \(id) from another connection: the id is live"))
+            return .refused("worker id '\(id)' is live on another connection")
+        }
+        if let other = byIdentity[registration.identity], other != id, workers[other]?.alive == true {
+            return .refused("this connection is already worker '\(other)'")
+        }
+        if let oldIdentity = workers[id]?.registration?.identity { byIdentity[oldIdentity] = nil }
+        workerConnected(id: id, capabilities: capabilities, running: running, now: now)
+        workers[id]!.registration = registration
+        byIdentity[registration.identity] = id
+        return .accepted
+    }
+
+    /// The live worker registered on this connection (nil: it must say hello first).
+    public func workerId(forIdentity identity: [UInt8]) -> String? {
+        guard let id = byIdentity[identity], workers[id]?.alive == true else { return nil }
+        return id
+    }
+
+    public func registration(ofWorker id: String) -> WorkerRegistration? { workers[id]?.registration }
+
     public mutating func workerSeen(id: String, now: Double) {
         if workers[id] != nil { workers[id]!.lastSeen = now }
     }
@@ -226,6 +325,7 @@ public struct Scheduler: Sendable {
         guard var worker = workers[id], worker.alive else { return }
         worker.alive = false
         worker.credits = 0
+        if let identity = worker.registration?.identity, byIdentity[identity] == id { byIdentity[identity] = nil }
         let running = worker.running
         worker.running = []
         workers[id] = worker
@@ -255,22 +355,33 @@ public struct Scheduler: Sendable {
 
     // MARK: - Outcomes
 
-    public mutating func resultArrived(attemptId: String, now: Double) -> ResultDecision {
-        guard let attempt = attempts[attemptId] ?? endedAttempts.removeValue(forKey: attemptId),
-            let task = tasks[attempt.taskId]
-        else { return .unknown }
+    /// A result from worker `sender`. Only the worker the attempt was assigned to may report
+    /// it; `artifacts` become the inputs of the task's consumers.
+    public mutating func resultArrived(attemptId: String, from sender: String, artifacts produced: [ArtifactDigest] = [],
+                                       now: Double) -> ResultDecision {
+        guard let attempt = attempts[attemptId] ?? endedAttempts[attemptId], let task = tasks[attempt.taskId] else {
+            return .unknown
+        }
+        guard attempt.workerId == sender else {
+            effects.append(.log(kind: "refused", sweep: task.sweep, taskId: attempt.taskId, workerId: sender,
+                                message: "refused a result for attempt \(attemptId) of worker \(attempt.workerId) "
+                                    + "sent by worker \(sender)"))
+            return .notYours
+        }
+        endedAttempts[attemptId] = nil
         let taskId = attempt.taskId
         if task.state == .succeeded {
             dropAttempt(attemptId)
             effects.append(.attemptEnded(attemptId: attemptId, taskId: taskId, outcome: .duplicate,
-                                         error: "a result for this task was already stored"))
+                                         error: "a result for this task was already stored", failure: nil))
             effects.append(.log(kind: "duplicate", sweep: task.sweep, taskId: taskId, workerId: attempt.workerId,
                                 message: "late result of attempt \(attemptId) dropped"))
             return .duplicate(taskId: taskId)
         }
         dropAttempt(attemptId)
-        effects.append(.attemptEnded(attemptId: attemptId, taskId: taskId, outcome: .succeeded, error: nil))
+        effects.append(.attemptEnded(attemptId: attemptId, taskId: taskId, outcome: .succeeded, error: nil, failure: nil))
         workers[attempt.workerId]?.holds.insert(taskId)
+        if !produced.isEmpty { artifacts[taskId] = produced }
         for other in tasks[taskId]!.running {
             endAttempt(other, outcome: .cancelled, reason: "another attempt's result was stored", cancelWorker: true,
                        now: now)
@@ -280,20 +391,37 @@ public struct Scheduler: Sendable {
         return .accept(taskId: taskId)
     }
 
-    /// A worker reported a failed attempt. Returns the task's state afterwards (nil if unknown).
-    @discardableResult
-    public mutating func failureArrived(attemptId: String, retryable: Bool, error: String, now: Double) -> TaskState? {
-        guard let attempt = attempts[attemptId] else { return nil }
+    /// Worker `sender` reported a failed attempt; the report travels in the `attemptEnded`
+    /// effect. Only the attempt's own worker may fail it.
+    public mutating func failureArrived(attemptId: String, from sender: String, _ report: FailureReport,
+                                        now: Double) -> FailureDecision {
+        guard let attempt = attempts[attemptId] else { return .unknown }
+        guard attempt.workerId == sender else {
+            effects.append(.log(kind: "refused", sweep: tasks[attempt.taskId]?.sweep, taskId: attempt.taskId,
+                                workerId: sender,
+                                message: "refused a failure for attempt \(attemptId) of worker \(attempt.workerId) "
+                                    + "sent by worker \(sender)"))
+            return .notYours
+        }
         dropAttempt(attemptId)
         effects.append(.attemptEnded(attemptId: attemptId, taskId: attempt.taskId,
-                                     outcome: retryable ? .failed : .invalid, error: error))
-        settleAfterAttempt(attempt.taskId, retryable: retryable, error: error, now: now)
-        return tasks[attempt.taskId]?.state
+                                     outcome: report.retryable ? .failed : .invalid, error: report.error,
+                                     failure: report))
+        settleAfterAttempt(attempt.taskId, retryable: report.retryable, error: report.error, now: now)
+        return .recorded(tasks[attempt.taskId]?.state ?? .failed)
+    }
+
+    /// A progress event from worker `sender`; false when the attempt is not its own.
+    public mutating func progressArrived(attemptId: String, from sender: String, event: JSONValue) -> Bool {
+        guard attempts[attemptId]?.workerId == sender else { return false }
+        attempts[attemptId]!.progress = event
+        return true
     }
 
     /// Advances time: dead workers, retry backoffs that expired.
     public mutating func tick(now: Double) {
-        for (id, worker) in workers where worker.alive && now - worker.lastSeen > config.deadAfter {
+        for (id, worker) in workers
+        where worker.alive && now - worker.lastSeen > config.deadAfter && now > worker.graceUntil {
             workerGone(id: id, reason: "went silent for \(Int(config.deadAfter.rounded())) s", now: now)
         }
         if !delayed.isEmpty {
@@ -323,10 +451,25 @@ public struct Scheduler: Sendable {
     public func state(of taskId: String) -> TaskState? { tasks[taskId]?.state }
     public func attemptsUsed(of taskId: String) -> Int? { tasks[taskId]?.attemptsUsed }
     public func taskOf(attempt: String) -> String? { attempts[attempt]?.taskId }
+    public func progress(ofAttempt id: String) -> JSONValue? { attempts[id]?.progress }
+    /// What an assign of this task carries: its parameters, stage and sweep, and for each
+    /// consumed stage the artifact to download (the checkpoint, else the only artifact).
+    public func assignment(of taskId: String) -> Assignment? {
+        guard let task = tasks[taskId], let sweep = sweeps[task.sweep] else { return nil }
+        var inputs: [String: (taskId: String, artifact: ArtifactDigest)] = [:]
+        for (stage, inputTask) in task.inputsByStage {
+            let produced = artifacts[inputTask] ?? []
+            if let a = produced.first(where: { $0.name == "checkpoint" }) ?? produced.first { inputs[stage] = (inputTask, a) }
+        }
+        return Assignment(sweep: task.sweep, stage: task.stage, engine: sweep.engine, device: sweep.device,
+                          params: task.params, inputs: inputs)
+    }
     public func workerOf(attempt: String) -> String? { attempts[attempt]?.workerId }
     public func runningAttempts(ofWorker id: String) -> [String] { workers[id]?.running.sorted() ?? [] }
     public func credits(ofWorker id: String) -> Int { workers[id]?.credits ?? 0 }
     public var aliveWorkers: [String] { workers.filter { $0.value.alive }.keys.sorted() }
+    /// Workers that said hello to this coordinator, alive or not (status).
+    public var knownWorkers: [String] { workers.filter { $0.value.registration != nil }.keys.sorted() }
     public func startedAt(attempt: String) -> Double? { attempts[attempt]?.startedAt }
     public func lastSeen(ofWorker id: String) -> Double? { workers[id]?.lastSeen }
     public func capabilities(ofWorker id: String) -> WorkerCapabilities? { workers[id]?.capabilities }
@@ -469,7 +612,7 @@ public struct Scheduler: Sendable {
 
     private mutating func start(taskId: String, workerId: String, now: Double) {
         attemptCounter += 1
-        let attemptId = "\(taskId.prefix(12))-\(runId)-\(attemptCounter)"
+        let attemptId = newAttemptId(attemptCounter)
         tasks[taskId]!.attemptsUsed += 1
         tasks[taskId]!.running.insert(attemptId)
         attempts[attemptId] = Attempt(taskId: taskId, workerId: workerId, startedAt: now)
@@ -492,7 +635,8 @@ public struct Scheduler: Sendable {
         guard let attempt = attempts[attemptId] else { return }
         dropAttempt(attemptId)
         endedAttempts[attemptId] = attempt
-        effects.append(.attemptEnded(attemptId: attemptId, taskId: attempt.taskId, outcome: outcome, error: reason))
+        effects.append(.attemptEnded(attemptId: attemptId, taskId: attempt.taskId, outcome: outcome, error: reason,
+                                     failure: nil))
         if cancelWorker, workers[attempt.workerId]?.alive == true {
             effects.append(.cancel(workerId: attempt.workerId, attemptId: attemptId, reason: reason))
         }

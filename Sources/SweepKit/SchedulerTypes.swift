@@ -8,14 +8,20 @@ public struct SchedulerConfig: Sendable {
     /// How many ready tasks of the top priority are looked at to prefer one whose inputs the
     /// worker already holds.
     public var affinityWindow: Int
+    /// After a restart, how long a worker that ran attempts has to reconnect and claim them
+    /// before they are lost. nil: twice the dead interval, and at least 10 s more than it.
+    public var restartGrace: Double?
 
     public init(deadAfter: Double = 5, retryBackoff: Double = 0.5, retryBackoffMax: Double = 30,
-                affinityWindow: Int = 16) {
+                affinityWindow: Int = 16, restartGrace: Double? = nil) {
         self.deadAfter = deadAfter
         self.retryBackoff = retryBackoff
         self.retryBackoffMax = retryBackoffMax
         self.affinityWindow = affinityWindow
+        self.restartGrace = restartGrace
     }
+
+    public var restartGraceSeconds: Double { restartGrace ?? max(2 * deadAfter, deadAfter + 10) }
 }
 
 /// What a worker can run, as it told the coordinator in `hello`.
@@ -52,9 +58,12 @@ public struct TaskSeed: Sendable, Hashable {
     public var state: TaskState
     public var attemptsUsed: Int
     public var inputs: [String]
+    /// The resolved parameters and the consumed tasks by stage (what an assign carries).
+    public var params: [String: JSONValue]
+    public var inputsByStage: [String: String]
 
     public init(id: String, sweep: String, stage: String, priority: Int, state: TaskState, attemptsUsed: Int,
-                inputs: [String]) {
+                inputs: [String], params: [String: JSONValue] = [:], inputsByStage: [String: String] = [:]) {
         self.id = id
         self.sweep = sweep
         self.stage = stage
@@ -62,6 +71,8 @@ public struct TaskSeed: Sendable, Hashable {
         self.state = state
         self.attemptsUsed = attemptsUsed
         self.inputs = inputs
+        self.params = params
+        self.inputsByStage = inputsByStage
     }
 }
 
@@ -76,7 +87,9 @@ public enum SchedulerEffect: Sendable, Equatable {
     case attemptStarted(attemptId: String, taskId: String, workerId: String, attemptsUsed: Int)
     /// `error` is the scheduler's reason (lost, cancelled, duplicate); for failures reported by a
     /// worker the coordinator records the worker's own error, exit code and stderr tail.
-    case attemptEnded(attemptId: String, taskId: String, outcome: AttemptOutcome, error: String?)
+    /// `failure` is the worker's own report (exit code, stderr tail) when it sent one.
+    case attemptEnded(attemptId: String, taskId: String, outcome: AttemptOutcome, error: String?,
+                      failure: FailureReport?)
     case workerDead(workerId: String)
     case log(kind: String, sweep: String?, taskId: String?, workerId: String?, message: String)
 }
@@ -89,4 +102,118 @@ public enum ResultDecision: Sendable, Equatable {
     case duplicate(taskId: String)
     /// No such attempt (e.g. from another coordinator's database).
     case unknown
+    /// The attempt belongs to another worker: refused, nothing stored.
+    case notYours
+}
+
+/// The scheduler's verdict on a `failed` message.
+public enum FailureDecision: Sendable, Equatable {
+    /// Recorded; the task's state afterwards.
+    case recorded(TaskState)
+    case unknown
+    case notYours
+}
+
+/// A worker's report of a failed attempt, carried into the `attemptEnded` effect.
+public struct FailureReport: Sendable, Hashable {
+    public var error: String
+    public var exitCode: Int32?
+    public var stderrTail: String?
+    /// False when retrying cannot help (the engine said the task is invalid).
+    public var retryable: Bool
+
+    public init(error: String, exitCode: Int32? = nil, stderrTail: String? = nil, retryable: Bool) {
+        self.error = error
+        self.exitCode = exitCode
+        self.stderrTail = stderrTail
+        self.retryable = retryable
+    }
+}
+
+/// Who a worker is on the wire: its connection's routing id and, under CURVE, its public key.
+public struct WorkerRegistration: Sendable, Hashable {
+    public var identity: [UInt8]
+    public var key: String?
+    public var host: String
+    /// What the worker said of itself (pid, slots, engines), for status.
+    public var info: JSONValue
+
+    public init(identity: [UInt8], key: String?, host: String, info: JSONValue) {
+        self.identity = identity
+        self.key = key
+        self.host = host
+        self.info = info
+    }
+}
+
+public enum HelloDecision: Sendable, Equatable {
+    case accepted
+    case refused(String)
+}
+
+/// An artifact a task produced, by content: what a consumer of the task downloads.
+public struct ArtifactDigest: Sendable, Hashable {
+    public var name: String
+    public var sha256: String
+    public var bytes: Int64
+
+    public init(name: String, sha256: String, bytes: Int64) {
+        self.name = name
+        self.sha256 = sha256
+        self.bytes = bytes
+    }
+}
+
+/// A sweep as the database holds it, for `Scheduler.restore`.
+public struct RestoredSweep: Sendable {
+    public var name: String
+    public var engine: String
+    public var device: String
+    public var retries: Int
+    public var cancelled: Bool
+    public var tasks: [TaskSeed]
+
+    public init(name: String, engine: String, device: String, retries: Int, cancelled: Bool, tasks: [TaskSeed]) {
+        self.name = name
+        self.engine = engine
+        self.device = device
+        self.retries = retries
+        self.cancelled = cancelled
+        self.tasks = tasks
+    }
+}
+
+/// An attempt the database lists as running, for `Scheduler.restore`.
+public struct RestoredAttempt: Sendable {
+    public var id: String
+    public var taskId: String
+    public var workerId: String
+    public var startedAt: Double
+
+    public init(id: String, taskId: String, workerId: String, startedAt: Double) {
+        self.id = id
+        self.taskId = taskId
+        self.workerId = workerId
+        self.startedAt = startedAt
+    }
+}
+
+/// What an assign message carries for one task (see `Scheduler.assignment(of:)`).
+public struct Assignment: Sendable {
+    public var sweep: String
+    public var stage: String
+    public var engine: String
+    public var device: String
+    public var params: [String: JSONValue]
+    /// Consumed stage → the producing task and the artifact to download.
+    public var inputs: [String: (taskId: String, artifact: ArtifactDigest)]
+
+    /// "stage model method seed N", for status lines.
+    public var label: String {
+        var parts = [stage]
+        if let m = params["model"]?.displayText { parts.append(m) }
+        if let m = params["method"]?.displayText { parts.append(m) }
+        if let s = params["seed"]?.displayText { parts.append("seed \(s)") }
+        return parts.joined(separator: " ")
+    }
 }

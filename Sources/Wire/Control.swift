@@ -7,6 +7,11 @@ public struct LaunchRequest: Codable, Sendable {
     public init(plan: SweepPlan) { self.plan = plan }
 }
 
+/// CLI → coordinator: what is running now.
+public struct StatusRequest: Codable, Sendable {
+    public init() {}
+}
+
 /// CLI → coordinator: cancel or retry a sweep by name.
 public struct SweepRequest: Codable, Sendable {
     public var sweep: String

@@ -29,7 +29,7 @@ final class ArtifactClient {
         guard fired.first?.contains(.readable) == true, let frames = try socket.receive(dontWait: true) else {
             throw WorkerError("the coordinator's artifact socket did not answer within \(timeoutMs / 1000) s")
         }
-        let envelope = try Codec.parse(frames)
+        let envelope = try Codec.parse(frames, maxPayloadBytes: artifactChunkBytes)
         if envelope.type == .reject {
             throw WorkerError("the coordinator refused an artifact request: \(try envelope.decode(Reject.self).reason)")
         }

@@ -36,26 +36,30 @@ final class Job: Sendable {
     }
 
     func run(config: WorkerConfig, context: Context, dataEndpoint: String, post: @Sendable (JobOutput) -> Void) {
-        let outcome: (MessageType, any Encodable)
+        let outcome: (MessageType, any WireMessage)
         do {
             outcome = try execute(config: config, context: context, dataEndpoint: dataEndpoint, post: post)
         } catch {
-            outcome = (.failed, TaskFailed(attemptId: assign.attemptId, taskId: assign.taskId, error: "\(error)",
-                                          exitCode: nil, stderrTail: nil, retryable: true))
+            outcome = failure("\(error)")
         }
-        let frames = (try? Codec.frames(outcome.0, outcome.1)) ?? []
+        let frames = Codec.frames(outcome.0, outcome.1)
         post(.finished(attemptId: assign.attemptId, type: outcome.0, frames: frames))
     }
 
     private func failure(_ error: String, exitCode: Int32? = nil, stderr: String? = nil, retryable: Bool = true)
-        -> (MessageType, any Encodable)
+        -> (MessageType, any WireMessage)
     {
-        (.failed, TaskFailed(attemptId: assign.attemptId, taskId: assign.taskId, error: error, exitCode: exitCode,
-                             stderrTail: stderr, retryable: retryable))
+        // Cut to what the coordinator accepts, so a verbose engine cannot make its failure unsendable.
+        (.failed, TaskFailed(attemptId: assign.attemptId, taskId: assign.taskId,
+                             error: error.truncatedUTF8(WireLimits.maxTextBytes), exitCode: exitCode,
+                             stderrTail: stderr.map {
+                                 String(decoding: Array($0.utf8.suffix(WireLimits.maxStderrTailBytes - 8)), as: UTF8.self)
+                             },
+                             retryable: retryable))
     }
 
     private func execute(config: WorkerConfig, context: Context, dataEndpoint: String,
-                         post: @Sendable (JobOutput) -> Void) throws -> (MessageType, any Encodable) {
+                         post: @Sendable (JobOutput) -> Void) throws -> (MessageType, any WireMessage) {
         guard let command = config.engines[assign.engine] else {
             return failure("this worker has no engine named '\(assign.engine)'")
         }
@@ -174,10 +178,21 @@ final class Job: Sendable {
             try client.upload(path: cached, sha256: sha)
             produced.append(ProducedArtifact(name: artifact.name, sha256: sha, bytes: bytes))
         }
-        var metrics: [String: JSONValue] = [:]
-        for (k, v) in result["metrics"]?.objectValue ?? [:] { metrics[k] = v }
+        // Metrics are numbers or null from here on (booleans as 0/1); anything else is not a
+        // metric and fails the attempt with a reason rather than being dropped silently.
+        var metrics: [String: Double?] = [:]
+        for (k, v) in result["metrics"]?.objectValue ?? [:] {
+            switch v {
+            case .number(let d): metrics[k] = .some(d)
+            case .null: metrics[k] = .some(nil)
+            case .bool(let b): metrics[k] = .some(b ? 1 : 0)
+            default:
+                return failure("the engine's result has metric '\(k.prefix(64))' that is not a number or null",
+                               exitCode: 0, stderr: stderrTail, retryable: false)
+            }
+        }
         var units: [String: String] = [:]
-        for (k, v) in result["units"]?.objectValue ?? [:] { units[k] = v.displayText }
+        for (k, v) in result["units"]?.objectValue ?? [:] { units[k] = v.displayText.truncatedUTF8(WireLimits.maxUnitLength) }
         try? FileManager.default.removeItem(atPath: workdir)
         return (.result, TaskResult(attemptId: assign.attemptId, taskId: assign.taskId, metrics: metrics, units: units,
                                     details: result["details"] ?? .null, artifacts: produced))

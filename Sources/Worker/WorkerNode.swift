@@ -15,6 +15,10 @@ public final class WorkerNode: Sendable {
     private let inbox = Mutex<[JobOutput]>([])
     private let stopRequested = Atomic<Bool>(false)
     private let log: @Sendable (String) -> Void
+    private let routingId: [UInt8] = {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<16).map { _ in UInt8.random(in: 1...255, using: &rng) }
+    }()
 
     public init(config: WorkerConfig, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.config = config
@@ -53,6 +57,9 @@ public final class WorkerNode: Sendable {
     private func connect(now: Double) throws -> Session {
         let socket = try context.socket(.dealer)
         try socket.setLinger(milliseconds: 0)
+        // The same routing id on every connection of this process: a reconnect is recognised
+        // as this worker (and keeps its attempts); it is random, so no other peer can claim it.
+        try socket.setRoutingId(routingId)
         try socket.setSendHighWaterMark(0)
         try socket.setReceiveHighWaterMark(0)
         try socket.applyCurve(config.curve)
@@ -77,9 +84,7 @@ public final class WorkerNode: Sendable {
         var warnedUnreachable = false
 
         func send(_ frames: [[UInt8]]) { _ = try? session.socket.send(frames, dontWait: true) }
-        func sendMessage<T: Encodable>(_ type: MessageType, _ header: T) {
-            if let frames = try? Codec.frames(type, header) { send(frames) }
-        }
+        func sendMessage<T: WireMessage>(_ type: MessageType, _ header: T) { send(Codec.frames(type, header)) }
         func hello() {
             sendMessage(.hello, Hello(workerId: config.workerId, host: config.host, pid: getpid(), slots: config.slots,
                                       engines: engines, running: jobs.keys.sorted()))
@@ -123,11 +128,11 @@ public final class WorkerNode: Sendable {
                             // The built-in null engine: no process, the result goes back at once.
                             var result = TaskResult(attemptId: assign.attemptId, taskId: assign.taskId, metrics: [:],
                                                     units: [:], details: .null, artifacts: [])
-                            if let frames = try? Codec.frames(.result, result) { unacked[assign.attemptId] = frames }
+                            unacked[assign.attemptId] = Codec.frames(.result, result)
                             // Sent once with the slot's credit; a resend after a reconnect has none
                             // (the welcome's ready counts free slots afresh).
                             result.credit = 1
-                            if let frames = try? Codec.frames(.result, result) { send(frames) }
+                            send(Codec.frames(.result, result))
                             continue
                         }
                         guard !freeSlots.isEmpty else {
@@ -154,13 +159,19 @@ public final class WorkerNode: Sendable {
                     case .ack:
                         if let ack = try? envelope.decode(Ack.self) { unacked[ack.attemptId] = nil }
                     case .reject:
-                        let reason = (try? envelope.decode(Reject.self).reason) ?? "?"
-                        if reason.hasPrefix("unknown worker") {
+                        guard let reject = try? envelope.decode(Reject.self) else { continue }
+                        switch reject.code {
+                        case .unknownWorker:
                             // The coordinator does not know us (it restarted, or declared us dead).
                             session.welcomed = false
                             hello()
-                        } else {
-                            log("the coordinator rejected a message: \(reason)")
+                        case .idInUse:
+                            // Our id is live on another connection (e.g. our previous one, until the
+                            // coordinator declares it dead): the reconnect loop says hello again later.
+                            session.welcomed = false
+                            log("the coordinator refused our hello: \(reject.reason); trying again")
+                        default:
+                            log("the coordinator rejected a message (\(reject.code.rawValue)): \(reject.reason)")
                         }
                     default:
                         break

@@ -78,7 +78,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 heartbeatInterval: heartbeat,
                 scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff), insecure: insecure,
                 curve: curve)
-            let coordinator = try Coordinator(config: config)
+            let coordinator = try Coordinator(config: config, onFatal: exitOnStoreFailure)
             let info = CoordinatorInfo(pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
                                        dataEndpoint: coordinator.dataEndpoint,
                                        controlEndpoint: coordinator.controlEndpoint, startedAt: Date().timeIntervalSince1970)

@@ -18,10 +18,17 @@ struct LaunchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The coordinator's control address.")
     var coordinator: String = defaultControlEndpoint
 
+    @Option(name: .long, help: "The coordinator's state directory (where its control token is).")
+    var state: String = defaultStateDirectory
+
+    @Option(name: .customLong("token-file"), help: "The control token file (default: <state>/control.token).")
+    var tokenFile: String?
+
     func run() async throws {
         try await userFacing {
             let plan = try loadPlan(spec)
-            let client = try ControlClient(endpoint: coordinator)
+            let client = try ControlClient(endpoint: coordinator,
+                                           tokenPath: tokenFile ?? ControlToken.path(state: state))
             let reply = try client.request(.launch, LaunchRequest(plan: plan), timeout: 10)
             let n = { (key: String) in reply.body[key]?.intValue ?? 0 }
             print("sweep \(plan.name): \(n("new")) new, \(n("reused")) reused, \(n("rerun")) to run again, \(n("total")) total")
@@ -41,10 +48,14 @@ struct SweepTarget: ParsableArguments {
     @Option(name: .long, help: "The coordinator's control address (default: the one running on --state).")
     var coordinator: String?
 
+    @Option(name: .customLong("token-file"), help: "The control token file (default: <state>/control.token).")
+    var tokenFile: String?
+
     /// Sends `type` to the running coordinator and returns its reply, or nil when none runs.
     func askCoordinator(_ type: MessageType) throws -> ControlReply? {
         guard let endpoint = coordinator ?? CoordinatorInfo.read(state: state)?.controlEndpoint else { return nil }
-        return try ControlClient(endpoint: endpoint).request(type, SweepRequest(sweep: name))
+        return try ControlClient(endpoint: endpoint, tokenPath: tokenFile ?? ControlToken.path(state: state))
+            .request(type, SweepRequest(sweep: name))
     }
 }
 

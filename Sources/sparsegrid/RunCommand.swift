@@ -69,11 +69,12 @@ struct RunCommand: AsyncParsableCommand {
                 stateDirectory: state, workerEndpoint: "tcp://127.0.0.1:*", dataEndpoint: "tcp://127.0.0.1:*",
                 controlEndpoint: "tcp://127.0.0.1:*", heartbeatInterval: heartbeat,
                 scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff))
-            let coordinator = try Coordinator(config: config)
+            let coordinator = try Coordinator(config: config, onFatal: exitOnStoreFailure)
             try CoordinatorInfo(pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
                                 dataEndpoint: coordinator.dataEndpoint, controlEndpoint: coordinator.controlEndpoint,
                                 startedAt: Date().timeIntervalSince1970).write(state: state)
-            let client = try ControlClient(endpoint: coordinator.controlEndpoint)
+            let client = try ControlClient(endpoint: coordinator.controlEndpoint,
+                                           tokenPath: ControlToken.path(state: state))
             let launched = try client.request(.launch, LaunchRequest(plan: plan), timeout: 30)
             let n = { (key: String) in launched.body[key]?.intValue ?? 0 }
             print("sweep \(plan.name): \(n("total")) tasks (\(n("new")) new, \(n("reused")) reused, "
@@ -95,7 +96,7 @@ struct RunCommand: AsyncParsableCommand {
                     display.note("interrupted: stopping workers; finished tasks are kept, rerun to continue")
                     break
                 }
-                let reply = try client.request(.status, Empty(), timeout: 30)
+                let reply = try client.request(.status, StatusRequest(), timeout: 30)
                 let status = try Codec.decodeJSON(LiveStatus.self, from: Codec.encodeJSON(reply.body))
                 display.update(status)
                 if let sweep = status.sweeps.first(where: { $0.name == plan.name }) {

@@ -19,6 +19,9 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A coordinator's control address.")
     var coordinator: String?
 
+    @Option(name: .customLong("token-file"), help: "The control token file (default: <state>/control.token).")
+    var tokenFile: String?
+
     @Flag(name: .long, help: "Refresh every 2 seconds until interrupted.")
     var watch = false
 
@@ -36,7 +39,8 @@ struct StatusCommand: AsyncParsableCommand {
 
     private func render() throws -> String {
         if let endpoint = coordinator ?? CoordinatorInfo.read(state: state)?.controlEndpoint {
-            let reply = try ControlClient(endpoint: endpoint).request(.status, Empty())
+            let reply = try ControlClient(endpoint: endpoint, tokenPath: tokenFile ?? ControlToken.path(state: state))
+                .request(.status, StatusRequest())
             let status = try Codec.decodeJSON(LiveStatus.self, from: Codec.encodeJSON(reply.body))
             return StatusView.live(status, endpoint: endpoint)
         }

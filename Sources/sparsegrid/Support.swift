@@ -70,10 +70,17 @@ struct CoordinatorInfo: Codable {
 final class ControlClient {
     private let context: Context
     private let socket: Socket
+    private let token: [UInt8]
     let endpoint: String
 
-    init(endpoint: String) throws {
+    /// `tokenPath`: the control token file (`<state>/control.token` unless --token-file says).
+    init(endpoint: String, tokenPath: String) throws {
         self.endpoint = endpoint
+        do {
+            token = try ControlToken.read(path: tokenPath)
+        } catch {
+            throw UserError("\(error)")
+        }
         context = try Context()
         socket = try context.socket(.dealer)
         try socket.setLinger(milliseconds: 0)
@@ -88,7 +95,7 @@ final class ControlClient {
     deinit { socket.close() }
 
     func request<T: Encodable>(_ type: MessageType, _ header: T, timeout: Double = 5) throws -> ControlReply {
-        try socket.send(Codec.frames(type, header))
+        try socket.send(Codec.frames(type, header, payload: token))
         let fired = try Poller.poll([PollItem(socket: socket, events: .readable)],
                                     timeoutMilliseconds: Int(timeout * 1000))
         guard fired[0].contains(.readable), let frames = try socket.receive(dontWait: true) else {
@@ -193,6 +200,14 @@ func openStore(state: String) throws -> SweepStore {
         throw UserError("no sparsegrid state at \(state): pass --state DIR with the directory your sweep used.")
     }
     return try SweepStore(path: databasePath(state: state))
+}
+
+/// What the CLI does when a coordinator it runs stops because a commit failed: say so and
+/// exit (the one place besides `main` that ends the process; the library only reports it).
+@Sendable func exitOnStoreFailure(_ reason: String) {
+    FileHandle.standardError.write(Data(("coordinator: \(reason)\nStopping; restart the coordinator to resume "
+        + "from the last commit.\n").utf8))
+    exit(70)
 }
 
 /// Flushes stdout (all C streams: `stdout` itself is not concurrency-safe to name in Swift 6).

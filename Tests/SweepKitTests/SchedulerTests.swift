@@ -40,7 +40,7 @@ struct SchedulerDispatchTests {
         let first = assigns(s.drainEffects())
         #expect(first.map(\.task) == ["t0"])
         #expect(s.state(of: "f0a") == .pending)
-        #expect(s.resultArrived(attemptId: first[0].attempt, now: 1) == .accept(taskId: "t0"))
+        #expect(s.resultArrived(attemptId: first[0].attempt, from: "w1", now: 1) == .accept(taskId: "t0"))
         s.dispatch(now: 1)
         #expect(Set(assigns(s.drainEffects()).map(\.task)) == ["f0a", "f0b"])
     }
@@ -86,7 +86,7 @@ struct SchedulerDispatchTests {
         let w2Train = trains.first { $0.worker == "w2" }!
         // Only w2's train task finishes; then w1 asks for work first. The queue holds only
         // consumers of w2's task, so w1 takes one; w2 then takes the other.
-        _ = s.resultArrived(attemptId: w2Train.attempt, now: 1)
+        _ = s.resultArrived(attemptId: w2Train.attempt, from: "w2", now: 1)
         s.workerReady(id: "w2", credits: 1, now: 1)
         s.dispatch(now: 1)
         let next = assigns(s.drainEffects())
@@ -113,7 +113,7 @@ struct SchedulerFailureTests {
         #expect(!s.isKnownAlive("w1"))
         let effects = s.drainEffects()
         #expect(effects.contains(.attemptEnded(attemptId: a1.attempt, taskId: "t0", outcome: .lost,
-                                               error: "worker w1 went silent for 5 s")))
+                                               error: "worker w1 went silent for 5 s", failure: nil)))
         // Backoff of 1 s after the first attempt.
         s.dispatch(now: 5.5)
         #expect(assigns(s.drainEffects()).isEmpty)
@@ -141,12 +141,12 @@ struct SchedulerFailureTests {
         let a2 = assigns(s.drainEffects())[0]
         #expect(a2.task == "t0")
         // The lost attempt's result arrives first: accepted, the running retry is cancelled.
-        #expect(s.resultArrived(attemptId: a1.attempt, now: 4) == .accept(taskId: "t0"))
+        #expect(s.resultArrived(attemptId: a1.attempt, from: "w1", now: 4) == .accept(taskId: "t0"))
         let effects = s.drainEffects()
         #expect(effects.contains(.cancel(workerId: "w2", attemptId: a2.attempt,
                                          reason: "another attempt's result was stored")))
-        #expect(s.resultArrived(attemptId: a2.attempt, now: 5) == .duplicate(taskId: "t0"))
-        #expect(s.resultArrived(attemptId: "never-assigned", now: 5) == .unknown)
+        #expect(s.resultArrived(attemptId: a2.attempt, from: "w2", now: 5) == .duplicate(taskId: "t0"))
+        #expect(s.resultArrived(attemptId: "never-assigned", from: "w1", now: 5) == .unknown)
         #expect(s.state(of: "t0") == .succeeded)
     }
 
@@ -160,9 +160,9 @@ struct SchedulerFailureTests {
         _ = s.drainEffects()
         // Two attempts of t0 are tracked (the restored one and, if dispatched, none since t0 is running).
         s.restoreAttempt(attemptId: "old2", taskId: "t0", workerId: "w1", startedAt: 0, now: 0)
-        #expect(s.resultArrived(attemptId: "old", now: 1) == .accept(taskId: "t0"))
+        #expect(s.resultArrived(attemptId: "old", from: "w1", now: 1) == .accept(taskId: "t0"))
         s.restoreAttempt(attemptId: "old3", taskId: "t0", workerId: "w1", startedAt: 0, now: 1)
-        #expect(s.resultArrived(attemptId: "old3", now: 2) == .duplicate(taskId: "t0"))
+        #expect(s.resultArrived(attemptId: "old3", from: "w1", now: 2) == .duplicate(taskId: "t0"))
     }
 
     @Test("retries run out: the task fails and so do its consumers")
@@ -174,7 +174,8 @@ struct SchedulerFailureTests {
             s.dispatch(now: 0)
             let a = assigns(s.drainEffects())
             #expect(a.count == 1, "attempt \(attempt) should be dispatched")
-            s.failureArrived(attemptId: a[0].attempt, retryable: true, error: "engine exited with status 1", now: 0)
+            _ = s.failureArrived(attemptId: a[0].attempt, from: "w1",
+                                 FailureReport(error: "engine exited with status 1", retryable: true), now: 0)
         }
         #expect(s.state(of: "t0") == .failed)
         #expect(s.state(of: "f0a") == .failed)
@@ -191,8 +192,9 @@ struct SchedulerFailureTests {
         s.workerReady(id: "w1", credits: 1, now: 0)
         s.dispatch(now: 0)
         let a = assigns(s.drainEffects())[0]
-        let state = s.failureArrived(attemptId: a.attempt, retryable: false, error: "unknown model 'x'", now: 0)
-        #expect(state == .failed)
+        let state = s.failureArrived(attemptId: a.attempt, from: "w1",
+                                     FailureReport(error: "unknown model 'x'", retryable: false), now: 0)
+        #expect(state == .recorded(.failed))
         #expect(s.drainEffects().contains(.taskState(taskId: "t0", state: .failed, error: "unknown model 'x'")))
     }
 
@@ -208,7 +210,7 @@ struct SchedulerFailureTests {
         s.workerConnected(id: "w1", capabilities: two, running: [a[0].attempt, "stranger"], now: 1)
         let effects = s.drainEffects()
         #expect(effects.contains(.attemptEnded(attemptId: a[1].attempt, taskId: a[1].task, outcome: .lost,
-                                               error: "worker w1 reconnected without it")))
+                                               error: "worker w1 reconnected without it", failure: nil)))
         #expect(effects.contains(.cancel(workerId: "w1", attemptId: "stranger",
                                          reason: "the coordinator no longer tracks this attempt")))
         #expect(s.runningAttempts(ofWorker: "w1") == [a[0].attempt])
@@ -228,17 +230,17 @@ struct SchedulerFailureTests {
         #expect(s.state(of: "t0") == .running)
         s.workerRunning(id: "w1", running: [], now: 10)
         #expect(s.drainEffects().contains(.attemptEnded(attemptId: a.attempt, taskId: "t0", outcome: .lost,
-                                                        error: "worker w1 no longer runs it")))
+                                                        error: "worker w1 no longer runs it", failure: nil)))
         #expect(s.state(of: "t0") == .ready)
     }
 
-    @Test("after a restart, an attempt whose worker never comes back is lost after the dead interval")
+    @Test("after a restart, an attempt whose worker never comes back is lost after the restart grace")
     func restoredAttemptTimesOut() {
-        var s = makeScheduler()
+        var s = makeScheduler()  // dead after 5 s: the grace is max(2 × 5, 5 + 10) = 15 s
         s.restoreAttempt(attemptId: "t0-old-1", taskId: "t0", workerId: "gone", startedAt: 0, now: 100)
-        s.tick(now: 104)
+        s.tick(now: 114)
         #expect(s.state(of: "t0") == .running)
-        s.tick(now: 106)
+        s.tick(now: 116)
         #expect(s.state(of: "t0") == .ready)
     }
 }

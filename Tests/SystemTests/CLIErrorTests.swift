@@ -1,4 +1,5 @@
 import Foundation
+import Wire
 import Testing
 
 /// What a user sees when they get something wrong: one paragraph naming the problem and
@@ -50,7 +51,14 @@ struct CLIErrorTests {
     func unreachableCoordinator() async throws {
         let dir = Harness.tempDir("unreach")
         let spec = try Harness.writeSpec(Harness.testSpec(name: "u", xs: [1], trainParams: "value: 1"), in: dir)
-        let out = try await Harness.run(["launch", spec, "--coordinator", "tcp://127.0.0.1:9"], timeout: 30)
+        // Without the control token (no coordinator ever ran on this state directory) it says so.
+        let noToken = try await Harness.run(["launch", spec, "--coordinator", "tcp://127.0.0.1:9", "--state", dir],
+                                            timeout: 30)
+        #expect(noToken.status != 0)
+        #expect(noToken.stderr.contains("cannot read the control token"))
+        _ = try ControlToken.loadOrCreate(state: dir)
+        let out = try await Harness.run(["launch", spec, "--coordinator", "tcp://127.0.0.1:9", "--state", dir],
+                                        timeout: 30)
         #expect(out.status != 0)
         #expect(out.stderr.contains("no coordinator answered at tcp://127.0.0.1:9"))
         #expect(out.stderr.contains("sparsegrid coordinator"))

@@ -40,7 +40,7 @@ struct CurveSystemTests {
                                       "--engine", Harness.testEngine, "--only", "test", "--cache", "\(dir)/G"],
                                      log: "\(dir)/G.log")
         defer { Harness.kill9(good) }
-        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control]).status == 0)
+        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
         let store = try Harness.store(state)
         try await Harness.waitFor("the sweep to finish over CURVE") {
             let rows = try store.resultRows(sweep: "sealed")

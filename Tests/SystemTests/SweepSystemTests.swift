@@ -110,7 +110,7 @@ struct SweepSystemTests {
                                    "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/A.log",
                                   environment: ["TEST_ENGINE_STALL_STAGE": "finetune"])
         defer { Harness.kill9(a) }
-        let launched = try await Harness.run(["launch", spec, "--coordinator", endpoints.control], timeout: 30)
+        let launched = try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state], timeout: 30)
         #expect(launched.status == 0, "\(launched.stderr)")
         #expect(launched.stdout.contains("sweep handoff: 2 new, 0 reused, 0 to run again, 2 total"))
         let store = try Harness.store(state)
@@ -155,7 +155,7 @@ struct SweepSystemTests {
         let a = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "A", "--cache", "\(dir)/A",
                                    "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/A.log")
         defer { Harness.kill9(a) }
-        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control]).status == 0)
+        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
         let store = try Harness.store(state)
         try await Harness.waitFor("the task to run on A") {
             guard let t = try store.resultRows(sweep: "kill").first else { return false }
@@ -188,7 +188,7 @@ struct SweepSystemTests {
         let worker = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "W", "--slots", "2",
                                         "--cache", "\(dir)/W", "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/W.log")
         defer { Harness.kill9(worker) }
-        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control]).status == 0)
+        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
         let store = try Harness.store(state)
         try await Harness.waitFor("some tasks to finish") {
             try store.resultRows(sweep: "restart").filter { $0.state == .succeeded }.count >= 2
@@ -231,7 +231,7 @@ struct SweepSystemTests {
                                          "--cache", "\(dir)/H", "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/H.log",
                                         environment: ["TEST_ENGINE_STALL_STAGE": "train"])
         defer { Harness.kill9(hanging) }
-        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control]).status == 0)
+        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
         let store = try Harness.store(state)
         try await Harness.waitFor("both tasks to run") {
             try store.resultRows(sweep: "stoppable").allSatisfy { $0.state == .running }

@@ -99,6 +99,22 @@ extension Socket {
         try setBytes(ZMQ_SUBSCRIBE, "ZMQ_SUBSCRIBE", prefix)
     }
 
+    /// A peer that sends a message larger than this (bytes, all frames) is disconnected by
+    /// libzmq before the message is delivered: a bound on what one peer can make us allocate.
+    public func setMaxMessageSize(_ bytes: Int64) throws {
+        let socket = try liveHandle(for: "zmq_setsockopt")
+        var value = bytes
+        try zmqCall("zmq_setsockopt", detail: "ZMQ_MAXMSGSIZE = \(bytes)") {
+            zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &value, MemoryLayout<Int64>.size)
+        }
+    }
+
+    /// ROUTER only: a new connection with a routing id already in use takes it over (a
+    /// worker that reconnects after a network cut keeps its identity, and so its attempts).
+    public func setRouterHandover(_ on: Bool) throws {
+        try setInt32(ZMQ_ROUTER_HANDOVER, "ZMQ_ROUTER_HANDOVER", on ? 1 : 0)
+    }
+
     /// SUB only: undo one earlier `subscribe` with the same prefix.
     public func unsubscribe(_ prefix: [UInt8]) throws {
         try setBytes(ZMQ_UNSUBSCRIBE, "ZMQ_UNSUBSCRIBE", prefix)

@@ -1,0 +1,243 @@
+import SweepKit
+
+// Worker → coordinator messages. Each reads its header through `Fields` (types, ranges and
+// lengths checked) and writes it with `json`: one encoding, used by both sides.
+
+/// One execution slot of a worker: a GPU (CUDA_VISIBLE_DEVICES set per slot) or a CPU share.
+public struct SlotInfo: Sendable, Hashable {
+    public var index: Int
+    /// "cpu" or "cuda:N"
+    public var device: String
+    public var memoryMiB: Int?
+
+    public init(index: Int, device: String, memoryMiB: Int? = nil) {
+        self.index = index
+        self.device = device
+        self.memoryMiB = memoryMiB
+    }
+
+    public var isGPU: Bool { device.hasPrefix("cuda") }
+
+    init(json: JSONValue) throws {
+        let f = try Fields(json, message: "hello.slots[]")
+        index = try f.int("index", in: 0...WireLimits.maxSlots)
+        device = try f.id("device")
+        memoryMiB = f.optional("memoryMiB") == nil ? nil : try f.int("memoryMiB", in: 0...(1 << 30))
+    }
+
+    var json: JSONValue {
+        ["index": .number(Double(index)), "device": .string(device),
+         "memoryMiB": memoryMiB.map { .number(Double($0)) } ?? .null]
+    }
+}
+
+public struct Hello: WireMessage {
+    /// Stable across reconnects of the same worker process (and restarts with `--id`).
+    public var workerId: String
+    public var host: String
+    public var pid: Int32
+    public var slots: [SlotInfo]
+    /// Engine name → what `describe` printed (models, methods, versions); "null" is built in.
+    public var engines: [String: JSONValue]
+    /// Attempts this worker is still running (after a reconnect), so the coordinator reconciles.
+    public var running: [String]
+
+    public init(workerId: String, host: String, pid: Int32, slots: [SlotInfo], engines: [String: JSONValue],
+                running: [String]) {
+        self.workerId = workerId
+        self.host = host
+        self.pid = pid
+        self.slots = slots
+        self.engines = engines
+        self.running = running
+    }
+
+    public init(fields f: Fields) throws {
+        workerId = try f.id("workerId")
+        host = try f.string("host", maxBytes: WireLimits.maxHostLength)
+        guard host.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+            throw f.fail("host", "has control characters")
+        }
+        pid = Int32(try f.int("pid", in: 0...Int(Int32.max)))
+        slots = try f.array("slots", maxCount: WireLimits.maxSlots).map(SlotInfo.init(json:))
+        engines = try f.object("engines", maxCount: WireLimits.maxEngines)
+        guard engines.keys.allSatisfy(WireId.isValid) else { throw f.fail("engines", "has a name that is not an id") }
+        running = try f.ids("running", maxCount: WireLimits.maxRunning)
+    }
+
+    public var json: JSONValue {
+        ["workerId": .string(workerId), "host": .string(host), "pid": .number(Double(pid)),
+         "slots": .array(slots.map(\.json)), "engines": .object(engines),
+         "running": .array(running.map { .string($0) })]
+    }
+}
+
+/// Pull-based credit: the worker has `credits` more free slots.
+public struct Ready: WireMessage {
+    public var credits: Int
+    public init(credits: Int) { self.credits = credits }
+    public init(fields f: Fields) throws { credits = try f.int("credits", in: 0...WireLimits.maxCredits) }
+    public var json: JSONValue { ["credits": .number(Double(credits))] }
+}
+
+public struct Heartbeat: WireMessage {
+    public var running: [String]
+    public init(running: [String]) { self.running = running }
+    public init(fields f: Fields) throws { running = try f.ids("running", maxCount: WireLimits.maxRunning) }
+    public var json: JSONValue { ["running": .array(running.map { .string($0) })] }
+}
+
+public struct TaskProgress: WireMessage {
+    public var attemptId: String
+    /// The engine's progress or metric event as it printed it (an object).
+    public var event: JSONValue
+
+    public init(attemptId: String, event: JSONValue) {
+        self.attemptId = attemptId
+        self.event = event
+    }
+
+    public init(fields f: Fields) throws {
+        attemptId = try f.id("attemptId")
+        event = .object(try f.object("event", maxCount: WireLimits.maxMetrics))
+    }
+
+    public var json: JSONValue { ["attemptId": .string(attemptId), "event": event] }
+}
+
+/// An artifact a task produced, already uploaded over the data socket.
+public struct ProducedArtifact: Sendable, Hashable {
+    public var name: String
+    public var sha256: String
+    public var bytes: Int64
+
+    public init(name: String, sha256: String, bytes: Int64) {
+        self.name = name
+        self.sha256 = sha256
+        self.bytes = bytes
+    }
+
+    init(json: JSONValue) throws {
+        let f = try Fields(json, message: "result.artifacts[]")
+        name = try f.id("name")
+        sha256 = try f.sha256("sha256")
+        bytes = try f.int64("bytes", in: 0...WireLimits.maxArtifactBytes)
+    }
+
+    var json: JSONValue { ["name": .string(name), "sha256": .string(sha256), "bytes": .number(Double(bytes))] }
+}
+
+public struct TaskResult: WireMessage {
+    public var attemptId: String
+    public var taskId: String
+    /// Metric name → value; nil where the engine reported null (e.g. no sparse kernel ran).
+    public var metrics: [String: Double?]
+    public var units: [String: String]
+    public var details: JSONValue
+    /// Already uploaded over the data socket and verified by the coordinator.
+    public var artifacts: [ProducedArtifact]
+    /// Slots this message frees for more work (a `ready` folded into the result: one
+    /// message less per task).
+    public var credit: Int
+
+    public init(attemptId: String, taskId: String, metrics: [String: Double?], units: [String: String],
+                details: JSONValue, artifacts: [ProducedArtifact], credit: Int = 0) {
+        self.attemptId = attemptId
+        self.taskId = taskId
+        self.metrics = metrics
+        self.units = units
+        self.details = details
+        self.artifacts = artifacts
+        self.credit = credit
+    }
+
+    public init(fields f: Fields) throws {
+        attemptId = try f.id("attemptId")
+        taskId = try f.id("taskId")
+        var metrics: [String: Double?] = [:]
+        for (name, value) in try f.object("metrics", maxCount: WireLimits.maxMetrics, optional: true) {
+            guard name.utf8.count <= WireLimits.maxMetricNameLength else { throw f.fail("metrics", "has a name too long") }
+            switch value {
+            case .number(let d): metrics[name] = .some(d)
+            case .null: metrics[name] = .some(nil)
+            default: throw f.fail("metrics.\(name)", "must be a number or null")
+            }
+        }
+        self.metrics = metrics
+        var units: [String: String] = [:]
+        for (name, value) in try f.object("units", maxCount: WireLimits.maxMetrics, optional: true) {
+            guard case .string(let s) = value, s.utf8.count <= WireLimits.maxUnitLength,
+                name.utf8.count <= WireLimits.maxMetricNameLength
+            else { throw f.fail("units.\(name.prefix(64))", "must be a string of at most \(WireLimits.maxUnitLength) bytes") }
+            units[name] = s
+        }
+        self.units = units
+        details = f.optional("details") ?? .null
+        artifacts = try f.array("artifacts", maxCount: WireLimits.maxArtifactsPerResult, optional: true)
+            .map(ProducedArtifact.init(json:))
+        credit = try f.optionalInt("credit", in: 0...WireLimits.maxCredits, default: 0)
+    }
+
+    public var json: JSONValue {
+        ["attemptId": .string(attemptId), "taskId": .string(taskId),
+         "metrics": .object(metrics.mapValues { $0.map(JSONValue.number) ?? .null }),
+         "units": .object(units.mapValues { .string($0) }), "details": details,
+         "artifacts": .array(artifacts.map(\.json)), "credit": .number(Double(credit))]
+    }
+}
+
+public struct TaskFailed: WireMessage {
+    public var attemptId: String
+    public var taskId: String
+    public var error: String
+    public var exitCode: Int32?
+    public var stderrTail: String?
+    /// False when retrying cannot help (the engine said the task is invalid: exit 2).
+    public var retryable: Bool
+    /// Slots this message frees for more work (see `TaskResult.credit`).
+    public var credit: Int
+
+    public init(attemptId: String, taskId: String, error: String, exitCode: Int32?, stderrTail: String?,
+                retryable: Bool, credit: Int = 0) {
+        self.attemptId = attemptId
+        self.taskId = taskId
+        self.error = error
+        self.exitCode = exitCode
+        self.stderrTail = stderrTail
+        self.retryable = retryable
+        self.credit = credit
+    }
+
+    public init(fields f: Fields) throws {
+        attemptId = try f.id("attemptId")
+        taskId = try f.id("taskId")
+        error = try f.string("error", maxBytes: WireLimits.maxTextBytes)
+        exitCode = f.optional("exitCode") == nil ? nil : Int32(try f.int("exitCode", in: Int(Int32.min)...Int(Int32.max)))
+        stderrTail = try f.optionalString("stderrTail", maxBytes: WireLimits.maxStderrTailBytes)
+        retryable = try f.bool("retryable", default: true)
+        credit = try f.optionalInt("credit", in: 0...WireLimits.maxCredits, default: 0)
+    }
+
+    public var json: JSONValue {
+        ["attemptId": .string(attemptId), "taskId": .string(taskId), "error": .string(error),
+         "exitCode": exitCode.map { .number(Double($0)) } ?? .null,
+         "stderrTail": stderrTail.map { .string($0) } ?? .null, "retryable": .bool(retryable),
+         "credit": .number(Double(credit))]
+    }
+}
+
+extension String {
+    /// At most `maxBytes` of UTF-8, cut on a character boundary (for text a peer will check).
+    public func truncatedUTF8(_ maxBytes: Int) -> String {
+        if utf8.count <= maxBytes { return self }
+        var out = ""
+        var used = 0
+        for ch in self {
+            let n = ch.utf8.count
+            if used + n > maxBytes { break }
+            out.append(ch)
+            used += n
+        }
+        return out
+    }
+}

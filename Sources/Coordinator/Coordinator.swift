@@ -24,16 +24,17 @@ public final class Coordinator: Sendable {
     public init(config: CoordinatorConfig, onFatal: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.config = config
         // Workers and artifacts may leave loopback with CURVE; the control socket takes
-        // commands, so it stays on loopback unless the user says --insecure.
-        var exposed = [(config.controlEndpoint, "control")]
+        // commands, so it stays on loopback unless it has CURVE client keys (or --insecure).
+        var exposed: [(String, String)] = []
+        if config.curve?.securesControl != true { exposed.append((config.controlEndpoint, "control")) }
         if config.curve == nil {
             exposed += [(config.workerEndpoint, "worker"), (config.resolvedDataEndpoint(), "artifact")]
         }
         for (endpoint, what) in exposed where !isLoopback(endpoint) && !config.insecure {
             throw CoordinatorError(
                 "refusing to bind the \(what) socket to \(endpoint): it is reachable from other machines "
-                    + (what == "control" ? "and takes commands without authentication. Keep --control on 127.0.0.1 "
-                        + "(tunnel it with ssh -L to use it remotely)"
+                    + (what == "control" ? "and takes commands without CURVE. Keep --control on 127.0.0.1 "
+                        + "(tunnel it with ssh -L), or give --authorized-clients with the CLI users' public keys"
                         : "and no CURVE keys are configured. Give --curve-key and --authorized-keys "
                         + "(see `sparsegrid keygen`), bind 127.0.0.1 and tunnel, ")
                     + " or pass --insecure on a network you trust.")
@@ -45,17 +46,20 @@ public final class Coordinator: Sendable {
         self.context = context
         // The ZAP handler must exist before a CURVE server binds, or libzmq admits any client.
         if let curve = config.curve {
-            authenticator = try CurveAuthenticator(context: context, allowedPublicKeys: curve.authorizedWorkerKeys) {
+            var domains = [ZAPDomain.workers: curve.authorizedWorkerKeys]
+            if curve.securesControl { domains[ZAPDomain.control] = curve.authorizedClientKeys }
+            authenticator = try CurveAuthenticator(context: context, allowedPublicKeys: [], domains: domains) {
                 FileHandle.standardError.write(Data("coordinator: refused a worker: \($0)\n".utf8))
             }
         } else {
             authenticator = nil
         }
 
-        func bound(_ type: SocketType, _ endpoint: String, what: String, curve: Bool = false) throws -> (Socket, String) {
+        func bound(_ type: SocketType, _ endpoint: String, what: String, domain: String?) throws -> (Socket, String) {
             let socket = try context.socket(type)
             try socket.setLinger(milliseconds: 0)
-            if curve, let server = config.curve {
+            if let domain, let server = config.curve {
+                try socket.setZapDomain(domain)
                 do {
                     try socket.setCurveServer(secretKey: server.secretKey)
                 } catch {
@@ -75,9 +79,13 @@ public final class Coordinator: Sendable {
             }
             return (socket, try socket.lastEndpoint)
         }
-        let (workerSocket, workerEndpoint) = try bound(.router, config.workerEndpoint, what: "worker", curve: true)
-        let (dataSocket, dataEndpoint) = try bound(.router, config.resolvedDataEndpoint(), what: "artifact", curve: true)
-        let (controlSocket, controlEndpoint) = try bound(.router, config.controlEndpoint, what: "control")
+        let (workerSocket, workerEndpoint) = try bound(.router, config.workerEndpoint, what: "worker",
+                                                       domain: ZAPDomain.workers)
+        let (dataSocket, dataEndpoint) = try bound(.router, config.resolvedDataEndpoint(), what: "artifact",
+                                                   domain: ZAPDomain.workers)
+        let (controlSocket, controlEndpoint) = try bound(
+            .router, config.controlEndpoint, what: "control",
+            domain: config.curve?.securesControl == true ? ZAPDomain.control : nil)
         self.workerEndpoint = workerEndpoint
         self.dataEndpoint = dataEndpoint
         self.controlEndpoint = controlEndpoint

@@ -65,13 +65,26 @@ public func isLoopback(_ endpoint: String) -> Bool {
     return host == "localhost" || host.hasPrefix("127.") || host == "[::1]" || host == "::1"
 }
 
-/// The coordinator's CURVE identity and the workers it admits (Z85 keys, 40 characters).
+/// The coordinator's CURVE identity, the workers it admits, and the clients (CLI users) it
+/// admits to the control socket (Z85 keys, 40 characters). With client keys the control
+/// socket is CURVE too and may leave loopback; a worker key does not open it.
 public struct CurveServerConfig: Sendable {
     public var secretKey: String
     public var authorizedWorkerKeys: Set<String>
+    public var authorizedClientKeys: Set<String>
 
-    public init(secretKey: String, authorizedWorkerKeys: Set<String>) {
+    public init(secretKey: String, authorizedWorkerKeys: Set<String>, authorizedClientKeys: Set<String> = []) {
         self.secretKey = secretKey
         self.authorizedWorkerKeys = authorizedWorkerKeys
+        self.authorizedClientKeys = authorizedClientKeys
     }
+
+    /// Whether the control socket takes CURVE clients (and so may bind off loopback).
+    public var securesControl: Bool { !authorizedClientKeys.isEmpty }
+}
+
+/// ZAP domains: each socket's handshakes are checked against its own allow-list.
+enum ZAPDomain {
+    static let workers = "sparsegrid-workers"
+    static let control = "sparsegrid-control"
 }

@@ -48,10 +48,16 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(name: .customLong("authorized-keys"), help: "File of the worker public keys to admit, one per line (with --curve-key).")
     var authorizedKeys: String?
 
+    @Option(name: .customLong("authorized-clients"), help: "File of the public keys of CLI users admitted to the control socket over CURVE, one per line (with --curve-key); then --control may bind a non-loopback address.")
+    var authorizedClients: String?
+
     @Flag(name: .long, help: "Allow binding a non-loopback address without encryption.")
     var insecure = false
 
     func validate() throws {
+        if authorizedClients != nil, curveKey == nil {
+            throw ValidationError("--authorized-clients needs --curve-key and --authorized-keys: the control socket uses the coordinator's CURVE identity.")
+        }
         if (curveKey == nil) != (authorizedKeys == nil) {
             throw ValidationError("--curve-key and --authorized-keys go together: the coordinator's secret key and the workers it admits.")
         }
@@ -70,8 +76,17 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 }
                 let keys = Set(keyLines(text))
                 if keys.isEmpty { throw UserError("\(authorizedKeys) lists no worker keys; no worker could connect.") }
+                var clients: Set<String> = []
+                if let authorizedClients {
+                    guard let text = try? String(contentsOfFile: authorizedClients, encoding: .utf8) else {
+                        throw UserError("cannot read --authorized-clients \(authorizedClients): it should list the CLI "
+                            + "users' .pub keys, one per line.")
+                    }
+                    clients = Set(keyLines(text))
+                    if clients.isEmpty { throw UserError("\(authorizedClients) lists no client keys.") }
+                }
                 curve = CurveServerConfig(secretKey: try readKey(curveKey, what: "coordinator's secret key"),
-                                          authorizedWorkerKeys: keys)
+                                          authorizedWorkerKeys: keys, authorizedClientKeys: clients)
             }
             let config = CoordinatorConfig(
                 stateDirectory: state, workerEndpoint: bind, dataEndpoint: data, controlEndpoint: control,

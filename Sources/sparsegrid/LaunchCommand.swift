@@ -21,14 +21,12 @@ struct LaunchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The coordinator's state directory (where its control token is).")
     var state: String = defaultStateDirectory
 
-    @Option(name: .customLong("token-file"), help: "The control token file (default: <state>/control.token).")
-    var tokenFile: String?
+    @OptionGroup var credentials: ControlCredentials
 
     func run() async throws {
         try await userFacing {
             let plan = try loadPlan(spec)
-            let client = try ControlClient(endpoint: coordinator,
-                                           tokenPath: tokenFile ?? ControlToken.path(state: state))
+            let client = try ControlClient(endpoint: coordinator, state: state, credentials: credentials)
             let reply = try client.request(.launch, LaunchRequest(plan: plan), timeout: 10)
             let n = { (key: String) in reply.body[key]?.intValue ?? 0 }
             print("sweep \(plan.name): \(n("new")) new, \(n("reused")) reused, \(n("rerun")) to run again, \(n("total")) total")
@@ -48,13 +46,12 @@ struct SweepTarget: ParsableArguments {
     @Option(name: .long, help: "The coordinator's control address (default: the one running on --state).")
     var coordinator: String?
 
-    @Option(name: .customLong("token-file"), help: "The control token file (default: <state>/control.token).")
-    var tokenFile: String?
+    @OptionGroup var credentials: ControlCredentials
 
     /// Sends `type` to the running coordinator and returns its reply, or nil when none runs.
     func askCoordinator(_ type: MessageType) throws -> ControlReply? {
         guard let endpoint = coordinator ?? CoordinatorInfo.read(state: state)?.controlEndpoint else { return nil }
-        return try ControlClient(endpoint: endpoint, tokenPath: tokenFile ?? ControlToken.path(state: state))
+        return try ControlClient(endpoint: endpoint, state: state, credentials: credentials)
             .request(type, SweepRequest(sweep: name))
     }
 }

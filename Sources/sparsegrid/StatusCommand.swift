@@ -19,8 +19,7 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A coordinator's control address.")
     var coordinator: String?
 
-    @Option(name: .customLong("token-file"), help: "The control token file (default: <state>/control.token).")
-    var tokenFile: String?
+    @OptionGroup var credentials: ControlCredentials
 
     @Flag(name: .long, help: "Refresh every 2 seconds until interrupted.")
     var watch = false
@@ -39,7 +38,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     private func render() throws -> String {
         if let endpoint = coordinator ?? CoordinatorInfo.read(state: state)?.controlEndpoint {
-            let reply = try ControlClient(endpoint: endpoint, tokenPath: tokenFile ?? ControlToken.path(state: state))
+            let reply = try ControlClient(endpoint: endpoint, state: state, credentials: credentials)
                 .request(.status, StatusRequest())
             let status = try Codec.decodeJSON(LiveStatus.self, from: Codec.encodeJSON(reply.body))
             return StatusView.live(status, endpoint: endpoint)

@@ -73,17 +73,26 @@ final class ControlClient {
     private let token: [UInt8]
     let endpoint: String
 
-    /// `tokenPath`: the control token file (`<state>/control.token` unless --token-file says).
-    init(endpoint: String, tokenPath: String) throws {
+    /// Authenticates with CURVE keys when `credentials` has them (a remote control socket),
+    /// else with the control token (`<state>/control.token` unless --token-file says).
+    init(endpoint: String, state: String, credentials: ControlCredentials) throws {
         self.endpoint = endpoint
-        do {
-            token = try ControlToken.read(path: tokenPath)
-        } catch {
-            throw UserError("\(error)")
-        }
+        let tokenPath = credentials.tokenFile ?? ControlToken.path(state: state)
         context = try Context()
         socket = try context.socket(.dealer)
         try socket.setLinger(milliseconds: 0)
+        if let keyFile = credentials.curveKey, let serverKey = credentials.serverKey {
+            let secret = try readKey(keyFile, what: "your secret key")
+            try socket.setCurveClient(serverPublicKey: try readKey(serverKey, what: "coordinator's public key"),
+                                      publicKey: try ZMQ.curvePublic(fromSecret: secret), secretKey: secret)
+            token = (try? ControlToken.read(path: tokenPath)) ?? []
+        } else {
+            do {
+                token = try ControlToken.read(path: tokenPath)
+            } catch {
+                throw UserError("\(error)")
+            }
+        }
         do {
             try socket.connect(endpoint)
         } catch {
@@ -107,6 +116,24 @@ final class ControlClient {
         let reply = try Codec.parse(frames).decode(ControlReply.self)
         if !reply.ok { throw UserError(reply.error ?? "the coordinator refused the request") }
         return reply
+    }
+}
+
+/// How a CLI command proves it may use a coordinator's control socket.
+struct ControlCredentials: ParsableArguments {
+    @Option(name: .customLong("token-file"), help: "The control token file (default: <state>/control.token).")
+    var tokenFile: String?
+
+    @Option(name: .customLong("curve-key"), help: "Your CURVE secret key file, for a coordinator whose control socket takes CURVE clients (--authorized-clients).")
+    var curveKey: String?
+
+    @Option(name: .customLong("server-key"), help: "The coordinator's public key (its .pub file or the 40-character key), with --curve-key.")
+    var serverKey: String?
+
+    func validate() throws {
+        if (curveKey == nil) != (serverKey == nil) {
+            throw ValidationError("--curve-key and --server-key go together: your secret key and the coordinator's public key.")
+        }
     }
 }
 

@@ -49,6 +49,45 @@ struct CurveSystemTests {
         #expect(try store.workers().map(\.id) == ["G"])
     }
 
+    /// Fault injected: a control client with no token and no key, one with a worker's key, and
+    /// one with a key not on the client list. Proves: only an allow-listed client key (or the
+    /// local token) can launch, and a worker key does not open the control socket.
+    @Test("the control socket takes CURVE clients from its own allow-list: a remote launch needs no token")
+    func curveControl() async throws {
+        let dir = Harness.tempDir("curve-control")
+        let state = "\(dir)/state"
+        for name in ["coord", "worker", "laptop", "stranger"] {
+            #expect(try await Harness.run(["keygen", "\(dir)/\(name)"]).status == 0)
+        }
+        try FileManager.default.copyItem(atPath: "\(dir)/worker.pub", toPath: "\(dir)/workers.txt")
+        try FileManager.default.copyItem(atPath: "\(dir)/laptop.pub", toPath: "\(dir)/clients.txt")
+        let spec = try Harness.writeSpec(Harness.testSpec(name: "remote", xs: [1], trainParams: "value: 1"), in: dir)
+        let coordinator = try Harness.start(["coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
+                                             "--control", "tcp://127.0.0.1:*", "--curve-key", "\(dir)/coord.key",
+                                             "--authorized-keys", "\(dir)/workers.txt",
+                                             "--authorized-clients", "\(dir)/clients.txt"],
+                                            log: "\(dir)/coordinator.log")
+        defer { Harness.kill9(coordinator) }
+        let endpoints = try await Harness.coordinatorEndpoints(state)
+        // The "laptop" has no state directory of the coordinator's, so no token: only its key.
+        let elsewhere = "\(dir)/laptop-state"
+        let launched = try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", elsewhere,
+                                              "--curve-key", "\(dir)/laptop.key", "--server-key", "\(dir)/coord.pub"],
+                                             timeout: 30)
+        #expect(launched.status == 0, "\(launched.stderr)")
+        #expect(launched.stdout.contains("sweep remote: 1 new"))
+        for key in ["worker", "stranger"] {
+            let refused = try await Harness.run(["status", "--coordinator", endpoints.control, "--state", elsewhere,
+                                                 "--curve-key", "\(dir)/\(key).key", "--server-key", "\(dir)/coord.pub"],
+                                                timeout: 30)
+            #expect(refused.status != 0, "a \(key) key must not open the control socket")
+        }
+        let noKey = try await Harness.run(["status", "--coordinator", endpoints.control, "--state", elsewhere],
+                                          timeout: 30)
+        #expect(noKey.status != 0)
+        #expect(noKey.stderr.contains("control token"))
+    }
+
     @Test("a non-loopback bind without CURVE is refused with what to do")
     func refusesPlainNetworkBind() async throws {
         let dir = Harness.tempDir("plain")

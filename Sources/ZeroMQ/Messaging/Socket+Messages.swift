@@ -72,10 +72,10 @@ extension Socket {
                 if error.isAgain && dontWait && frames.isEmpty { return nil }
                 throw error
             }
-            if frames.isEmpty {
-                userId = property("User-Id", of: message)
-                peerAddress = property("Peer-Address", of: message)
-            }
+            // A ROUTER makes up the routing-id frame itself; metadata rides on the frames the
+            // peer sent, so read it from the first frame that has it.
+            if userId == nil { userId = property("User-Id", of: message) }
+            if peerAddress == nil { peerAddress = property("Peer-Address", of: message) }
             let count = zmq_msg_size(message)
             if count == 0 {
                 frames.append([])

@@ -16,14 +16,17 @@ public final class CurveAuthenticator: @unchecked Sendable {
 
     /// - Parameters:
     ///   - allowedPublicKeys: Z85 public keys (40 characters) of the clients to admit.
+    ///   - domains: ZAP domain → the only keys admitted on sockets of that domain.
     ///   - onReject: called on the handler's thread with a sentence for each refused
     ///     handshake (and for handler errors), e.g. to log it.
     public init(
         context: Context,
         allowedPublicKeys: Set<String>,
+        domains: [String: Set<String>] = [:],
         onReject: (@Sendable (String) -> Void)? = nil
     ) throws {
-        let policy = ZAPPolicy(allowedPublicKeys: try Set(allowedPublicKeys.map(ZAPPolicy.normalise)))
+        let policy = ZAPPolicy(allowedPublicKeys: try Set(allowedPublicKeys.map(ZAPPolicy.normalise)),
+                               domainKeys: try domains.mapValues { try Set($0.map(ZAPPolicy.normalise)) })
         let state = State(policy: policy, onReject: onReject)
         let zap = try context.socket(.rep)
         try zap.setLinger(milliseconds: 0)

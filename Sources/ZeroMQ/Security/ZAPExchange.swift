@@ -26,10 +26,14 @@ enum ZAPDecision: Equatable {
     case reject(reason: String)
 }
 
-/// Accepts CURVE clients whose public key is on the allow-list; refuses everything else.
+/// Accepts CURVE clients whose public key is on the allow-list of the socket's ZAP domain;
+/// refuses everything else. A domain with a list of its own (`domainKeys`) admits only those
+/// keys, so a key admitted to one socket (a worker's) does not open another (the control socket).
 struct ZAPPolicy {
-    /// Z85 public keys, normalised by `ZAPPolicy.normalise`.
+    /// Z85 public keys, normalised by `ZAPPolicy.normalise`, for domains without a list of their own.
     var allowedPublicKeys: Set<String>
+    /// Domain → its own allow-list.
+    var domainKeys: [String: Set<String>] = [:]
 
     func decide(_ request: ZAPRequest) -> ZAPDecision {
         let peer = request.address.isEmpty ? "an unknown address" : request.address
@@ -41,7 +45,7 @@ struct ZAPPolicy {
         else {
             return .reject(reason: "Refused a CURVE client from \(peer): its credentials are not a 32-byte public key.")
         }
-        guard allowedPublicKeys.contains(key) else {
+        guard (domainKeys[request.domain] ?? allowedPublicKeys).contains(key) else {
             return .reject(reason: "Refused a CURVE client from \(peer) (ZAP domain '\(request.domain)'): its public key \(key) is not on the allow-list; add it to the allowed keys to let this client in.")
         }
         return .accept(userId: key)

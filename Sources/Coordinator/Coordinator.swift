@@ -92,7 +92,8 @@ public final class Coordinator: Sendable {
 
         let loop = try EventLoop(workers: workerSocket, control: controlSocket, store: store, config: config,
                                  dataEndpoint: dataEndpoint, controlToken: controlToken)
-        let artifacts = try ArtifactService(socket: dataSocket, root: config.artifactDirectory)
+        let artifacts = try ArtifactService(socket: dataSocket, root: config.artifactDirectory,
+                                            limits: config.artifactLimits)
         let flag = stopFlag
         let stopped: @Sendable () -> Bool = { flag.isSet }
         let main = SocketThread.start(name: "sg-coordinator") {

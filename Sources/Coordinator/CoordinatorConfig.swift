@@ -18,6 +18,8 @@ public struct CoordinatorConfig: Sendable {
     public var insecure: Bool
     /// Encrypt and authenticate the worker and artifact sockets (required off loopback).
     public var curve: CurveServerConfig?
+    /// Caps on artifact uploads (size, partial quota, idle timeout); see `ArtifactLimits`.
+    public var artifactLimits = ArtifactLimits()
 
     public init(stateDirectory: String, workerEndpoint: String = "tcp://127.0.0.1:5555", dataEndpoint: String? = nil,
                 controlEndpoint: String = "tcp://127.0.0.1:5557", heartbeatInterval: Double = 1,

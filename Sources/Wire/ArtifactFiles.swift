@@ -26,8 +26,10 @@ public enum ArtifactFiles {
     public static func finalPath(root: String, sha256: String) -> String { "\(root)/\(sha256)" }
     public static func partialPath(root: String, sha256: String) -> String { "\(root)/partial/\(sha256)" }
 
+    /// 64 lowercase ASCII hex digits: the only names the layout above may be given.
+    /// (`Character.isHexDigit` also admits fullwidth digits, so bytes are checked instead.)
     public static func isValidHash(_ s: String) -> Bool {
-        s.count == 64 && s.allSatisfy { $0.isHexDigit && !$0.isUppercase }
+        s.utf8.count == 64 && s.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
     public static func fileSize(_ path: String) -> Int64? {

@@ -29,6 +29,20 @@ MIN_CAPABILITY = (8, 0)  # Ampere: first GPUs with sparse tensor cores
 # Availability
 
 
+def cusparselt_status() -> dict:
+    """Whether this torch build has cuSPARSELt, and its version as cuSPARSELt numbers it
+    (major * 1000 + minor * 100 + patch, e.g. 602 for 0.6.2); a build-time fact, no GPU needed."""
+    backend = getattr(torch.backends, "cusparselt", None)
+    if backend is None:
+        return {"available": False, "version": None}
+    try:
+        available = bool(backend.is_available())
+        version = backend.version() if available else None
+    except Exception:  # an odd build: treat as absent rather than fail the caller
+        return {"available": False, "version": None}
+    return {"available": available, "version": version}
+
+
 def sparse_kernel_unavailable(device) -> str | None:
     """Why no 2:4 sparse kernel can run on `device`, or None when one can."""
     device = torch.device(device)
@@ -41,6 +55,12 @@ def sparse_kernel_unavailable(device) -> str | None:
         return (
             f"no sparse kernel: GPU capability {capability[0]}.{capability[1]} has no sparse tensor cores "
             "(needs 8.0 or newer)"
+        )
+    if not cusparselt_status()["available"]:
+        # semi_structured() asks for cuSPARSELt; torch's other 2:4 backend (CUTLASS) does not cover sm90.
+        return (
+            f"no sparse kernel: this torch build ({torch.__version__}) has no cuSPARSELt "
+            "(torch.backends.cusparselt.is_available() is False), which the 2:4 path uses"
         )
     return None
 

@@ -93,7 +93,7 @@ final class ArtifactHarness {
         guard fired.first?.contains(.readable) == true, let frames = try dealer.receive(dontWait: true) else {
             return nil
         }
-        return try Codec.parse(frames)
+        return try Codec.parse(frames, maxPayloadBytes: artifactChunkBytes)
     }
 
     /// Sends and waits for the answer; a missing answer is an error.

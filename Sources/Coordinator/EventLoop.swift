@@ -49,36 +49,14 @@ final class EventLoop {
     /// finished, attempts still marked running wait (the restart grace) for their worker to
     /// reconnect and claim them.
     private func restore(now: Double) throws {
-        let snapshot = try store.loadSnapshot()
-        var seedsBySweep: [String: [TaskSeed]] = [:]
-        for task in snapshot.tasks { seedsBySweep[task.sweep, default: []].append(Self.seed(task)) }
-        var artifacts: [String: [ArtifactDigest]] = [:]
-        for plan in snapshot.sweeps {
-            plans[plan.name] = plan
-            for row in try store.resultRows(sweep: plan.name) where !row.artifacts.isEmpty {
-                artifacts[row.taskId] = row.artifacts.map { ArtifactDigest(name: $0.name, sha256: $0.sha256, bytes: $0.bytes) }
-            }
-        }
-        let sweeps = snapshot.sweeps.map {
-            RestoredSweep(name: $0.name, engine: $0.engine, device: $0.device, retries: $0.retries,
-                          cancelled: snapshot.cancelledSweeps.contains($0.name), tasks: seedsBySweep[$0.name] ?? [])
-        }
-        let attempts = snapshot.runningAttempts.map {
-            RestoredAttempt(id: $0.id, taskId: $0.taskId, workerId: $0.workerId, startedAt: $0.startedAt)
-        }
-        scheduler.restore(sweeps: sweeps, attempts: attempts, artifacts: artifacts, now: now)
+        let restored = try RestoredState(store: store, config: config.scheduler, now: now)
+        scheduler = restored.scheduler
+        plans = restored.plans
         mutations.append(.event(at: now, kind: "coordinator", sweep: nil, taskId: nil, workerId: nil,
-                                message: "coordinator started with \(snapshot.tasks.count) task(s), "
-                                    + "\(snapshot.runningAttempts.count) attempt(s) awaiting their workers "
+                                message: "coordinator started with \(restored.taskCount) task(s), "
+                                    + "\(restored.runningAttemptCount) attempt(s) awaiting their workers "
                                     + "(for up to \(Int(config.scheduler.restartGraceSeconds)) s)"))
         try flush(now: now)
-    }
-
-    /// A stored task as the scheduler tracks it.
-    private static func seed(_ task: TaskRecord) -> TaskSeed {
-        TaskSeed(id: task.id, sweep: task.sweep, stage: task.stage, priority: task.priority, state: task.state,
-                 attemptsUsed: task.attemptsUsed, inputs: Array(task.inputs.values), params: task.params,
-                 inputsByStage: task.inputs)
     }
 
     /// Set when a commit failed and the loop stopped (the coordinator reports it and exits).
@@ -174,25 +152,8 @@ final class EventLoop {
             if let identity = scheduler.registration(ofWorker: workerId)?.identity {
                 send(identity, .cancel, Cancel(attemptId: attemptId, reason: reason))
             }
-        case .taskState(let taskId, let state, let error):
-            mutations.append(.taskState(taskId: taskId, state: state, error: error, at: now))
-        case .attemptsUsed(let taskId, let count):
-            mutations.append(.taskAttemptsUsed(taskId: taskId, attemptsUsed: count))
-        case .attemptStarted(let attemptId, let taskId, let workerId, let attemptsUsed):
-            mutations.append(.taskStarted(taskId: taskId, attemptsUsed: attemptsUsed, at: now))
-            mutations.append(.attemptStarted(attemptId: attemptId, taskId: taskId, workerId: workerId, at: now))
-        case .attemptEnded(let attemptId, _, let outcome, let error, let failure):
-            mutations.append(.attemptEnded(attemptId: attemptId, outcome: outcome, at: now,
-                                           exitCode: failure?.exitCode, error: failure?.error ?? error,
-                                           stderrTail: failure?.stderrTail))
-        case .workerDead(let workerId):
-            let known = scheduler.registration(ofWorker: workerId)
-            let state = departing.remove(workerId) != nil ? "left" : "dead"
-            mutations.append(.worker(id: workerId, host: known?.host ?? "?", info: known?.info ?? .null, seenAt: now,
-                                     state: state))
-        case .log(let kind, let sweep, let taskId, let workerId, let message):
-            mutations.append(.event(at: now, kind: kind, sweep: sweep, taskId: taskId, workerId: workerId,
-                                    message: message))
+        default:
+            mutations += storeMutations(for: effect, scheduler: scheduler, departing: &departing, now: now)
         }
     }
 
@@ -391,7 +352,7 @@ final class EventLoop {
         try flush(now: now)  // earlier state changes first: launch commits on its own
         let summary = try store.launch(plan, now: now)
         plans[plan.name] = plan
-        let seeds = try store.loadSnapshot(sweep: plan.name).tasks.map(Self.seed)
+        let seeds = try store.loadSnapshot(sweep: plan.name).tasks.map(RestoredState.seed)
         scheduler.addSweep(name: plan.name, engine: plan.engine, device: plan.device, retries: plan.retries,
                            cancelled: false, tasks: seeds)
         mutations.append(.event(at: now, kind: "launch", sweep: plan.name, taskId: nil, workerId: nil,

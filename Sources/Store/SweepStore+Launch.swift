@@ -75,54 +75,11 @@ extension SweepStore {
         }
     }
 
-    /// Puts a sweep's failed tasks back to pending with attempts reset, for use when no
-    /// coordinator is running (a running one does this itself). Returns how many.
-    public func retryFailed(sweep: String, now: Double) throws -> Int {
-        try write("retry the failed tasks of sweep \(sweep)") { db in
-            try Self.requireSweep(db, sweep, path: path)
-            try db.execute(sql: """
-                UPDATE tasks SET state = 'pending', attempts_used = 0, error = NULL, updated_at = ?
-                WHERE sweep = ? AND active = 1 AND state = 'failed'
-                """, arguments: [now, sweep])
-            let count = db.changesCount
-            try Self.insertEvent(db, at: now, kind: "retry", sweep: sweep,
-                                 message: "\(count) failed tasks of sweep \(sweep) set back to pending")
-            return count
-        }
-    }
-
-    /// Cancels a sweep: marks it cancelled, its unfinished tasks cancelled and their running
-    /// attempts ended as cancelled, for use when no coordinator is running. Returns how many
-    /// tasks were cancelled.
-    public func cancel(sweep: String, now: Double) throws -> Int {
-        try write("cancel sweep \(sweep)") { db in
-            try Self.requireSweep(db, sweep, path: path)
-            try db.execute(sql: "UPDATE sweeps SET cancelled = 1, updated_at = ? WHERE name = ?", arguments: [now, sweep])
-            let ids = try String.fetchAll(db, sql: """
-                SELECT id FROM tasks WHERE sweep = ? AND active = 1 AND state IN ('pending', 'ready', 'running')
-                """, arguments: [sweep])
-            for id in ids {
-                try Self.cancelTask(db, id: id, reason: "cancelled by the user", now: now)
-            }
-            try Self.insertEvent(db, at: now, kind: "cancel", sweep: sweep,
-                                 message: "sweep \(sweep) cancelled: \(ids.count) unfinished tasks cancelled")
-            return ids.count
-        }
-    }
-
     private static func cancelTask(_ db: Database, id: String, reason: String, now: Double) throws {
         try db.cachedStatement(sql: "UPDATE tasks SET state = 'cancelled', error = ?, updated_at = ? WHERE id = ?")
             .execute(arguments: [reason, now, id])
         try db.cachedStatement(sql: """
             UPDATE attempts SET outcome = 'cancelled', ended_at = ?, error = ? WHERE task_id = ? AND outcome = 'running'
             """).execute(arguments: [now, reason, id])
-    }
-
-    private static func requireSweep(_ db: Database, _ sweep: String, path: String) throws {
-        let known = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sweeps WHERE name = ?)", arguments: [sweep]) ?? false
-        if !known {
-            throw StoreError(.notFound,
-                "there is no sweep named \(sweep) in \(path); `sparsegrid status` lists the sweeps.")
-        }
     }
 }

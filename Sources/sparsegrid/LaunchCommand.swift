@@ -1,4 +1,5 @@
 import ArgumentParser
+import Coordinator
 import Foundation
 import SweepKit
 import Wire
@@ -68,7 +69,9 @@ struct CancelCommand: AsyncParsableCommand {
             if try target.askCoordinator(.cancelSweep) != nil {
                 print("sweep \(target.name) cancelled")
             } else {
-                let n = try openStore(state: target.state).cancel(sweep: target.name, now: Date().timeIntervalSince1970)
+                _ = try openStore(state: target.state)  // a clear error when there is no state here
+                let n = try OfflineControl.cancel(databasePath: databasePath(state: target.state), sweep: target.name,
+                                                  now: Date().timeIntervalSince1970)
                 print("sweep \(target.name) cancelled (\(n) task(s) will not run)")
             }
         }
@@ -87,7 +90,9 @@ struct RetryCommand: AsyncParsableCommand {
             if let reply = try target.askCoordinator(.retrySweep) {
                 print("sweep \(target.name): \(reply.body["retried"]?.intValue ?? 0) task(s) will run again")
             } else {
-                let n = try openStore(state: target.state).retryFailed(sweep: target.name, now: Date().timeIntervalSince1970)
+                _ = try openStore(state: target.state)
+                let n = try OfflineControl.retry(databasePath: databasePath(state: target.state), sweep: target.name,
+                                                 now: Date().timeIntervalSince1970)
                 print("sweep \(target.name): \(n) task(s) will run again when a coordinator runs it "
                     + "(`sparsegrid run` or `sparsegrid coordinator`)")
             }

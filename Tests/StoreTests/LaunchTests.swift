@@ -92,7 +92,8 @@ struct LaunchTests {
         let dir = try TempDir()
         let store = try SweepStore(path: dir.dbPath)
         _ = try store.launch(makePlan(), now: 10)
-        #expect(try store.cancel(sweep: "grid", now: 11) == 4)
+        try store.apply([.sweepCancelled(sweep: "grid", cancelled: true, at: 11)]
+                        + makePlan().tasks.map { .taskState(taskId: $0.id, state: .cancelled, error: "cancelled", at: 11) })
         #expect(try store.loadSnapshot().cancelledSweeps == ["grid"])
         #expect(try store.launch(makePlan(), now: 20) == LaunchSummary(sweep: "grid", new: 0, reused: 0, rerun: 4, total: 4))
         #expect(try store.loadSnapshot().cancelledSweeps.isEmpty)
@@ -108,43 +109,5 @@ struct LaunchTests {
         let error = #expect(throws: StoreError.self) { try store.launch(plan, now: 10) }
         #expect(error?.code == .invalidPlan)
         #expect(try store.sweepSummaries().isEmpty)
-    }
-}
-
-@Suite("Retry and cancel without a coordinator")
-struct RetryCancelTests {
-    @Test("retryFailed puts failed tasks back to pending and leaves the others")
-    func retry() throws {
-        let dir = try TempDir()
-        let store = try SweepStore(path: dir.dbPath)
-        _ = try store.launch(makePlan(), now: 10)
-        try store.apply(fail("grid/train/vgg/0", attempt: "a1", error: "boom", final: true, at: 11)
-                        + [.taskAttemptsUsed(taskId: "grid/train/vgg/0", attemptsUsed: 2),
-                           .taskState(taskId: "grid/finetune/vgg/0/2:4", state: .failed, error: "input failed", at: 12)]
-                        + succeed("grid/train/resnet/0", attempt: "a2", at: 13))
-        #expect(try store.retryFailed(sweep: "grid", now: 20) == 2)
-        let tasks = try store.loadSnapshot().tasks
-        #expect(tasks.map(\.state) == [.succeeded, .pending, .pending, .pending])
-        #expect(tasks.allSatisfy { $0.error == nil && ($0.state == .succeeded || $0.attemptsUsed == 0) })
-        #expect(try store.recentEvents(limit: 1).first?.kind == "retry")
-        let error = #expect(throws: StoreError.self) { try store.retryFailed(sweep: "nope", now: 21) }
-        #expect(error?.code == .notFound)
-    }
-
-    @Test("cancel marks unfinished tasks and running attempts cancelled, keeps finished ones")
-    func cancel() throws {
-        let dir = try TempDir()
-        let store = try SweepStore(path: dir.dbPath)
-        _ = try store.launch(makePlan(), now: 10)
-        try store.apply(succeed("grid/train/vgg/0", attempt: "a1", at: 11)
-                        + [.taskState(taskId: "grid/train/resnet/0", state: .running, error: nil, at: 12),
-                           .attemptStarted(attemptId: "a2", taskId: "grid/train/resnet/0", workerId: "w1", at: 12)])
-        #expect(try store.cancel(sweep: "grid", now: 20) == 3)
-        let snapshot = try store.loadSnapshot()
-        #expect(snapshot.cancelledSweeps == ["grid"])
-        #expect(snapshot.runningAttempts.isEmpty)
-        #expect(snapshot.tasks.map(\.state) == [.cancelled, .succeeded, .cancelled, .cancelled])
-        let attempt = try #require(try store.attempts(task: "grid/train/resnet/0").first)
-        #expect(attempt.outcome == .cancelled && attempt.endedAt == 20)
     }
 }

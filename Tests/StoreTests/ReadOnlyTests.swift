@@ -29,8 +29,6 @@ struct ReadOnlyTests {
         #expect(apply?.code == .readOnly)
         #expect(apply?.description.contains(dir.dbPath) == true)
         #expect(throws: StoreError.self) { try reader.launch(makePlan(), now: 20) }
-        #expect(throws: StoreError.self) { try reader.retryFailed(sweep: "grid", now: 20) }
-        #expect(throws: StoreError.self) { try reader.cancel(sweep: "grid", now: 20) }
         // Below the store's own guard, the connection is opened read-only.
         #expect(throws: DatabaseError.self) {
             try reader.pool.writeWithoutTransaction { try $0.execute(sql: "DELETE FROM events") }

@@ -35,6 +35,8 @@ indirect enum FuzzJSON {
         return FuzzJSON(parsed)
     }
 
+    static func header<T: WireMessage>(_ type: MessageType, _ value: T) -> FuzzJSON { FuzzJSON(value.json) }
+
     var bytes: [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256)
@@ -198,6 +200,9 @@ struct FuzzTemplates {
         func t<T: Encodable>(_ type: MessageType, _ value: T, payload: [UInt8]? = nil) -> Template {
             Template(typeName: type.rawValue, header: FuzzJSON.header(type, value), payload: payload)
         }
+        func t<T: WireMessage>(_ type: MessageType, _ value: T, payload: [UInt8]? = nil) -> Template {
+            Template(typeName: type.rawValue, header: FuzzJSON.header(type, value), payload: payload)
+        }
         return [
             t(.hello, Hello(workerId: "fuzz-worker", host: "fuzz-host", pid: 4242, slots: slots,
                             engines: ["null": ["builtin": true]], running: [attemptId])),
@@ -216,10 +221,10 @@ struct FuzzTemplates {
                               inputs: ["train": InputArtifact(taskId: taskId, name: "checkpoint", sha256: sha256,
                                                               bytes: 13)], device: "any")),
             t(.cancel, Cancel(attemptId: attemptId, reason: "fuzz")),
-            t(.reject, Reject(reason: "fuzz")),
-            t(.ack, Ack(attemptId: attemptId, outcome: "stored")),
+            t(.reject, Reject(.malformed, "fuzz")),
+            t(.ack, Ack(attemptId: attemptId, outcome: .stored)),
             t(.launch, LaunchRequest(plan: plan)),
-            t(.status, Empty()),
+            t(.status, StatusRequest()),
             t(.cancelSweep, SweepRequest(sweep: plan.name)),
             t(.retrySweep, SweepRequest(sweep: plan.name)),
             t(.reply, ControlReply(ok: true, body: ["x": 1])),

@@ -133,7 +133,7 @@ final class CoordinatorUnderTest {
     }
 
     func launch(_ spec: String) async throws {
-        let out = try await Harness.run(["launch", spec, "--coordinator", control], timeout: 60)
+        let out = try await Harness.run(["launch", spec, "--coordinator", control, "--state", state], timeout: 60)
         if out.status != 0 { throw HarnessError("launch failed: \(out.stdout) \(out.stderr)") }
     }
 }
@@ -161,6 +161,10 @@ final class RawDealer {
 
     func send<T: Encodable>(_ type: MessageType, _ header: T, payload: [UInt8]? = nil) {
         if let frames = try? Codec.frames(type, header, payload: payload) { send(frames) }
+    }
+
+    func send<T: WireMessage>(_ type: MessageType, _ header: T, payload: [UInt8]? = nil) {
+        send(Codec.frames(type, header, payload: payload))
     }
 
     /// The next message, or nil after `timeout` seconds (never blocks a thread).

@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // libzmq (Debian: libzmq3-dev). Nothing outside ZeroMQ imports it.
@@ -39,9 +40,14 @@ let package = Package(
             "SweepKit", "Store", "Reports", "Coordinator", "Worker", "Wire", "ZeroMQ",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Decoders under libFuzzer: `make fuzz` builds it with -sanitize=fuzzer (see Makefile);
+        // a plain build replays a corpus, so it always compiles.
+        .executableTarget(name: "WireFuzz", dependencies: ["Wire", "SweepKit"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "SweepKitTests", dependencies: ["SweepKit"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "SweepKit"]),
+        // The worker's protocol state machine, without sockets.
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Wire", "SweepKit"]),
         // In-process tests of the coordinator's services over real loopback sockets.
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire", "SweepKit", "Store", "ZeroMQ"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "SweepKit"]),

@@ -34,11 +34,19 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .target(name: "Reports", dependencies: ["SweepKit"]),
-        .target(name: "Coordinator", dependencies: ["ZeroMQ", "Wire", "SweepKit", "Store"]),
-        .target(name: "Worker", dependencies: ["ZeroMQ", "Wire", "SweepKit"]),
+        .target(name: "Coordinator", dependencies: [
+            "ZeroMQ", "Wire", "SweepKit", "Store",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .target(name: "Worker", dependencies: [
+            "ZeroMQ", "Wire", "SweepKit",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .executableTarget(name: "sparsegrid", dependencies: [
             "SweepKit", "Store", "Reports", "Coordinator", "Worker", "Wire", "ZeroMQ",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         // Decoders under libFuzzer: `make fuzz` builds it with -sanitize=fuzzer (see Makefile);
         // a plain build replays a corpus, so it always compiles.

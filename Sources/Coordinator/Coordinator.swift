@@ -1,27 +1,33 @@
 import Foundation
+import ServiceLifecycle
 import Store
 import Synchronization
 import Wire
 import ZeroMQ
 
-/// A running coordinator: three ROUTER sockets (workers, artifacts, control), each loop on
-/// its own thread so blocking zmq calls never sit on Swift's cooperative pool.
-public final class Coordinator: Sendable {
+/// A coordinator as a `Service`: `init` opens the store, binds the three ROUTER sockets
+/// (workers, artifacts, control) and restores state, throwing a sentence a user can act on;
+/// `run()` serves until graceful shutdown (SIGTERM/SIGINT in a `ServiceGroup`), cancellation
+/// or `stop()`, and throws if the loop stopped because a commit failed (the database stays
+/// the truth; a restart resumes from it). Each loop runs on a thread of its own
+/// (`ThreadService`) so blocking zmq calls never sit on Swift's cooperative pool.
+public final class Coordinator: Service, Sendable {
     public let config: CoordinatorConfig
     /// The endpoints actually bound (ports resolved when the config asked for "*").
     public let workerEndpoint: String
     public let dataEndpoint: String
     public let controlEndpoint: String
     private let context: Context
-    private let stopFlag = StopFlag()
-    private let threads: Mutex<[SocketThread]>
+    private let loopService: ThreadService
+    private let dataService: ThreadService
+    /// Why the worker loop stopped on its own (a failed commit), if it did.
+    private let fatal = FatalReason()
     private let authenticator: CurveAuthenticator?
 
-    /// Opens the store, binds the sockets and starts the loops. Throws a `CoordinatorError`
-    /// with a sentence a user can act on (address in use, non-loopback without CURVE…).
-    /// `onFatal` is called (from the loop's thread) when the loop stops because a commit
-    /// failed; the database stays the truth and a restart resumes from it.
-    public init(config: CoordinatorConfig, onFatal: @escaping @Sendable (String) -> Void = { _ in }) throws {
+    /// Opens the store, binds the sockets and restores the scheduler; nothing runs until
+    /// `run()`. Throws a `CoordinatorError` with a sentence a user can act on (address in use,
+    /// non-loopback without CURVE…).
+    public init(config: CoordinatorConfig) throws {
         self.config = config
         // Workers and artifacts may leave loopback with CURVE; the control socket takes
         // commands, so it stays on loopback unless it has CURVE client keys (or --insecure).
@@ -94,41 +100,50 @@ public final class Coordinator: Sendable {
                                  dataEndpoint: dataEndpoint, controlToken: controlToken)
         let artifacts = try ArtifactService(socket: dataSocket, root: config.artifactDirectory,
                                             limits: config.artifactLimits)
-        let flag = stopFlag
-        let stopped: @Sendable () -> Bool = { flag.isSet }
-        let main = SocketThread.start(name: "sg-coordinator") {
+        let fatal = self.fatal
+        let databasePath = config.databasePath
+        loopService = ThreadService(name: "sg-coordinator") { stopped in
             loop.run(until: stopped)
             workerSocket.close()
             controlSocket.close()
             if let error = loop.fatalStoreError {
-                onFatal("could not commit to \(config.databasePath): \(error)")
+                fatal.set("could not commit to \(databasePath): \(error)")
             }
         }
-        let data = SocketThread.start(name: "sg-artifacts") {
+        dataService = ThreadService(name: "sg-artifacts") { stopped in
             artifacts.run(until: stopped)
             dataSocket.close()
         }
-        threads = Mutex([main, data])
     }
 
-    /// Stops the loops (each finishes its current turn, so nothing committed is half-sent)
-    /// and waits for them.
-    public func stop() {
-        stopFlag.set()
-        let all = threads.withLock { t -> [SocketThread] in
-            defer { t.removeAll() }
-            return t
+    /// Serves until graceful shutdown, cancellation or `stop()`. When one loop ends (the
+    /// worker loop after a failed commit), the other is stopped too.
+    public func run() async throws {
+        let (loopService, dataService) = (self.loopService, self.dataService)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await loopService.run() }
+            group.addTask { await dataService.run() }
+            await group.next()
+            loopService.stop()
+            dataService.stop()
+            await group.waitForAll()
         }
-        for thread in all { thread.join() }
         authenticator?.stop()
+        if let reason = fatal.value {
+            throw CoordinatorError("\(reason). Nothing of that turn was sent; restart the coordinator to resume "
+                                       + "from the last commit.")
+        }
     }
 
-    deinit { stop() }
+    /// Asks `run()` to finish: each loop completes its current turn, so nothing committed is half-sent.
+    public func stop() {
+        loopService.stop()
+        dataService.stop()
+    }
 }
 
-/// A flag one thread sets and socket loops poll between turns.
-final class StopFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    var isSet: Bool { value.load(ordering: .relaxed) }
-    func set() { value.store(true, ordering: .relaxed) }
+final class FatalReason: Sendable {
+    private let reason = Mutex<String?>(nil)
+    var value: String? { reason.withLock { $0 } }
+    func set(_ text: String) { reason.withLock { $0 = text } }
 }

@@ -17,7 +17,7 @@ final class Job: Sendable {
     let assign: Assign
     let slot: SlotInfo
     let startedAt: Double
-    private let state = Mutex<(engine: EngineProcess?, cancelReason: String?)>((nil, nil))
+    private let state = Mutex<(engine: EngineProcess?, cancel: (reason: String, retryable: Bool)?)>((nil, nil))
 
     init(assign: Assign, slot: SlotInfo, startedAt: Double) {
         self.assign = assign
@@ -25,11 +25,14 @@ final class Job: Sendable {
         self.startedAt = startedAt
     }
 
-    var cancelReason: String? { state.withLock { $0.cancelReason } }
+    var cancelReason: String? { state.withLock { $0.cancel?.reason } }
+    private var cancelRetryable: Bool { state.withLock { $0.cancel?.retryable ?? false } }
 
-    func cancel(reason: String) {
+    /// Stops the engine. `retryable`: the task itself is fine and should run again elsewhere
+    /// (the worker is shutting down, a time limit fired); false when the coordinator cancelled it.
+    func cancel(reason: String, retryable: Bool = false) {
         let engine = state.withLock { s -> EngineProcess? in
-            if s.cancelReason == nil { s.cancelReason = reason }
+            if s.cancel == nil { s.cancel = (reason, retryable) }
             return s.engine
         }
         engine?.terminate()
@@ -72,7 +75,7 @@ final class Job: Sendable {
         // Inputs by hash, verified, from the local cache or the coordinator.
         var inputs: [String: JSONValue] = [:]
         for (stage, input) in assign.inputs {
-            if let reason = cancelReason { return failure("cancelled: \(reason)", retryable: false) }
+            if let reason = cancelReason { return failure("cancelled: \(reason)", retryable: cancelRetryable) }
             let path = try client.fetch(sha256: input.sha256, bytes: input.bytes)
             inputs[stage] = ["task_id": .string(input.taskId), "name": .string(input.name),
                              "sha256": .string(input.sha256), "path": .string(path)]
@@ -108,7 +111,7 @@ final class Job: Sendable {
                                        environment: env, directory: workdir)
         let cancelledBeforeStart = state.withLock { s -> Bool in
             s.engine = engine
-            return s.cancelReason != nil
+            return s.cancel != nil
         }
         if cancelledBeforeStart { engine.terminate() }
 
@@ -142,7 +145,8 @@ final class Job: Sendable {
         if !junk.isEmpty { stderrTail += "\n[engine printed non-JSON lines on stdout: \(junk.joined(separator: " | "))]" }
 
         if let reason = cancelReason {
-            return failure("cancelled: \(reason)", exitCode: ended.exitCode, stderr: stderrTail, retryable: false)
+            return failure("cancelled: \(reason)", exitCode: ended.exitCode, stderr: stderrTail,
+                           retryable: cancelRetryable)
         }
         if let signal = ended.signal {
             return failure("engine was killed by signal \(signal)" + (errorMessage.map { ": \($0)" } ?? ""),

@@ -94,7 +94,7 @@ public final class WorkerNode: Sendable {
         while true {
             let now = wallClock()
             if stopRequested.load(ordering: .relaxed) {
-                for job in jobs.values { job.cancel(reason: "the worker is shutting down") }
+                for job in jobs.values { job.cancel(reason: "the worker is shutting down", retryable: true) }
                 if jobs.isEmpty {
                     sendMessage(.bye, Empty())
                     Thread.sleep(forTimeInterval: 0.05)
@@ -205,7 +205,7 @@ public final class WorkerNode: Sendable {
             // Time limits on engines.
             if let limit = config.taskTimeout {
                 for job in jobs.values where now - job.startedAt > limit {
-                    job.cancel(reason: "it ran longer than the worker's --task-timeout of \(Int(limit)) s")
+                    job.cancel(reason: "it ran longer than the worker's --task-timeout of \(Int(limit)) s", retryable: true)
                 }
             }
 

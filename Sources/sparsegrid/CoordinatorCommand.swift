@@ -1,6 +1,7 @@
 import ArgumentParser
 import Coordinator
 import Foundation
+import ServiceLifecycle
 import SweepKit
 
 struct CoordinatorCommand: AsyncParsableCommand {
@@ -93,7 +94,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 heartbeatInterval: heartbeat,
                 scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff), insecure: insecure,
                 curve: curve)
-            let coordinator = try Coordinator(config: config, onFatal: exitOnStoreFailure)
+            let coordinator = try Coordinator(config: config)
             let info = CoordinatorInfo(pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
                                        dataEndpoint: coordinator.dataEndpoint,
                                        controlEndpoint: coordinator.controlEndpoint, startedAt: Date().timeIntervalSince1970)
@@ -103,38 +104,17 @@ struct CoordinatorCommand: AsyncParsableCommand {
             print("  artifacts on        \(coordinator.dataEndpoint)")
             print("  control (CLI) on    \(coordinator.controlEndpoint)")
             flushOutput()
-            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                let once = OnceFlag()
-                SignalHolder.keep(SignalWatcher { _ in if once.claim() { done.resume() } })
+            // SIGTERM or SIGINT: each loop finishes its turn (nothing committed is half-sent), then exit.
+            let group = ServiceGroup(services: [coordinator], gracefulShutdownSignals: [.sigterm, .sigint])
+            do {
+                try await group.run()
+            } catch {
+                CoordinatorInfo.remove(state: state)
+                printErr("coordinator: \(error)")
+                throw ExitCode(70)
             }
-            print("stopping coordinator")
-            coordinator.stop()
+            print("coordinator stopped")
             CoordinatorInfo.remove(state: state)
         }
-    }
-}
-
-/// Keeps signal sources alive for the life of the process.
-enum SignalHolder {
-    nonisolated(unsafe) static var watchers: [SignalWatcher] = []
-    static func keep(_ w: SignalWatcher) { watchers.append(w) }
-}
-
-/// True exactly once, from any thread.
-final class OnceFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var done = false
-    var isClaimed: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return done
-    }
-
-    func claim() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if done { return false }
-        done = true
-        return true
     }
 }

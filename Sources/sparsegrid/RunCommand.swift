@@ -69,7 +69,8 @@ struct RunCommand: AsyncParsableCommand {
                 stateDirectory: state, workerEndpoint: "tcp://127.0.0.1:*", dataEndpoint: "tcp://127.0.0.1:*",
                 controlEndpoint: "tcp://127.0.0.1:*", heartbeatInterval: heartbeat,
                 scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff))
-            let coordinator = try Coordinator(config: config, onFatal: exitOnStoreFailure)
+            let coordinator = try Coordinator(config: config)
+            let serving = Task { try await coordinator.run() }
             try CoordinatorInfo(pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
                                 dataEndpoint: coordinator.dataEndpoint, controlEndpoint: coordinator.controlEndpoint,
                                 startedAt: Date().timeIntervalSince1970).write(state: state)
@@ -86,13 +87,12 @@ struct RunCommand: AsyncParsableCommand {
 
             let pool = try LocalWorkers(count: workers, slots: slots, endpoint: coordinator.workerEndpoint,
                                         state: state, engines: engine, only: plan.engine)
-            let interrupted = OnceFlag()
-            SignalHolder.keep(SignalWatcher { _ in _ = interrupted.claim() })
+            let interrupted = await SignalWatcher.interrupts()
             let display = ProgressDisplay(sweep: plan.name, plain: plain || isatty(1) == 0)
             var finished = false
             while !finished {
                 try await Task.sleep(nanoseconds: 500_000_000)
-                if interrupted.isClaimed {
+                if interrupted.isSet {
                     display.note("interrupted: stopping workers; finished tasks are kept, rerun to continue")
                     break
                 }
@@ -110,6 +110,13 @@ struct RunCommand: AsyncParsableCommand {
             }
             pool.stop()
             coordinator.stop()
+            do {
+                try await serving.value
+            } catch {
+                CoordinatorInfo.remove(state: state)
+                printErr("coordinator: \(error)")
+                throw ExitCode(70)
+            }
             CoordinatorInfo.remove(state: state)
             display.finish()
 

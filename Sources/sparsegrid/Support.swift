@@ -1,4 +1,6 @@
 import ArgumentParser
+import Synchronization
+import UnixSignals
 import Foundation
 import SweepKit
 import Wire
@@ -186,18 +188,22 @@ func currentExecutable() -> String {
     (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
 }
 
-/// Waits for SIGINT or SIGTERM and calls `handler` once (from a dispatch queue).
-final class SignalWatcher: @unchecked Sendable {
-    private var sources: [DispatchSourceSignal] = []
+/// Set at the first SIGINT or SIGTERM once `SignalWatcher.interrupts()` traps them (for `run`,
+/// which polls between status updates; long-running services use a `ServiceGroup` instead).
+final class InterruptFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
+}
 
-    init(_ handler: @escaping @Sendable (Int32) -> Void) {
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { handler(sig) }
-            source.resume()
-            sources.append(source)
+enum SignalWatcher {
+    static func interrupts() async -> InterruptFlag {
+        let flag = InterruptFlag()
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+        Task {
+            for await _ in signals { flag.set() }
         }
+        return flag
     }
 }
 
@@ -227,14 +233,6 @@ func openStore(state: String) throws -> SweepStore {
         throw UserError("no sparsegrid state at \(state): pass --state DIR with the directory your sweep used.")
     }
     return try SweepStore(path: databasePath(state: state))
-}
-
-/// What the CLI does when a coordinator it runs stops because a commit failed: say so and
-/// exit (the one place besides `main` that ends the process; the library only reports it).
-@Sendable func exitOnStoreFailure(_ reason: String) {
-    FileHandle.standardError.write(Data(("coordinator: \(reason)\nStopping; restart the coordinator to resume "
-        + "from the last commit.\n").utf8))
-    exit(70)
 }
 
 /// Flushes stdout (all C streams: `stdout` itself is not concurrency-safe to name in Swift 6).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ServiceLifecycle
 import Wire
 import Worker
 import ZeroMQ
@@ -101,10 +102,11 @@ struct WorkerCommand: AsyncParsableCommand {
                 let stamp = ISO8601DateFormatter().string(from: Date())
                 FileHandle.standardError.write(Data("[\(stamp)] \(workerId): \(line)\n".utf8))
             }
-            SignalHolder.keep(SignalWatcher { _ in node.stop() })
             printErr("worker \(workerId): \(slotList.count) slot(s) [\(slotList.map(\.device).joined(separator: ", "))], "
                 + "engines: \((["null"] + engines.keys.sorted()).joined(separator: ", ")), coordinator \(coordinator)")
-            try await Task.detached { try node.run() }.value
+            // SIGTERM or SIGINT: running engines are stopped and reported, then bye.
+            try await ServiceGroup(services: [WorkerService(node: node)], gracefulShutdownSignals: [.sigterm, .sigint])
+                .run()
         }
     }
 

@@ -1,6 +1,6 @@
 // swift-tools-version: 6.2
 // sparsegrid: model × sparsity-method sweeps over ZeroMQ workers, results in SQLite.
-// Module map and one-job-per-module rationale: DESIGN.md §1.
+// Module map, who owns what, and a task's way from spec to result: docs/architecture.md.
 import PackageDescription
 
 let package = Package(

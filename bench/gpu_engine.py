@@ -1,7 +1,7 @@
 """GPU benchmark of the engine's 2:4 path: dense vs masked vs real sparse kernels, on one GPU.
 
     OUT=DIR bash bench/gpu_engine.sh                  # a GPU host (sm80+), python3 with CUDA torch
-    PYTHONPATH=engine python3 bench/gpu_engine.py --out DIR [--budget-s 400] [--parts ...]
+    PYTHONPATH=engine python3 bench/gpu_engine.py --out DIR [--budget-s 360] [--parts ...]
     PYTHONPATH=engine python3 bench/gpu_engine.py --out DIR --dry-run   # CPU, tiny, no CUDA
 
 It is written to spend one lent GPU run well: the cheapest and most telling checks run first,
@@ -9,7 +9,9 @@ results reach --out after every step, and a budget stops it in time with what it
 
 Steps, in order (--parts picks some; a rerun into the same --out keeps the other parts' results):
 1. smoke: a 128x128 2:4 fp16 weight compressed by cuSPARSELt and used by F.linear, with and
-   without bias, against the dense result: the cheapest proof the sparse path works.
+   without bias, against the dense result: the cheapest proof the sparse path works. It runs
+   in a child process: if cuSPARSELt crashes or hangs there, only this step is lost, and the
+   later steps run without their sparse variants (recorded so).
 2. gemm: F.linear on an 8192x8192 2:4 fp16 weight, 8192 tokens, dense vs cuSPARSELt.
 3. linear: the same at 2048 and 64 tokens; small shapes also get kernel-only timings.
 4. models: resnet18 and resnet50 at batch 1/64/256 in fp16 channels-last, timed interleaved:
@@ -28,6 +30,12 @@ small problems it includes Python dispatch and the sparse tensor's per-call set-
 only" (small shapes only) is a CUDA graph of many calls replayed, per call (or, where a graph
 cannot be captured, many back-to-back calls per event pair, labelled so). cuDNN runs with
 benchmark=True, deterministic=False both while the auto policy picks layers and while timing.
+
+The header records device, driver, CUDA, cuDNN, torch and cuSPARSELt (torch.backends.cusparselt,
+checked up front: without it the run says SPARSE PATH UNAVAILABLE and times the dense variants).
+The budget (--budget-s, counted from --started-at, which gpu_engine.sh sets) skips steps that no
+longer fit, derives every child's timeout from the time left, and a watchdog writes the results
+and exits if a step is still running 15 s past it.
 
 Files under --out: gpu_engine.json (rewritten atomically after every step), gpu_engine.md
 (regenerated with it), gpu_engine.log (this script's log), engine.log (engine stderr).
@@ -71,7 +79,7 @@ NM_2_4 = {"name": "nm_2_4", "kind": "n_m", "n": 2, "m": 4, "skip": ["first", "la
 ENGINE_ROOT = Path(__file__).resolve().parents[1] / "engine"
 PARTS = ("smoke", "gemm", "linear", "models", "engine")
 JSON_NAME, MD_NAME, LOG_NAME, ENGINE_LOG_NAME = "gpu_engine.json", "gpu_engine.md", "gpu_engine.log", "engine.log"
-DEFAULT_BUDGET_S = 400  # one 10-minute command with margin; a full H200 run needs about 3 minutes
+DEFAULT_BUDGET_S = 360  # a full H200 run should need ~3 min; worst case ~6.5 min (watchdog) or 6.75 (outer timeout)
 DRY_BUDGET_S = 900  # a dry run on a busy 2-core machine
 SMOKE_TIMEOUT_S = 120  # the smoke check's child: torch import, CUDA start-up, one tiny GEMM
 WATCHDOG_GRACE_S = 15  # a step still running this long after the deadline is killed
@@ -508,31 +516,31 @@ class KernelTimer:
         return graph
 
     def time(self, variants: dict, *, calls: int, samples: int, errors: dict) -> dict:
-        runners, methods, graphs = {}, {}, []
-        for name, fn in variants.items():
-            if self.use_graphs:
+        """Per-call times of each variant, all by the same method (graphs only if all capture)."""
+        runners, graphs = {}, []
+        if self.use_graphs:
+            try:
+                with torch.inference_mode():
+                    for name, fn in variants.items():
+                        graphs.append(self._capture(fn, calls))
+                        runners[name] = graphs[-1].replay
+                method = f"CUDA graph of {calls} calls replayed, time per call"
+            except Exception as error:
+                self.use_graphs = False  # one failed capture is enough: no more tries this run
+                self.graph_error = f"{name}: {error_line(error)}"
+                runners, graphs = {}, []
                 try:
-                    with torch.inference_mode():
-                        graph = self._capture(fn, calls)
-                    graphs.append(graph)
-                    runners[name] = graph.replay
-                    methods[name] = f"CUDA graph of {calls} calls replayed, time per call"
-                    continue
-                except Exception as error:
-                    self.use_graphs = False  # one failed capture is enough: no more tries this run
-                    self.graph_error = f"{name}: {error_line(error)}"
-                    try:
-                        torch.cuda.synchronize(self.device)
-                    except Exception:
-                        pass
-            runners[name] = lambda fn=fn: [fn() for _ in range(calls)]
-            methods[name] = (
-                f"{calls} back-to-back calls per CUDA event pair, time per call (no CUDA graph"
-                + (f": {self.graph_error}" if self.graph_error else "")
-                + ")"
-                if self.device.type == "cuda"
-                else f"{calls} back-to-back calls per time.perf_counter pair, time per call"
-            )
+                    torch.cuda.synchronize(self.device)
+                except Exception:
+                    pass
+        if not runners:
+            runners = {name: (lambda fn=fn: [fn() for _ in range(calls)]) for name, fn in variants.items()}
+            if self.device.type == "cuda":
+                method = f"{calls} back-to-back calls per CUDA event pair, time per call (no CUDA graph"
+                method += f": {self.graph_error})" if self.graph_error else ")"
+            else:
+                method = f"{calls} back-to-back calls per time.perf_counter pair, time per call"
+        methods = dict.fromkeys(runners, method)
         times = {name: [] for name in runners}
         order = list(runners)
         with torch.inference_mode():
@@ -620,6 +628,8 @@ def smoke_in_child(cfg: "Config") -> dict:
     result_path = cfg.work / "smoke.json"
     command = [sys.executable, "-u", str(Path(__file__).resolve()), "--out", str(cfg.work)]
     command += ["--child-smoke", str(result_path)] + (["--dry-run"] if cfg.dry_run else [])
+    if cfg.crash_in == "smoke":
+        command += ["--crash-in", "smoke"]
     timeout = min(cfg.run.left() - SUBPROCESS_RESERVE_S, SMOKE_TIMEOUT_S)
     if timeout <= 1:
         raise TimeoutError("smoke: no time left before the deadline")
@@ -645,14 +655,15 @@ def smoke_in_child(cfg: "Config") -> dict:
     if why is None:
         code = proc.returncode
         why = f"its process died (signal {-code})" if code < 0 else f"its process exited {code} with no result"
-    last = next((line.strip() for line in reversed(stderr.splitlines()) if line.strip()), "(no stderr)")
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    fatal = [line for line in lines if line.startswith("Fatal Python error")]  # faulthandler's headline
+    last = (fatal or lines[-1:] or ["(no stderr)"])[0]
     cfg.run.log(f"smoke child: {why}; stderr tail:\n{stderr[-3000:]}")
-    if not cfg.dry_run:
-        cfg.sparse_unavailable = (
-            f"the cuSPARSELt smoke check failed hard ({why}), so sparse variants are not run in this process"
-        )
-        with cfg.run.lock:
-            cfg.run.report["sparse_path"]["unavailable"] = cfg.sparse_unavailable
+    cfg.sparse_unavailable = (
+        f"the cuSPARSELt smoke check failed hard ({why}), so sparse variants are not run in this process"
+    )
+    with cfg.run.lock:
+        cfg.run.report["sparse_path"]["unavailable"] = cfg.sparse_unavailable
     raise RuntimeError(f"smoke check: {why}: {last}")
 
 
@@ -705,7 +716,10 @@ def linear_kernel_only(cfg: "Config") -> dict:
     done = {}
     for shape, variants in list(cfg.small_linear.items()):
         errors: dict = {}
-        stats = cfg.kernel_timer.time(variants, calls=ko["calls"], samples=ko["samples"], errors=errors)
+        try:
+            stats = cfg.kernel_timer.time(variants, calls=ko["calls"], samples=ko["samples"], errors=errors)
+        except Exception as error:
+            stats, errors["all"] = {}, error_line(error)
         result = {"variants": stats, "calls_per_sample": ko["calls"], "samples": ko["samples"]}
         if "dense" in stats and "sparse" in stats:
             result["speedup"] = stats["dense"]["median"] / stats["sparse"]["median"]
@@ -871,18 +885,19 @@ def model_batch(name: str, batch: int, cfg: "Config") -> dict:
             cfg.run.put(("models", name, "batch_sizes", str(batch)), partial)
             timed = {k: v for k, v in variants.items() if k in times}
             kernel_errors: dict = {}
-            row["kernel_only"] = {
-                "variants": cfg.kernel_timer.time(
-                    timed, calls=ko["calls"], samples=ko["samples"], errors=kernel_errors
-                ),
-                "calls_per_sample": ko["calls"],
-                "samples": ko["samples"],
-            }
+            try:
+                stats = cfg.kernel_timer.time(timed, calls=ko["calls"], samples=ko["samples"], errors=kernel_errors)
+            except Exception as error:
+                stats, kernel_errors["all"] = {}, error_line(error)
+            row["kernel_only"] = {"variants": stats, "calls_per_sample": ko["calls"], "samples": ko["samples"]}
             if kernel_errors:
                 row["kernel_only"]["errors"] = kernel_errors
     for policy in ("auto", "all"):
         for failure in row.get(f"layer_checks_{policy}", {}).get("failed", []):
             errors.setdefault(f"sparse_{policy} layer {failure['layer']}", failure["error"])
+    for entry in row.get("layer_timings", []):  # the auto policy's own trial of each layer
+        if (entry.get("reason") or "").startswith("sparse kernel failed"):
+            errors.setdefault(f"sparse_auto layer {entry['layer']}", entry["reason"])
     if errors:
         row["variant_errors"] = errors
         row["failures"] = [f"{k}: {v}" for k, v in errors.items() if not v.startswith("not run:")]
@@ -1068,16 +1083,19 @@ def markdown(report: dict) -> str:
 
     smoke_result = parts.get("smoke")
     if isinstance(smoke_result, dict):
-        lines += [
-            f"## cuSPARSELt smoke check ({smoke_result.get('out', '?')}x{smoke_result.get('in', '?')} weight)",
-            "",
-        ]
+        _, fan_in, fan_out = report.get("sizes", {}).get("smoke", ("?", "?", "?"))
+        lines += [f"## cuSPARSELt smoke check ({fan_out}x{fan_in} 2:4 weight, F.linear)", ""]
         if smoke_result.get("ok"):
             errors = smoke_result["max_abs_error"]
+            packed = (
+                f" (backend {smoke_result.get('backend')}, packed {smoke_result['packed_numel']} elements for "
+                f"{smoke_result['dense_numel']} dense)"
+                if "packed_numel" in smoke_result
+                else ""
+            )
             lines.append(
-                f"OK: {smoke_result.get('format')} (backend {smoke_result.get('backend')}, packed "
-                f"{smoke_result.get('packed_numel')} of {smoke_result.get('dense_numel')} elements); "
-                f"F.linear max abs error {errors['no_bias']:.2e} without bias, {errors['bias']:.2e} with bias."
+                f"OK: {smoke_result.get('format')}{packed}; "
+                f"max abs error {errors['no_bias']:.2e} without bias, {errors['bias']:.2e} with bias."
             )
         else:
             lines.append(_problem(smoke_result))
@@ -1154,11 +1172,17 @@ def markdown(report: dict) -> str:
         ]
         for label, result in kernel_rows:
             variants = result.get("variants", {})
-            first = next(iter(variants.values()), {})
+            methods = {name: v.get("method", "n/a") for name, v in variants.items()}
+            how = (
+                next(iter(methods.values()))
+                if len(set(methods.values())) == 1
+                else "; ".join(f"{name}: {method}" for name, method in methods.items())
+            ) or "n/a"
+            errors = "; ".join(f"{k}: {v}" for k, v in result.get("errors", {}).items())
             sparse_cell = _ms(variants.get("sparse") or variants.get("sparse_auto"))
             lines.append(
                 f"| {label} | {_ms(variants.get('dense'))} | {_ms(variants.get('masked'))} | {sparse_cell} | "
-                f"{_ms(variants.get('sparse_all'))} | {first.get('method', 'n/a').replace('|', '/')} |"
+                f"{_ms(variants.get('sparse_all'))} | {(how + ('; ' + errors if errors else '')).replace('|', '/')} |"
             )
         lines.append("")
 
@@ -1211,6 +1235,7 @@ class Config:
         hang_in: str | None = None,
         watchdog: bool = True,
         smoke_child: bool = False,
+        crash_in: str | None = None,
     ):
         self.out = Path(out)
         self.dry_run = dry_run
@@ -1228,6 +1253,7 @@ class Config:
         self.hang_in = hang_in
         self.watchdog = watchdog
         self.smoke_child = smoke_child  # main() runs the smoke check in a child process
+        self.crash_in = crash_in  # tests: "smoke" makes the smoke check's child process crash
         # Filled while running.
         self.run: Run = None  # type: ignore[assignment]
         self.prepared: dict = {}
@@ -1298,6 +1324,10 @@ def _carry_over(cfg: Config, report: dict) -> None:
     for part in kept:
         report["parts"][part] = earlier["parts"][part]
     report["carried_over"] = {"parts": kept, "from_run_started": earlier.get("started")}
+    if "models" in cfg.parts and isinstance(earlier.get("parts", {}).get("models"), dict):
+        # Model x batch rows this run does not redo (--models, --batch-sizes) stay.
+        report["parts"]["models"] = earlier["parts"]["models"]
+        report["carried_over"]["models_rows_not_redone"] = True
     report["earlier_steps"] = [s for s in earlier.get("steps", []) if s.get("step", "").split("/")[0] in kept]
 
 
@@ -1430,9 +1460,12 @@ def main(argv=None) -> int:
     parser.add_argument("--started-at", type=float, default=None, help=argparse.SUPPRESS)  # epoch s, from the .sh
     parser.add_argument("--hang-in", default=None, help=argparse.SUPPRESS)  # tests: make a step hang
     parser.add_argument("--child-smoke", type=Path, default=None, help=argparse.SUPPRESS)  # smoke_in_child
+    parser.add_argument("--crash-in", default=None, help=argparse.SUPPRESS)  # tests: crash the smoke child
     args = parser.parse_args(argv)
     faulthandler.enable()
     if args.child_smoke is not None:
+        if args.crash_in == "smoke":
+            os.abort()
         cfg = Config(args.out, dry_run=args.dry_run)
         try:
             result, code = smoke(cfg), 0
@@ -1467,6 +1500,7 @@ def main(argv=None) -> int:
         started_at=args.started_at,
         hang_in=args.hang_in,
         smoke_child=True,
+        crash_in=args.crash_in,
     )
 
     def terminated(signum, _frame):

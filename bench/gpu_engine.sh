@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The engine's GPU benchmark, for a GPU host (sm80+, PyTorch with CUDA and cuSPARSELt).
 #
-#   OUT=/path/to/results bash bench/gpu_engine.sh [--budget-s 400] [--parts smoke,gemm,...]
+#   OUT=/path/to/results bash bench/gpu_engine.sh [--budget-s 360] [--parts smoke,gemm,...]
 #   OUT=/tmp/dry bash bench/gpu_engine.sh --dry-run --budget-s 60      # CPU: checks the plumbing
 #
 # PYTHON picks the interpreter (default python3; it needs torch, torchvision and numpy, nothing
@@ -20,7 +20,7 @@ if ! command -v "$PYTHON" >/dev/null 2>&1; then
     exit 1
 fi
 
-budget=400
+budget=360
 for arg in "$@"; do
     case "$arg" in --dry-run) budget=900 ;; esac
 done

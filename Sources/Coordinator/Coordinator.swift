@@ -45,7 +45,12 @@ public final class Coordinator: Service, Sendable {
                         + "(see `sparsegrid keygen`), bind 127.0.0.1 and tunnel, ")
                     + " or pass --insecure on a network you trust.")
         }
-        try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true)
+        // A new state directory is its owner's alone: the database holds every result and the
+        // control token lives there.
+        if !FileManager.default.fileExists(atPath: config.stateDirectory) {
+            try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        }
         let controlToken = try ControlToken.loadOrCreate(state: config.stateDirectory)
         let store = try SweepStore(path: config.databasePath)
         let context = try Context()
@@ -75,7 +80,8 @@ public final class Coordinator: Service, Sendable {
             }
             try socket.setSendHighWaterMark(0)
             try socket.setReceiveHighWaterMark(0)
-            try socket.setMaxMessageSize(Int64(WireLimits.maxMessageBytes))
+            try socket.setMaxMessageSize(Int64(what == "control" ? WireLimits.maxControlBytes
+                                                                 : WireLimits.maxMessageBytes))
             if type == .router { try socket.setRouterHandover(true) }
             do {
                 try socket.bind(endpoint)

@@ -254,13 +254,13 @@ final class EventLoop {
     }
 
     private func result(_ result: TaskResult, from workerId: String, identity: [UInt8], now: Double) {
-        // Every artifact the result names must already be here, verified.
+        // Every artifact the result names must already be here, verified, and of the size it claims.
         for artifact in result.artifacts {
             let path = ArtifactFiles.finalPath(root: config.artifactDirectory, sha256: artifact.sha256)
-            guard FileManager.default.fileExists(atPath: path) else {
+            guard ArtifactFiles.fileSize(path) == artifact.bytes else {
                 failed(TaskFailed(attemptId: result.attemptId, taskId: result.taskId,
                                   error: "the result names artifact \(artifact.name) (\(artifact.sha256.prefix(12))) "
-                                      + "that never reached the coordinator", exitCode: nil, stderrTail: nil,
+                                      + "that never reached the coordinator (or not at the size it names)", exitCode: nil, stderrTail: nil,
                                   retryable: true),
                        from: workerId, identity: identity, now: now)
                 return
@@ -309,7 +309,8 @@ final class EventLoop {
         let identity = frames[0]
         var reply: ControlReply
         do {
-            let envelope = try Codec.parse(frames.dropFirst(), maxPayloadBytes: 256)
+            let envelope = try Codec.parse(frames.dropFirst(), maxPayloadBytes: 256,
+                                           maxHeaderBytes: WireLimits.maxControlBytes)
             // A CURVE client got through the ZAP handler's control allow-list (its key is the
             // User-Id); anyone else shows the token, in the payload frame, compared in constant time.
             let curveClient = message.userId != nil && config.curve?.securesControl == true
@@ -354,7 +355,7 @@ final class EventLoop {
         plans[plan.name] = plan
         let seeds = try store.loadSnapshot(sweep: plan.name).tasks.map(RestoredState.seed)
         scheduler.addSweep(name: plan.name, engine: plan.engine, device: plan.device, retries: plan.retries,
-                           cancelled: false, tasks: seeds)
+                           cancelled: false, tasks: seeds, now: now)
         mutations.append(.event(at: now, kind: "launch", sweep: plan.name, taskId: nil, workerId: nil,
                                 message: "launched: \(summary.new) new, \(summary.reused) reused, "
                                     + "\(summary.rerun) to run again, \(summary.total) total"))

@@ -130,9 +130,20 @@ public struct Scheduler: Sendable {
     // MARK: - Sweeps and tasks
 
     /// Adds a sweep's tasks, or refreshes them after a relaunch (states come from the store).
+    /// `seeds` are all of the sweep's active tasks: a task of the sweep that the plan no longer
+    /// has (a relaunch dropped it) stops running and is forgotten.
     public mutating func addSweep(name: String, engine: String, device: String, retries: Int, cancelled: Bool,
-                                  tasks seeds: [TaskSeed]) {
+                                  tasks seeds: [TaskSeed], now: Double = 0) {
         sweeps[name] = SweepInfo(engine: engine, device: device, retries: retries, cancelled: cancelled)
+        let keep = Set(seeds.map(\.id))
+        for (id, task) in tasks where task.sweep == name && !keep.contains(id) {
+            for attemptId in task.running {
+                endAttempt(attemptId, outcome: .cancelled, reason: "the relaunched plan no longer has this task",
+                           cancelWorker: true, now: now)
+            }
+            tasks[id] = nil
+            artifacts[id] = nil
+        }
         for seed in seeds {
             if var existing = tasks[seed.id] {
                 // A running task keeps running; anything else takes the store's state.
@@ -367,6 +378,15 @@ public struct Scheduler: Sendable {
                                 message: "refused a result for attempt \(attemptId) of worker \(attempt.workerId) "
                                     + "sent by worker \(sender)"))
             return .notYours
+        }
+        if task.state == .failed || task.state == .cancelled {
+            // Too late: the task ended for good and its consumers with it; storing this would
+            // leave a succeeded task with failed consumers. `retry` runs it again.
+            endedAttempts[attemptId] = nil
+            effects.append(.log(kind: "late", sweep: task.sweep, taskId: attempt.taskId, workerId: sender,
+                                message: "late result of attempt \(attemptId) dropped: the task already "
+                                    + "\(task.state.rawValue)"))
+            return .unknown
         }
         endedAttempts[attemptId] = nil
         let taskId = attempt.taskId

@@ -3,6 +3,7 @@ import Coordinator
 import Foundation
 import ServiceLifecycle
 import SweepKit
+import Wire
 
 struct CoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -62,8 +63,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
         if (curveKey == nil) != (authorizedKeys == nil) {
             throw ValidationError("--curve-key and --authorized-keys go together: the coordinator's secret key and the workers it admits.")
         }
-        if heartbeat <= 0 || deadAfter <= heartbeat {
-            throw ValidationError("--dead-after (\(deadAfter)) must be longer than --heartbeat (\(heartbeat)), both positive.")
+        if !WireLimits.intervalRange.contains(heartbeat) || !WireLimits.intervalRange.contains(deadAfter)
+            || deadAfter <= heartbeat
+        {
+            throw ValidationError("--dead-after (\(deadAfter)) must be longer than --heartbeat (\(heartbeat)), both between 0.01 and 86400 s.")
         }
     }
 

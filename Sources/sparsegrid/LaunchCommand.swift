@@ -27,7 +27,7 @@ struct LaunchCommand: AsyncParsableCommand {
     func run() async throws {
         try await userFacing {
             let plan = try loadPlan(spec)
-            let client = try ControlClient(endpoint: coordinator, state: state, credentials: credentials)
+            let client = try ControlClient(endpoint: coordinator, state: state, credentials: credentials.auth)
             let reply = try client.request(.launch, LaunchRequest(plan: plan), timeout: 10)
             let n = { (key: String) in reply.body[key]?.intValue ?? 0 }
             print("sweep \(plan.name): \(n("new")) new, \(n("reused")) reused, \(n("rerun")) to run again, \(n("total")) total")
@@ -52,7 +52,7 @@ struct SweepTarget: ParsableArguments {
     /// Sends `type` to the running coordinator and returns its reply, or nil when none runs.
     func askCoordinator(_ type: MessageType) throws -> ControlReply? {
         guard let endpoint = coordinator ?? CoordinatorInfo.read(state: state)?.controlEndpoint else { return nil }
-        return try ControlClient(endpoint: endpoint, state: state, credentials: credentials)
+        return try ControlClient(endpoint: endpoint, state: state, credentials: credentials.auth)
             .request(type, SweepRequest(sweep: name))
     }
 }

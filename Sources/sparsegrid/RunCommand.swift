@@ -74,8 +74,7 @@ struct RunCommand: AsyncParsableCommand {
             try CoordinatorInfo(pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
                                 dataEndpoint: coordinator.dataEndpoint, controlEndpoint: coordinator.controlEndpoint,
                                 startedAt: Date().timeIntervalSince1970).write(state: state)
-            let client = try ControlClient(endpoint: coordinator.controlEndpoint, state: state,
-                                           credentials: ControlCredentials())
+            let client = try ControlClient(endpoint: coordinator.controlEndpoint, state: state)
             let launched = try client.request(.launch, LaunchRequest(plan: plan), timeout: 30)
             let n = { (key: String) in launched.body[key]?.intValue ?? 0 }
             print("sweep \(plan.name): \(n("total")) tasks (\(n("new")) new, \(n("reused")) reused, "

@@ -38,7 +38,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     private func render() throws -> String {
         if let endpoint = coordinator ?? CoordinatorInfo.read(state: state)?.controlEndpoint {
-            let reply = try ControlClient(endpoint: endpoint, state: state, credentials: credentials)
+            let reply = try ControlClient(endpoint: endpoint, state: state, credentials: credentials.auth)
                 .request(.status, StatusRequest())
             let status = try Codec.decodeJSON(LiveStatus.self, from: Codec.encodeJSON(reply.body))
             return StatusView.live(status, endpoint: endpoint)

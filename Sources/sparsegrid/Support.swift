@@ -77,7 +77,7 @@ final class ControlClient {
 
     /// Authenticates with CURVE keys when `credentials` has them (a remote control socket),
     /// else with the control token (`<state>/control.token` unless --token-file says).
-    init(endpoint: String, state: String, credentials: ControlCredentials) throws {
+    init(endpoint: String, state: String, credentials: ControlAuth = ControlAuth()) throws {
         self.endpoint = endpoint
         let tokenPath = credentials.tokenFile ?? ControlToken.path(state: state)
         context = try Context()
@@ -137,6 +137,15 @@ struct ControlCredentials: ParsableArguments {
             throw ValidationError("--curve-key and --server-key go together: your secret key and the coordinator's public key.")
         }
     }
+
+    var auth: ControlAuth { ControlAuth(tokenFile: tokenFile, curveKey: curveKey, serverKey: serverKey) }
+}
+
+/// The credentials themselves (the option group is only for parsing).
+struct ControlAuth {
+    var tokenFile: String? = nil
+    var curveKey: String? = nil
+    var serverKey: String? = nil
 }
 
 /// Loads a spec, printing its validation errors as they are (file:line: key: what to do).

@@ -170,3 +170,39 @@ struct SchedulerRestoreTests {
         #expect(assignment?.label == "tune m")
     }
 }
+
+@Suite("Scheduler: relaunch and late results")
+struct SchedulerRelaunchTests {
+    @Test("a relaunch whose plan drops a running task stops its attempt and never dispatches it again")
+    func relaunchDrops() {
+        var (s, attempt) = oneRunning()
+        _ = s.drainEffects()
+        s.addSweep(name: "sw", engine: "null", device: "any", retries: 2, cancelled: false, tasks: [], now: 5)
+        let effects = s.drainEffects()
+        #expect(effects.contains(.cancel(workerId: "w1", attemptId: attempt,
+                                         reason: "the relaunched plan no longer has this task")))
+        #expect(s.state(of: "t0") == nil)
+        #expect(s.counts(sweep: "sw").isEmpty)
+        #expect(s.resultArrived(attemptId: attempt, from: "w1", now: 6) == .unknown)
+    }
+
+    @Test("a late result for a task that failed for good is dropped: no succeeded task with failed consumers")
+    func lateAfterFailure() {
+        var s = Scheduler(config: SchedulerConfig(deadAfter: 5, retryBackoff: 0))
+        let tasks = [TaskSeed(id: "p", sweep: "sw", stage: "train", priority: 2, state: .pending, attemptsUsed: 0,
+                              inputs: []),
+                     TaskSeed(id: "c", sweep: "sw", stage: "tune", priority: 1, state: .pending, attemptsUsed: 0,
+                              inputs: ["p"])]
+        s.addSweep(name: "sw", engine: "null", device: "any", retries: 0, cancelled: false, tasks: tasks)
+        _ = s.workerHello(id: "w1", registration: registration(1), capabilities: cpu, running: [], now: 0)
+        s.workerReady(id: "w1", credits: 1, now: 0)
+        s.dispatch(now: 0)
+        let attempt = s.runningAttempts(ofWorker: "w1")[0]
+        s.tick(now: 10)  // w1 goes silent: its attempt is lost; no retries left, so p and c fail
+        #expect(s.state(of: "p") == .failed)
+        #expect(s.state(of: "c") == .failed)
+        _ = s.workerHello(id: "w1", registration: registration(1), capabilities: cpu, running: [], now: 11)
+        #expect(s.resultArrived(attemptId: attempt, from: "w1", now: 11) == .unknown)
+        #expect(s.state(of: "p") == .failed)
+    }
+}

@@ -1,7 +1,7 @@
 """Measurements of a model for the result event: latency, MACs, weight storage, peak memory.
 
-The rules are DESIGN.md §5's: warm-up before timing, CUDA events and synchronisation on a
-GPU, a fixed and recorded thread count on CPU, median with p10/p90 over many calls,
+The measurement rules (README.md, "Measurements"): warm-up before timing, CUDA events and
+synchronisation on a GPU, a fixed and recorded thread count on CPU, median with p10/p90 over many calls,
 variants that are compared timed interleaved in one process, and a unit string for every
 metric. `latency_sparse_ms` is only ever a measured time through real sparse kernels;
 where none ran it is null and details.null_reasons says why.

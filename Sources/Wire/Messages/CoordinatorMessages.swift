@@ -141,8 +141,6 @@ public struct Reject: WireMessage {
         case unknownWorker = "unknown_worker"
         /// A hello for a worker id that is live under another connection or key.
         case idInUse = "id_in_use"
-        /// A result, failure or progress for an attempt the sender was not assigned.
-        case notYourAttempt = "not_your_attempt"
         /// This socket does not take that message type.
         case notAllowed = "not_allowed"
         /// The control request carries no valid credentials.

@@ -79,7 +79,8 @@ public enum Codec {
 
     /// Parses a message's frames (without any routing identity). Sizes are checked before
     /// anything is decoded.
-    public static func parse(_ frames: some Collection<[UInt8]>, maxPayloadBytes: Int = 0) throws -> Envelope {
+    public static func parse(_ frames: some Collection<[UInt8]>, maxPayloadBytes: Int = 0,
+                             maxHeaderBytes: Int = WireLimits.maxHeaderBytes) throws -> Envelope {
         var it = frames.makeIterator()
         guard let version = it.next() else { throw WireError("empty message") }
         guard version == versionFrame else {
@@ -93,9 +94,9 @@ public enum Codec {
             throw WireError("unknown or missing message type")
         }
         guard let header = it.next() else { throw WireError("`\(type.rawValue)` message has no header frame") }
-        guard header.count <= WireLimits.maxHeaderBytes else {
+        guard header.count <= maxHeaderBytes else {
             throw WireError("`\(type.rawValue)` header of \(header.count) bytes is over the limit of "
-                                + "\(WireLimits.maxHeaderBytes)", code: .tooLarge)
+                                + "\(maxHeaderBytes)", code: .tooLarge)
         }
         let payload = it.next()
         if let payload, payload.count > maxPayloadBytes {

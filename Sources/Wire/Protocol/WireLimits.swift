@@ -7,6 +7,9 @@ public enum WireLimits {
     /// A whole message on the worker and control sockets (libzmq drops bigger ones and the
     /// connection with them: ZMQ_MAXMSGSIZE).
     public static let maxMessageBytes = 16 << 20
+    /// A control request (a launch carries the whole plan: ~300 bytes a task, so 100,000
+    /// tasks are ~30 MB). The control socket takes only authenticated requests.
+    public static let maxControlBytes = 512 << 20
     /// Ids (workers, attempts, tasks, sweeps): 1…128 characters of [A-Za-z0-9._:@-].
     public static let maxIdLength = 128
     public static let maxHostLength = 255

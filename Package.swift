@@ -40,7 +40,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
-        .testTarget(name: "SweepKitTests", dependencies: ["SweepKit"]),
+        // Yams: to compare the alias budget's count with what Yams' composer really builds.
+        .testTarget(name: "SweepKitTests", dependencies: ["SweepKit", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "SweepKit"]),
         // In-process tests of the coordinator's services over real loopback sockets.
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire", "SweepKit", "Store", "ZeroMQ"]),

@@ -18,9 +18,12 @@ struct LaunchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The coordinator's control address.")
     var coordinator: String = defaultControlEndpoint
 
+    @Option(name: .customLong("max-tasks"), help: "Refuse a spec that expands to more tasks than this.")
+    var maxTasks: Int = SpecLimits.defaultMaxTasks
+
     func run() async throws {
         try await userFacing {
-            let plan = try loadPlan(spec)
+            let plan = try loadPlan(spec, maxTasks: maxTasks)
             let client = try ControlClient(endpoint: coordinator)
             let reply = try client.request(.launch, LaunchRequest(plan: plan), timeout: 10)
             let n = { (key: String) in reply.body[key]?.intValue ?? 0 }

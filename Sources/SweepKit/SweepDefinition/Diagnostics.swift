@@ -1,7 +1,14 @@
-/// Collects issues while a spec is read, so one run reports every problem.
+/// Collects issues while a spec is read, so one run reports every problem, up to
+/// `maxIssues`: a generated spec can hold a hundred thousand mistakes, and past the first few
+/// hundred each costs time and output while helping nobody. The rest are counted, not built
+/// (messages are autoclosures).
 struct Diagnostics: Sendable {
+    static let maxIssues = 200
+
     let file: String
     private(set) var issues: [SpecError.Issue] = []
+    /// Issues found beyond `maxIssues`.
+    private(set) var omitted = 0
 
     init(file: String) {
         self.file = file
@@ -9,13 +16,14 @@ struct Diagnostics: Sendable {
 
     var isEmpty: Bool { issues.isEmpty }
 
-    mutating func add(at position: Position?, _ keyPath: String, _ message: String) {
+    mutating func add(at position: Position?, _ keyPath: String, _ message: @autoclosure () -> String) {
+        guard issues.count < Self.maxIssues else { omitted += 1; return }
         issues.append(SpecError.Issue(file: file, line: position?.line, column: position?.column,
-                                      keyPath: keyPath, message: message))
+                                      keyPath: keyPath, message: message()))
     }
 
-    mutating func add(_ node: SpecNode, _ keyPath: String, _ message: String) {
-        add(at: node.position, keyPath, message)
+    mutating func add(_ node: SpecNode, _ keyPath: String, _ message: @autoclosure () -> String) {
+        add(at: node.position, keyPath, message())
     }
 
     /// The error to throw: issues in file order (unplaced ones last), or nil when there are none.
@@ -28,7 +36,12 @@ struct Diagnostics: Sendable {
             if ca != cb { return ca < cb }
             return a.offset < b.offset
         }
-        return SpecError(issues: ordered.map(\.element))
+        var out = ordered.map(\.element)
+        if omitted > 0 {
+            out.append(SpecError.Issue(file: file, line: nil, column: nil, keyPath: "",
+                message: "'\(file)' has \(omitted.grouped) more \(omitted == 1 ? "problem" : "problems") than the \(Self.maxIssues) shown; fix these and validate again."))
+        }
+        return SpecError(issues: out)
     }
 }
 

@@ -24,11 +24,17 @@ struct LaunchCommand: AsyncParsableCommand {
 
     @OptionGroup var credentials: ControlCredentials
 
+    @Option(name: .customLong("max-tasks"), help: "Refuse a spec that expands to more tasks than this.")
+    var maxTasks: Int = SpecLimits.defaultMaxTasks
+
     func run() async throws {
         try await userFacing {
-            let plan = try loadPlan(spec)
+            let plan = try loadPlan(spec, maxTasks: maxTasks)
             let client = try ControlClient(endpoint: coordinator, state: state, credentials: credentials.auth)
-            let reply = try client.request(.launch, LaunchRequest(plan: plan), timeout: 10)
+            // A quick question first, so an absent coordinator is reported in seconds; the launch
+            // itself may take minutes (it commits every task of a big sweep before it answers).
+            _ = try client.request(.status, StatusRequest(), timeout: 8)
+            let reply = try client.request(.launch, LaunchRequest(plan: plan), timeout: 600)
             let n = { (key: String) in reply.body[key]?.intValue ?? 0 }
             print("sweep \(plan.name): \(n("new")) new, \(n("reused")) reused, \(n("rerun")) to run again, \(n("total")) total")
         }

@@ -50,6 +50,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "No live progress display; print a line when counts change.")
     var plain = false
 
+    @Option(name: .customLong("max-tasks"), help: "Refuse a spec that expands to more tasks than this.")
+    var maxTasks: Int = SpecLimits.defaultMaxTasks
+
     func validate() throws {
         if workers < 0 { throw ValidationError("--workers must be 0 or more.") }
         if slots < 1 { throw ValidationError("--slots must be at least 1.") }
@@ -60,7 +63,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await userFacing {
-            let plan = try loadPlan(spec)
+            let plan = try loadPlan(spec, maxTasks: maxTasks)
             if let running = CoordinatorInfo.read(state: state) {
                 throw UserError("a coordinator (pid \(running.pid)) is already running on \(state). Launch into it "
                     + "with `sparsegrid launch \(spec) --coordinator \(running.controlEndpoint)`, or pass another --state.")

@@ -149,9 +149,9 @@ struct ControlAuth {
 }
 
 /// Loads a spec, printing its validation errors as they are (file:line: key: what to do).
-func loadPlan(_ path: String) throws -> SweepPlan {
+func loadPlan(_ path: String, maxTasks: Int = SpecLimits.defaultMaxTasks) throws -> SweepPlan {
     do {
-        return try SpecLoader.load(path: path)
+        return try SpecLoader.load(path: path, limits: SpecLimits(maxTasks: maxTasks))
     } catch let error as SpecError {
         printErr(error.description)
         throw ExitCode(1)

@@ -25,10 +25,13 @@ struct ValidateCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the full plan as JSON instead of the summary.")
     var json = false
 
+    @Option(name: .customLong("max-tasks"), help: "Refuse a spec that expands to more tasks than this.")
+    var maxTasks: Int = SpecLimits.defaultMaxTasks
+
     func run() async throws {
         let validated: ValidatedSweep
         do {
-            validated = try SpecLoader.validate(path: spec)
+            validated = try SpecLoader.validate(path: spec, limits: SpecLimits(maxTasks: maxTasks))
         } catch let error as SpecError {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(1)

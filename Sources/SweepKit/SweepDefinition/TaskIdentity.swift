@@ -29,6 +29,15 @@ public enum TaskIdentity {
             "measure": measure,
         ])
         let digest = SHA256.hash(data: Data(identity.canonicalText.utf8))
-        return digest.map { String(format: "%02x", $0) }.joined()
+        // Lower-case hex, spelled out by hand: `String(format:)` per byte dominated planning time.
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
+        for byte in digest {
+            hex.append(hexDigits[Int(byte >> 4)])
+            hex.append(hexDigits[Int(byte & 0x0f)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 }

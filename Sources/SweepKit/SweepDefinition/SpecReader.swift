@@ -20,6 +20,11 @@ struct SpecReader: Sendable {
         }
 
         func path(_ key: String) -> String { KeyPath.child(path, key) }
+
+        /// Where `key:` itself is written.
+        func keyPosition(_ key: String) -> Position? {
+            entries.first { $0.key == key }?.keyPosition
+        }
     }
 
     /// `node` as a mapping; unknown keys are reported with the closest valid one.
@@ -37,10 +42,10 @@ struct SpecReader: Sendable {
 
     mutating func unknownKey(_ entry: SpecEntry, in path: String, allowed: [String], owner: String,
                              validKeys: String? = nil) {
-        let message = "`\(entry.key)` is not a key of \(owner);"
-            + Suggestions.tail(for: entry.key, in: allowed, label: "Valid keys",
-                               list: validKeys ?? allowed.joined(separator: ", "))
-        diagnostics.add(at: entry.keyPosition, KeyPath.child(path, entry.key), message)
+        diagnostics.add(at: entry.keyPosition, KeyPath.child(path, entry.key),
+                        "`\(entry.key)` is not a key of \(owner);"
+                            + Suggestions.tail(for: entry.key, in: allowed, label: "Valid keys",
+                                               list: validKeys ?? allowed.joined(separator: ", ")))
     }
 
     /// The value of a required key, or an issue at the mapping saying what to add.
@@ -139,7 +144,7 @@ struct SpecReader: Sendable {
 
     /// A list (or a single item, taken as a list of one) of items read by `item`; reports
     /// an empty list and repeated items.
-    mutating func list<T: Equatable>(_ node: SpecNode, _ path: String, allowSingle: Bool, what: String,
+    mutating func list<T: Hashable>(_ node: SpecNode, _ path: String, allowSingle: Bool, what: String,
                                      item: (inout SpecReader, SpecNode, String) -> T?) -> [T]? {
         let nodes: [SpecNode]
         if let items = node.items {
@@ -155,16 +160,18 @@ struct SpecReader: Sendable {
             return nil
         }
         var values: [T] = []
+        var firstNode: [T: SpecNode] = [:]  // a hash lookup: a list can hold thousands of values
         var failed = false
         for (i, n) in nodes.enumerated() {
             let p = KeyPath.index(path, i)
             guard let v = item(&self, n, p) else { failed = true; continue }
-            if let first = values.firstIndex(of: v) {
-                let line = nodes[first].position.map { " (first at line \($0.line))" } ?? ""
+            if let first = firstNode[v] {
+                let line = first.position.map { " (first at line \($0.line))" } ?? ""
                 diagnostics.add(n, p, "repeats an earlier value\(line); list each value once.")
                 failed = true
                 continue
             }
+            firstNode[v] = n
             values.append(v)
         }
         return failed ? nil : values

@@ -5,7 +5,7 @@ enum SparsityRules {
         var allKnown = true
         for axis in spec.grid { allKnown = checkAxis(axis, spec, &reader) && allKnown }
         for stage in spec.stages {
-            let gridKeys = spec.grid.map(\.key) + stage.grid.map(\.key)
+            let gridKeys = Set(spec.grid.map(\.key) + stage.grid.map(\.key))
             for axis in stage.grid { allKnown = checkAxis(axis, spec, &reader) && allKnown }
             for param in stage.params {
                 guard let rule = paramRules[param.key] else {
@@ -37,7 +37,8 @@ enum SparsityRules {
         case "seed":
             for v in axis.values { _ = reader.int(v.node, v.path, min: 0, example: "`seed: [0, 1, 2]`") }
         case "method":
-            for v in axis.values { checkMethod(v, spec, &reader) }
+            let declared = Set(spec.declaredMethods)
+            for v in axis.values { checkMethod(v, spec, declared, &reader) }
         default:
             if let rule = paramRules[axis.key] {
                 for v in axis.values { rule.check(v.node, v.path, &reader) }
@@ -64,12 +65,13 @@ enum SparsityRules {
                 + Suggestions.tail(for: name, in: KnownEngines.sparsityModels, label: "Models", list: models))
     }
 
-    private static func checkMethod(_ v: GridValue, _ spec: SweepSpec, _ reader: inout SpecReader) {
+    private static func checkMethod(_ v: GridValue, _ spec: SweepSpec, _ declared: Set<String>,
+                                    _ reader: inout SpecReader) {
         guard case .string(let name, _) = v.node.kind else {
             reader.diagnostics.add(v.node, v.path, "expected the name of a method defined under `methods`, found \(v.node.found).")
             return
         }
-        guard !spec.declaredMethods.contains(name) else { return }
+        guard !declared.contains(name) else { return }
         if spec.declaredMethods.isEmpty {
             reader.diagnostics.add(v.node, v.path,
                 "`\(name)` is not defined: the spec has no `methods`; define it there, e.g. `methods: {nm_2_4: {kind: n_m, n: 2, m: 4, skip: [first, last]}}`.")
@@ -77,7 +79,7 @@ enum SparsityRules {
             reader.diagnostics.add(v.node, v.path,
                 "`\(name)` is not defined under `methods`;"
                     + Suggestions.tail(for: name, in: spec.declaredMethods, label: "Defined methods",
-                                       list: spec.declaredMethods.joined(separator: ", ")))
+                                       list: Suggestions.sample(spec.declaredMethods)))
         }
     }
 

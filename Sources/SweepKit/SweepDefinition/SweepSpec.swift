@@ -8,6 +8,8 @@ struct SweepSpec: Sendable {
     /// Normalised `data:`; nil when the spec has none.
     var data: JSONValue?
     var grid: [GridAxis]
+    /// Where `grid:` is written; nil when the spec has no top-level grid.
+    var gridPosition: Position? = nil
     var stages: [StageSpec]
     /// In the order written; the definitions as the engine receives them (with `name`).
     var methods: [MethodSpec]
@@ -46,6 +48,8 @@ struct StageSpec: Sendable {
     var path: String
     var after: StageRef?
     var grid: [GridAxis]
+    /// Where the stage's `grid:` is written; nil when it has none.
+    var gridPosition: Position? = nil
     var params: [StageParam]
 }
 

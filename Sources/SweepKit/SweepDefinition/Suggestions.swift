@@ -4,8 +4,15 @@ enum Suggestions {
     static func closest(to word: String, in candidates: [String]) -> String? {
         var best: (name: String, distance: Int)?
         let lower = word.lowercased()
-        for candidate in candidates {
+        // Names in a spec can be long and many; an edit distance is quadratic in the lengths,
+        // so only near-equal lengths are compared (more than two apart is never within two edits).
+        // Only the first `maxCandidates` are compared: past that (thousands of methods) a
+        // suggestion per mistake would cost more than it helps.
+        guard word.utf8.count <= maxNameLength else { return nil }
+        let length = lower.count
+        for candidate in candidates.prefix(maxCandidates) where candidate.utf8.count <= maxNameLength {
             let c = candidate.lowercased()
+            if abs(c.count - length) > 2, !c.hasPrefix(lower) { continue }
             var d = editDistance(lower, c)
             // A short word is two edits away from many names: only accept edits that leave
             // most of it intact.
@@ -42,6 +49,19 @@ enum Suggestions {
             swap(&previous, &current)
         }
         return previous[b.count]
+    }
+
+    /// Longer names get no suggestion.
+    static let maxNameLength = 256
+    static let maxCandidates = 1_000
+
+    /// Names from the spec, for a message: all of them when few, else the first `limit` and
+    /// how many there are, so a spec with thousands of names cannot make every message huge.
+    /// `total`: how many there are when `names` holds only the first few.
+    static func sample(_ names: [String], limit: Int = 12, total: Int? = nil) -> String {
+        let total = total ?? names.count
+        guard total > limit else { return names.joined(separator: ", ") }
+        return names.prefix(limit).joined(separator: ", ") + ", … (\(total.grouped) in all)"
     }
 
     /// "a, b or c" for messages.

@@ -2,32 +2,31 @@
 /// one producing task, and no key is both swept and fixed. Engine-independent.
 enum StageGraph {
     static func check(_ spec: SweepSpec, _ diagnostics: inout Diagnostics) {
-        let topKeys = spec.grid.map(\.key)
+        // Sets and an index, not list searches: a generated spec can have thousands of keys or stages.
+        let topKeys = Set(spec.grid.map(\.key))
+        var stageIndex: [String: Int] = [:]
+        for (index, stage) in spec.stages.enumerated() where stageIndex[stage.name] == nil {
+            stageIndex[stage.name] = index
+        }
         for (index, stage) in spec.stages.enumerated() {
             for axis in stage.grid where topKeys.contains(axis.key) {
                 diagnostics.add(at: axis.keyPosition, axis.path,
                     "`\(axis.key)` is already a key of the top-level `grid`; a stage's grid can only add keys, so remove it from one of the two.")
             }
-            let stageKeys = stage.grid.map(\.key)
+            let stageKeys = Set(stage.grid.map(\.key))
             for param in stage.params where topKeys.contains(param.key) || stageKeys.contains(param.key) {
                 let grid = topKeys.contains(param.key) ? "the top-level `grid`" : "`\(stage.path).grid`"
                 diagnostics.add(at: param.keyPosition, param.path,
                     "`\(param.key)` is also a key of \(grid); a parameter is either swept or fixed, so remove it from one of the two.")
             }
-            if let after = stage.after { checkAfter(after, stage, index, spec, &diagnostics) }
+            if let after = stage.after { checkAfter(after, stage, index, stageIndex, spec, &diagnostics) }
         }
     }
 
-    private static func checkAfter(_ after: StageRef, _ stage: StageSpec, _ index: Int, _ spec: SweepSpec,
-                                   _ diagnostics: inout Diagnostics) {
-        let names = spec.stages.map(\.name)
-        guard let producerIndex = names.firstIndex(of: after.name) else {
-            let earlier = Array(names[..<index])
-            let message = earlier.isEmpty
-                ? "no stage is named `\(after.name)`, and `\(stage.name)` is the first stage, so it cannot come after another; remove `after` or move the stage below the one it consumes."
-                : "no stage is named `\(after.name)`;"
-                    + Suggestions.tail(for: after.name, in: earlier, label: "Earlier stages", list: earlier.joined(separator: ", "))
-            diagnostics.add(after.node, after.path, message)
+    private static func checkAfter(_ after: StageRef, _ stage: StageSpec, _ index: Int, _ stageIndex: [String: Int],
+                                   _ spec: SweepSpec, _ diagnostics: inout Diagnostics) {
+        guard let producerIndex = stageIndex[after.name] else {
+            diagnostics.add(after.node, after.path, unknownStage(after, stage, earlier: spec.stages[..<index].map(\.name)))
             return
         }
         guard producerIndex < index else {
@@ -38,21 +37,32 @@ enum StageGraph {
             return
         }
         let producer = spec.stages[producerIndex]
-        let consumerKeys = stage.grid.map(\.key)
+        let consumerKeys = Set(stage.grid.map(\.key))
         let missing = producer.grid.filter { !consumerKeys.contains($0.key) }
         if !missing.isEmpty {
             let keys = Suggestions.list(missing.map { "`\($0.key)`" })
-            let matches = missing.reduce(1) { $0 * $1.values.count }
+            let matches = TaskCount.product(missing.map(\.values.count)).map(\.grouped) ?? "more than \(Int.max.grouped)"
             diagnostics.add(after.node, after.path,
                 "`\(stage.name)` comes after `\(producer.name)`, whose own grid varies \(keys), so each \(stage.name) task would match \(matches) \(producer.name) tasks; add \(keys) to `\(stage.path).grid` to say which one each consumes.")
         }
         for axis in stage.grid {
             guard let produced = producer.grid.first(where: { $0.key == axis.key }) else { continue }
-            let available = produced.values.map(\.value)
+            // Both grids can hold thousands of values: a hash lookup, and the list shown once.
+            let available = Set(produced.values.map(\.value))
+            var shown: String?
             for v in axis.values where !available.contains(v.value) {
+                let list = shown ?? Suggestions.sample(produced.values.prefix(13).map(\.value.displayText), total: produced.values.count)
+                shown = list
                 diagnostics.add(v.node, v.path,
-                    "no `\(producer.name)` task has \(axis.key) \(v.value.displayText), so this one would have no input; use one of \(producer.path).grid.\(axis.key)'s values (\(available.map(\.displayText).joined(separator: ", "))) or add it there.")
+                    "no `\(producer.name)` task has \(axis.key) \(v.value.displayText), so this one would have no input; use one of \(producer.path).grid.\(axis.key)'s values (\(list)) or add it there.")
             }
         }
+    }
+
+    private static func unknownStage(_ after: StageRef, _ stage: StageSpec, earlier: [String]) -> String {
+        earlier.isEmpty
+            ? "no stage is named `\(after.name)`, and `\(stage.name)` is the first stage, so it cannot come after another; remove `after` or move the stage below the one it consumes."
+            : "no stage is named `\(after.name)`;"
+                + Suggestions.tail(for: after.name, in: earlier, label: "Earlier stages", list: Suggestions.sample(earlier))
     }
 }

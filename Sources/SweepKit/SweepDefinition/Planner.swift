@@ -1,6 +1,7 @@
 /// Expands a checked spec into tasks: each stage's cells are the product of the top-level grid
 /// and the stage's grid (keys in the order written, the first varying slowest), and a stage
 /// with `after: X` consumes the X task whose grid values equal its own for X's keys.
+/// `TaskCount` computes how many tasks this makes without making them; keep the two in step.
 enum Planner {
     static func plan(_ spec: SweepSpec, specText: String) -> SweepPlan {
         let data = spec.data ?? .null
@@ -11,18 +12,22 @@ enum Planner {
         /// Per stage: the canonical text of a task's values for that stage's grid keys → its id.
         var producers: [String: [String: String]] = [:]
         var tasks: [PlannedTask] = []
+        var stageByName: [String: StageSpec] = [:]
+        for stage in spec.stages where stageByName[stage.name] == nil { stageByName[stage.name] = stage }
         for (index, stage) in spec.stages.enumerated() {
             let axes = spec.grid + stage.grid
             let fixed = Dictionary(stage.params.map { ($0.key, $0.node.json) }, uniquingKeysWith: { a, _ in a })
             var byCell: [String: String] = [:]
+            // The producing stage and the keys a task shares with its producer, found once per stage.
+            let producer = stage.after.flatMap { stageByName[$0.name] }
+            let producerKeys = producer.map { (spec.grid + $0.grid).map(\.key) } ?? []
             for cell in product(axes) {
                 var params = fixed
                 for (key, value) in cell { params[key] = value }
                 var inputs: [String: String] = [:]
-                if let after = stage.after, let producer = spec.stages.first(where: { $0.name == after.name }) {
-                    let keys = (spec.grid + producer.grid).map(\.key)
+                if let producer {
                     // StageGraph has checked that exactly one producer matches.
-                    if let id = producers[producer.name]?[cellKey(params, keys)] { inputs[producer.name] = id }
+                    if let id = producers[producer.name]?[cellKey(params, producerKeys)] { inputs[producer.name] = id }
                 }
                 let method = params["method"]?.stringValue.flatMap { methods[$0] } ?? .null
                 let id = TaskIdentity.id(sweep: spec.name, stage: stage.name, params: params, inputs: inputs,

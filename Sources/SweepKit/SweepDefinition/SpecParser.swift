@@ -1,4 +1,4 @@
-/// Reads the fixed schema of a sweep spec (DESIGN.md §2) from the node tree. Engine-specific
+/// Reads the fixed schema of a sweep spec (docs/spec-reference.md) from the node tree. Engine-specific
 /// rules (which models, which parameters) are checked afterwards by `SparsityRules`.
 extension SpecReader {
     static let topKeys = ["name", "description", "engine", "data", "grid", "stages", "methods", "measure",
@@ -56,7 +56,8 @@ extension SpecReader {
         if let node = top["report"] {
             reports = self.reports(node, "report", axes: &reportAxes, metrics: &reportMetrics)
         }
-        return SweepSpec(name: name, engine: engine, description: description, data: data, grid: grid, stages: stages, methods: methods,
+        return SweepSpec(name: name, engine: engine, description: description, data: data, grid: grid,
+                         gridPosition: top.keyPosition("grid"), stages: stages, methods: methods,
                          declaredMethods: declaredMethods,
                          measure: measure, device: device, retries: retries, reports: reports,
                          reportAxes: reportAxes, reportMetrics: reportMetrics)
@@ -156,7 +157,10 @@ extension SpecReader {
                    let target = name(after, body.path("after"), what: "stage name", example: "`after: train`") {
                     stage.after = StageRef(name: target, node: after, path: body.path("after"))
                 }
-                if let grid = body["grid"] { stage.grid = self.grid(grid, body.path("grid")) }
+                if let grid = body["grid"] {
+                    stage.grid = self.grid(grid, body.path("grid"))
+                    stage.gridPosition = body.keyPosition("grid")
+                }
                 if let params = body["params"] {
                     if let paramEntries = params.entries {
                         stage.params = paramEntries.map {

@@ -3,14 +3,15 @@
 enum ReportRules {
     static func check(_ spec: SweepSpec, _ diagnostics: inout Diagnostics) {
         var keys: [String] = []
+        var known: Set<String> = []
         for key in spec.grid.map(\.key) + spec.stages.flatMap({ $0.grid.map(\.key) }) + ["method", "stage"]
-        where !keys.contains(key) {
+        where known.insert(key).inserted {
             keys.append(key)
         }
-        for axis in spec.reportAxes where !keys.contains(axis.key) {
+        for axis in spec.reportAxes where !known.contains(axis.key) {
             diagnostics.add(axis.node, axis.path,
                 "`\(axis.key)` is not a key of the grid;"
-                    + Suggestions.tail(for: axis.key, in: keys, label: "Tables can pivot on", list: keys.joined(separator: ", ")))
+                    + Suggestions.tail(for: axis.key, in: keys, label: "Tables can pivot on", list: Suggestions.sample(keys)))
         }
         guard spec.isSparsity else { return }
         let metrics = KnownEngines.sparsityMetrics

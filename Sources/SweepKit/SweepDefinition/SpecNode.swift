@@ -90,6 +90,7 @@ extension SpecNode {
         case .mapping(let mapping):
             let explicit = Set(mapping.compactMap { key, _ in Self.isMergeKey(key) ? nil : key.scalar?.string })
             var entries: [SpecEntry] = []
+            var mergedKeys: Set<String> = []  // keys already taken from a merged mapping
             for (key, value) in mapping {
                 let keyPosition = key.mark.map { Position(line: $0.line, column: $0.column) }
                 // `<<: *defaults` (YAML merge key) copies the keys of an anchored mapping that this
@@ -104,7 +105,7 @@ extension SpecNode {
                             continue
                         }
                         for entry in sourceEntries
-                        where !explicit.contains(entry.key) && !entries.contains(where: { $0.key == entry.key }) {
+                        where !explicit.contains(entry.key) && mergedKeys.insert(entry.key).inserted {
                             entries.append(entry)
                         }
                     }
@@ -122,6 +123,7 @@ extension SpecNode {
             self.init(.map(entries), at: position)
         case .alias:
             // Yams' composer replaces aliases by the anchored node, so this is not reached.
+            // (`ExpansionBudget` has bounded what those copies add up to before composing.)
             self.init(.null, at: position)
         }
     }

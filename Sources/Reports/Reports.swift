@@ -33,7 +33,7 @@ public enum Reports {
             let tables = content.pivots + content.references
             return ([content.heading, ""] + tables.map { TerminalRenderer.render($0) }).joined(separator: "\n")
         case .markdown:
-            var parts = ["# \(MarkdownRenderer.escape(content.heading))", ""] + content.pivots.map { MarkdownRenderer.render($0) }
+            var parts = ["# \(Escaping.markdown(content.heading))", ""] + content.pivots.map { MarkdownRenderer.render($0) }
             if !content.references.isEmpty {
                 parts += ["## Claimed versus measured", ""] + content.references.map { MarkdownRenderer.render($0, level: 3) }
             }
@@ -43,7 +43,7 @@ public enum Reports {
         case .json:
             return TableData.json(sweep: sweep, pivots: content.pivots, references: content.references)
         case .latex:
-            let preamble = "% \(content.heading)\n% Needs \\usepackage{booktabs}.\n"
+            let preamble = "% \(Escaping.latex(content.heading))\n% Needs \\usepackage{booktabs}.\n"
             return preamble + (content.pivots + content.references).map { "\n" + LaTeXRenderer.render($0) }.joined()
         case .html:
             return HTMLRenderer.render(sweep: sweep, summary: content.summary, pivots: content.pivots,

@@ -74,7 +74,19 @@ public enum JSONValue: Hashable, Sendable, Codable {
         }
     }
 
-    private static func writeString(_ s: String, into out: inout String) {
+    /// `s` as a JSON string literal, quotes included: `"` and `\` backslash-escaped, the C0
+    /// controls (U+0000–U+001F) as `\n`, `\r`, `\t` or `\u00xx`, everything else (U+007F and
+    /// all non-ASCII included) as itself. The one JSON string escaper of the project:
+    /// `canonicalText` and the Reports module's indented JSON both write strings with it.
+    /// Task ids hash `canonicalText`, so changing the spelling here changes every task id.
+    public static func quoted(_ s: String) -> String {
+        var out = ""
+        writeString(s, into: &out)
+        return out
+    }
+
+    /// `quoted(s)`, appended to `out`.
+    public static func writeString(_ s: String, into out: inout String) {
         out += "\""
         // Most strings (ids, names) need no escaping: append them whole.
         if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {

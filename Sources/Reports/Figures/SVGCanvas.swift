@@ -1,7 +1,7 @@
 import Foundation
 
 /// A minimal SVG writer: shapes and text appended in paint order, every text and attribute
-/// value escaped for XML. Coordinates are pixels from the top left.
+/// value escaped for XML (`Escaping.markup`). Coordinates are pixels from the top left.
 struct SVGCanvas {
     let width: Double
     let height: Double
@@ -48,7 +48,7 @@ struct SVGCanvas {
         // A white outline under the glyphs keeps a label legible where it crosses a line.
         if halo { attrs += [("stroke", "#ffffff"), ("stroke-width", "3"), ("paint-order", "stroke"), ("stroke-linejoin", "round")] }
         if let rotate { attrs.append(("transform", "rotate(\(n(rotate)) \(n(x)) \(n(y)))")) }
-        elements.append("<text \(attributes(attrs))>\(SVGCanvas.escape(content))</text>")
+        elements.append("<text \(attributes(attrs))>\(Escaping.markup(content))</text>")
     }
 
     /// The standalone file form (XML declaration, SVG namespace) or the form for inline use
@@ -57,7 +57,7 @@ struct SVGCanvas {
         var head = standalone ? "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" " : "<svg "
         head += "width=\"\(n(width))\" height=\"\(n(height))\" viewBox=\"0 0 \(n(width)) \(n(height))\" "
         head += "font-family=\"DejaVu Sans, Arial, Helvetica, sans-serif\" role=\"img\">"
-        let body = ["<title>\(SVGCanvas.escape(title))</title>", "<desc>\(SVGCanvas.escape(description))</desc>",
+        let body = ["<title>\(Escaping.markup(title))</title>", "<desc>\(Escaping.markup(description))</desc>",
                     "<rect x=\"0\" y=\"0\" width=\"\(n(width))\" height=\"\(n(height))\" fill=\"#ffffff\"/>"] + elements
         return head + "\n" + body.joined(separator: "\n") + "\n</svg>\n"
     }
@@ -66,33 +66,16 @@ struct SVGCanvas {
     /// 0.62 em per glyph; overestimating only costs some space).
     static func textWidth(_ text: String, size: Double) -> Double { Double(text.count) * size * 0.62 }
 
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for c in text.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default:
-                // Control characters are not allowed in XML 1.0 at all.
-                if c.value < 0x20 && c != "\n" && c != "\t" { out += " " } else { out.unicodeScalars.append(c) }
-            }
-        }
-        return out
-    }
-
     private mutating func add(_ tag: String, _ attrs: [(String, String)], tooltip: String? = nil) {
         if let tooltip {
-            elements.append("<\(tag) \(attributes(attrs))><title>\(SVGCanvas.escape(tooltip))</title></\(tag)>")
+            elements.append("<\(tag) \(attributes(attrs))><title>\(Escaping.markup(tooltip))</title></\(tag)>")
         } else {
             elements.append("<\(tag) \(attributes(attrs))/>")
         }
     }
 
     private func attributes(_ attrs: [(String, String)]) -> String {
-        attrs.map { "\($0.0)=\"\(SVGCanvas.escape($0.1))\"" }.joined(separator: " ")
+        attrs.map { "\($0.0)=\"\(Escaping.markup($0.1))\"" }.joined(separator: " ")
     }
 
     private func n(_ value: Double) -> String {

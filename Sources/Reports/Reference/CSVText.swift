@@ -1,13 +1,15 @@
 /// RFC 4180 CSV: reading (quoted fields with commas, quotes and line breaks) and writing.
 enum CSVText {
-    /// Records with the 1-based line each starts on; blank lines are skipped.
+    /// Records with the 1-based line each starts on; blank lines are skipped. CRLF reads as LF.
+    /// Walks Unicode scalars, as `Escaping.csvField` writes them: a quote or comma followed by
+    /// a combining mark is still a quote or comma.
     static func parse(_ text: String) -> [(line: Int, fields: [String])] {
         var records: [(Int, [String])] = []
         var fields: [String] = []
         var field = ""
         var inQuotes = false
         var line = 1, recordLine = 1
-        var chars = Array(text.replacingOccurrences(of: "\r\n", with: "\n"))[...]
+        var chars = Array(text.unicodeScalars)[...]
         if chars.first == "\u{FEFF}" { chars = chars.dropFirst() }
         var i = chars.startIndex
         func endRecord() {
@@ -17,18 +19,20 @@ enum CSVText {
             fields = []
         }
         while i < chars.endIndex {
-            let c = chars[i]
-            if inQuotes {
+            let c = chars[i], next = i + 1 < chars.endIndex ? chars[i + 1] : nil
+            if c == "\r" && next == "\n" {
+                // The line feed that follows ends the line.
+            } else if inQuotes {
                 if c == "\"" {
-                    if chars.index(after: i) < chars.endIndex && chars[chars.index(after: i)] == "\"" {
-                        field.append("\"")
-                        i = chars.index(after: i)
+                    if next == "\"" {
+                        field += "\""
+                        i += 1
                     } else {
                         inQuotes = false
                     }
                 } else {
                     if c == "\n" { line += 1 }
-                    field.append(c)
+                    field.unicodeScalars.append(c)
                 }
             } else if c == "\"" && field.isEmpty {
                 inQuotes = true
@@ -40,19 +44,14 @@ enum CSVText {
                 line += 1
                 recordLine = line
             } else {
-                field.append(c)
+                field.unicodeScalars.append(c)
             }
-            i = chars.index(after: i)
+            i += 1
         }
         if !field.isEmpty || !fields.isEmpty { endRecord() }
         return records
     }
 
-    /// A field quoted only when it must be.
-    static func field(_ value: String) -> String {
-        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
-        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
-
-    static func line(_ values: [String]) -> String { values.map(field).joined(separator: ",") }
+    /// One record, each field quoted only when it must be (`Escaping.csvField`).
+    static func line(_ values: [String]) -> String { values.map(Escaping.csvField).joined(separator: ",") }
 }

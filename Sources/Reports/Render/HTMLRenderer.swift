@@ -12,22 +12,22 @@ enum HTMLRenderer {
         out.append("<head>")
         out.append("<meta charset=\"utf-8\">")
         out.append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
-        out.append("<title>sparsegrid report: \(escape(sweep))</title>")
+        out.append("<title>sparsegrid report: \(Escaping.markup(sweep))</title>")
         out.append("<style>\n\(css)</style>")
         out.append("</head>")
         out.append("<body>")
-        out.append("<header><h1>sparsegrid report: \(escape(sweep))</h1><p class=\"summary\">\(escape(summary))</p></header>")
+        out.append("<header><h1>sparsegrid report: \(Escaping.markup(sweep))</h1><p class=\"summary\">\(Escaping.markup(summary))</p></header>")
         out.append("<nav><ul>")
-        for (i, t) in pivots.enumerated() { out.append("<li><a href=\"#table-\(i + 1)\">\(escape(t.title))</a></li>") }
+        for (i, t) in pivots.enumerated() { out.append("<li><a href=\"#table-\(i + 1)\">\(Escaping.markup(t.title))</a></li>") }
         out.append("<li><a href=\"#figures\">Figures</a></li>")
         if !references.isEmpty { out.append("<li><a href=\"#claimed\">Claimed versus measured</a></li>") }
         out.append("</ul></nav>")
         for (i, t) in pivots.enumerated() { out += section(t, id: "table-\(i + 1)", level: 2) }
         out.append("<section id=\"figures\"><h2>Figures</h2>")
         for (i, f) in figures.enumerated() {
-            out.append("<figure id=\"figure-\(escape(f.name))\">")
+            out.append("<figure id=\"figure-\(Escaping.markup(f.name))\">")
             out.append(f.inlineSVG.trimmingCharacters(in: .newlines))
-            out.append("<figcaption>Figure \(i + 1). \(escape(f.title))</figcaption>")
+            out.append("<figcaption>Figure \(i + 1). \(Escaping.markup(f.title))</figcaption>")
             out.append("</figure>")
         }
         out.append("</section>")
@@ -43,15 +43,15 @@ enum HTMLRenderer {
     }
 
     private static func section(_ t: ReportTable, id: String, level: Int) -> [String] {
-        var out = ["<section id=\"\(id)\">", "<h\(level)>\(escape(t.title))</h\(level)>", "<div class=\"scroll\"><table>", "<thead>"]
-        var groupRow = "<tr><th rowspan=\"2\" class=\"stub\">\(escape(t.stubHeader))</th>"
-        for g in t.groups { groupRow += "<th colspan=\"\(g.columns.count)\" class=\"group\">\(escape(g.title))</th>" }
+        var out = ["<section id=\"\(id)\">", "<h\(level)>\(Escaping.markup(t.title))</h\(level)>", "<div class=\"scroll\"><table>", "<thead>"]
+        var groupRow = "<tr><th rowspan=\"2\" class=\"stub\">\(Escaping.markup(t.stubHeader))</th>"
+        for g in t.groups { groupRow += "<th colspan=\"\(g.columns.count)\" class=\"group\">\(Escaping.markup(g.title))</th>" }
         out.append(groupRow + "</tr>")
-        out.append("<tr>" + t.groups.flatMap(\.columns).map { "<th>\(escape($0))</th>" }.joined() + "</tr>")
+        out.append("<tr>" + t.groups.flatMap(\.columns).map { "<th>\(Escaping.markup($0))</th>" }.joined() + "</tr>")
         out.append("</thead>")
         out.append("<tbody>")
         for row in t.rows {
-            var line = "<tr><th scope=\"row\" class=\"stub\">\(escape(row.label))</th>"
+            var line = "<tr><th scope=\"row\" class=\"stub\">\(Escaping.markup(row.label))</th>"
             var first = 0
             for g in t.groups {
                 for (c, cell) in row.cells[first..<(first + g.columns.count)].enumerated() {
@@ -59,7 +59,7 @@ enum HTMLRenderer {
                     if c == 0 { classes.append("first") }
                     if !cell.contains(where: \.isNumber) && !cell.isEmpty { classes.append("gap") }
                     let cls = classes.isEmpty ? "" : " class=\"\(classes.joined(separator: " "))\""
-                    line += "<td\(cls)>\(escape(cell))</td>"
+                    line += "<td\(cls)>\(Escaping.markup(cell))</td>"
                 }
                 first += g.columns.count
             }
@@ -68,25 +68,10 @@ enum HTMLRenderer {
         out.append("</tbody></table></div>")
         if !t.notes.isEmpty {
             out.append("<ul class=\"notes\">")
-            out += t.notes.map { "<li>\(escape($0))</li>" }
+            out += t.notes.map { "<li>\(Escaping.markup($0))</li>" }
             out.append("</ul>")
         }
         out.append("</section>")
-        return out
-    }
-
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
         return out
     }
 

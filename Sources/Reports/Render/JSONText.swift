@@ -2,7 +2,8 @@ import Foundation
 import SweepKit
 
 /// Indented JSON with sorted keys (stable output for diffs and golden files); numbers are
-/// written plain (integers without ".0"), non-finite numbers as null.
+/// written plain (integers without ".0"), non-finite numbers as null. Strings are spelled by
+/// SweepKit's `JSONValue.writeString`, the one JSON string escaper (`Escaping.json`).
 enum JSONText {
     static func pretty(_ value: JSONValue) -> String {
         var out = ""
@@ -16,7 +17,7 @@ enum JSONText {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
         case .number(let d): out += d.isFinite ? NumberText.plain(d) : "null"
-        case .string(let s): out += quoted(s)
+        case .string(let s): JSONValue.writeString(s, into: &out)
         case .array(let items):
             if items.isEmpty { out += "[]"; return }
             out += "[\n"
@@ -31,28 +32,14 @@ enum JSONText {
             out += "{\n"
             let keys = fields.keys.sorted()
             for (i, key) in keys.enumerated() {
-                out += pad + quoted(key) + ": "
+                out += pad
+                JSONValue.writeString(key, into: &out)
+                out += ": "
                 write(fields[key]!, indent: indent + 1, into: &out)
                 out += i + 1 < keys.count ? ",\n" : "\n"
             }
             out += closePad + "}"
         }
-    }
-
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
     }
 }
 

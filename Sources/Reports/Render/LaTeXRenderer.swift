@@ -7,53 +7,32 @@ enum LaTeXRenderer {
         var out: [String] = []
         out.append("\\begin{table}[htbp]")
         out.append("\\centering")
-        out.append("\\caption{\(escape(table.title))}")
+        out.append("\\caption{\(Escaping.latex(table.title))}")
         out.append("\\small")
         for (g, group) in table.groups.enumerated() {
             if g > 0 { out.append("\\medskip") }
             out.append("\\begin{tabular}{l" + String(repeating: "r", count: group.columns.count) + "}")
             out.append("\\toprule")
-            out.append(" & \\multicolumn{\(group.columns.count)}{c}{\(escape(group.title))} \\\\")
+            out.append(" & \\multicolumn{\(group.columns.count)}{c}{\(Escaping.latex(group.title))} \\\\")
             out.append("\\cmidrule(lr){2-\(group.columns.count + 1)}")
-            out.append(([escape(table.stubHeader)] + group.columns.map(escape)).joined(separator: " & ") + " \\\\")
+            out.append(tabularRow(table.stubHeader, group.columns))
             out.append("\\midrule")
-            for row in table.rows {
-                out.append(([escape(row.label)] + table.cells(of: row, group: g).map(escape)).joined(separator: " & ") + " \\\\")
-            }
+            for row in table.rows { out.append(tabularRow(row.label, table.cells(of: row, group: g))) }
             out.append("\\bottomrule")
             out.append("\\end{tabular}\\par")
         }
         if !table.notes.isEmpty {
             out.append("\\smallskip")
             out.append("\\begin{minipage}{\\linewidth}\\footnotesize")
-            out += table.notes.map { escape($0) + "\\par" }
+            out += table.notes.map { Escaping.latex($0) + "\\par" }
             out.append("\\end{minipage}")
         }
         out.append("\\end{table}")
         return out.joined(separator: "\n") + "\n"
     }
 
-    /// Escapes LaTeX specials and spells the few non-ASCII symbols the tables use.
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for c in text {
-            switch c {
-            case "\\": out += "\\textbackslash{}"
-            case "&", "%", "$", "#", "_", "{", "}": out += "\\\(c)"
-            case "~": out += "\\textasciitilde{}"
-            case "^": out += "\\textasciicircum{}"
-            case "±": out += "$\\pm$"
-            case "Δ": out += "$\\Delta$"
-            case "×": out += "$\\times$"
-            case "—": out += "---"
-            case "–": out += "--"
-            case "…": out += "\\ldots{}"
-            case "≈": out += "$\\approx$"
-            case "═", "─": out += "-"
-            case "\n": out += " "
-            default: out.append(c)
-            }
-        }
-        return out
+    /// A tabular row: the stub starts the line, right after `\\` or a rule.
+    private static func tabularRow<Cells: Collection<String>>(_ stub: String, _ cells: Cells) -> String {
+        ([Escaping.latex(stub, startsRow: true)] + cells.map { Escaping.latex($0) }).joined(separator: " & ") + " \\\\"
     }
 }

@@ -2,9 +2,9 @@
 /// spanning headers, and narrow tables stay readable), notes as a list.
 enum MarkdownRenderer {
     static func render(_ table: ReportTable, level: Int = 2) -> String {
-        var out = [String(repeating: "#", count: level) + " " + escape(table.title), ""]
+        var out = [String(repeating: "#", count: level) + " " + Escaping.markdown(table.title), ""]
         for (g, group) in table.groups.enumerated() {
-            out.append("**\(escape(group.title))**")
+            out.append("**\(Escaping.markdown(group.title))**")
             out.append("")
             out.append(row([table.stubHeader] + group.columns))
             out.append("|" + ([":---"] + group.columns.map { _ in "---:" }).joined(separator: "|") + "|")
@@ -12,27 +12,13 @@ enum MarkdownRenderer {
             out.append("")
         }
         if !table.notes.isEmpty {
-            out += table.notes.map { "- " + escape($0) }
+            out += table.notes.map { "- " + Escaping.markdown($0) }
             out.append("")
         }
         return out.joined(separator: "\n")
     }
 
     static func row(_ cells: [String]) -> String {
-        "| " + cells.map { $0.isEmpty ? " " : escape($0) }.joined(separator: " | ") + " |"
-    }
-
-    /// Escapes what Markdown would read as markup inside a table or list.
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for c in text {
-            switch c {
-            // Intraword "_" and a lone "[1]" are literal in GitHub Markdown; these are not.
-            case "|", "*", "<", ">", "`", "\\": out += "\\\(c)"
-            case "\n": out += " "
-            default: out.append(c)
-            }
-        }
-        return out
+        "| " + cells.map { $0.isEmpty ? " " : Escaping.markdown($0) }.joined(separator: " | ") + " |"
     }
 }

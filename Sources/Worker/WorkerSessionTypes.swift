@@ -1,0 +1,95 @@
+import SweepKit
+import Wire
+
+/// A message from the coordinator, decoded and validated: the inputs of `WorkerSession`.
+enum Incoming: Sendable {
+    case welcome(Welcome)
+    case assign(Assign)
+    case cancel(Cancel)
+    case ack(Ack)
+    case reject(Reject)
+    /// The coordinator's keep-alive: it only says that the coordinator is there.
+    case heartbeat
+
+    /// Reads one message of the worker socket (frames without routing identity). Throws a
+    /// `WireError` for anything a worker does not take: a bad frame, a field out of range, or
+    /// a type the coordinator never sends to a worker.
+    static func decode(_ frames: [[UInt8]]) throws -> Incoming {
+        let envelope = try Codec.parse(frames)
+        switch envelope.type {
+        case .welcome: return .welcome(try envelope.decode(Welcome.self))
+        case .assign: return .assign(try envelope.decode(Assign.self))
+        case .cancel: return .cancel(try envelope.decode(Cancel.self))
+        case .ack: return .ack(try envelope.decode(Ack.self))
+        case .reject: return .reject(try envelope.decode(Reject.self))
+        case .heartbeat:
+            _ = try envelope.decode(Empty.self)
+            return .heartbeat
+        default:
+            throw WireError("a coordinator does not send `\(envelope.type.rawValue)` to a worker", code: .notAllowed)
+        }
+    }
+}
+
+/// What the session decided; `WorkerNode` carries these out in order.
+enum WorkerEffect: Sendable {
+    /// Send an encoded message (`Codec.frames`) on the current socket.
+    case send(MessageType, [[UInt8]])
+    /// Run an attempt on a job thread, on this slot, fetching inputs from `dataEndpoint`.
+    case startJob(Assign, slot: SlotInfo, dataEndpoint: String)
+    /// Stop a running attempt's engine; the job still reports how it ended (`jobFinished`).
+    /// `retryable`: the task should run again elsewhere (the worker stops, a time limit fired),
+    /// rather than having been cancelled by the coordinator.
+    case cancelJob(attemptId: String, reason: String, retryable: Bool)
+    /// Close the socket and open a fresh one (queued messages to a dead peer are dropped).
+    /// The effects that follow (the hello) go on the new socket.
+    case reconnect
+    case log(String)
+    /// Give up: `run()` throws this error (no coordinator answered within the connect timeout).
+    case fail(WorkerError)
+    /// `bye` has been sent: close the socket and end the loop.
+    case finished
+}
+
+extension WorkerSession {
+    /// An attempt this worker runs on one of its slots.
+    struct RunningAttempt: Sendable {
+        var assign: Assign
+        var slot: SlotInfo
+        var startedAt: Double
+        /// Set once the session asked for it to be cancelled (the task timeout asks only once).
+        var cancelRequested = false
+    }
+
+    /// A `result` or `failed` message the coordinator has not acknowledged yet.
+    struct Unacknowledged: Sendable {
+        var attemptId: String
+        var type: MessageType
+        /// As first stored: without credit, so a resend after a reconnect frees no slot twice.
+        var frames: [[UInt8]]
+    }
+
+    /// Where the session is in its life.
+    enum Phase: Sendable, Equatable {
+        /// Before `start(now:)`.
+        case idle
+        case running
+        /// `stop` was asked for: jobs are being cancelled; `bye` goes once none runs.
+        case stopping
+        /// `bye` sent (`finished`) or given up (`fail`): no more effects.
+        case ended
+    }
+
+    /// Timing rules of the connection.
+    enum Timing {
+        /// First wait before a hello with no welcome is tried again on a fresh socket.
+        static let firstBackoff = 0.5
+        /// The wait doubles per try up to this.
+        static let maxBackoff = 10.0
+        /// Until the coordinator's welcome says otherwise.
+        static let defaultHeartbeatInterval = 1.0
+        static let defaultDeadAfter = 5.0
+        /// With no welcome yet after this long, the log says what it is waiting for.
+        static let waitingNotice = 3.0
+    }
+}

@@ -63,11 +63,16 @@ extension EventLoop {
         let capabilities = WorkerCapabilities(
             engines: Set(hello.engines.keys), hasGPU: hello.slots.contains { $0.isGPU },
             hasCPU: hello.slots.contains { !$0.isGPU }, slots: hello.slots.count)
-        let info: JSONValue = [
+        var info: JSONValue = [
             "pid": .number(Double(hello.pid)),
             "slots": .array(hello.slots.map { .string($0.device) }),
             "engines": .object(hello.engines),
         ]
+        // Kept so that after a restart only the same key can adopt this worker's attempts.
+        if let key, case .object(var fields) = info {
+            fields["curveKey"] = .string(key)
+            info = .object(fields)
+        }
         let registration = WorkerRegistration(identity: identity, key: key, host: hello.host, info: info)
         switch scheduler.workerHello(id: hello.workerId, registration: registration, capabilities: capabilities,
                                      running: hello.running, now: now) {

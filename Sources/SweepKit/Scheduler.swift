@@ -45,6 +45,9 @@ public struct Scheduler: Sendable {
         var registration: WorkerRegistration? = nil
         /// A restored worker is not declared dead before this time (the restart grace).
         var graceUntil: Double = 0
+        /// The CURVE key a restored worker registered with before the restart: only a hello
+        /// under that key may adopt its attempts.
+        var restoredKey: String? = nil
     }
 
     public struct SweepInfo: Sendable {
@@ -183,7 +186,8 @@ public struct Scheduler: Sendable {
     /// tasks stay running instead of being requeued), then the queues. Each such attempt's
     /// worker has `config.restartGrace` to reconnect and claim it before it is lost.
     public mutating func restore(sweeps restored: [RestoredSweep], attempts running: [RestoredAttempt],
-                                 artifacts stored: [String: [ArtifactDigest]], now: Double) {
+                                 artifacts stored: [String: [ArtifactDigest]], workerKeys: [String: String] = [:],
+                                 now: Double) {
         var seedsBySweep: [String: [TaskSeed]] = [:]
         for sweep in restored {
             sweeps[sweep.name] = SweepInfo(engine: sweep.engine, device: sweep.device, retries: sweep.retries,
@@ -199,6 +203,9 @@ public struct Scheduler: Sendable {
         for attempt in running {
             restoreAttempt(attemptId: attempt.id, taskId: attempt.taskId, workerId: attempt.workerId,
                            startedAt: attempt.startedAt, now: now)
+            if workers[attempt.workerId]?.registration == nil {
+                workers[attempt.workerId]?.restoredKey = workerKeys[attempt.workerId]
+            }
         }
         for sweep in restored {
             addSweep(name: sweep.name, engine: sweep.engine, device: sweep.device, retries: sweep.retries,
@@ -299,6 +306,11 @@ public struct Scheduler: Sendable {
             effects.append(.log(kind: "refused", sweep: nil, taskId: nil, workerId: id,
                                 message: "refused a hello for worker \(id) from another connection: the id is live"))
             return .refused("worker id '\(id)' is live on another connection")
+        }
+        if let old = workers[id], old.registration == nil, let key = old.restoredKey, key != registration.key {
+            effects.append(.log(kind: "refused", sweep: nil, taskId: nil, workerId: id,
+                                message: "refused a hello for restored worker \(id) under another CURVE key"))
+            return .refused("worker id '\(id)' belongs to another key")
         }
         if let other = byIdentity[registration.identity], other != id, workers[other]?.alive == true {
             return .refused("this connection is already worker '\(other)'")

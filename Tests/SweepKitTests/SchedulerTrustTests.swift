@@ -206,3 +206,24 @@ struct SchedulerRelaunchTests {
         #expect(s.state(of: "p") == .failed)
     }
 }
+
+@Suite("Scheduler: restored workers keep their key")
+struct SchedulerRestoredKeyTests {
+    @Test("after a restart, a hello for a restored worker under another CURVE key cannot adopt its attempts")
+    func restoredKey() {
+        var s = Scheduler(config: SchedulerConfig(deadAfter: 5))
+        var tasks = seeds(1)
+        tasks[0].state = .running
+        s.restore(sweeps: [RestoredSweep(name: "sw", engine: "null", device: "any", retries: 1, cancelled: false,
+                                         tasks: tasks)],
+                  attempts: [RestoredAttempt(id: "a", taskId: "t0", workerId: "w1", startedAt: 0)],
+                  artifacts: [:], workerKeys: ["w1": "KEY-1"], now: 10)
+        if case .accepted = s.workerHello(id: "w1", registration: registration(5, key: "KEY-2"), capabilities: cpu,
+                                          running: ["a"], now: 11) {
+            Issue.record("another key adopted the restored worker")
+        }
+        #expect(s.workerHello(id: "w1", registration: registration(6, key: "KEY-1"), capabilities: cpu,
+                              running: ["a"], now: 12) == .accepted)
+        #expect(s.runningAttempts(ofWorker: "w1") == ["a"])
+    }
+}

@@ -30,8 +30,12 @@ struct RestoredState {
         let attempts = snapshot.runningAttempts.map {
             RestoredAttempt(id: $0.id, taskId: $0.taskId, workerId: $0.workerId, startedAt: $0.startedAt)
         }
+        var keys: [String: String] = [:]
+        for worker in try store.workers() {
+            if let key = worker.info["curveKey"]?.stringValue { keys[worker.id] = key }
+        }
         var scheduler = Scheduler(config: config)
-        scheduler.restore(sweeps: sweeps, attempts: attempts, artifacts: artifacts, now: now)
+        scheduler.restore(sweeps: sweeps, attempts: attempts, artifacts: artifacts, workerKeys: keys, now: now)
         self.scheduler = scheduler
         self.plans = plans
         taskCount = snapshot.tasks.count

@@ -4,6 +4,10 @@
 #   OUT=/path/to/results bash bench/gpu_engine.sh [--budget-s 360] [--parts smoke,gemm,...]
 #   OUT=/tmp/dry bash bench/gpu_engine.sh --dry-run --budget-s 60      # CPU: checks the plumbing
 #
+# The rerun sized for ~270 s of a lent H200 (bench/RESULTS.md, "Run 2"; timeout_s 330):
+#   OUT=$OUT bash bench/gpu_engine.sh --budget-s 270 --parts gemm,linear,models \
+#       --models resnet18,resnet50 --batch-sizes 64,256,1 --variant-cap-s 3
+#
 # PYTHON picks the interpreter (default python3; it needs torch, torchvision and numpy, nothing
 # else). The budget counts from this script's start; results reach $OUT after every step
 # (gpu_engine.json, gpu_engine.md, gpu_engine.log, engine.log), so a run cut short still leaves

@@ -43,7 +43,7 @@ final class ArtifactClient {
         let partial = ArtifactFiles.partialPath(root: cache, sha256: sha)
         var offset = ArtifactFiles.fileSize(partial) ?? 0
         if offset > bytes { try? FileManager.default.removeItem(atPath: partial); offset = 0 }
-        if offset == 0 { FileManager.default.createFile(atPath: partial, contents: nil) }
+        if offset == 0 { _ = FileManager.default.createFile(atPath: partial, contents: nil) }
         guard let handle = FileHandle(forWritingAtPath: partial) else { throw WorkerError("cannot write \(partial)") }
         defer { try? handle.close() }
         try handle.seekToEnd()

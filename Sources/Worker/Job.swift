@@ -17,19 +17,23 @@ final class Job: Sendable {
     let assign: Assign
     let slot: SlotInfo
     let startedAt: Double
+    /// Seconds between SIGTERM and SIGKILL when the engine is stopped.
+    let killGrace: Double
     private let state = Mutex<(engine: EngineProcess?, cancel: (reason: String, retryable: Bool)?)>((nil, nil))
 
-    init(assign: Assign, slot: SlotInfo, startedAt: Double) {
+    init(assign: Assign, slot: SlotInfo, startedAt: Double, killGrace: Double = EngineProcess.defaultKillGrace) {
         self.assign = assign
         self.slot = slot
         self.startedAt = startedAt
+        self.killGrace = killGrace
     }
 
     var cancelReason: String? { state.withLock { $0.cancel?.reason } }
     private var cancelRetryable: Bool { state.withLock { $0.cancel?.retryable ?? false } }
 
-    /// Stops the engine. `retryable`: the task itself is fine and should run again elsewhere
-    /// (the worker is shutting down, a time limit fired); false when the coordinator cancelled it.
+    /// Stops the engine's whole process group (SIGTERM, then SIGKILL after `killGrace`).
+    /// `retryable`: the task itself is fine and should run again elsewhere (the worker is
+    /// shutting down, a time limit fired); false when the coordinator cancelled it.
     func cancel(reason: String, retryable: Bool = false) {
         let engine = state.withLock { s -> EngineProcess? in
             if s.cancel == nil { s.cancel = (reason, retryable) }
@@ -108,45 +112,33 @@ final class Job: Sendable {
             env["OMP_NUM_THREADS"] = String(config.threadsPerSlot ?? max(cores / cpuSlots, 1))
         }
         let engine = try EngineProcess(command: command, arguments: ["run", "--task", taskFile, "--workdir", workdir],
-                                       environment: env, directory: workdir)
+                                       environment: env, directory: workdir, killGrace: killGrace)
         let cancelledBeforeStart = state.withLock { s -> Bool in
             s.engine = engine
             return s.cancel != nil
         }
         if cancelledBeforeStart { engine.terminate() }
 
-        var result: JSONValue? = nil
-        var errorMessage: String? = nil
-        var artifacts: [(name: String, path: String, sha256: String?)] = []
-        var junk: [String] = []
+        // The contract is checked as the events arrive: a broken one stops the engine at once.
+        var events = EngineEvents()
         let ended = engine.readLines { line in
-            guard !line.isEmpty else { return }
-            guard let event = try? JSONValue.parse(line), let kind = event["event"]?.stringValue else {
-                if junk.count < 5 { junk.append(String(line.prefix(200))) }
-                return
-            }
-            switch kind {
-            case "progress", "metric":
-                post(.progress(TaskProgress(attemptId: assign.attemptId, event: event)))
-            case "artifact":
-                if let name = event["name"]?.stringValue, let path = event["path"]?.stringValue {
-                    let full = path.hasPrefix("/") ? path : "\(workdir)/\(path)"
-                    artifacts.append((name, full, event["sha256"]?.stringValue))
-                }
-            case "result":
-                result = event
-            case "error":
-                errorMessage = event["message"]?.stringValue
-            default:
-                break
+            switch events.read(line) {
+            case .recorded: break
+            case .progress(let event): post(.progress(TaskProgress(attemptId: assign.attemptId, event: event)))
+            case .violation(let reason): engine.abort(reason)
             }
         }
         var stderrTail = ended.stderrTail
-        if !junk.isEmpty { stderrTail += "\n[engine printed non-JSON lines on stdout: \(junk.joined(separator: " | "))]" }
+        if let note = events.strayNote { stderrTail += "\n" + note }
+        let errorMessage = events.errorMessage
 
         if let reason = cancelReason {
             return failure("cancelled: \(reason)", exitCode: ended.exitCode, stderr: stderrTail,
                            retryable: cancelRetryable)
+        }
+        // The engine broke its contract or an output limit: it would do so again.
+        if let reason = ended.abortReason {
+            return failure(reason, exitCode: ended.exitCode, stderr: stderrTail, retryable: false)
         }
         if let signal = ended.signal {
             return failure("engine was killed by signal \(signal)" + (errorMessage.map { ": \($0)" } ?? ""),
@@ -161,38 +153,44 @@ final class Job: Sendable {
             return failure("engine exited with status \(code)" + (errorMessage.map { ": \($0)" } ?? ""),
                            exitCode: code, stderr: stderrTail)
         }
-        guard let result else {
+        guard let result = events.result else {
             return failure("engine exited 0 without a result event", exitCode: 0, stderr: stderrTail)
         }
 
-        // Verify every artifact against the hash the engine announced, keep it in the local
-        // cache (a consumer scheduled here needs no download), and upload it.
+        // Every artifact must be a regular file inside the work directory (checked before
+        // anything is read or moved), match the hash the engine announced, and is then kept
+        // in the local cache (a consumer scheduled here needs no download) and uploaded.
+        var contained: [(artifact: EngineEvents.Artifact, path: String)] = []
+        for artifact in events.artifacts {
+            do {
+                contained.append((artifact, try ArtifactContainment.resolve(name: artifact.name, path: artifact.path,
+                                                                             workdir: workdir)))
+            } catch {
+                return failure("\(error)", exitCode: 0, stderr: stderrTail, retryable: false)
+            }
+        }
         var produced: [ProducedArtifact] = []
-        for artifact in artifacts {
-            let sha = try ArtifactFiles.sha256(path: artifact.path)
+        for (artifact, path) in contained {
+            let sha = try ArtifactFiles.sha256(path: path)
             if let claimed = artifact.sha256, claimed != sha {
                 return failure("artifact \(artifact.name) does not match the SHA-256 the engine announced",
                                exitCode: 0, stderr: stderrTail)
             }
-            let bytes = ArtifactFiles.fileSize(artifact.path) ?? 0
+            let bytes = ArtifactFiles.fileSize(path) ?? 0
             let cached = ArtifactFiles.finalPath(root: artifactCache, sha256: sha)
             if !FileManager.default.fileExists(atPath: cached) {
-                try FileManager.default.moveItem(atPath: artifact.path, toPath: cached)
+                try FileManager.default.moveItem(atPath: path, toPath: cached)
             }
             try client.upload(path: cached, sha256: sha)
             produced.append(ProducedArtifact(name: artifact.name, sha256: sha, bytes: bytes))
         }
-        // Metrics are numbers or null from here on (booleans as 0/1); anything else is not a
-        // metric and fails the attempt with a reason rather than being dropped silently.
+        // Metrics are numbers or null (booleans as 0/1): `EngineEvents` refused anything else.
         var metrics: [String: Double?] = [:]
         for (k, v) in result["metrics"]?.objectValue ?? [:] {
             switch v {
             case .number(let d): metrics[k] = .some(d)
-            case .null: metrics[k] = .some(nil)
             case .bool(let b): metrics[k] = .some(b ? 1 : 0)
-            default:
-                return failure("the engine's result has metric '\(k.prefix(64))' that is not a number or null",
-                               exitCode: 0, stderr: stderrTail, retryable: false)
+            default: metrics[k] = .some(nil)
             }
         }
         var units: [String: String] = [:]

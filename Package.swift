@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "SweepKitTests", dependencies: ["SweepKit", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "SweepKit"]),
         // The worker's protocol state machine, without sockets.
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Wire", "SweepKit"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Wire", "SweepKit", "ZeroMQ"]),
         // In-process tests of the coordinator's services over real loopback sockets.
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire", "SweepKit", "Store", "ZeroMQ"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "SweepKit"]),

@@ -160,8 +160,10 @@ struct ChaosTests {
         if let created = result?[1] as Double? {
             let wall = created - first.startedAt
             print("inflight: result \(String(format: "%.1f", wall)) s after the first attempt started (a run is \(run) s)")
-            // A rerun takes at least 5 s (to the kill) + 9 s; one run about 9 s.
-            #expect(wall < run * 1.4, "the result came \(String(format: "%.1f", wall)) s after the attempt started: the task ran again")
+            // A rerun takes at least 5 s (to the kill) + 9 s = 14 s; one run about 9 s plus the
+            // engine's start, which on a loaded 2-core machine can add 3–4 s. The attempt count
+            // above is the exact proof; this bound only catches a rerun the rows would miss.
+            #expect(wall < run + 5, "the result came \(String(format: "%.1f", wall)) s after the attempt started: the task ran again")
         }
         let stillRunning = try SQL.int(state, "SELECT COUNT(*) FROM attempts WHERE outcome = 'running'")
         #expect(stillRunning == 0, "\(stillRunning) attempt row(s) left running")

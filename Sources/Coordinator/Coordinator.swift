@@ -59,8 +59,13 @@ public final class Coordinator: Service, Sendable {
         if let curve = config.curve {
             var domains = [ZAPDomain.workers: curve.authorizedWorkerKeys]
             if curve.securesControl { domains[ZAPDomain.control] = curve.authorizedClientKeys }
+            let log = config.log
             authenticator = try CurveAuthenticator(context: context, allowedPublicKeys: [], domains: domains) {
-                FileHandle.standardError.write(Data("coordinator: refused a worker: \($0)\n".utf8))
+                if let log {
+                    log.write(event: "refused", level: .warn, "refused a worker: \($0)")
+                } else {
+                    FileHandle.standardError.write(Data("coordinator: refused a worker: \($0)\n".utf8))
+                }
             }
         } else {
             authenticator = nil

@@ -1,7 +1,8 @@
 import Foundation
 import SweepKit
+import Wire
 
-/// How a coordinator is run. Defaults: loopback only, 1 s heartbeats, dead after 5 s.
+/// How a coordinator is run. Defaults: loopback only, 1 s heartbeats, dead after 30 s.
 public struct CoordinatorConfig: Sendable {
     /// State directory: `sparsegrid.db`, `artifacts/`, `logs/`.
     public var stateDirectory: String
@@ -20,11 +21,14 @@ public struct CoordinatorConfig: Sendable {
     public var curve: CurveServerConfig?
     /// Caps on artifact uploads (size, partial quota, idle timeout); see `ArtifactLimits`.
     public var artifactLimits = ArtifactLimits()
+    /// Where operator events go (workers joining, leaving, declared dead, tasks requeued, …),
+    /// one line each, besides the `events` table; nil: only the table.
+    public var log: OperatorLog?
 
     public init(stateDirectory: String, workerEndpoint: String = "tcp://127.0.0.1:5555", dataEndpoint: String? = nil,
                 controlEndpoint: String = "tcp://127.0.0.1:5557", heartbeatInterval: Double = 1,
                 scheduler: SchedulerConfig = SchedulerConfig(), insecure: Bool = false,
-                curve: CurveServerConfig? = nil) {
+                curve: CurveServerConfig? = nil, log: OperatorLog? = nil) {
         self.stateDirectory = stateDirectory
         self.workerEndpoint = workerEndpoint
         self.dataEndpoint = dataEndpoint
@@ -33,6 +37,7 @@ public struct CoordinatorConfig: Sendable {
         self.scheduler = scheduler
         self.insecure = insecure
         self.curve = curve
+        self.log = log
     }
 
     public var databasePath: String { "\(stateDirectory)/sparsegrid.db" }

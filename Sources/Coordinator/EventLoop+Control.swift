@@ -61,10 +61,10 @@ extension EventLoop {
         plans[plan.name] = plan
         let seeds = try store.loadSnapshot(sweep: plan.name).tasks.map(RestoredState.seed)
         scheduler.addSweep(name: plan.name, engine: plan.engine, device: plan.device, retries: plan.retries,
-                           cancelled: false, tasks: seeds, now: now)
-        mutations.append(.event(at: now, kind: "launch", sweep: plan.name, taskId: nil, workerId: nil,
-                                message: "launched: \(summary.new) new, \(summary.reused) reused, "
-                                    + "\(summary.rerun) to run again, \(summary.total) total"))
+                           cancelled: false, deadAfter: plan.deadAfter, tasks: seeds, now: now)
+        note(SchedulerLog(kind: "launch", sweep: plan.name, taskId: nil, workerId: nil,
+                          message: "sweep \(plan.name) launched: \(summary.new) new, \(summary.reused) reused, "
+                              + "\(summary.rerun) to run again, \(summary.total) total"), now: now)
         return ControlReply(ok: true, body: [
             "sweep": .string(summary.sweep), "new": .number(Double(summary.new)),
             "reused": .number(Double(summary.reused)), "rerun": .number(Double(summary.rerun)),

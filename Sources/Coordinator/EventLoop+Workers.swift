@@ -133,7 +133,7 @@ extension EventLoop {
 
     func failed(_ failure: TaskFailed, from workerId: String, identity: [UInt8], now: Double) {
         let report = FailureReport(error: failure.error, exitCode: failure.exitCode, stderrTail: failure.stderrTail,
-                                   retryable: failure.retryable)
+                                   retryable: failure.retryable, timedOut: failure.outcome == .timeout)
         let outcome: Ack.Outcome
         switch scheduler.failureArrived(attemptId: failure.attemptId, from: workerId, report, now: now) {
         case .recorded: outcome = .recorded

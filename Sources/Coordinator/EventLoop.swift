@@ -52,10 +52,11 @@ final class EventLoop {
         let restored = try RestoredState(store: store, config: config.scheduler, now: now)
         scheduler = restored.scheduler
         plans = restored.plans
-        mutations.append(.event(at: now, kind: "coordinator", sweep: nil, taskId: nil, workerId: nil,
-                                message: "coordinator started with \(restored.taskCount) task(s), "
-                                    + "\(restored.runningAttemptCount) attempt(s) awaiting their workers "
-                                    + "(for up to \(Int(config.scheduler.restartGraceSeconds)) s)"))
+        note(SchedulerLog(kind: "coordinator", sweep: nil, taskId: nil, workerId: nil,
+                          message: "coordinator started with \(restored.taskCount) task(s), "
+                              + "\(restored.runningAttemptCount) attempt(s) awaiting their workers "
+                              + "(for up to \(Int(config.scheduler.restartGraceSeconds)) s); workers are dead after "
+                              + "\(Scheduler.seconds(config.scheduler.deadAfter)) of silence"), now: now)
         try flush(now: now)
     }
 
@@ -108,7 +109,7 @@ final class EventLoop {
             } catch {
                 // A socket error while receiving: log it; what this turn decided is committed and
                 // sent by the next turn's flush.
-                FileHandle.standardError.write(Data("coordinator: \(error)\n".utf8))
+                logProblem(event: "socket", "\(error)")
             }
         }
     }
@@ -129,12 +130,33 @@ final class EventLoop {
             } catch let e as ZMQError where e.isHostUnreachable {
                 continue  // the worker is gone; heartbeats or reconnection settle its attempts
             } catch {
-                FileHandle.standardError.write(Data("coordinator: could not send to a worker: \(error)\n".utf8))
+                logProblem(event: "socket", "could not send to a worker: \(error)")
             }
         }
         outgoing.removeAll(keepingCapacity: true)
         for action in afterCommit { action() }
         afterCommit.removeAll(keepingCapacity: true)
+    }
+
+    /// An operator event: stored in the `events` table with this turn's commit, and printed on
+    /// the operator log once committed.
+    func note(_ entry: SchedulerLog, now: Double) {
+        mutations.append(.event(at: now, kind: entry.kind, sweep: entry.sweep, taskId: entry.taskId,
+                                workerId: entry.workerId, message: entry.message))
+        guard let log = config.log else { return }
+        let line = LogLine(ts: now, level: LogLine.Level(rawValue: entry.level.rawValue) ?? .info, event: entry.kind,
+                           worker: entry.workerId, task: entry.taskId, attempt: entry.attemptId, sweep: entry.sweep,
+                           msg: entry.message)
+        afterCommit.append { log.write(line) }
+    }
+
+    /// Something went wrong with a socket: on the operator log, or stderr without one.
+    func logProblem(event: String, _ message: String) {
+        if let log = config.log {
+            log.write(event: event, level: .error, message)
+        } else {
+            FileHandle.standardError.write(Data("coordinator: \(message)\n".utf8))
+        }
     }
 
     func send<T: WireMessage>(_ identity: [UInt8], _ type: MessageType, _ header: T) {
@@ -152,6 +174,8 @@ final class EventLoop {
             if let identity = scheduler.registration(ofWorker: workerId)?.identity {
                 send(identity, .cancel, Cancel(attemptId: attemptId, reason: reason))
             }
+        case .log(let entry):
+            note(entry, now: now)
         default:
             mutations += storeMutations(for: effect, scheduler: scheduler, departing: &departing, now: now)
         }
@@ -166,6 +190,7 @@ final class EventLoop {
         if let name = task.params["method"]?.stringValue { method = plan.context["methods"]?[name] }
         return Assign(attemptId: attemptId, taskId: taskId, sweep: task.sweep, stage: task.stage, engine: task.engine,
                       params: task.params, method: method, data: plan.context["data"],
-                      measure: plan.context["measure"], inputs: inputs, device: task.device)
+                      measure: plan.context["measure"], inputs: inputs, device: task.device,
+                      timeout: plan.timeout(ofStage: task.stage))
     }
 }

@@ -55,6 +55,8 @@ public struct Scheduler: Sendable {
         public var device: String
         public var retries: Int
         public var cancelled: Bool
+        /// The sweep's own dead interval (`dead_after`), if it sets one.
+        public var deadAfter: Double? = nil
     }
 
     struct QueueEntry: Sendable {
@@ -94,6 +96,8 @@ public struct Scheduler: Sendable {
     private var priorities: [Int] = []
     /// Tasks waiting out a retry backoff.
     private var delayed: [String] = []
+    /// Dead workers that still hold attempts of sweeps with a longer `dead_after` (see `tick`).
+    private var holding: Set<String> = []
     private var effects: [SchedulerEffect] = []
     /// Routing identity → worker id, for registered (hello'd) workers that are alive.
     private var byIdentity: [[UInt8]: String] = [:]
@@ -136,8 +140,9 @@ public struct Scheduler: Sendable {
     /// `seeds` are all of the sweep's active tasks: a task of the sweep that the plan no longer
     /// has (a relaunch dropped it) stops running and is forgotten.
     public mutating func addSweep(name: String, engine: String, device: String, retries: Int, cancelled: Bool,
-                                  tasks seeds: [TaskSeed], now: Double = 0) {
-        sweeps[name] = SweepInfo(engine: engine, device: device, retries: retries, cancelled: cancelled)
+                                  deadAfter: Double? = nil, tasks seeds: [TaskSeed], now: Double = 0) {
+        sweeps[name] = SweepInfo(engine: engine, device: device, retries: retries, cancelled: cancelled,
+                                 deadAfter: deadAfter)
         let keep = Set(seeds.map(\.id))
         for (id, task) in tasks where task.sweep == name && !keep.contains(id) {
             for attemptId in task.running {
@@ -191,7 +196,7 @@ public struct Scheduler: Sendable {
         var seedsBySweep: [String: [TaskSeed]] = [:]
         for sweep in restored {
             sweeps[sweep.name] = SweepInfo(engine: sweep.engine, device: sweep.device, retries: sweep.retries,
-                                           cancelled: sweep.cancelled)
+                                           cancelled: sweep.cancelled, deadAfter: sweep.deadAfter)
             seedsBySweep[sweep.name] = sweep.tasks
             for seed in sweep.tasks where tasks[seed.id] == nil {
                 tasks[seed.id] = Task(sweep: seed.sweep, stage: seed.stage, priority: seed.priority, state: seed.state,
@@ -209,7 +214,7 @@ public struct Scheduler: Sendable {
         }
         for sweep in restored {
             addSweep(name: sweep.name, engine: sweep.engine, device: sweep.device, retries: sweep.retries,
-                     cancelled: sweep.cancelled, tasks: seedsBySweep[sweep.name] ?? [])
+                     cancelled: sweep.cancelled, deadAfter: sweep.deadAfter, tasks: seedsBySweep[sweep.name] ?? [])
         }
     }
 
@@ -271,16 +276,27 @@ public struct Scheduler: Sendable {
     // MARK: - Workers
 
     /// A worker said hello (first time or after a reconnect). Attempts it no longer runs are
-    /// lost; attempts it runs that we no longer track are cancelled on it.
-    public mutating func workerConnected(id: String, capabilities: WorkerCapabilities, running: [String], now: Double) {
+    /// lost; attempts it runs that we no longer track are cancelled on it. `sameConnection`: a
+    /// live worker said hello again on its connection (e.g. to offer an engine it has just
+    /// described): an attempt assigned to it within `deadAfter` may still be on its way to it,
+    /// so it is kept (the next heartbeats settle it, as in `workerRunning`).
+    public mutating func workerConnected(id: String, capabilities: WorkerCapabilities, running: [String], now: Double,
+                                         sameConnection: Bool = false) {
         let claimed = Set(running)
+        var inFlight: Set<String> = []
         if let old = workers[id] {
-            for attemptId in old.running where !claimed.contains(attemptId) {
+            for attemptId in old.running.sorted() where !claimed.contains(attemptId) {
+                if sameConnection, let attempt = attempts[attemptId], now - attempt.startedAt <= config.deadAfter {
+                    inFlight.insert(attemptId)
+                    continue
+                }
                 endAttempt(attemptId, outcome: .lost, reason: "worker \(id) reconnected without it", cancelWorker: false,
                            now: now)
             }
         }
+        holding.remove(id)
         var worker = Worker(capabilities: capabilities, lastSeen: now, alive: true, credits: 0)
+        worker.running = inFlight
         worker.holds = workers[id]?.holds ?? []
         for attemptId in claimed {
             if let attempt = attempts[attemptId], attempt.workerId == id {
@@ -291,8 +307,6 @@ public struct Scheduler: Sendable {
             }
         }
         workers[id] = worker
-        effects.append(.log(kind: "worker", sweep: nil, taskId: nil, workerId: id,
-                            message: "worker \(id) connected with \(capabilities.slots) slot(s)"))
     }
 
     /// A hello from a connection. A worker id that is alive under another connection or key
@@ -315,10 +329,19 @@ public struct Scheduler: Sendable {
         if let other = byIdentity[registration.identity], other != id, workers[other]?.alive == true {
             return .refused("this connection is already worker '\(other)'")
         }
-        if let oldIdentity = workers[id]?.registration?.identity { byIdentity[oldIdentity] = nil }
-        workerConnected(id: id, capabilities: capabilities, running: running, now: now)
+        let old = workers[id]
+        let sameConnection = old?.alive == true && old?.registration?.identity == registration.identity
+        if let oldIdentity = old?.registration?.identity { byIdentity[oldIdentity] = nil }
+        workerConnected(id: id, capabilities: capabilities, running: running, now: now, sameConnection: sameConnection)
         workers[id]!.registration = registration
         byIdentity[registration.identity] = id
+        let devices = registration.info["slots"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let adopted = workers[id]!.running.count
+        let what = sameConnection ? "said hello again (engines: \(capabilities.engines.sorted().joined(separator: ", ")))"
+            : "joined from \(registration.host) with \(capabilities.slots) slot(s) [\(devices.joined(separator: ", "))], "
+                + "engines: \(capabilities.engines.sorted().joined(separator: ", "))"
+        effects.append(.log(kind: sameConnection ? "hello" : "joined", sweep: nil, taskId: nil, workerId: id,
+                            message: "worker \(id) \(what)" + (adopted > 0 ? "; running \(adopted) attempt(s)" : "")))
         return .accepted
     }
 
@@ -343,20 +366,62 @@ public struct Scheduler: Sendable {
         workers[id]!.credits = min(workers[id]!.credits + max(credits, 0), max(workers[id]!.capabilities.slots, 1))
     }
 
-    /// The worker said bye or was found dead: its attempts are lost and their tasks requeued.
+    /// The worker said bye (or is otherwise gone for good): its attempts are lost and their
+    /// tasks requeued.
     public mutating func workerGone(id: String, reason: String, now: Double) {
-        guard var worker = workers[id], worker.alive else { return }
+        guard let worker = workers[id], worker.alive else { return }
+        markDead(id)
+        let running = worker.running.sorted()
+        effects.append(.log(kind: "left", sweep: nil, taskId: nil, workerId: id,
+                            message: "worker \(id) \(reason)"
+                                + (running.isEmpty ? "" : "; \(running.count) attempt(s) requeued")))
+        for attemptId in running {
+            endAttempt(attemptId, outcome: .lost, reason: "worker \(id) \(reason)", cancelWorker: false, now: now)
+        }
+    }
+
+    /// The worker has been silent for longer than the coordinator's `deadAfter`: it is dead (no
+    /// more work, a message from it gets `unknown_worker`). Its attempts are lost, except those
+    /// of sweeps whose own `dead_after` has not passed yet: the worker holds them until it has
+    /// been silent that long (`tick`), or says hello again listing them (then they are adopted).
+    mutating func workerSilent(id: String, now: Double) {
+        guard let worker = workers[id], worker.alive else { return }
+        markDead(id)
+        let silence = now - worker.lastSeen
+        let reason = "went silent for \(Self.seconds(silence))"
+        var lost: [String] = []
+        var held: [String] = []
+        for attemptId in worker.running.sorted() {
+            if silence > deadInterval(ofAttempt: attemptId) { lost.append(attemptId) } else { held.append(attemptId) }
+        }
+        var message = "worker \(id) \(reason): declared dead"
+        if !lost.isEmpty { message += "; \(lost.count) attempt(s) lost and requeued" }
+        if !held.isEmpty {
+            message += "; \(held.count) attempt(s) kept until their sweep's dead_after has passed"
+            holding.insert(id)
+        }
+        effects.append(.log(kind: "dead", sweep: nil, taskId: nil, workerId: id, level: .warn, message: message))
+        for attemptId in lost {
+            endAttempt(attemptId, outcome: .lost, reason: "worker \(id) \(reason)", cancelWorker: false, now: now)
+        }
+    }
+
+    private mutating func markDead(_ id: String) {
+        guard var worker = workers[id] else { return }
         worker.alive = false
         worker.credits = 0
         if let identity = worker.registration?.identity, byIdentity[identity] == id { byIdentity[identity] = nil }
-        let running = worker.running
-        worker.running = []
         workers[id] = worker
         effects.append(.workerDead(workerId: id))
-        effects.append(.log(kind: "worker", sweep: nil, taskId: nil, workerId: id, message: "worker \(id) \(reason)"))
-        for attemptId in running.sorted() {
-            endAttempt(attemptId, outcome: .lost, reason: "worker \(id) \(reason)", cancelWorker: false, now: now)
-        }
+    }
+
+    /// How long an attempt's worker may be silent before the attempt is lost: the coordinator's
+    /// `deadAfter`, or its sweep's `dead_after` if that is longer.
+    func deadInterval(ofAttempt attemptId: String) -> Double {
+        guard let attempt = attempts[attemptId], let sweep = tasks[attempt.taskId].flatMap({ sweeps[$0.sweep] }),
+            let own = sweep.deadAfter
+        else { return config.deadAfter }
+        return max(own, config.deadAfter)
     }
 
     /// A heartbeat listed what the worker runs. An attempt assigned to it more than `deadAfter`
@@ -436,10 +501,14 @@ public struct Scheduler: Sendable {
             return .notYours
         }
         dropAttempt(attemptId)
-        effects.append(.attemptEnded(attemptId: attemptId, taskId: attempt.taskId,
-                                     outcome: report.retryable ? .failed : .invalid, error: report.error,
-                                     failure: report))
-        settleAfterAttempt(attempt.taskId, retryable: report.retryable, error: report.error, now: now)
+        // A time limit says nothing about the task itself: retried like a lost attempt.
+        let retryable = report.retryable || report.timedOut
+        let outcome: AttemptOutcome = report.timedOut ? .timeout : (retryable ? .failed : .invalid)
+        effects.append(.attemptEnded(attemptId: attemptId, taskId: attempt.taskId, outcome: outcome,
+                                     error: report.error, failure: report))
+        settleAfterAttempt(attempt.taskId, attemptId: attemptId, retryable: retryable,
+                           error: report.timedOut ? "timed out: \(report.error)" : report.error, now: now,
+                           workerId: sender)
         return .recorded(tasks[attempt.taskId]?.state ?? .failed)
     }
 
@@ -450,11 +519,27 @@ public struct Scheduler: Sendable {
         return true
     }
 
-    /// Advances time: dead workers, retry backoffs that expired.
+    /// Advances time: dead workers, held attempts whose sweep's `dead_after` passed, retry
+    /// backoffs that expired.
     public mutating func tick(now: Double) {
         for (id, worker) in workers
         where worker.alive && now - worker.lastSeen > config.deadAfter && now > worker.graceUntil {
-            workerGone(id: id, reason: "went silent for \(Int(config.deadAfter.rounded())) s", now: now)
+            workerSilent(id: id, now: now)
+        }
+        if !holding.isEmpty {
+            for id in holding.sorted() {
+                guard let worker = workers[id], !worker.alive else {
+                    holding.remove(id)
+                    continue
+                }
+                let silence = now - worker.lastSeen
+                for attemptId in worker.running.sorted() where silence > deadInterval(ofAttempt: attemptId) {
+                    endAttempt(attemptId, outcome: .lost,
+                               reason: "worker \(id) went silent for \(Self.seconds(silence)) (the sweep's dead_after)",
+                               cancelWorker: false, now: now)
+                }
+                if workers[id]?.running.isEmpty ?? true { holding.remove(id) }
+            }
         }
         if !delayed.isEmpty {
             var still: [String] = []
@@ -673,30 +758,52 @@ public struct Scheduler: Sendable {
             effects.append(.cancel(workerId: attempt.workerId, attemptId: attemptId, reason: reason))
         }
         if outcome == .lost {
-            settleAfterAttempt(attempt.taskId, retryable: true, error: reason, now: now)
+            settleAfterAttempt(attempt.taskId, attemptId: attemptId, retryable: true, error: reason, now: now,
+                               workerId: attempt.workerId)
         }
     }
 
     /// After an attempt of a task ended badly: retry with backoff, or fail for good.
-    private mutating func settleAfterAttempt(_ taskId: String, retryable: Bool, error: String, now: Double) {
+    private mutating func settleAfterAttempt(_ taskId: String, attemptId: String, retryable: Bool, error: String,
+                                             now: Double, workerId: String? = nil) {
         guard let task = tasks[taskId], task.state == .running, task.running.isEmpty else { return }
         let retries = sweeps[task.sweep]?.retries ?? 0
         if sweeps[task.sweep]?.cancelled == true {
             setState(taskId, .cancelled, error: "cancelled by the user")
             return
         }
+        let workerId = workerId ?? endedAttempts[attemptId]?.workerId
         if retryable, task.attemptsUsed <= retries {
             let delay = min(config.retryBackoff * Double(1 << min(task.attemptsUsed - 1, 20)), config.retryBackoffMax)
             tasks[taskId]!.notBefore = now + delay
             setState(taskId, .ready, error: nil)
-            effects.append(.log(kind: "retry", sweep: task.sweep, taskId: taskId, workerId: nil,
-                                message: "attempt \(task.attemptsUsed) of \(retries + 1) ended (\(error)); retrying"))
+            effects.append(.log(kind: "retry", sweep: task.sweep, taskId: taskId, workerId: workerId,
+                                attemptId: attemptId,
+                                message: "task \(label(taskId)) requeued: attempt \(task.attemptsUsed) of \(retries + 1) "
+                                    + "ended (\(error)); retrying in \(Self.seconds(delay))"))
             if delay <= 0 { enqueue(taskId) } else { delayed.append(taskId) }
         } else {
             let why = retryable ? "\(error) (after \(task.attemptsUsed) attempt(s))" : error
             setState(taskId, .failed, error: why)
+            effects.append(.log(kind: "failed", sweep: task.sweep, taskId: taskId, workerId: workerId,
+                                attemptId: attemptId, level: .warn, message: "task \(label(taskId)) failed: \(why)"))
             failDependents(of: taskId)
         }
+    }
+
+    /// "train resnet18 magnitude seed 0 [1a2b3c4d5e6f]", for log lines.
+    private func label(_ taskId: String) -> String {
+        guard let task = tasks[taskId] else { return String(taskId.prefix(12)) }
+        var parts = [task.stage]
+        for key in ["model", "method"] { if let v = task.params[key]?.displayText { parts.append(v) } }
+        if let seed = task.params["seed"]?.displayText { parts.append("seed \(seed)") }
+        return parts.joined(separator: " ") + " [\(taskId.prefix(12))]"
+    }
+
+    /// "30 s", "2.5 s": a duration in log lines.
+    public static func seconds(_ value: Double) -> String {
+        let rounded = (value * 10).rounded() / 10
+        return rounded == rounded.rounded() ? "\(Int(rounded)) s" : "\(rounded) s"
     }
 
     private mutating func failDependents(of id: String) {

@@ -1,6 +1,7 @@
 /// Tunables of the scheduler. Times are seconds.
 public struct SchedulerConfig: Sendable {
-    /// A worker silent for longer than this is dead; its attempts end as `lost`.
+    /// A worker silent for longer than this is dead: it gets no more work, and its attempts end
+    /// as `lost` (those of a sweep with a longer `dead_after` once that has passed too).
     public var deadAfter: Double
     /// First retry waits this long; each further retry doubles it, up to `retryBackoffMax`.
     public var retryBackoff: Double
@@ -12,7 +13,11 @@ public struct SchedulerConfig: Sendable {
     /// before they are lost. nil: twice the dead interval, and at least 10 s more than it.
     public var restartGrace: Double?
 
-    public init(deadAfter: Double = 5, retryBackoff: Double = 0.5, retryBackoffMax: Double = 30,
+    /// The default dead interval: long enough that a busy worker on a loaded host is not declared
+    /// dead (heartbeats stay at 1 s), short enough that a crashed one's tasks move on within a minute.
+    public static let defaultDeadAfter = 30.0
+
+    public init(deadAfter: Double = SchedulerConfig.defaultDeadAfter, retryBackoff: Double = 0.5, retryBackoffMax: Double = 30,
                 affinityWindow: Int = 16, restartGrace: Double? = nil) {
         self.deadAfter = deadAfter
         self.retryBackoff = retryBackoff
@@ -91,7 +96,42 @@ public enum SchedulerEffect: Sendable, Equatable {
     case attemptEnded(attemptId: String, taskId: String, outcome: AttemptOutcome, error: String?,
                       failure: FailureReport?)
     case workerDead(workerId: String)
-    case log(kind: String, sweep: String?, taskId: String?, workerId: String?, message: String)
+    /// An operator event: stored in the `events` table and printed on the coordinator's log.
+    case log(SchedulerLog)
+
+    public static func log(kind: String, sweep: String?, taskId: String?, workerId: String?, attemptId: String? = nil,
+                           level: SchedulerLog.Level = .info, message: String) -> SchedulerEffect {
+        .log(SchedulerLog(level: level, kind: kind, sweep: sweep, taskId: taskId, workerId: workerId,
+                          attemptId: attemptId, message: message))
+    }
+}
+
+/// One operator event of the scheduler: a worker joined, left or was declared dead, an attempt
+/// was lost or timed out and its task requeued, a task failed for good, a message was refused.
+public struct SchedulerLog: Sendable, Equatable {
+    public enum Level: String, Sendable {
+        case info, warn, error
+    }
+
+    public var level: Level
+    /// Short, stable: `joined`, `left`, `dead`, `retry`, `failed`, `refused`, `cancel`, …
+    public var kind: String
+    public var sweep: String?
+    public var taskId: String?
+    public var workerId: String?
+    public var attemptId: String?
+    public var message: String
+
+    public init(level: Level = .info, kind: String, sweep: String?, taskId: String?, workerId: String?,
+                attemptId: String? = nil, message: String) {
+        self.level = level
+        self.kind = kind
+        self.sweep = sweep
+        self.taskId = taskId
+        self.workerId = workerId
+        self.attemptId = attemptId
+        self.message = message
+    }
 }
 
 /// The scheduler's verdict on a `result` message.
@@ -121,12 +161,17 @@ public struct FailureReport: Sendable, Hashable {
     public var stderrTail: String?
     /// False when retrying cannot help (the engine said the task is invalid).
     public var retryable: Bool
+    /// The worker stopped the engine at a time limit (the stage's timeout, its own
+    /// `--task-timeout` or `--idle-timeout`): recorded as outcome `timeout`, always retryable.
+    public var timedOut: Bool
 
-    public init(error: String, exitCode: Int32? = nil, stderrTail: String? = nil, retryable: Bool) {
+    public init(error: String, exitCode: Int32? = nil, stderrTail: String? = nil, retryable: Bool,
+                timedOut: Bool = false) {
         self.error = error
         self.exitCode = exitCode
         self.stderrTail = stderrTail
         self.retryable = retryable
+        self.timedOut = timedOut
     }
 }
 
@@ -172,14 +217,18 @@ public struct RestoredSweep: Sendable {
     public var retries: Int
     public var cancelled: Bool
     public var tasks: [TaskSeed]
+    /// The sweep's own `dead_after` (see `SweepPlan.deadAfter`).
+    public var deadAfter: Double?
 
-    public init(name: String, engine: String, device: String, retries: Int, cancelled: Bool, tasks: [TaskSeed]) {
+    public init(name: String, engine: String, device: String, retries: Int, cancelled: Bool, tasks: [TaskSeed],
+                deadAfter: Double? = nil) {
         self.name = name
         self.engine = engine
         self.device = device
         self.retries = retries
         self.cancelled = cancelled
         self.tasks = tasks
+        self.deadAfter = deadAfter
     }
 }
 

@@ -42,9 +42,18 @@ public struct SweepPlan: Codable, Sendable {
     public var reports: [ReportSpec]
     /// The spec's source text, kept so a sweep can be inspected and relaunched later.
     public var specText: String
+    /// Stage name → the stage's `timeout` in seconds (only stages that set one; nil: none does).
+    /// An assign of a task of that stage carries it; the worker stops the engine after the
+    /// smaller of it and its own `--task-timeout`.
+    public var stageTimeouts: [String: Double]?
+    /// The sweep's own `dead_after` in seconds, if it sets one: attempts of its tasks are
+    /// declared lost only once their worker has been silent this long (and longer than the
+    /// coordinator's `--dead-after`).
+    public var deadAfter: Double?
 
     public init(name: String, engine: String, context: JSONValue, tasks: [PlannedTask], retries: Int,
-                device: String, reports: [ReportSpec], specText: String) {
+                device: String, reports: [ReportSpec], specText: String, stageTimeouts: [String: Double]? = nil,
+                deadAfter: Double? = nil) {
         self.name = name
         self.engine = engine
         self.context = context
@@ -53,7 +62,12 @@ public struct SweepPlan: Codable, Sendable {
         self.device = device
         self.reports = reports
         self.specText = specText
+        self.stageTimeouts = stageTimeouts
+        self.deadAfter = deadAfter
     }
+
+    /// The `timeout` of a stage, if it sets one.
+    public func timeout(ofStage stage: String) -> Double? { stageTimeouts?[stage] }
 
     /// Tasks per stage, in stage order of first appearance.
     public var countsByStage: [(stage: String, count: Int)] {

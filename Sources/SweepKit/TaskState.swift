@@ -20,6 +20,7 @@ public enum AttemptOutcome: String, Codable, Sendable, CaseIterable {
     case failed       // the engine reported failure or exited non-zero
     case invalid      // the engine said the task itself is invalid (exit 2): never retried
     case lost         // its worker went silent or disconnected
+    case timeout      // the worker stopped it at a time limit (stage, worker or no-progress): retried
     case cancelled    // cancelled by the user or because another attempt won
     case duplicate    // a result arrived after another attempt's result was stored
 }

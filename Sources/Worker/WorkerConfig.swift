@@ -45,10 +45,21 @@ public struct WorkerConfig: Sendable {
     public var engines: [String: EngineCommand]
     /// Input artifacts by hash, work directories of running attempts.
     public var cacheDirectory: String
-    /// Kill an engine that runs longer than this (nil: no limit).
-    public var taskTimeout: Double?
-    /// Ask each engine for `describe` before saying hello (the coordinator sees models and versions).
+    /// Stop an engine that runs longer than this many seconds; a stage's own `timeout` (in the
+    /// assign) applies when it is shorter. Finite: a hanging engine cannot hold a slot forever.
+    public var taskTimeout: Double
+    /// Stop an engine that has printed no event (progress or metric) for this many seconds
+    /// (nil: no such limit).
+    public var idleTimeout: Double?
+    /// On the first SIGTERM, let running attempts finish for up to this many seconds before
+    /// they are stopped (0: stop them at once). A second SIGTERM stops them at once.
+    public var drainGrace: Double
+    /// Ask each engine for `describe` (the coordinator sees models and versions): answered from
+    /// the describe cache when the engine's files have not changed, else in the background
+    /// after hello (the engine is offered once described).
     public var describeEngines: Bool
+    /// Where `describe` answers are cached (nil: `<cacheDirectory>/describe`).
+    public var describeCacheDirectory: String?
     /// Give up (exit non-zero) if no coordinator answers within this many seconds (nil: keep trying).
     public var connectTimeout: Double?
     /// CPU threads per CPU slot (OMP_NUM_THREADS for the engine); nil: this machine's cores
@@ -57,10 +68,16 @@ public struct WorkerConfig: Sendable {
     /// CURVE keys when the coordinator requires them (a coordinator off loopback).
     public var curve: CurveClientConfig?
 
+    public static let defaultTaskTimeout = 24 * 3600.0
+    public static let defaultIdleTimeout = 30 * 60.0
+    public static let defaultDrainGrace = 60.0
+
     public init(coordinator: String, workerId: String, host: String, slots: [SlotInfo],
-                engines: [String: EngineCommand], cacheDirectory: String, taskTimeout: Double? = nil,
+                engines: [String: EngineCommand], cacheDirectory: String,
+                taskTimeout: Double = WorkerConfig.defaultTaskTimeout,
                 describeEngines: Bool = true, connectTimeout: Double? = nil, threadsPerSlot: Int? = nil,
-                curve: CurveClientConfig? = nil) {
+                curve: CurveClientConfig? = nil, idleTimeout: Double? = WorkerConfig.defaultIdleTimeout,
+                drainGrace: Double = WorkerConfig.defaultDrainGrace, describeCacheDirectory: String? = nil) {
         self.coordinator = coordinator
         self.workerId = workerId
         self.host = host
@@ -73,7 +90,15 @@ public struct WorkerConfig: Sendable {
         self.connectTimeout = connectTimeout
         self.threadsPerSlot = threadsPerSlot
         self.curve = curve
+        self.idleTimeout = idleTimeout
+        self.drainGrace = drainGrace
+        self.describeCacheDirectory = describeCacheDirectory.map {
+            URL(fileURLWithPath: $0).standardizedFileURL.path
+        }
     }
+
+    /// Where `describe` answers are cached.
+    var describeCache: String { describeCacheDirectory ?? "\(cacheDirectory)/describe" }
 
     /// The data endpoint as this worker should dial it: a wildcard host is replaced by the
     /// host of the coordinator endpoint.

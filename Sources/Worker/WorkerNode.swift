@@ -4,30 +4,45 @@ import Synchronization
 import Wire
 import ZeroMQ
 
-/// A worker process's connection to the coordinator. One thread owns the DEALER socket;
-/// each attempt runs on its own job thread and hands its events back through `inbox`.
-/// The worker keeps every result until the coordinator acknowledges it, so a coordinator
-/// restart or a dropped connection loses nothing: after reconnecting, it says hello with
-/// the attempts it still runs and sends the unacknowledged results again.
+/// What the other threads hand the socket thread.
+private enum PumpInput: Sendable {
+    case job(JobOutput)
+    /// An engine's `describe` finished in the background (nil: it is not offered).
+    case described(name: String, description: JSONValue?)
+}
+
+/// A worker process's connection to the coordinator. One thread owns the DEALER socket and
+/// does nothing that blocks (heartbeats go out on time however busy the engines are); each
+/// attempt runs on its own job thread, and engines are described on another, all handing
+/// their events back through `inbox`. The worker keeps every result until the coordinator
+/// acknowledges it, so a coordinator restart or a dropped connection loses nothing: after
+/// reconnecting, it says hello with the attempts it still runs and sends the unacknowledged
+/// results again.
 public final class WorkerNode: Sendable {
     public let config: WorkerConfig
     private let context: Context
-    private let inbox = Mutex<[JobOutput]>([])
-    private let stopRequested = Atomic<Bool>(false)
-    private let log: @Sendable (String) -> Void
+    private let inbox = Mutex<[PumpInput]>([])
+    /// 0: keep going; 1: drain (the first SIGTERM); 2: stop now (the second).
+    private let stopLevel = Atomic<Int>(0)
+    private let log: OperatorLog?
     private let routingId: [UInt8] = {
         var rng = SystemRandomNumberGenerator()
         return (0..<16).map { _ in UInt8.random(in: 1...255, using: &rng) }
     }()
 
-    public init(config: WorkerConfig, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+    /// `log`: the operator log (nil: silent).
+    public init(config: WorkerConfig, log: OperatorLog? = nil) throws {
         self.config = config
         self.context = try Context()
         self.log = log
     }
 
-    /// Asks the loop to finish: running engines are stopped and reported, then `bye`.
-    public func stop() { stopRequested.store(true, ordering: .relaxed) }
+    /// Drain: take no new work, let running attempts finish for `config.drainGrace`, then stop
+    /// them (they run again elsewhere) and say `bye`.
+    public func stop() { _ = stopLevel.compareExchange(expected: 0, desired: 1, ordering: .relaxed) }
+
+    /// Stop now: running engines are stopped and reported (retryable), then `bye`.
+    public func stopNow() { stopLevel.store(2, ordering: .relaxed) }
 
     /// Runs until `stop()`. Throws only when the coordinator cannot be reached within
     /// `connectTimeout` (a one-paragraph error saying what to check).
@@ -40,7 +55,12 @@ public final class WorkerNode: Sendable {
         if let error = box.withLock({ $0 }) { throw error }
     }
 
-    private func post(_ output: JobOutput) { inbox.withLock { $0.append(output) } }
+    private func post(_ input: PumpInput) { inbox.withLock { $0.append(input) } }
+
+    private func write(_ entry: WorkerLog) {
+        log?.write(LogLine(ts: wallClock(), level: entry.level, event: entry.event, worker: config.workerId,
+                           task: entry.taskId, attempt: entry.attemptId, msg: entry.message))
+    }
 
     /// Opens a DEALER socket to the coordinator. Throws only for an address that cannot be used.
     private func connect() throws -> Socket {
@@ -65,10 +85,16 @@ public final class WorkerNode: Sendable {
     /// socket, feeds it what arrived (messages, job outputs, the time, a stop) and carries out
     /// its effects.
     private func loop() throws {
-        var session = WorkerSession(config: config, pid: getpid(), engines: describeEngines())
+        // Hello first, with the engines the describe cache knows; the others are described in
+        // the background and offered when done.
+        let describer = EngineDescriber(config: config) { [self] in write($0) }
+        defer { describer.cancel() }
+        let (known, pending) = describer.known()
+        var engines = known
+        var session = WorkerSession(config: config, pid: getpid(), engines: engines)
         var socket = try connect()
         var jobs: [String: Job] = [:]
-        var stopSeen = false
+        var stopsSeen = 0
 
         /// Carries out the session's effects in order; true once the loop is to end.
         func perform() throws -> Bool {
@@ -82,7 +108,7 @@ public final class WorkerNode: Sendable {
                     let config = self.config
                     let context = self.context
                     Thread.detachNewThread { [self] in
-                        job.run(config: config, context: context, dataEndpoint: dataEndpoint) { self.post($0) }
+                        job.run(config: config, context: context, dataEndpoint: dataEndpoint) { self.post(.job($0)) }
                     }
                 case .cancelJob(let attemptId, let reason, let retryable):
                     jobs[attemptId]?.cancel(reason: reason, retryable: retryable)
@@ -90,8 +116,8 @@ public final class WorkerNode: Sendable {
                     // A fresh socket, so queued messages to a dead peer are dropped.
                     socket.close()
                     socket = try connect()
-                case .log(let line):
-                    log(line)
+                case .log(let entry):
+                    write(entry)
                 case .fail(let error):
                     socket.close()
                     throw error
@@ -106,10 +132,14 @@ public final class WorkerNode: Sendable {
 
         session.start(now: wallClock())
         if try perform() { return }
+        describer.start(pending) { [self] name, description in post(.described(name: name, description: description)) }
         while true {
-            if !stopSeen, stopRequested.load(ordering: .relaxed) {
-                stopSeen = true
-                session.stopRequested(now: wallClock())
+            let level = stopLevel.load(ordering: .relaxed)
+            if level > stopsSeen {
+                if stopsSeen < 1 { session.stopRequested(now: wallClock()) }
+                if level >= 2 { session.stopNow(now: wallClock()) }
+                stopsSeen = level
+                describer.cancel()
                 if try perform() { return }
             }
             let fired = try Poller.poll([PollItem(socket: socket, events: .readable)], timeoutMilliseconds: 10)
@@ -124,18 +154,23 @@ public final class WorkerNode: Sendable {
                 }
             }
 
-            // What the job threads produced since the last turn.
-            let outputs = inbox.withLock { o -> [JobOutput] in
+            // What the job and describe threads produced since the last turn.
+            let inputs = inbox.withLock { o -> [PumpInput] in
                 defer { o.removeAll() }
                 return o
             }
-            for output in outputs {
-                switch output {
-                case .progress(let progress):
-                    session.progress(progress)
-                case .finished(let attemptId, let type, let frames):
+            for input in inputs {
+                switch input {
+                case .job(.progress(let progress)):
+                    session.progress(progress, now: wallClock())
+                case .job(.finished(let attemptId, let type, let frames)):
                     jobs[attemptId] = nil
                     session.jobFinished(attemptId: attemptId, type: type, frames: frames, now: wallClock())
+                case .described(let name, let description):
+                    if let description {
+                        engines[name] = description
+                        session.enginesChanged(engines, now: wallClock())
+                    }
                 }
                 if try perform() { return }
             }
@@ -143,33 +178,5 @@ public final class WorkerNode: Sendable {
             session.tick(now: wallClock())
             if try perform() { return }
         }
-    }
-
-    /// Engines offered in `hello`: the built-in null engine, plus each configured engine's
-    /// `describe` output (an engine whose describe fails is left out, with the reason logged).
-    private func describeEngines() -> [String: JSONValue] {
-        var out: [String: JSONValue] = ["null": ["builtin": true]]
-        for (name, command) in config.engines {
-            guard config.describeEngines else {
-                out[name] = ["command": .string(([command.executable] + command.arguments).joined(separator: " "))]
-                continue
-            }
-            do {
-                let dir = FileManager.default.temporaryDirectory.path
-                let process = try EngineProcess(command: command, arguments: ["describe"], environment: [:],
-                                                directory: dir)
-                var text = ""
-                let ended = process.readLines { text += $0 }
-                guard ended.exitCode == 0, let described = try? JSONValue.parse(text) else {
-                    log("engine '\(name)' is not offered: `describe` exited \(ended.exitCode.map(String.init) ?? "by a signal")"
-                        + ": \(ended.stderrTail.suffix(300))")
-                    continue
-                }
-                out[name] = described
-            } catch {
-                log("engine '\(name)' is not offered: \(error)")
-            }
-        }
-        return out
     }
 }

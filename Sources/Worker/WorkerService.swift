@@ -2,9 +2,11 @@ import ServiceLifecycle
 import ZeroMQ
 
 /// A worker as a `Service`: `run()` serves on threads of its own (never blocking the
-/// cooperative pool) until graceful shutdown (SIGTERM/SIGINT in a `ServiceGroup`),
-/// cancellation or `node.stop()`; running engines are stopped and reported, then `bye`.
-/// It throws the worker's own error (e.g. no coordinator answered within the connect timeout).
+/// cooperative pool) until it has said `bye`. Graceful shutdown (the first SIGTERM/SIGINT in a
+/// `ServiceGroup`) or `node.stop()` drains: no new work, running attempts may finish within the
+/// drain grace. Cancellation or `node.stopNow()` stops running engines at once; they are
+/// reported (and run again elsewhere), then `bye`. It throws the worker's own error (e.g. no
+/// coordinator answered within the connect timeout).
 public struct WorkerService: Service {
     public let node: WorkerNode
 
@@ -25,7 +27,7 @@ public struct WorkerService: Service {
                     }
                 }
             } onCancel: {
-                node.stop()
+                node.stopNow()
             }
         } onGracefulShutdown: {
             node.stop()

@@ -8,14 +8,24 @@ import Wire
 /// carries out (like `Scheduler` on the coordinator's side).
 ///
 /// Credits: the welcome's `ready` counts the free slots afresh; an attempt that ends while
-/// welcomed frees its slot with `ready(1)` after its result (none while stopping). The built-in
-/// `null` engine answers at once with `credit: 1` folded into its result and uses no slot.
+/// welcomed frees its slot with `ready(1)` after its result (none while draining or stopping,
+/// nor while a hello is unanswered: the welcome counts it). The built-in `null` engine answers at
+/// once with `credit: 1` folded into its result and uses no slot.
+///
+/// Time limits: an attempt is stopped after the smaller of its stage's `timeout` (in the assign)
+/// and `config.taskTimeout`, or after `config.idleTimeout` with no event from its engine; its
+/// failure is reported as outcome `timeout` (retryable), with the limit that fired.
+///
+/// Stopping: `stopRequested` drains (no new work; running attempts may finish for
+/// `config.drainGrace`), `stopNow` cancels the running attempts at once (retryable); `bye` goes
+/// once none runs.
 struct WorkerSession: Sendable {
     let config: WorkerConfig
     /// This process's id, for `hello`.
     let pid: Int32
-    /// Offered in `hello` (the null engine and each engine's `describe`).
-    let engines: [String: JSONValue]
+    /// Offered in `hello` (the null engine and each engine's `describe`); grows when an engine
+    /// described in the background becomes available (`enginesChanged`).
+    private(set) var engines: [String: JSONValue]
 
     private(set) var phase: Phase = .idle
     private(set) var welcomed = false
@@ -33,6 +43,11 @@ struct WorkerSession: Sendable {
     private(set) var firstContact = 0.0
     private(set) var backoff = Timing.firstBackoff
     private var warnedUnreachable = false
+    /// A hello went out on a live connection (new engines) and its welcome has not come yet:
+    /// finished attempts send no `ready` meanwhile, since the welcome's counts every free slot.
+    private(set) var helloPending = false
+    /// When a drain ends and the running attempts are stopped.
+    private(set) var drainDeadline: Double? = nil
     /// Free slots, by index.
     private(set) var freeSlots: [SlotInfo]
     private(set) var running: [String: RunningAttempt] = [:]
@@ -54,7 +69,7 @@ struct WorkerSession: Sendable {
     }
 
     var runningAttemptIds: [String] { running.keys.sorted() }
-    var isStopping: Bool { phase == .stopping }
+    var isStopping: Bool { phase == .stopping || phase == .draining }
     var hasEnded: Bool { phase == .ended }
 
     // MARK: - Events
@@ -78,12 +93,14 @@ struct WorkerSession: Sendable {
         case .assign(let assign): handleAssign(assign, now: now)
         case .cancel(let cancel):
             if running[cancel.attemptId] != nil {
-                running[cancel.attemptId]?.cancelRequested = true
+                running[cancel.attemptId]?.cancel = .coordinator
+                log("cancel", attempt: cancel.attemptId, "the coordinator cancelled \(cancel.attemptId): \(cancel.reason)")
                 effects.append(.cancelJob(attemptId: cancel.attemptId, reason: cancel.reason, retryable: false))
             }
         case .ack(let ack):
             // Whatever the outcome (stored, duplicate, unknown, refused), sending it again cannot help.
             unacknowledged.removeAll { $0.attemptId == ack.attemptId }
+            if phase == .draining { byeIfIdle() }
         case .reject(let reject): handleReject(reject)
         case .heartbeat: break
         }
@@ -93,42 +110,73 @@ struct WorkerSession: Sendable {
     mutating func receivedUnreadable(_ reason: String, now: Double) {
         guard isLive else { return }
         lastHeard = now
-        effects.append(.log("ignored a message from the coordinator: \(reason)"))
+        log("unreadable", level: .warn, "ignored a message from the coordinator: \(reason)")
     }
 
-    /// An attempt ended: `frames` is the `result` or `failed` message its job produced.
+    /// An attempt ended: `frames` is the `result` or `failed` message its job produced. The
+    /// failure of an attempt stopped at a time limit is reported as outcome `timeout`.
     mutating func jobFinished(attemptId: String, type: MessageType, frames: [[UInt8]], now: Double) {
         guard isLive else { return }
-        if let attempt = running.removeValue(forKey: attemptId) {
+        var frames = frames
+        let attempt = running.removeValue(forKey: attemptId)
+        if let attempt {
             freeSlots.append(attempt.slot)
             freeSlots.sort { $0.index < $1.index }
+            if type == .failed, case .timeout(let reason) = attempt.cancel {
+                frames = Self.timedOut(frames, reason: reason)
+            }
         }
         keepUntilAcknowledged(attemptId: attemptId, type: type, frames: frames)
-        effects.append(.log("\(type == .result ? "finished" : "failed") \(attemptId)"))
+        let seconds = attempt.map { Self.seconds(now - $0.startedAt) } ?? "?"
+        if type == .result {
+            log("finished", attempt: attemptId, task: attempt?.assign.taskId, "finished \(attemptId) in \(seconds)")
+        } else {
+            let why = (try? Codec.parse(frames).decode(TaskFailed.self)).map { ": \($0.error.prefix(300))" } ?? ""
+            log("failed", level: .warn, attempt: attemptId, task: attempt?.assign.taskId,
+                "attempt \(attemptId) failed after \(seconds)\(why)")
+        }
         if welcomed {
             effects.append(.send(type, frames))
-            if phase != .stopping { send(.ready, Ready(credits: 1)) }
+            if phase == .running, !helloPending { send(.ready, Ready(credits: 1)) }
         }
-        if phase == .stopping { byeIfIdle() }
+        byeIfIdle()
     }
 
-    /// An engine's progress or metric event (dropped while not welcomed).
-    mutating func progress(_ progress: TaskProgress) {
-        guard isLive, welcomed else { return }
+    /// An engine's progress or metric event: the attempt is alive (the idle timeout counts from
+    /// here); sent on while welcomed, dropped otherwise.
+    mutating func progress(_ progress: TaskProgress, now: Double) {
+        guard isLive else { return }
+        running[progress.attemptId]?.lastEvent = now
+        guard welcomed else { return }
         send(.progress, progress)
     }
 
-    /// Time passes: task time limits, heartbeats, a silent coordinator, reconnecting.
+    /// Engines were described in the background (or their description changed): offered
+    /// from now on, with a new hello so the coordinator learns them.
+    mutating func enginesChanged(_ engines: [String: JSONValue], now: Double) {
+        guard engines != self.engines else { return }
+        self.engines = engines
+        guard phase == .running else { return }
+        if welcomed { helloPending = true }
+        hello()
+    }
+
+    /// Time passes: task time limits, draining, heartbeats, a silent coordinator, reconnecting.
     mutating func tick(now: Double) {
         guard isLive else { return }
-        if let limit = config.taskTimeout {
-            for id in runningAttemptIds {
-                guard let attempt = running[id], !attempt.cancelRequested, now - attempt.startedAt > limit else { continue }
-                running[id]?.cancelRequested = true
-                effects.append(.cancelJob(attemptId: id,
-                                          reason: "it ran longer than the worker's --task-timeout of \(Int(limit)) s",
-                                          retryable: true))
-            }
+        for id in runningAttemptIds {
+            guard let attempt = running[id], !attempt.cancelRequested,
+                let reason = timeLimitReached(attempt, now: now)
+            else { continue }
+            running[id]?.cancel = .timeout(reason: reason)
+            log("timeout", level: .warn, attempt: id, task: attempt.assign.taskId, "stopping \(id): \(reason)")
+            effects.append(.cancelJob(attemptId: id, reason: reason, retryable: true))
+        }
+        if phase == .draining, let deadline = drainDeadline, now >= deadline {
+            log("drain", level: .warn, "the drain grace of \(Self.seconds(config.drainGrace)) passed; stopping "
+                    + "\(running.count) running attempt(s) (they run again elsewhere)")
+            stopNow(now: now)
+            if phase == .ended { return }
         }
 
         if welcomed, lastHeartbeat.map({ now - $0 >= heartbeatInterval }) ?? true {
@@ -138,7 +186,7 @@ struct WorkerSession: Sendable {
 
         let silence = now - lastHeard
         if welcomed, silence > deadAfter {
-            effects.append(.log("the coordinator went silent for \(Int(silence)) s; reconnecting"))
+            log("reconnect", level: .warn, "the coordinator went silent for \(Int(silence)) s; reconnecting")
             reconnect(now: now)
         } else if !welcomed, now - connectedAt > backoff {
             if let limit = config.connectTimeout, !everWelcomed, now - firstContact > limit {
@@ -150,8 +198,8 @@ struct WorkerSession: Sendable {
                 return
             }
             if !warnedUnreachable, now - firstContact > Timing.waitingNotice {
-                effects.append(.log(
-                    "waiting for a coordinator at \(config.coordinator) (is `sparsegrid coordinator` running?)"))
+                log("waiting", level: .warn,
+                    "waiting for a coordinator at \(config.coordinator) (is `sparsegrid coordinator` running?)")
                 warnedUnreachable = true
             }
             reconnect(now: now)
@@ -159,39 +207,110 @@ struct WorkerSession: Sendable {
         }
     }
 
-    /// Finish: cancel the running attempts, report how they ended, then `bye`.
+    /// The first SIGTERM: drain. No new work; running attempts may finish for
+    /// `config.drainGrace` seconds (then they are stopped as by `stopNow`); `bye` once none runs
+    /// and their results are acknowledged. With a grace of 0, the same as `stopNow`.
     mutating func stopRequested(now: Double) {
         guard phase == .running else { return }
+        guard config.drainGrace > 0, !running.isEmpty || !unacknowledged.isEmpty else {
+            stopNow(now: now)
+            return
+        }
+        phase = .draining
+        drainDeadline = now + config.drainGrace
+        log("drain", "draining: taking no new work; \(running.count) running attempt(s) may finish within "
+                + "\(Self.seconds(config.drainGrace)) (--drain-grace); send SIGTERM again to stop them now")
+        byeIfIdle()
+    }
+
+    /// Stop now (a second SIGTERM, or the drain grace passed): cancel the running attempts
+    /// (retryable: they run again elsewhere), report how they ended, then `bye`.
+    mutating func stopNow(now: Double) {
+        guard phase == .running || phase == .draining else { return }
         phase = .stopping
-        for id in runningAttemptIds {
-            running[id]?.cancelRequested = true
+        let ids = runningAttemptIds.filter { running[$0]?.cancelRequested == false }
+        if !ids.isEmpty { log("stop", "stopping \(ids.count) running attempt(s); they run again elsewhere") }
+        for id in ids {
+            running[id]?.cancel = .shutdown
             effects.append(.cancelJob(attemptId: id, reason: Self.shutdownReason, retryable: true))
         }
         byeIfIdle()
     }
 
     static let shutdownReason = "the worker is shutting down"
+    static let drainingReason = "is draining (shutting down): it takes no new work"
+
+    /// The limit an attempt has passed, as the reason its engine is stopped; nil while within them.
+    func timeLimitReached(_ attempt: RunningAttempt, now: Double) -> String? {
+        let limit = effectiveTimeout(of: attempt.assign)
+        if now - attempt.startedAt > limit.seconds { return limit.reason }
+        if let idle = config.idleTimeout, idle > 0, now - attempt.lastEvent > idle {
+            return "no event from the engine for \(Self.seconds(idle)) (the worker's --idle-timeout)"
+        }
+        return nil
+    }
+
+    /// The smaller of the stage's `timeout` and the worker's `--task-timeout`, and how a
+    /// failure says it fired.
+    func effectiveTimeout(of assign: Assign) -> (seconds: Double, reason: String) {
+        if let stage = assign.timeout, stage <= config.taskTimeout {
+            return (stage, "it ran longer than the stage's timeout of \(Self.seconds(stage))")
+        }
+        return (config.taskTimeout, "it ran longer than the worker's --task-timeout of \(Self.seconds(config.taskTimeout))")
+    }
+
+    /// "3600 s", "0.5 s".
+    static func seconds(_ value: Double) -> String {
+        let rounded = (value * 10).rounded() / 10
+        return rounded == rounded.rounded() ? "\(Int(rounded)) s" : "\(rounded) s"
+    }
+
+    /// A job's `failed` message for an attempt stopped at a time limit, as outcome `timeout`
+    /// (retryable) with the limit as its error. Whatever the job could not encode stays as it was.
+    static func timedOut(_ frames: [[UInt8]], reason: String) -> [[UInt8]] {
+        guard var failed = try? Codec.parse(frames).decode(TaskFailed.self) else { return frames }
+        failed.error = reason
+        failed.retryable = true
+        failed.outcome = .timeout
+        return Codec.frames(.failed, failed)
+    }
 
     // MARK: - Messages
 
-    private var isLive: Bool { phase == .running || phase == .stopping }
+    private var isLive: Bool { phase == .running || phase == .draining || phase == .stopping }
 
     private mutating func handleWelcome(_ welcome: Welcome) {
+        let again = helloPending && welcomed
         welcomed = true
         everWelcomed = true
+        helloPending = false
         warnedUnreachable = false
         backoff = Timing.firstBackoff
         heartbeatInterval = welcome.heartbeatInterval
         deadAfter = welcome.deadAfter
         dataEndpoint = welcome.dataEndpoint
-        effects.append(.log("connected to \(config.coordinator) as \(config.workerId)"))
+        if again {
+            log("connected", "the coordinator knows our engines now: \(engines.keys.sorted().joined(separator: ", "))")
+        } else {
+            log("connected", "connected to \(config.coordinator) as \(config.workerId)")
+        }
         for kept in unacknowledged { effects.append(.send(kept.type, kept.frames)) }
-        if !freeSlots.isEmpty { send(.ready, Ready(credits: freeSlots.count)) }
+        if phase == .running, !freeSlots.isEmpty { send(.ready, Ready(credits: freeSlots.count)) }
+        byeIfIdle()
     }
 
     private mutating func handleAssign(_ assign: Assign, now: Double) {
         if running[assign.attemptId] != nil { return }
         guard welcomed, let dataEndpoint else { return }
+        if phase != .running {
+            // Draining or stopping: refused, so the task runs elsewhere at once.
+            log("refused", attempt: assign.attemptId, task: assign.taskId,
+                "refused \(assign.attemptId): this worker \(Self.drainingReason)")
+            send(.failed, TaskFailed(attemptId: assign.attemptId, taskId: assign.taskId,
+                                     error: "worker \(config.workerId) \(Self.drainingReason)", exitCode: nil,
+                                     stderrTail: nil, retryable: true))
+            return
+        }
         if assign.engine == "null" {
             // The built-in null engine: no process, the result goes back at once.
             var result = TaskResult(attemptId: assign.attemptId, taskId: assign.taskId, metrics: [:], units: [:],
@@ -210,15 +329,14 @@ struct WorkerSession: Sendable {
             return
         }
         let slot = freeSlots.removeFirst()
-        running[assign.attemptId] = RunningAttempt(assign: assign, slot: slot, startedAt: now)
-        effects.append(.log("running \(assign.stage) \(assign.params["model"]?.displayText ?? "") "
-                                + "\(assign.params["method"]?.displayText ?? "") (\(assign.attemptId))"))
+        running[assign.attemptId] = RunningAttempt(assign: assign, slot: slot, startedAt: now, lastEvent: now)
+        var what = [assign.stage]
+        for key in ["model", "method"] { if let v = assign.params[key]?.displayText { what.append(v) } }
+        let limit = effectiveTimeout(of: assign)
+        log("running", attempt: assign.attemptId, task: assign.taskId,
+            "running \(what.joined(separator: " ")) (\(assign.attemptId)) on \(slot.device), "
+                + "time limit \(Self.seconds(limit.seconds))")
         effects.append(.startJob(assign, slot: slot, dataEndpoint: dataEndpoint))
-        if phase == .stopping {
-            // Assigned while shutting down: it starts and is stopped at once, and reported.
-            running[assign.attemptId]?.cancelRequested = true
-            effects.append(.cancelJob(attemptId: assign.attemptId, reason: Self.shutdownReason, retryable: true))
-        }
     }
 
     private mutating func handleReject(_ reject: Reject) {
@@ -231,9 +349,11 @@ struct WorkerSession: Sendable {
             // Our id is live on another connection (e.g. our previous one, until the
             // coordinator declares it dead): the reconnect on the backoff says hello again.
             welcomed = false
-            effects.append(.log("the coordinator refused our hello: \(reject.reason); trying again"))
+            helloPending = false
+            log("refused", level: .warn, "the coordinator refused our hello: \(reject.reason); trying again")
         default:
-            effects.append(.log("the coordinator rejected a message (\(reject.code.rawValue)): \(reject.reason)"))
+            log("rejected", level: .warn,
+                "the coordinator rejected a message (\(reject.code.rawValue)): \(reject.reason)")
         }
     }
 
@@ -241,6 +361,11 @@ struct WorkerSession: Sendable {
 
     private mutating func send<T: WireMessage>(_ type: MessageType, _ message: T) {
         effects.append(.send(type, Codec.frames(type, message)))
+    }
+
+    private mutating func log(_ event: String, level: LogLine.Level = .info, attempt: String? = nil,
+                              task: String? = nil, _ message: String) {
+        effects.append(.log(WorkerLog(level: level, event: event, attemptId: attempt, taskId: task, message: message)))
     }
 
     private mutating func hello() {
@@ -251,6 +376,7 @@ struct WorkerSession: Sendable {
     /// A fresh socket: everything learnt from the last welcome is void until the next one.
     private mutating func reconnect(now: Double) {
         welcomed = false
+        helloPending = false
         dataEndpoint = nil
         heartbeatInterval = Timing.defaultHeartbeatInterval
         deadAfter = Timing.defaultDeadAfter
@@ -270,8 +396,12 @@ struct WorkerSession: Sendable {
         }
     }
 
+    /// `bye` once nothing runs; a drain also waits for its results to be acknowledged (until
+    /// its grace ends), so a coordinator that was away for a moment still gets them.
     private mutating func byeIfIdle() {
-        guard phase == .stopping, running.isEmpty else { return }
+        guard phase == .stopping || phase == .draining, running.isEmpty else { return }
+        if phase == .draining, !unacknowledged.isEmpty { return }
+        log("bye", "nothing runs any more; saying bye")
         send(.bye, Empty())
         phase = .ended
         effects.append(.finished)

@@ -44,11 +44,22 @@ enum WorkerEffect: Sendable {
     /// Close the socket and open a fresh one (queued messages to a dead peer are dropped).
     /// The effects that follow (the hello) go on the new socket.
     case reconnect
-    case log(String)
+    /// A line for the worker's operator log.
+    case log(WorkerLog)
     /// Give up: `run()` throws this error (no coordinator answered within the connect timeout).
     case fail(WorkerError)
     /// `bye` has been sent: close the socket and end the loop.
     case finished
+}
+
+/// One line of the worker's operator log: what happened (`event`, a short stable word), for
+/// which attempt, and a sentence.
+struct WorkerLog: Sendable, Equatable {
+    var level: LogLine.Level = .info
+    var event: String
+    var attemptId: String? = nil
+    var taskId: String? = nil
+    var message: String
 }
 
 extension WorkerSession {
@@ -57,8 +68,23 @@ extension WorkerSession {
         var assign: Assign
         var slot: SlotInfo
         var startedAt: Double
-        /// Set once the session asked for it to be cancelled (the task timeout asks only once).
-        var cancelRequested = false
+        /// The engine's last event (progress or metric), or the start: the idle timeout counts
+        /// from here.
+        var lastEvent: Double
+        /// Why the session asked for it to be stopped, once it has (a time limit asks only once).
+        var cancel: CancelKind? = nil
+
+        var cancelRequested: Bool { cancel != nil }
+    }
+
+    /// Why the session stopped an attempt's engine.
+    enum CancelKind: Sendable, Equatable {
+        /// The coordinator said so (sweep cancelled, another attempt won): not retried.
+        case coordinator
+        /// A time limit fired (the reason says which): reported as outcome `timeout`, retried.
+        case timeout(reason: String)
+        /// The worker is stopping: retried elsewhere.
+        case shutdown
     }
 
     /// A `result` or `failed` message the coordinator has not acknowledged yet.
@@ -74,7 +100,12 @@ extension WorkerSession {
         /// Before `start(now:)`.
         case idle
         case running
-        /// `stop` was asked for: jobs are being cancelled; `bye` goes once none runs.
+        /// The first SIGTERM: no new work (assigns are refused), running attempts may finish
+        /// until the drain grace has passed; `bye` goes once none runs and every result is
+        /// acknowledged.
+        case draining
+        /// Stopping now (a second SIGTERM, or the drain grace passed): jobs are being
+        /// cancelled; `bye` goes once none runs.
         case stopping
         /// `bye` sent (`finished`) or given up (`fail`): no more effects.
         case ended
@@ -88,7 +119,7 @@ extension WorkerSession {
         static let maxBackoff = 10.0
         /// Until the coordinator's welcome says otherwise.
         static let defaultHeartbeatInterval = 1.0
-        static let defaultDeadAfter = 5.0
+        static let defaultDeadAfter = 30.0
         /// With no welcome yet after this long, the log says what it is waiting for.
         static let waitingNotice = 3.0
     }

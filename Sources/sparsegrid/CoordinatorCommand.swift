@@ -38,8 +38,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds between heartbeats.")
     var heartbeat: Double = 1
 
-    @Option(name: .customLong("dead-after"), help: "Seconds of silence after which a worker is dead and its tasks run elsewhere.")
-    var deadAfter: Double = 5
+    @Option(name: .customLong("dead-after"), help: "Seconds of silence after which a worker is dead and its tasks run elsewhere (a sweep's `dead_after` may ask for longer).")
+    var deadAfter: Double = SchedulerConfig.defaultDeadAfter
 
     @Option(name: .customLong("retry-backoff"), help: "Seconds before the first retry of a failed task (doubles each time).")
     var retryBackoff: Double = 0.5
@@ -55,6 +55,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
     @Flag(name: .long, help: "Allow binding a non-loopback address without encryption.")
     var insecure = false
+
+    @Option(name: .customLong("log-format"), help: "Operator log on stderr (workers joining, leaving, declared dead, tasks requeued): `text`, or `json` for one JSON object per line.")
+    var logFormat: LogFormat = .text
 
     func validate() throws {
         if authorizedClients != nil, curveKey == nil {
@@ -96,7 +99,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 stateDirectory: state, workerEndpoint: bind, dataEndpoint: data, controlEndpoint: control,
                 heartbeatInterval: heartbeat,
                 scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff), insecure: insecure,
-                curve: curve)
+                curve: curve, log: OperatorLog(format: logFormat, source: "coordinator"))
             let coordinator = try Coordinator(config: config)
             let info = CoordinatorInfo(pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
                                        dataEndpoint: coordinator.dataEndpoint,
@@ -121,3 +124,5 @@ struct CoordinatorCommand: AsyncParsableCommand {
         }
     }
 }
+
+extension LogFormat: ExpressibleByArgument {}

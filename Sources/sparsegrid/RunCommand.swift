@@ -42,7 +42,7 @@ struct RunCommand: AsyncParsableCommand {
     var heartbeat: Double = 1
 
     @Option(name: .customLong("dead-after"), help: "Seconds of silence after which a worker is dead.")
-    var deadAfter: Double = 5
+    var deadAfter: Double = SchedulerConfig.defaultDeadAfter
 
     @Option(name: .customLong("retry-backoff"), help: "Seconds before the first retry of a failed task.")
     var retryBackoff: Double = 0.5
@@ -71,7 +71,8 @@ struct RunCommand: AsyncParsableCommand {
             let config = CoordinatorConfig(
                 stateDirectory: state, workerEndpoint: "tcp://127.0.0.1:*", dataEndpoint: "tcp://127.0.0.1:*",
                 controlEndpoint: "tcp://127.0.0.1:*", heartbeatInterval: heartbeat,
-                scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff))
+                scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff),
+                log: try coordinatorLog())
             let coordinator = try Coordinator(config: config)
             let serving = Task { try await coordinator.run() }
             try CoordinatorInfo(pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
@@ -146,6 +147,24 @@ struct RunCommand: AsyncParsableCommand {
     }
 }
 
+extension RunCommand {
+    /// The in-process coordinator's operator log goes to <state>/logs/coordinator.log: stdout is
+    /// the live display. A new state directory is made 0700, as the coordinator would.
+    func coordinatorLog() throws -> OperatorLog {
+        if !FileManager.default.fileExists(atPath: state) {
+            try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        }
+        let logs = "\(state)/logs"
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        let path = "\(logs)/coordinator.log"
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seekToEnd()
+        return OperatorLog(format: .text, source: "coordinator", handle: handle)
+    }
+}
+
 /// The worker processes `run` starts: the same binary, `worker` subcommand, logs under the state dir.
 final class LocalWorkers {
     private var processes: [Process] = []
@@ -158,7 +177,9 @@ final class LocalWorkers {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: currentExecutable())
             var args = ["worker", "--coordinator", endpoint, "--id", "local-\(i + 1)", "--slots", String(slots),
-                        "--cache", "\(state)/workers/local-\(i + 1)", "--connect-timeout", "60"]
+                        "--cache", "\(state)/workers/local-\(i + 1)", "--connect-timeout", "60",
+                        // Stopped when the sweep is done or the user interrupts: no draining.
+                        "--drain-grace", "0"]
             for e in engines { args += ["--engine", e] }
             // The local workers share this machine: split its cores between their slots.
             let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / max(count * slots, 1))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ServiceLifecycle
+import UnixSignals
 import Wire
 import Worker
 import ZeroMQ
@@ -17,6 +18,12 @@ struct WorkerCommand: AsyncParsableCommand {
             The built-in engines: `sparsity` (the PyTorch engine in engine/, run with the Python in \
             $SPARSEGRID_PYTHON or the repository's .venv) and `null` (no work; for benchmarks). Add \
             others with --engine NAME=COMMAND: any program that speaks engine/CONTRACT.md.
+
+            It says hello at once with the engines its describe cache knows, and describes the others \
+            in the background (the first start of the PyTorch engine takes up to a minute), offering \
+            each once described. Time limits: a stage's `timeout`, else --task-timeout; --idle-timeout \
+            when an engine prints no event. SIGTERM drains (no new work, running tasks may finish \
+            within --drain-grace); a second SIGTERM stops at once. Stopped tasks run again elsewhere.
             """)
 
     @Option(name: .long, help: "The coordinator's worker address (what `sparsegrid coordinator` printed).")
@@ -43,8 +50,17 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "CPU threads per CPU slot (default: cores / slots). Split the cores when several workers share a host.")
     var threads: Int?
 
-    @Option(name: .customLong("task-timeout"), help: "Stop an engine that runs longer than this many seconds.")
-    var taskTimeout: Double?
+    @Option(name: .customLong("task-timeout"), help: "Stop an engine that runs longer than this many seconds (a stage's shorter `timeout` wins); the task runs again.")
+    var taskTimeout: Double = WorkerConfig.defaultTaskTimeout
+
+    @Option(name: .customLong("idle-timeout"), help: "Stop an engine that prints no event (progress, metric) for this many seconds; the task runs again. 0: no such limit.")
+    var idleTimeout: Double = WorkerConfig.defaultIdleTimeout
+
+    @Option(name: .customLong("drain-grace"), help: "On SIGTERM, let running tasks finish for up to this many seconds before stopping them (0: stop at once). A second SIGTERM stops at once.")
+    var drainGrace: Double = WorkerConfig.defaultDrainGrace
+
+    @Option(name: .customLong("log-format"), help: "Log on stderr: `text`, or `json` for one JSON object per line.")
+    var logFormat: LogFormat = .text
 
     @Option(name: .customLong("connect-timeout"), help: "Give up if no coordinator answers within this many seconds (default: keep trying).")
     var connectTimeout: Double?
@@ -62,6 +78,11 @@ struct WorkerCommand: AsyncParsableCommand {
         if slots != nil && gpus != nil { throw ValidationError("Use either --slots or --gpus, not both.") }
         if let slots, slots < 1 { throw ValidationError("--slots must be at least 1.") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+        if !(taskTimeout > 0 && taskTimeout <= WireLimits.maxTaskTimeout) {
+            throw ValidationError("--task-timeout must be more than 0 and at most \(Int(WireLimits.maxTaskTimeout)) s (30 days).")
+        }
+        if !(idleTimeout >= 0 && idleTimeout.isFinite) { throw ValidationError("--idle-timeout must be 0 (off) or more.") }
+        if !(drainGrace >= 0 && drainGrace.isFinite) { throw ValidationError("--drain-grace must be 0 or more.") }
         if (curveKey == nil) != (serverKey == nil) {
             throw ValidationError("--curve-key and --server-key go together: this worker's secret key and the coordinator's public key.")
         }
@@ -94,17 +115,38 @@ struct WorkerCommand: AsyncParsableCommand {
                                           publicKey: try ZMQ.curvePublic(fromSecret: secret), secretKey: secret)
             }
             let cacheDir = cache ?? "\(NSHomeDirectory())/.cache/sparsegrid/worker-\(workerId)"
+            // Without --cache each worker process has a cache of its own (the default id has the
+            // pid in it): describe answers are shared by the host's workers instead.
+            let describeCache = cache.map { "\($0)/describe" } ?? "\(NSHomeDirectory())/.cache/sparsegrid/describe"
             let config = WorkerConfig(coordinator: coordinator, workerId: workerId, host: host, slots: slotList,
                                       engines: engines, cacheDirectory: cacheDir, taskTimeout: taskTimeout,
                                       describeEngines: !noDescribe, connectTimeout: connectTimeout,
-                                      threadsPerSlot: threads, curve: curve)
-            let node = try WorkerNode(config: config) { line in
-                let stamp = ISO8601DateFormatter().string(from: Date())
-                FileHandle.standardError.write(Data("[\(stamp)] \(workerId): \(line)\n".utf8))
+                                      threadsPerSlot: threads, curve: curve,
+                                      idleTimeout: idleTimeout > 0 ? idleTimeout : nil, drainGrace: drainGrace,
+                                      describeCacheDirectory: describeCache)
+            let log = OperatorLog(format: logFormat, source: workerId)
+            let node = try WorkerNode(config: config, log: log)
+            log.write(event: "start", worker: workerId,
+                      "worker \(workerId): \(slotList.count) slot(s) [\(slotList.map(\.device).joined(separator: ", "))], "
+                          + "engines: \((["null"] + engines.keys.sorted()).joined(separator: ", ")), coordinator \(coordinator); "
+                          + "task timeout \(Int(taskTimeout)) s, idle timeout "
+                          + (idleTimeout > 0 ? "\(Int(idleTimeout)) s" : "off") + ", drain grace \(Int(drainGrace)) s")
+            // The first SIGTERM or SIGINT drains (the ServiceGroup's graceful shutdown); a second
+            // one stops the running engines at once.
+            let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+            let watcher = Task {
+                var count = 0
+                for await signal in signals {
+                    count += 1
+                    if count == 1 {
+                        node.stop()
+                    } else {
+                        log.write(event: "stop", worker: workerId, "\(signal) again: stopping the running tasks now")
+                        node.stopNow()
+                    }
+                }
             }
-            printErr("worker \(workerId): \(slotList.count) slot(s) [\(slotList.map(\.device).joined(separator: ", "))], "
-                + "engines: \((["null"] + engines.keys.sorted()).joined(separator: ", ")), coordinator \(coordinator)")
-            // SIGTERM or SIGINT: running engines are stopped and reported, then bye.
+            defer { watcher.cancel() }
             try await ServiceGroup(services: [WorkerService(node: node)], gracefulShutdownSignals: [.sigterm, .sigint])
                 .run()
         }

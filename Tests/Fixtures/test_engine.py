@@ -11,6 +11,7 @@ only (no torch import, so a task takes milliseconds). Parameters it understands 
 
 Environment: TEST_ENGINE_STALL_STAGE=NAME makes tasks of that stage hang (until killed) on
 the worker that has it set, so a test can catch a task mid-run on a chosen worker.
+TEST_ENGINE_DESCRIBE_SLEEP=SECONDS makes `describe` take that long (like importing torch).
 
 With inputs, it reads each input file, checks its sha256 against the task's declaration
 and reports the verified hashes in details.inputs_verified.
@@ -40,6 +41,7 @@ def emit(event, **fields):
 
 def main():
     if sys.argv[1:2] == ["describe"]:
+        time.sleep(float(os.environ.get("TEST_ENGINE_DESCRIBE_SLEEP", "0")))
         print(json.dumps({"engine": "test", "version": "1", "models": ["any"]}))
         return 0
     args = dict(zip(sys.argv[2::2], sys.argv[3::2]))

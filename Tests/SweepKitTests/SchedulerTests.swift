@@ -113,7 +113,7 @@ struct SchedulerFailureTests {
         #expect(!s.isKnownAlive("w1"))
         let effects = s.drainEffects()
         #expect(effects.contains(.attemptEnded(attemptId: a1.attempt, taskId: "t0", outcome: .lost,
-                                               error: "worker w1 went silent for 5 s", failure: nil)))
+                                               error: "worker w1 went silent for 5.5 s", failure: nil)))
         // Backoff of 1 s after the first attempt.
         s.dispatch(now: 5.5)
         #expect(assigns(s.drainEffects()).isEmpty)

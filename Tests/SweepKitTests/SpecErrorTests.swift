@@ -21,7 +21,7 @@ struct MistypedKeyTests {
     @Test("a mistyped top-level key lists the valid ones")
     func topLevelKey() {
         #expect(Fixtures.problems(edit("measure:", "mesure:")) == [
-            "spec.yaml:17:1: `mesure`: `mesure` is not a key of a sweep spec; did you mean `measure`? Valid keys: name, description, engine, data, grid, stages, methods, measure, resources, retries, report.",
+            "spec.yaml:17:1: `mesure`: `mesure` is not a key of a sweep spec; did you mean `measure`? Valid keys: name, description, engine, data, grid, stages, methods, measure, resources, retries, dead_after, report.",
         ])
     }
 

@@ -7,11 +7,13 @@ import Wire
 let coordinatorAddress = "tcp://127.0.0.1:5555"
 let dataAddress = "tcp://127.0.0.1:5556"
 
-func makeSession(slots: Int = 2, taskTimeout: Double? = nil, connectTimeout: Double? = nil) -> WorkerSession {
+func makeSession(slots: Int = 2, taskTimeout: Double = WorkerConfig.defaultTaskTimeout, connectTimeout: Double? = nil,
+                 idleTimeout: Double? = nil, drainGrace: Double = WorkerConfig.defaultDrainGrace) -> WorkerSession {
     let config = WorkerConfig(coordinator: coordinatorAddress, workerId: "w1", host: "node1",
                               slots: (0..<slots).map { SlotInfo(index: $0, device: "cpu") }, engines: [:],
                               cacheDirectory: "/tmp/sparsegrid-worker-tests", taskTimeout: taskTimeout,
-                              describeEngines: false, connectTimeout: connectTimeout)
+                              describeEngines: false, connectTimeout: connectTimeout, idleTimeout: idleTimeout,
+                              drainGrace: drainGrace)
     return WorkerSession(config: config, pid: 4242, engines: ["null": ["builtin": true]])
 }
 
@@ -19,10 +21,10 @@ func welcome(heartbeatInterval: Double = 1, deadAfter: Double = 5) -> Incoming {
     .welcome(Welcome(heartbeatInterval: heartbeatInterval, deadAfter: deadAfter, dataEndpoint: dataAddress))
 }
 
-func assign(_ attemptId: String, engine: String = "test") -> Incoming {
+func assign(_ attemptId: String, engine: String = "test", timeout: Double? = nil) -> Incoming {
     .assign(Assign(attemptId: attemptId, taskId: "task-\(attemptId)", sweep: "sw", stage: "train", engine: engine,
                    params: ["model": "m1", "method": "magnitude"], method: nil, data: nil, measure: nil, inputs: [:],
-                   device: "cpu"))
+                   device: "cpu", timeout: timeout))
 }
 
 /// What a job hands back when its engine succeeded.
@@ -37,9 +39,10 @@ func failedFrames(_ attemptId: String, error: String) -> [[UInt8]] {
 }
 
 /// A session that said hello at 0 and was welcomed at 0, its effects drained.
-func welcomedSession(slots: Int = 2, taskTimeout: Double? = nil, heartbeatInterval: Double = 1,
-                     deadAfter: Double = 5) -> WorkerSession {
-    var s = makeSession(slots: slots, taskTimeout: taskTimeout)
+func welcomedSession(slots: Int = 2, taskTimeout: Double = WorkerConfig.defaultTaskTimeout,
+                     heartbeatInterval: Double = 1, deadAfter: Double = 5, idleTimeout: Double? = nil,
+                     drainGrace: Double = WorkerConfig.defaultDrainGrace) -> WorkerSession {
+    var s = makeSession(slots: slots, taskTimeout: taskTimeout, idleTimeout: idleTimeout, drainGrace: drainGrace)
     s.start(now: 0)
     s.received(welcome(heartbeatInterval: heartbeatInterval, deadAfter: deadAfter), now: 0)
     _ = s.drainEffects()
@@ -94,7 +97,7 @@ enum Seen: Equatable, CustomStringConvertible {
             self = .startJob(assign.attemptId, slot: slot.index, dataEndpoint: endpoint)
         case .cancelJob(let id, let reason, _): self = .cancelJob(id, reason: reason)
         case .reconnect: self = .reconnect
-        case .log(let line): self = .log(line)
+        case .log(let entry): self = .log(entry.message)
         case .fail(let error): self = .fail(error.description)
         case .finished: self = .finished
         }

@@ -9,7 +9,7 @@ struct WorkTests {
     func assignStartsJob() {
         var s = welcomedSession(slots: 2)
         s.received(assign("a1"), now: 1)
-        #expect(s.drain() == [.log("running train m1 magnitude (a1)"),
+        #expect(s.drain() == [.log("running train m1 magnitude (a1) on cpu, time limit 86400 s"),
                               .startJob("a1", slot: 0, dataEndpoint: dataAddress)])
         #expect(s.freeSlots.map(\.index) == [1])
         s.received(assign("a2"), now: 1)
@@ -53,7 +53,7 @@ struct WorkTests {
         s.received(assign("a1"), now: 1)
         _ = s.drainEffects()
         s.jobFinished(attemptId: "a1", type: .result, frames: resultFrames("a1"), now: 2)
-        #expect(s.drain() == [.log("finished a1"), .result("a1", credit: 0), .ready(1)])
+        #expect(s.drain() == [.log("finished a1 in 1 s"), .result("a1", credit: 0), .ready(1)])
         #expect(s.freeSlots.map(\.index) == [0, 1])
         #expect(s.unacknowledged.map(\.attemptId) == ["a1"])
 
@@ -117,11 +117,11 @@ struct WorkTests {
         #expect(s.drain() == [])
         s.tick(now: 70.5)
         let reason = "it ran longer than the worker's --task-timeout of 60 s"
-        #expect(s.drain() == [.cancelJob("a1", reason: reason)])
+        #expect(s.drainQuiet() == [.cancelJob("a1", reason: reason)])
         s.tick(now: 80)
         #expect(s.drain() == [], "asked once; the job reports how it ended")
         s.tick(now: 91)
-        #expect(s.drain() == [.cancelJob("a2", reason: reason)])
+        #expect(s.drainQuiet() == [.cancelJob("a2", reason: reason)])
         #expect(s.runningAttemptIds == ["a1", "a2"], "still running until the job says it ended")
     }
 
@@ -131,7 +131,7 @@ struct WorkTests {
         s.received(assign("a1"), now: 1)
         _ = s.drainEffects()
         s.received(.cancel(Cancel(attemptId: "a1", reason: "the sweep was cancelled")), now: 2)
-        #expect(s.drain() == [.cancelJob("a1", reason: "the sweep was cancelled")])
+        #expect(s.drainQuiet() == [.cancelJob("a1", reason: "the sweep was cancelled")])
         s.received(.cancel(Cancel(attemptId: "zz", reason: "not ours")), now: 2)
         #expect(s.drain() == [])
     }
@@ -141,11 +141,11 @@ struct WorkTests {
         var s = welcomedSession()
         s.received(assign("a1"), now: 1)
         _ = s.drainEffects()
-        s.progress(TaskProgress(attemptId: "a1", event: ["event": "progress", "step": 1]))
+        s.progress(TaskProgress(attemptId: "a1", event: ["event": "progress", "step": 1]), now: 1.5)
         #expect(s.drain() == [.progress("a1")])
         s.received(.reject(Reject(.unknownWorker, "unknown worker")), now: 2)
         _ = s.drainEffects()
-        s.progress(TaskProgress(attemptId: "a1", event: ["event": "progress", "step": 2]))
+        s.progress(TaskProgress(attemptId: "a1", event: ["event": "progress", "step": 2]), now: 2.5)
         #expect(s.drain() == [])
     }
 }
@@ -167,15 +167,16 @@ struct ShutdownTests {
         #expect(flags == [false, true])
     }
 
-    @Test("stop cancels running jobs, and bye goes once none runs, then finished")
+    @Test("stop now cancels running jobs, and bye goes once none runs, then finished")
     func stopWithJobs() {
         var s = welcomedSession(slots: 2)
         s.received(assign("a1"), now: 1)
         s.received(assign("a2"), now: 1)
         _ = s.drainEffects()
-        s.stopRequested(now: 5)
+        s.stopNow(now: 5)
         let reason = "the worker is shutting down"
-        #expect(s.drain() == [.cancelJob("a1", reason: reason), .cancelJob("a2", reason: reason)])
+        #expect(s.drainQuiet() == [.cancelJob("a1", reason: reason), .cancelJob("a2", reason: reason)])
+        s.stopNow(now: 5.1)
         s.stopRequested(now: 5.1)
         #expect(s.drain() == [])
 
@@ -194,17 +195,27 @@ struct ShutdownTests {
     func stopIdle() {
         var s = welcomedSession()
         s.stopRequested(now: 1)
-        #expect(s.drain() == [.bye, .finished])
+        #expect(s.drainQuiet() == [.bye, .finished])
     }
 
-    @Test("an attempt assigned while stopping is started and cancelled at once")
-    func assignWhileStopping() {
+    @Test("an attempt assigned while draining or stopping is refused with a retryable failure and starts nothing")
+    func assignWhileStopping() throws {
         var s = welcomedSession()
         s.received(assign("a1"), now: 1)
         s.stopRequested(now: 2)
         _ = s.drainEffects()
         s.received(assign("a2"), now: 2.1)
-        #expect(s.drainQuiet() == [.startJob("a2", slot: 1, dataEndpoint: dataAddress),
-                                   .cancelJob("a2", reason: "the worker is shutting down")])
+        let effects = s.drainEffects()
+        let error = "worker w1 is draining (shutting down): it takes no new work"
+        #expect(effects.map(Seen.init).filter { !$0.isLog } == [.failed("a2", error: error, credit: 0)])
+        for case .send(.failed, let frames) in effects {
+            #expect(try Codec.parse(frames).decode(TaskFailed.self).retryable)
+        }
+        #expect(s.runningAttemptIds == ["a1"])
+        s.stopNow(now: 3)
+        _ = s.drainEffects()
+        s.received(assign("a3"), now: 3.1)
+        #expect(s.drainQuiet() == [.failed("a3", error: error, credit: 0)])
+        #expect(s.runningAttemptIds == ["a1"])
     }
 }

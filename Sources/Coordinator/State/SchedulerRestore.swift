@@ -25,7 +25,8 @@ struct RestoredState {
         }
         let sweeps = snapshot.sweeps.map {
             RestoredSweep(name: $0.name, engine: $0.engine, device: $0.device, retries: $0.retries,
-                          cancelled: snapshot.cancelledSweeps.contains($0.name), tasks: seedsBySweep[$0.name] ?? [])
+                          cancelled: snapshot.cancelledSweeps.contains($0.name), tasks: seedsBySweep[$0.name] ?? [],
+                          deadAfter: $0.deadAfter)
         }
         let attempts = snapshot.runningAttempts.map {
             RestoredAttempt(id: $0.id, taskId: $0.taskId, workerId: $0.workerId, startedAt: $0.startedAt)
@@ -71,7 +72,8 @@ func storeMutations(for effect: SchedulerEffect, scheduler: Scheduler, departing
         let known = scheduler.registration(ofWorker: workerId)
         let state = departing.remove(workerId) != nil ? "left" : "dead"
         return [.worker(id: workerId, host: known?.host ?? "?", info: known?.info ?? .null, seenAt: now, state: state)]
-    case .log(let kind, let sweep, let taskId, let workerId, let message):
-        return [.event(at: now, kind: kind, sweep: sweep, taskId: taskId, workerId: workerId, message: message)]
+    case .log(let entry):
+        return [.event(at: now, kind: entry.kind, sweep: entry.sweep, taskId: entry.taskId, workerId: entry.workerId,
+                       message: entry.message)]
     }
 }

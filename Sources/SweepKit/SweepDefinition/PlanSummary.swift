@@ -22,7 +22,9 @@ extension ValidatedSweep {
             }
         }
         if let measure = plan.context["measure"], !measure.isNull { row("measure", Self.describeMeasure(measure)) }
-        row("resources", "device \(plan.device); \(plan.retries) \(plan.retries == 1 ? "retry" : "retries") per task")
+        var resources = "device \(plan.device); \(plan.retries) \(plan.retries == 1 ? "retry" : "retries") per task"
+        if let deadAfter = plan.deadAfter { resources += "; workers dead after \(Self.seconds(deadAfter)) of silence" }
+        row("resources", resources)
         lines.append("")
 
         let nameWidth = max((stages.map(\.name.count) + [5]).max()! + 2, 11)
@@ -33,11 +35,20 @@ extension ValidatedSweep {
             line += "\(stage.tasks) \(stage.tasks == 1 ? "task " : "tasks")"
             line += stage.axes.isEmpty ? "  (no grid)" : "  (\(stage.axes.joined(separator: " × ")))"
             if let after = stage.after { line += "  after \(after)" }
+            if let timeout = plan.timeout(ofStage: stage.name) { line += "  timeout \(Self.seconds(timeout))" }
             lines.append(line)
         }
         lines.append("total".padding(toLength: nameWidth, withPad: " ", startingAt: 0)
                      + "\(plan.tasks.count) \(plan.tasks.count == 1 ? "task" : "tasks")")
         return lines.map { $0.trailingSpacesRemoved }.joined(separator: "\n")
+    }
+
+    /// "90 s", "2 h", "1.5 h": a duration as a spec would write it, readably.
+    static func seconds(_ value: Double) -> String {
+        let text = { (v: Double) in v == v.rounded() ? String(Int(v)) : String(format: "%g", v) }
+        if value >= 3600, (value / 360).rounded() == value / 360 { return "\(text(value / 3600)) h" }
+        if value >= 60, value.truncatingRemainder(dividingBy: 60) == 0 { return "\(text(value / 60)) min" }
+        return "\(text(value)) s"
     }
 
     static func describeData(_ data: JSONValue) -> String {

@@ -39,8 +39,11 @@ enum Planner {
             producers[stage.name] = byCell
         }
         let context: JSONValue = ["data": data, "methods": .object(methods), "measure": measure]
+        var timeouts: [String: Double] = [:]
+        for stage in spec.stages { if let t = stage.timeout { timeouts[stage.name] = t } }
         return SweepPlan(name: spec.name, engine: spec.engine, context: context, tasks: tasks, retries: spec.retries,
-                         device: spec.device, reports: spec.reports ?? defaultReports, specText: specText)
+                         device: spec.device, reports: spec.reports ?? defaultReports, specText: specText,
+                         stageTimeouts: timeouts.isEmpty ? nil : timeouts, deadAfter: spec.deadAfter)
     }
 
     /// The tables of the study, used when a spec has no `report:`.

@@ -2,7 +2,12 @@
 /// rules (which models, which parameters) are checked afterwards by `SparsityRules`.
 extension SpecReader {
     static let topKeys = ["name", "description", "engine", "data", "grid", "stages", "methods", "measure",
-                          "resources", "retries", "report"]
+                          "resources", "retries", "dead_after", "report"]
+
+    /// The longest a stage's `timeout` may be: 30 days.
+    static let maxStageTimeout = 30 * 86_400.0
+    /// The longest a sweep's `dead_after` may be: a day (the coordinator's own range).
+    static let maxDeadAfter = 86_400.0
 
     /// The spec, or nil when the document is not even a mapping. Parts with problems are left
     /// out (and reported) so the remaining checks still run.
@@ -50,6 +55,11 @@ extension SpecReader {
         if let node = top["retries"] {
             retries = int(node, "retries", min: 0, example: "`retries: 2`") ?? retries
         }
+        var deadAfter: Double?
+        if let node = top["dead_after"] {
+            deadAfter = number(node, "dead_after", rule: "greater than 0 and at most 86400 (a day)",
+                               example: "`dead_after: 300` (seconds)") { $0 > 0 && $0 <= Self.maxDeadAfter }
+        }
         var reports: [ReportSpec]?
         var reportAxes: [ReportAxis] = []
         var reportMetrics: [ReportAxis] = []
@@ -59,7 +69,7 @@ extension SpecReader {
         return SweepSpec(name: name, engine: engine, description: description, data: data, grid: grid,
                          gridPosition: top.keyPosition("grid"), stages: stages, methods: methods,
                          declaredMethods: declaredMethods,
-                         measure: measure, device: device, retries: retries, reports: reports,
+                         measure: measure, device: device, retries: retries, deadAfter: deadAfter, reports: reports,
                          reportAxes: reportAxes, reportMetrics: reportMetrics)
     }
 
@@ -152,7 +162,8 @@ extension SpecReader {
                                   grid: [], params: [])
             // `train:` with nothing under it is a stage with no grid and default params.
             if !entry.value.isNull,
-               let body = fields(entry.value, stagePath, allowed: ["after", "grid", "params"], owner: "a stage") {
+               let body = fields(entry.value, stagePath, allowed: ["after", "grid", "params", "timeout"],
+                                 owner: "a stage") {
                 if let after = body["after"],
                    let target = name(after, body.path("after"), what: "stage name", example: "`after: train`") {
                     stage.after = StageRef(name: target, node: after, path: body.path("after"))
@@ -170,6 +181,11 @@ extension SpecReader {
                     } else {
                         diagnostics.add(params, body.path("params"), "expected a mapping of parameter names to values, e.g. `{epochs: 3, lr: 0.05}`; found \(params.found).")
                     }
+                }
+                if let timeout = body["timeout"] {
+                    stage.timeout = number(timeout, body.path("timeout"),
+                                           rule: "of seconds greater than 0 and at most 2592000 (30 days)",
+                                           example: "`timeout: 3600` (an hour)") { $0 > 0 && $0 <= Self.maxStageTimeout }
                 }
             }
             stages.append(stage)

@@ -19,6 +19,8 @@ struct SweepSpec: Sendable {
     var measure: JSONValue?
     var device: String
     var retries: Int
+    /// `dead_after:` in seconds; nil when the spec leaves it to the coordinator's `--dead-after`.
+    var deadAfter: Double? = nil
     var reports: [ReportSpec]?
     /// Where each report's rows/columns were written, for checking them against the grid.
     var reportAxes: [ReportAxis]
@@ -51,6 +53,8 @@ struct StageSpec: Sendable {
     /// Where the stage's `grid:` is written; nil when it has none.
     var gridPosition: Position? = nil
     var params: [StageParam]
+    /// `timeout:` in seconds; nil when the stage sets none (the worker's `--task-timeout` applies).
+    var timeout: Double? = nil
 }
 
 struct StageRef: Sendable {

@@ -69,10 +69,13 @@ public struct Assign: WireMessage {
     public var inputs: [String: InputArtifact]
     /// "gpu" | "cpu" | "any": which kind of slot the sweep asked for.
     public var device: String
+    /// The stage's `timeout` in seconds (> 0, ≤ 30 days), if it sets one: the worker stops the
+    /// engine after the smaller of this and its own `--task-timeout`.
+    public var timeout: Double?
 
     public init(attemptId: String, taskId: String, sweep: String, stage: String, engine: String,
                 params: [String: JSONValue], method: JSONValue?, data: JSONValue?, measure: JSONValue?,
-                inputs: [String: InputArtifact], device: String) {
+                inputs: [String: InputArtifact], device: String, timeout: Double? = nil) {
         self.attemptId = attemptId
         self.taskId = taskId
         self.sweep = sweep
@@ -84,6 +87,7 @@ public struct Assign: WireMessage {
         self.measure = measure
         self.inputs = inputs
         self.device = device
+        self.timeout = timeout
     }
 
     public init(fields f: Fields) throws {
@@ -103,12 +107,20 @@ public struct Assign: WireMessage {
         }
         self.inputs = inputs
         device = try f.id("device")
+        if f.optional("timeout") != nil {
+            let seconds = try f.double("timeout", in: 0...WireLimits.maxTaskTimeout)
+            guard seconds > 0 else { throw f.fail("timeout", "must be greater than 0") }
+            timeout = seconds
+        } else {
+            timeout = nil
+        }
     }
 
     public var json: JSONValue {
         ["attemptId": .string(attemptId), "taskId": .string(taskId), "sweep": .string(sweep), "stage": .string(stage),
          "engine": .string(engine), "params": .object(params), "method": method ?? .null, "data": data ?? .null,
-         "measure": measure ?? .null, "inputs": .object(inputs.mapValues(\.json)), "device": .string(device)]
+         "measure": measure ?? .null, "inputs": .object(inputs.mapValues(\.json)), "device": .string(device),
+         "timeout": timeout.map { .number($0) } ?? .null]
     }
 }
 

@@ -187,6 +187,14 @@ public struct TaskResult: WireMessage {
 }
 
 public struct TaskFailed: WireMessage {
+    /// How the attempt ended, when it is more than "the engine failed" (`retryable` says whether
+    /// the task may run again).
+    public enum Outcome: String, Sendable, CaseIterable {
+        /// The worker stopped the engine at a time limit: the stage's `timeout`, its own
+        /// `--task-timeout`, or `--idle-timeout` (no event from the engine). Always retryable.
+        case timeout
+    }
+
     public var attemptId: String
     public var taskId: String
     public var error: String
@@ -196,9 +204,11 @@ public struct TaskFailed: WireMessage {
     public var retryable: Bool
     /// Slots this message frees for more work (see `TaskResult.credit`).
     public var credit: Int
+    /// nil: an ordinary failure (recorded `failed`, or `invalid` when not retryable).
+    public var outcome: Outcome?
 
     public init(attemptId: String, taskId: String, error: String, exitCode: Int32?, stderrTail: String?,
-                retryable: Bool, credit: Int = 0) {
+                retryable: Bool, credit: Int = 0, outcome: Outcome? = nil) {
         self.attemptId = attemptId
         self.taskId = taskId
         self.error = error
@@ -206,6 +216,7 @@ public struct TaskFailed: WireMessage {
         self.stderrTail = stderrTail
         self.retryable = retryable
         self.credit = credit
+        self.outcome = outcome
     }
 
     public init(fields f: Fields) throws {
@@ -216,13 +227,22 @@ public struct TaskFailed: WireMessage {
         stderrTail = try f.optionalString("stderrTail", maxBytes: WireLimits.maxStderrTailBytes)
         retryable = try f.bool("retryable", default: true)
         credit = try f.optionalInt("credit", in: 0...WireLimits.maxCredits, default: 0)
+        if let raw = try f.optionalString("outcome", maxBytes: 32) {
+            guard let outcome = Outcome(rawValue: raw) else {
+                throw f.fail("outcome", "is not a known failure outcome (\(Outcome.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            guard retryable else { throw f.fail("outcome", "`\(raw)` is always retryable, but `retryable` is false") }
+            self.outcome = outcome
+        } else {
+            outcome = nil
+        }
     }
 
     public var json: JSONValue {
         ["attemptId": .string(attemptId), "taskId": .string(taskId), "error": .string(error),
          "exitCode": exitCode.map { .number(Double($0)) } ?? .null,
          "stderrTail": stderrTail.map { .string($0) } ?? .null, "retryable": .bool(retryable),
-         "credit": .number(Double(credit))]
+         "credit": .number(Double(credit)), "outcome": outcome.map { .string($0.rawValue) } ?? .null]
     }
 }
 

@@ -32,6 +32,8 @@ public enum WireLimits {
     public static let maxCredits = 1 << 16
     /// Seconds: heartbeat and dead intervals a coordinator may announce.
     public static let intervalRange: ClosedRange<Double> = 0.01...86_400
+    /// Seconds: the longest time limit an `assign` may carry (a stage's `timeout`: 30 days).
+    public static let maxTaskTimeout = 30 * 86_400.0
 }
 
 /// The shape of ids on the wire.

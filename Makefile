@@ -63,3 +63,42 @@ lint:
 
 clean:
 	rm -rf .build .sparsegrid
+
+# --- Fuzzing the wire decoders (Sources/WireFuzz; results in bench/RESULTS.md) ---------------
+# fuzz-build: libFuzzer + AddressSanitizer, release, in its own scratch path (.build-fuzz).
+#   FUZZING selects the libFuzzer entry point in Sources/WireFuzz/main.swift, which declares
+#   LLVMFuzzerRunDriver with @_extern(c) (hence the Extern feature); main.swift says why.
+# fuzz-smoke: a bounded run over a temporary copy of the seed corpus; fails on a crash, a
+#   timeout or the memory limit (libFuzzer's exit status). fuzz: the same for FUZZ_SECONDS.
+# Crash inputs land in .build-fuzz/findings/; replay one with `.build-fuzz/release/WireFuzz FILE`
+# (or a plain build's `.build/debug/WireFuzz FILE`), and add it to the corpus once fixed.
+# SWIFT_BACKTRACE=enable=no: the Swift backtracer would own SIGILL and libFuzzer would write no
+# crash input. detect_leaks=0: the Swift runtime's lazily built caches look like leaks to LSan.
+FUZZ_SCRATCH  := .build-fuzz
+FUZZ_BIN      := $(FUZZ_SCRATCH)/release/WireFuzz
+FUZZ_CORPUS   := Tests/Fixtures/wire-corpus
+FUZZ_SECONDS  ?= 600
+FUZZ_SMOKE_SECONDS ?= 30
+FUZZ_OPTIONS  := -timeout=5 -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
+                 -artifact_prefix=$(FUZZ_SCRATCH)/findings/
+FUZZ_ENV      := SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0
+FUZZ_RUN       = work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && cp $(FUZZ_CORPUS)/* "$$work"/ && \
+                 mkdir -p $(FUZZ_SCRATCH)/findings && \
+                 $(FUZZ_ENV) $(FUZZ_BIN) "$$work" $(FUZZ_OPTIONS)
+.PHONY: fuzz-build fuzz-smoke fuzz fuzz-replay
+
+fuzz-build: deps
+	$(SWIFT) build -c release --product WireFuzz --scratch-path $(FUZZ_SCRATCH) \
+	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING \
+	  -Xswiftc -enable-experimental-feature -Xswiftc Extern
+
+fuzz-smoke: fuzz-build
+	$(FUZZ_RUN) -max_total_time=$(FUZZ_SMOKE_SECONDS)
+
+fuzz: fuzz-build
+	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS)
+
+# The committed corpus through the plain (debug) build: seconds, no libFuzzer needed.
+fuzz-replay: deps
+	$(SWIFT) build --product WireFuzz
+	.build/debug/WireFuzz $(FUZZ_CORPUS)

@@ -60,13 +60,15 @@ enum Harness {
         do {
             again = try Codec.parse(frames, maxPayloadBytes: Int.max).decode(T.self)
         } catch {
-            fatalError("\(T.self) decoded from \(shown(envelope.header)) re-encodes as \(text), which does not "
-                           + "decode again: \(error)")
+            fatalError(
+                "\(T.self) decoded from \(shown(envelope.header)) re-encodes as \(text), which does not "
+                    + "decode again: \(error)")
         }
         let textAgain = again.json.canonicalText
         guard textAgain == text else {
-            fatalError("\(T.self) decoded from \(shown(envelope.header)) re-encodes as \(text), which decodes and "
-                           + "re-encodes as \(textAgain)")
+            fatalError(
+                "\(T.self) decoded from \(shown(envelope.header)) re-encodes as \(text), which decodes and "
+                    + "re-encodes as \(textAgain)")
         }
     }
 

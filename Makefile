@@ -63,3 +63,54 @@ lint:
 
 clean:
 	rm -rf .build .sparsegrid
+
+# --- Fuzzing the wire decoders (Sources/WireFuzz; results in bench/RESULTS.md) ---------------
+# fuzz-build: libFuzzer + AddressSanitizer, release, in its own scratch path (.build-fuzz).
+#   FUZZING selects the libFuzzer entry point in Sources/WireFuzz/main.swift, which declares
+#   LLVMFuzzerRunDriver with @_extern(c) (hence the Extern feature); main.swift says why.
+# fuzz-smoke: FUZZ_SMOKE_SECONDS over a temporary copy of the seed corpus; stops at the first
+#   crash, timeout or memory-limit hit, with its stack in the log.
+# fuzz: FUZZ_SECONDS in libFuzzer's fork mode, which keeps fuzzing past a crash (a known,
+#   unfixed one would otherwise end every run at once).
+# Both fail if the run left any input in .build-fuzz/findings/<time>/ (fork mode exits 0 even
+# when a seed crashes, so the folder is what counts), and print where each one crashed.
+# Replay one with `.build-fuzz/release/WireFuzz FILE` or a plain build's `.build/debug/WireFuzz FILE`.
+# SWIFT_BACKTRACE=enable=no: the Swift backtracer would own SIGILL and libFuzzer would write no
+# crash input. detect_leaks=0: the Swift runtime's lazily built caches look like leaks to LSan.
+FUZZ_SCRATCH       := .build-fuzz
+FUZZ_BIN           := $(FUZZ_SCRATCH)/release/WireFuzz
+FUZZ_CORPUS        := Tests/Fixtures/wire-corpus
+FUZZ_SECONDS       ?= 600
+FUZZ_SMOKE_SECONDS ?= 30
+FUZZ_ENV           := SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0
+FUZZ_OPTIONS       := -timeout=5 -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1
+# $(call FUZZ_RUN,libFuzzer options): the run, then the verdict from the findings folder.
+FUZZ_RUN = work=$$(mktemp -d) && log=$$(mktemp) && trap 'rm -rf "$$work" "$$log"' EXIT && \
+	cp $(FUZZ_CORPUS)/* "$$work"/ && found=$(FUZZ_SCRATCH)/findings/$$(date -u +%Y%m%dT%H%M%SZ) && \
+	mkdir -p "$$found" && status=0 && \
+	{ $(FUZZ_ENV) $(FUZZ_BIN) "$$work" $(FUZZ_OPTIONS) -artifact_prefix="$$found/" $(1) || status=$$?; } && \
+	if [ -z "$$(ls -A "$$found")" ]; then rmdir "$$found"; exit $$status; fi; \
+	echo "WireFuzz: $$(ls "$$found" | wc -l) finding(s) in $$found; where each crashed:"; \
+	for f in "$$found"/*; do \
+	  $(FUZZ_ENV) $(FUZZ_BIN) "$$f" >"$$log" 2>&1; \
+	  what=$$(grep -m1 -oE '(Fatal error|Swift runtime failure): [^/]*' "$$log" || grep -m1 -oE 'ERROR: .*' "$$log"); \
+	  echo "  $$f: $$(echo "$$what" | head -c 300)"; \
+	  echo "    at $$(grep -m1 -oE '/[^ ]*/Sources/[^ ]*' "$$log")"; \
+	done; exit 1
+.PHONY: fuzz-build fuzz-smoke fuzz fuzz-replay
+
+fuzz-build: deps
+	$(SWIFT) build -c release --product WireFuzz --scratch-path $(FUZZ_SCRATCH) \
+	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING \
+	  -Xswiftc -enable-experimental-feature -Xswiftc Extern
+
+fuzz-smoke: fuzz-build
+	@$(call FUZZ_RUN,-max_total_time=$(FUZZ_SMOKE_SECONDS))
+
+fuzz: fuzz-build
+	@$(call FUZZ_RUN,-max_total_time=$(FUZZ_SECONDS) -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+
+# The committed corpus through the plain (debug) build: seconds, no libFuzzer needed.
+fuzz-replay: deps
+	$(SWIFT) build --product WireFuzz
+	.build/debug/WireFuzz $(FUZZ_CORPUS)

@@ -155,12 +155,21 @@ struct JSONParser {
                 case UInt8(ascii: "u"):
                     flush()
                     var code = try hex4()
+                    // A high surrogate pairs only with a following low-surrogate escape
+                    // (\uDC00–\uDFFF). Anything else leaves the high one unpaired (U+FFFD) and the
+                    // next escape is read on its own; found by the wire fuzzer: "\ud800\u0000"
+                    // used to overflow here and trap.
                     if (0xD800..<0xDC00).contains(code), i + 6 <= bytes.count, bytes[i] == UInt8(ascii: "\\"),
                         bytes[i + 1] == UInt8(ascii: "u")
                     {
+                        let mark = i
                         i += 2
                         let low = try hex4()
-                        code = 0x10000 + ((code - 0xD800) << 10) + (low &- 0xDC00)
+                        if (0xDC00...0xDFFF).contains(low) {
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                        } else {
+                            i = mark
+                        }
                     }
                     scalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
                 default: throw error("invalid escape")

@@ -143,7 +143,7 @@ enum Seeds {
                         data: ["name": "cifar10"], measure: ["batches": 10], inputs: ["train": input], device: "gpu"))
             ),
             ("cancel", Codec.frames(.cancel, Cancel(attemptId: "a4", reason: "sweep cancelled"))),
-            ("reject", Codec.frames(.reject, Reject(.notYourAttempt, "attempt a9 is not yours"))),
+            ("reject", Codec.frames(.reject, Reject(.notAllowed, "a worker may not send `assign`"))),
             ("reject-unknown-worker", Codec.frames(.reject, Reject(.unknownWorker, "say hello first"))),
             ("ack", Codec.frames(.ack, Ack(attemptId: "a1", outcome: .stored))),
             ("ack-refused", Codec.frames(.ack, Ack(attemptId: "a9", outcome: .refused))),

@@ -48,3 +48,21 @@ struct JSONParserTests {
         }
     }
 }
+
+/// Found by the wire fuzzer (`make fuzz`): a high-surrogate escape followed by an escape that is
+/// not a low surrogate overflowed the pairing arithmetic and trapped the coordinator.
+@Suite("JSON parser: surrogate escapes")
+struct JSONSurrogateTests {
+    @Test("a high surrogate followed by a non-surrogate escape is U+FFFD and the second escape is kept")
+    func unpaired() throws {
+        #expect(try JSONValue.parse(#""\ud800\u0000""#) == .string("\u{FFFD}\u{0}"))
+        #expect(try JSONValue.parse(#""\ud800\ue000""#) == .string("\u{FFFD}\u{E000}"))
+        #expect(try JSONValue.parse(#""\ud800\ud800\udc00""#) == .string("\u{FFFD}\u{10000}"))
+        #expect(try JSONValue.parse(#""\udc00""#) == .string("\u{FFFD}"))
+    }
+
+    @Test("a proper pair decodes to its scalar")
+    func paired() throws {
+        #expect(try JSONValue.parse(#""\ud83d\ude00""#) == .string("😀"))
+    }
+}

@@ -66,7 +66,9 @@ struct EngineControlSystemTests {
                                             log: "\(dir)/coordinator.log")
         defer { Harness.kill9(coordinator) }
         let endpoints = try await Harness.coordinatorEndpoints(state)
+        // No drain grace: this test is about killing the group, not about letting attempts finish.
         let worker = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "W", "--cache", "\(dir)/W",
+                                        "--drain-grace", "0",
                                         "--engine", "hang=python3 \(Self.engines)/hang_with_child.py", "--only", "hang"],
                                        log: "\(dir)/W.log")
         defer { Harness.kill9(worker) }

@@ -87,15 +87,27 @@ from sparsegrid_engine.kernels import (
 )
 from sparsegrid_engine.measure import INTERLEAVE_BLOCK, SPARSE_RTOL, summarize
 from sparsegrid_engine.models import build_model
-from sparsegrid_engine.sparsity import apply_sparsity, gemm_view, n_m_mask, target_layers
+from sparsegrid_engine.sparsity import (
+    apply_sparsity,
+    gemm_view,
+    n_m_mask,
+    target_layers,
+)
 
 NM_2_4 = {"name": "nm_2_4", "kind": "n_m", "n": 2, "m": 4, "skip": ["first", "last"]}
 ENGINE_ROOT = Path(__file__).resolve().parents[1] / "engine"
 PARTS = ("smoke", "gemm", "linear", "models", "engine")
-JSON_NAME, MD_NAME, LOG_NAME, ENGINE_LOG_NAME = "gpu_engine.json", "gpu_engine.md", "gpu_engine.log", "engine.log"
+JSON_NAME, MD_NAME, LOG_NAME, ENGINE_LOG_NAME = (
+    "gpu_engine.json",
+    "gpu_engine.md",
+    "gpu_engine.log",
+    "engine.log",
+)
 DEFAULT_BUDGET_S = 360  # worst case ~6.5 min (watchdog) or 6.75 (outer timeout)
 DRY_BUDGET_S = 900  # a dry run on a busy 2-core machine
-SMOKE_TIMEOUT_S = 120  # the smoke check's child: torch import, CUDA start-up, one tiny GEMM
+SMOKE_TIMEOUT_S = (
+    120  # the smoke check's child: torch import, CUDA start-up, one tiny GEMM
+)
 WATCHDOG_GRACE_S = 15  # a step still running this long after the deadline is killed
 SUBPROCESS_RESERVE_S = 3  # a child is stopped this long before the deadline
 
@@ -158,8 +170,20 @@ FULL = {
     "min_s": {"smoke": 5, "gemm": 10, "linear": 5, "models": 10, "engine": 40},
     "train": {
         "data": {"dataset": "synthetic", "train": 2048, "test": 512, "seed": 0},
-        "params": {"epochs": 1, "batch_size": 128, "max_steps": 8, "lr": 0.05, "eval_batch_size": 512},
-        "finetune": {"epochs": 1, "batch_size": 128, "max_steps": 8, "lr": 0.01, "eval_batch_size": 512},
+        "params": {
+            "epochs": 1,
+            "batch_size": 128,
+            "max_steps": 8,
+            "lr": 0.05,
+            "eval_batch_size": 512,
+        },
+        "finetune": {
+            "epochs": 1,
+            "batch_size": 128,
+            "max_steps": 8,
+            "lr": 0.01,
+            "eval_batch_size": 512,
+        },
         "measure": {
             "latency": {"batch_sizes": [1, 64, 256], "warmup": 10, "iterations": 50},
             "flops": True,
@@ -177,7 +201,10 @@ DRY = {
     "batch_sizes": [2],
     "warmup": 1,
     "iterations": 2,
-    "cap": {"variant_s": 60.0, "min_calls": 3},  # a CPU forward on a busy machine can take seconds
+    "cap": {
+        "variant_s": 60.0,
+        "min_calls": 3,
+    },  # a CPU forward on a busy machine can take seconds
     "auto": {
         "slow_ms": 50.0,
         "dense_fast_ms": 1.0,
@@ -204,9 +231,25 @@ DRY = {
     "min_s": {"smoke": 1, "gemm": 1, "linear": 1, "models": 3, "engine": 10},
     "train": {
         "data": {"dataset": "synthetic", "train": 64, "test": 16, "seed": 0},
-        "params": {"epochs": 1, "batch_size": 16, "max_steps": 1, "num_threads": 2, "eval_batch_size": 16},
-        "finetune": {"epochs": 1, "batch_size": 16, "max_steps": 1, "num_threads": 2, "eval_batch_size": 16},
-        "measure": {"latency": {"batch_sizes": [1], "warmup": 1, "iterations": 2}, "flops": True, "memory": True},
+        "params": {
+            "epochs": 1,
+            "batch_size": 16,
+            "max_steps": 1,
+            "num_threads": 2,
+            "eval_batch_size": 16,
+        },
+        "finetune": {
+            "epochs": 1,
+            "batch_size": 16,
+            "max_steps": 1,
+            "num_threads": 2,
+            "eval_batch_size": 16,
+        },
+        "measure": {
+            "latency": {"batch_sizes": [1], "warmup": 1, "iterations": 2},
+            "flops": True,
+            "memory": True,
+        },
     },
 }
 
@@ -215,7 +258,11 @@ def with_defaults(sizes: dict, base: dict) -> dict:
     """`sizes` with the keys it lacks taken from `base` (one level into dict-valued keys)."""
     merged = copy.deepcopy(base)
     for key, value in sizes.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "train":
+        if (
+            isinstance(value, dict)
+            and isinstance(merged.get(key), dict)
+            and key != "train"
+        ):
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
@@ -275,7 +322,14 @@ class cudnn_for_timing:
 class Run:
     """One benchmark run: the report, its files under `out`, the deadline and the steps."""
 
-    def __init__(self, out: Path, *, budget_s: float, started_at: float | None = None, watchdog: bool = True):
+    def __init__(
+        self,
+        out: Path,
+        *,
+        budget_s: float,
+        started_at: float | None = None,
+        watchdog: bool = True,
+    ):
         self.out = out
         self.lock = threading.RLock()
         now = time.time()
@@ -292,7 +346,9 @@ class Run:
         self.log_file = open(out / LOG_NAME, "a", buffering=1, encoding="utf-8")
         self.watchdog = None
         if watchdog:
-            self.watchdog = threading.Thread(target=self._watch, name="gpu-engine-watchdog", daemon=True)
+            self.watchdog = threading.Thread(
+                target=self._watch, name="gpu-engine-watchdog", daemon=True
+            )
 
     # -- time
 
@@ -334,7 +390,9 @@ class Run:
 
     def plan(self, names: list[str]) -> None:
         with self.lock:
-            self.report["steps"] = [{"step": name, "status": "pending"} for name in names]
+            self.report["steps"] = [
+                {"step": name, "status": "pending"} for name in names
+            ]
 
     def _entry(self, name: str) -> dict:
         for entry in self.report["steps"]:
@@ -353,7 +411,9 @@ class Run:
             node[path[-1]] = value  # a dict key, or an index into a pre-sized list
             self.save()
 
-    def step(self, name: str, fn, *, min_s: float, where: tuple | None = None, needs=None):
+    def step(
+        self, name: str, fn, *, min_s: float, where: tuple | None = None, needs=None
+    ):
         """Runs fn() unless the budget is spent; records the step; returns fn's value or None.
 
         where: the report["parts"] path the value (or the skip / error record) goes to.
@@ -388,7 +448,9 @@ class Run:
             status, error = "timed out", error_line(exc)
             self.log(f"{name}: TIMED OUT: {error}")
             value = {"timed_out": error}
-        except Exception as exc:  # record and carry on: one broken step must not hide the others
+        except (
+            Exception
+        ) as exc:  # record and carry on: one broken step must not hide the others
             status, error = "failed", error_line(exc)
             trace = traceback.format_exc()
             self.log(f"{name}: FAILED: {error}\n{trace}")
@@ -422,9 +484,13 @@ class Run:
             self.watchdog.start()
 
     def _watch(self) -> None:
-        while not self.finished.wait(timeout=max(0.05, min(1.0, self.left() + WATCHDOG_GRACE_S))):
+        while not self.finished.wait(
+            timeout=max(0.05, min(1.0, self.left() + WATCHDOG_GRACE_S))
+        ):
             if self.left() + WATCHDOG_GRACE_S <= 0:
-                self.abort(f"killed at the deadline: still running {WATCHDOG_GRACE_S} s after the budget ran out")
+                self.abort(
+                    f"killed at the deadline: still running {WATCHDOG_GRACE_S} s after the budget ran out"
+                )
                 return
 
     def abort(self, why: str, code: int = 3) -> None:
@@ -439,7 +505,9 @@ class Run:
                     entry.update(status="killed", error=why)
                 elif entry["status"] == "pending":
                     entry.update(status="skipped", reason=f"not reached: {why}")
-            self.report["status"] = "killed at the deadline" if code == 3 else f"aborted: {why}"
+            self.report["status"] = (
+                "killed at the deadline" if code == 3 else f"aborted: {why}"
+            )
             self.report["exit_code"] = code
             self.save()
         finally:
@@ -447,7 +515,9 @@ class Run:
                 self.lock.release()
         if self.finished.is_set():
             return
-        self.log(f"ABORTED: {why}; the results so far are in {self.out / JSON_NAME}. Stacks of all threads:")
+        self.log(
+            f"ABORTED: {why}; the results so far are in {self.out / JSON_NAME}. Stacks of all threads:"
+        )
         try:
             faulthandler.dump_traceback(file=self.log_file, all_threads=True)
             faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
@@ -508,7 +578,10 @@ def environment(device: torch.device, run: Run) -> dict:
         env["capability"] = f"{props.major}.{props.minor}"
         env["memory_gib"] = round(props.total_memory / 2**30, 1)
         env["multiprocessors"] = props.multi_processor_count
-        env["tf32"] = {"cudnn": torch.backends.cudnn.allow_tf32, "matmul": torch.backends.cuda.matmul.allow_tf32}
+        env["tf32"] = {
+            "cudnn": torch.backends.cudnn.allow_tf32,
+            "matmul": torch.backends.cuda.matmul.allow_tf32,
+        }
         env["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")
         getter = getattr(torch._C, "_cuda_getDriverVersion", None)
         if getter is not None:
@@ -532,7 +605,11 @@ def _driver_version(run: Run) -> str | None:
             text=True,
             timeout=max(1.0, min(10.0, run.left() - SUBPROCESS_RESERVE_S)),
         )
-        return proc.stdout.strip().splitlines()[0] if proc.returncode == 0 and proc.stdout.strip() else None
+        return (
+            proc.stdout.strip().splitlines()[0]
+            if proc.returncode == 0 and proc.stdout.strip()
+            else None
+        )
     except Exception:
         return None
 
@@ -550,7 +627,11 @@ def _check_close(actual: torch.Tensor, expected: torch.Tensor) -> float:
 
 
 def _end_to_end_label(device: torch.device) -> str:
-    how = " (CUDA events after a synchronize)" if device.type == "cuda" else " (time.perf_counter)"
+    how = (
+        " (CUDA events after a synchronize)"
+        if device.type == "cuda"
+        else " (time.perf_counter)"
+    )
     return END_TO_END.format(how=how)
 
 
@@ -579,7 +660,10 @@ def _time_calls(fn, count: int, device: torch.device) -> list[float]:
     """`count` calls, one timer pair each (CUDA events after a synchronize, or perf_counter); ms."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(count)]
+        events = [
+            (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+            for _ in range(count)
+        ]
         for start, end in events:
             start.record()
             fn()
@@ -638,7 +722,12 @@ def time_capped(
             if fit >= warmup + iterations:
                 plans[name], times[name] = [max(warmup - 1, 0), iterations], []
                 continue
-            record = {"planned": iterations, "first_call_ms": total * 1000, "host_ms": host * 1000, "cap_s": cap_s}
+            record = {
+                "planned": iterations,
+                "first_call_ms": total * 1000,
+                "host_ms": host * 1000,
+                "cap_s": cap_s,
+            }
             why = slow_call_text(total, host, device)
             if total * min_calls <= cap_s:
                 calls = min(iterations, max(min_calls, fit - 1))
@@ -693,7 +782,9 @@ def time_capped(
     return {name: samples for name, samples in times.items() if samples}
 
 
-def layer_ms(fn, device, *, warmup: int, iterations: int, cap_s: float, first_s: float | None) -> tuple[float, int]:
+def layer_ms(
+    fn, device, *, warmup: int, iterations: int, cap_s: float, first_s: float | None
+) -> tuple[float, int]:
     """One layer's time per call (ms) over a block of calls, and the number of calls, with the
     calls cut to fit `cap_s` (the auto policy's per-layer probe)."""
     device = torch.device(device)
@@ -705,7 +796,10 @@ def layer_ms(fn, device, *, warmup: int, iterations: int, cap_s: float, first_s:
         fn()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start, end = (
+            torch.cuda.Event(enable_timing=True),
+            torch.cuda.Event(enable_timing=True),
+        )
         start.record()
         for _ in range(calls):
             fn()
@@ -734,7 +828,9 @@ class KernelTimer:
         self.device = device
         self.use_graphs = use_graphs and device.type == "cuda"
         self.graph_errors: list[str] = []
-        self.floor: float | None = None  # ms per replay of a graph holding one tiny kernel
+        self.floor: float | None = (
+            None  # ms per replay of a graph holding one tiny kernel
+        )
 
     def _capture(self, fn, calls: int, warmup: int):
         if warmup:
@@ -761,7 +857,10 @@ class KernelTimer:
             with torch.inference_mode():
                 static = torch.zeros(1, device=self.device)
                 graph = self._capture(lambda: static.add_(1), 1, 1)
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start, end = (
+                    torch.cuda.Event(enable_timing=True),
+                    torch.cuda.Event(enable_timing=True),
+                )
                 start.record()
                 for _ in range(200):
                     graph.replay()
@@ -796,7 +895,12 @@ class KernelTimer:
                 if self.use_graphs:
                     graph = None
                     for tries_warmup in [0, 1] if name in warm else [warmup]:
-                        if tries_warmup and name in warm and can_retry is not None and not can_retry(name):
+                        if (
+                            tries_warmup
+                            and name in warm
+                            and can_retry is not None
+                            and not can_retry(name)
+                        ):
                             why = f"{why}; not retried after a warm-up: no time for its set-up"
                             break
                         try:
@@ -810,7 +914,9 @@ class KernelTimer:
                                 pass
                     if graph is not None:
                         graphs.append(graph)
-                        runners[name] = lambda graph=graph: [graph.replay() for _ in range(replays)]
+                        runners[name] = lambda graph=graph: [
+                            graph.replay() for _ in range(replays)
+                        ]
                         methods[name] = (
                             f"CUDA graph of {calls} call{'s' if calls > 1 else ''}, replayed "
                             f"{replays}x per event pair; time per call"
@@ -828,10 +934,14 @@ class KernelTimer:
                             f"{': ' + why if why else ''}; includes the per-call set-up)"
                         )
                     else:
-                        methods[name] = f"{calls} back-to-back calls per time.perf_counter pair, time per call"
+                        methods[name] = (
+                            f"{calls} back-to-back calls per time.perf_counter pair, time per call"
+                        )
             times = {name: [] for name in runners}
             order = list(runners)
-            for name in list(order):  # a warm-up run where nothing ran yet; a variant that fails is dropped
+            for name in list(
+                order
+            ):  # a warm-up run where nothing ran yet; a variant that fails is dropped
                 if name in warm or methods[name].startswith("CUDA graph"):
                     continue  # it ran eagerly at this shape already, or its capture ended with a replay
                 try:
@@ -841,7 +951,9 @@ class KernelTimer:
                     errors[f"{name} (kernel only)"] = error_line(error)
                     order.remove(name)
                     times.pop(name)
-            spent = dict.fromkeys(order, 0.0)  # sampling time only: the cap bounds the samples, not the capture
+            spent = dict.fromkeys(
+                order, 0.0
+            )  # sampling time only: the cap bounds the samples, not the capture
             for sample in range(samples):
                 names = order if sample % 2 == 0 else order[::-1]
                 if cap_s is not None:
@@ -852,7 +964,10 @@ class KernelTimer:
                     pairs = []
                     for name in names:
                         began = time.perf_counter()
-                        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                        start, end = (
+                            torch.cuda.Event(enable_timing=True),
+                            torch.cuda.Event(enable_timing=True),
+                        )
                         start.record()
                         runners[name]()
                         end.record()
@@ -875,7 +990,9 @@ class KernelTimer:
                 continue
             out[name] = {**summarize(samples_ms), "method": methods[name]}
             if len(samples_ms) < samples:
-                out[name]["capped"] = f"{len(samples_ms)} of {samples} samples: the {cap_s:g} s cap per variant"
+                out[name]["capped"] = (
+                    f"{len(samples_ms)} of {samples} samples: the {cap_s:g} s cap per variant"
+                )
         return out
 
 
@@ -883,9 +1000,13 @@ class KernelTimer:
 # 1-3. Smoke check, GEMM, linear rows
 
 
-def _two_four_weight(fan_out: int, fan_in: int, device, dtype, seed: int = 0) -> torch.Tensor:
+def _two_four_weight(
+    fan_out: int, fan_in: int, device, dtype, seed: int = 0
+) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
-    weight = torch.randn(fan_out, fan_in, generator=generator).to(device=device, dtype=dtype)
+    weight = torch.randn(fan_out, fan_in, generator=generator).to(
+        device=device, dtype=dtype
+    )
     return (weight * n_m_mask(weight, 2, 4)).contiguous()
 
 
@@ -896,7 +1017,12 @@ def smoke(cfg: "Config") -> dict:
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(tokens, fan_in, generator=generator).to(device=device, dtype=dtype)
     bias = torch.randn(fan_out, generator=generator).to(device=device, dtype=dtype)
-    out = {"tokens": tokens, "in": fan_in, "out": fan_out, "dtype": str(dtype).replace("torch.", "")}
+    out = {
+        "tokens": tokens,
+        "in": fan_in,
+        "out": fan_out,
+        "dtype": str(dtype).replace("torch.", ""),
+    }
     if cfg.to_sparse is None:
         sparse = weight
         out["format"] = "dense stand-in (dry run)"
@@ -922,7 +1048,9 @@ def smoke(cfg: "Config") -> dict:
 def _engine_env() -> dict:
     return {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(p for p in (str(ENGINE_ROOT), os.environ.get("PYTHONPATH")) if p),
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(ENGINE_ROOT), os.environ.get("PYTHONPATH")) if p
+        ),
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -931,15 +1059,28 @@ def smoke_in_child(cfg: "Config") -> dict:
     """The smoke check in a child process, so that a crash or hang in cuSPARSELt costs only this
     step: the sparse path is then marked unavailable and the rest of the run goes on without it."""
     result_path = cfg.work / "smoke.json"
-    command = [sys.executable, "-u", str(Path(__file__).resolve()), "--out", str(cfg.work)]
-    command += ["--child-smoke", str(result_path)] + (["--dry-run"] if cfg.dry_run else [])
+    command = [
+        sys.executable,
+        "-u",
+        str(Path(__file__).resolve()),
+        "--out",
+        str(cfg.work),
+    ]
+    command += ["--child-smoke", str(result_path)] + (
+        ["--dry-run"] if cfg.dry_run else []
+    )
     if cfg.crash_in == "smoke":
         command += ["--crash-in", "smoke"]
     timeout = min(cfg.run.left() - SUBPROCESS_RESERVE_S, SMOKE_TIMEOUT_S)
     if timeout <= 1:
         raise TimeoutError("smoke: no time left before the deadline")
     proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_engine_env(), start_new_session=True
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_engine_env(),
+        start_new_session=True,
     )
     cfg.run.child = proc
     try:
@@ -953,20 +1094,28 @@ def smoke_in_child(cfg: "Config") -> dict:
         cfg.run.child = None
     if why is None and result_path.exists():
         result = json.loads(result_path.read_text())
-        if "error" in result:  # the check ran and failed: later steps try again and record their own errors
-            cfg.run.log(f"smoke child: {result['error']}\n{result.get('traceback', '')}")
+        if (
+            "error" in result
+        ):  # the check ran and failed: later steps try again and record their own errors
+            cfg.run.log(
+                f"smoke child: {result['error']}\n{result.get('traceback', '')}"
+            )
             raise Reported(result["error"])
         return result
     if why is None:
         code = proc.returncode
-        why = f"its process died (signal {-code})" if code < 0 else f"its process exited {code} with no result"
+        why = (
+            f"its process died (signal {-code})"
+            if code < 0
+            else f"its process exited {code} with no result"
+        )
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    fatal = [line for line in lines if line.startswith("Fatal Python error")]  # faulthandler's headline
+    fatal = [
+        line for line in lines if line.startswith("Fatal Python error")
+    ]  # faulthandler's headline
     last = (fatal or lines[-1:] or ["(no stderr)"])[0]
     cfg.run.log(f"smoke child: {why}; stderr tail:\n{stderr[-3000:]}")
-    cfg.sparse_unavailable = (
-        f"the cuSPARSELt smoke check failed hard ({why}), so sparse variants are not run in this process"
-    )
+    cfg.sparse_unavailable = f"the cuSPARSELt smoke check failed hard ({why}), so sparse variants are not run in this process"
     with cfg.run.lock:
         cfg.run.report["sparse_path"]["unavailable"] = cfg.sparse_unavailable
     raise RuntimeError(f"smoke check: {why}: {last}")
@@ -983,7 +1132,11 @@ def searched_sparse_mm(sparse, x: torch.Tensor):
         found = search(sparse.packed, dense_b, None, None, None, transpose)
         found = tuple(found) if isinstance(found, (tuple, list)) else (found,)
     else:
-        found = (torch._cslt_sparse_mm_search(sparse.packed, dense_b, transpose_result=transpose),)
+        found = (
+            torch._cslt_sparse_mm_search(
+                sparse.packed, dense_b, transpose_result=transpose
+            ),
+        )
     alg_id = int(found[0])
     split_k = int(found[1]) if len(found) > 1 else 1
     split_k_mode = int(found[2]) if len(found) > 2 else -1
@@ -1012,7 +1165,12 @@ def gemm_row(cfg: "Config", tokens: int, fan_in: int, fan_out: int) -> dict:
     weight = _two_four_weight(fan_out, fan_in, device, dtype)
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(tokens, fan_in, generator=generator).to(device=device, dtype=dtype)
-    row = {"tokens": tokens, "in": fan_in, "out": fan_out, "timing": _end_to_end_label(device)}
+    row = {
+        "tokens": tokens,
+        "in": fan_in,
+        "out": fan_out,
+        "timing": _end_to_end_label(device),
+    }
     errors: dict = {}
     variants = {"dense": lambda: F.linear(x, weight)}
     first: dict = {}
@@ -1027,12 +1185,17 @@ def gemm_row(cfg: "Config", tokens: int, fan_in: int, fan_out: int) -> dict:
                 row["max_abs_error"] = _check_close(out, F.linear(x, weight))
             del out
             first["sparse"] = (total, host)
-            row["sparse_first_call"] = {"total_ms": total * 1000, "host_ms": host * 1000}
+            row["sparse_first_call"] = {
+                "total_ms": total * 1000,
+                "host_ms": host * 1000,
+            }
             cfg.note_sparse_call(total)
             variants["sparse"] = lambda: F.linear(x, sparse)
         except Exception as error:
             errors["sparse"] = error_line(error)
-            cfg.run.log(f"gemm {tokens}x{fan_in}x{fan_out}: sparse FAILED: {error_line(error)}")
+            cfg.run.log(
+                f"gemm {tokens}x{fan_in}x{fan_out}: sparse FAILED: {error_line(error)}"
+            )
     capped: dict = {}
     cap = sizes["cap"]
     times = time_capped(
@@ -1055,8 +1218,16 @@ def gemm_row(cfg: "Config", tokens: int, fan_in: int, fan_out: int) -> dict:
         row["dense_tflops"] = flop / row["dense"]["median"] / 1e9
     if "sparse" in row:
         row["sparse_tflops_dense_equivalent"] = flop / row["sparse"]["median"] / 1e9
-    row["speedup"] = row["dense"]["median"] / row["sparse"]["median"] if "dense" in row and "sparse" in row else None
-    speed = f"speedup {row['speedup']:.2f}x end to end" if row["speedup"] else "no speedup (sparse did not run)"
+    row["speedup"] = (
+        row["dense"]["median"] / row["sparse"]["median"]
+        if "dense" in row and "sparse" in row
+        else None
+    )
+    speed = (
+        f"speedup {row['speedup']:.2f}x end to end"
+        if row["speedup"]
+        else "no speedup (sparse did not run)"
+    )
     cfg.run.log(f"gemm {tokens}x{fan_in}x{fan_out}: {speed}; kernel only next")
 
     # Kernel only: enough calls per graph for ~target_ms of dense work.
@@ -1069,9 +1240,17 @@ def gemm_row(cfg: "Config", tokens: int, fan_in: int, fan_out: int) -> dict:
     # cuSPARSELt's own search raised "internal error" and then an illegal instruction that poisoned
     # the CUDA context on the H200 (run 2, 2026-11-30): off unless SG_CSLT_SEARCH=1.
     search_on = os.environ.get("SG_CSLT_SEARCH") == "1"
-    if sparse is not None and "sparse" in kernel_variants and ko.get("search") and search_on and device.type == "cuda":
+    if (
+        sparse is not None
+        and "sparse" in kernel_variants
+        and ko.get("search")
+        and search_on
+        and device.type == "cuda"
+    ):
         if cfg.search_s is not None and cfg.search_s > ko.get("search_max_s", 10):
-            result["searched_skipped"] = f"the search took {cfg.search_s:.0f} s on an earlier shape"
+            result["searched_skipped"] = (
+                f"the search took {cfg.search_s:.0f} s on an earlier shape"
+            )
         elif not cfg.fits(ko.get("search_max_s", 10)):
             result["searched_skipped"] = "budget"
         else:
@@ -1081,15 +1260,23 @@ def gemm_row(cfg: "Config", tokens: int, fan_in: int, fan_out: int) -> dict:
                     call, config = searched_sparse_mm(sparse, x)
                     result["search_s"] = time.monotonic() - began
                     result["searched_config"] = config
-                    result["searched_max_abs_error"] = _check_close(call(), F.linear(x, weight))
+                    result["searched_max_abs_error"] = _check_close(
+                        call(), F.linear(x, weight)
+                    )
                 kernel_variants["sparse_searched"] = call
             except Exception as error:
                 kernel_errors["sparse_searched"] = error_line(error)
             cfg.search_s = time.monotonic() - began
-    costly = calls * len([n for n in kernel_variants if n != "dense"]) * (cfg.sparse_call_s or 0)
+    costly = (
+        calls
+        * len([n for n in kernel_variants if n != "dense"])
+        * (cfg.sparse_call_s or 0)
+    )
     if not cfg.fits(costly):
         for name in [n for n in kernel_variants if n != "dense"]:
-            kernel_errors[name] = f"budget: not captured (~{costly:.0f} s of set-up, {cfg.run.left():.0f} s left)"
+            kernel_errors[name] = (
+                f"budget: not captured (~{costly:.0f} s of set-up, {cfg.run.left():.0f} s left)"
+            )
             kernel_variants.pop(name)
     try:
         stats = cfg.kernel_timer.time(
@@ -1117,19 +1304,29 @@ def gemm_row(cfg: "Config", tokens: int, fan_in: int, fan_out: int) -> dict:
     if errors or kernel_errors:
         row["errors"] = {
             **errors,
-            **{(k if k.endswith("(kernel only)") else f"{k} (kernel only)"): v for k, v in kernel_errors.items()},
+            **{
+                (k if k.endswith("(kernel only)") else f"{k} (kernel only)"): v
+                for k, v in kernel_errors.items()
+            },
         }
         # The searched configuration is an extra: its failure is noted, not counted as one.
         row["failures"] = [
             f"{k}: {v}"
             for k, v in row["errors"].items()
-            if not k.startswith("sparse_searched") and not v.startswith(("not run:", "budget:"))
+            if not k.startswith("sparse_searched")
+            and not v.startswith(("not run:", "budget:"))
         ]
-    cut = [f"kernel only {k}: {v}" for k, v in kernel_errors.items() if v.startswith("budget:")]
+    cut = [
+        f"kernel only {k}: {v}"
+        for k, v in kernel_errors.items()
+        if v.startswith("budget:")
+    ]
     if cut:
         row["budget_skipped"] = cut
     if "speedup" in result:
-        cfg.run.log(f"gemm {tokens}x{fan_in}x{fan_out}: kernel only speedup {result['speedup']:.2f}x")
+        cfg.run.log(
+            f"gemm {tokens}x{fan_in}x{fan_out}: kernel only speedup {result['speedup']:.2f}x"
+        )
     return row
 
 
@@ -1148,7 +1345,9 @@ def _record_floor(cfg: "Config") -> None:
 
 
 @torch.no_grad()
-def calibrate(model: torch.nn.Module, device: torch.device, batches: int, batch_size: int) -> torch.nn.Module:
+def calibrate(
+    model: torch.nn.Module, device: torch.device, batches: int, batch_size: int
+) -> torch.nn.Module:
     """Sets BatchNorm statistics from a few random batches, so an untrained model's activations
     stay in fp16 range (fresh BN statistics do not normalise anything)."""
     model.to(device).train()
@@ -1167,8 +1366,12 @@ def prepare_model(name: str, cfg: "Config") -> dict:
     dense = calibrate(build_model(name), cfg.device, *cfg.sizes["calibration"])
     masked = copy.deepcopy(dense)
     plan = apply_sparsity(masked, NM_2_4)
-    dense = dense.to(device=cfg.device, dtype=cfg.dtype).to(memory_format=torch.channels_last)
-    masked = masked.to(device=cfg.device, dtype=cfg.dtype).to(memory_format=torch.channels_last)
+    dense = dense.to(device=cfg.device, dtype=cfg.dtype).to(
+        memory_format=torch.channels_last
+    )
+    masked = masked.to(device=cfg.device, dtype=cfg.dtype).to(
+        memory_format=torch.channels_last
+    )
     info = {"skipped": plan.skipped, "sparsity": plan.report(masked)["sparsity"]}
     return {"dense": dense, "masked": masked, "info": info}
 
@@ -1178,7 +1381,9 @@ def _replace(model: torch.nn.Module, name: str, module: torch.nn.Module) -> None
     setattr(model.get_submodule(parent) if parent else model, child, module)
 
 
-def check_layers(sparse_model, masked, entries: list[dict], inputs: dict, device) -> dict:
+def check_layers(
+    sparse_model, masked, entries: list[dict], inputs: dict, device
+) -> dict:
     """Test-runs every converted layer once against its dense twin; a failing one goes back to dense."""
     passed, failed = 0, []
     for entry in entries:
@@ -1191,13 +1396,18 @@ def check_layers(sparse_model, masked, entries: list[dict], inputs: dict, device
             if x is None:
                 raise RuntimeError("the layer did not run on the example input")
             with torch.inference_mode():
-                entry["check_max_abs_error"] = _check_close(sparse_model.get_submodule(name)(x), twin(x))
+                entry["check_max_abs_error"] = _check_close(
+                    sparse_model.get_submodule(name)(x), twin(x)
+                )
             _sync(device)
             passed += 1
         except Exception as error:
             line = error_line(error)
             _replace(sparse_model, name, twin)
-            entry.update(sparse=False, reason=f"back to dense: its test-run against the dense layer failed: {line}")
+            entry.update(
+                sparse=False,
+                reason=f"back to dense: its test-run against the dense layer failed: {line}",
+            )
             failed.append({"layer": name, "error": line})
     return {"passed": passed, "failed": failed}
 
@@ -1228,7 +1438,10 @@ def instrumented_forward(model, x, names, device, *, keep_inputs: bool = False):
             returned = time.perf_counter()
             _sync(device)
             began = began_at.pop(name)
-            timings[name] = {"total_ms": (time.perf_counter() - began) * 1000, "host_ms": (returned - began) * 1000}
+            timings[name] = {
+                "total_ms": (time.perf_counter() - began) * 1000,
+                "host_ms": (returned - began) * 1000,
+            }
 
         return hook
 
@@ -1266,17 +1479,23 @@ def sparse_all_for(name: str, cfg: "Config", masked, x) -> tuple:
     if "all" not in prepared:
         began = time.monotonic()
         try:
-            prepared["all"] = build_sparse_model(masked, x, policy="all", to_sparse=cfg.to_sparse)
+            prepared["all"] = build_sparse_model(
+                masked, x, policy="all", to_sparse=cfg.to_sparse
+            )
         except Exception as error:
             prepared["all"] = error
         prepared["all_build_s"] = time.monotonic() - began
         cfg.run.log(f"models/{name}: 2:4 copy built in {prepared['all_build_s']:.1f} s")
     if isinstance(prepared["all"], Exception):
-        raise RuntimeError(f"building the 2:4 copy failed: {error_line(prepared['all'])}")
+        raise RuntimeError(
+            f"building the 2:4 copy failed: {error_line(prepared['all'])}"
+        )
     return prepared["all"]
 
 
-def check_sparse_all(cfg: "Config", model, masked, entries, x, expected, inputs, row) -> tuple | None:
+def check_sparse_all(
+    cfg: "Config", model, masked, entries, x, expected, inputs, row
+) -> tuple | None:
     """Checks the 2:4 copy against the masked model in one instrumented forward (which also gives
     each 2:4 layer's eager time). On a mismatch or an error, every layer is checked on its own, a
     failing one goes back to dense (for the later batch sizes too), and the model is checked again.
@@ -1290,7 +1509,9 @@ def check_sparse_all(cfg: "Config", model, masked, entries, x, expected, inputs,
         return timings, forward
     except Exception as error:
         line = error_line(error)
-        row["check_all"] = f"whole model against the masked model: {line}; then layer by layer"
+        row["check_all"] = (
+            f"whole model against the masked model: {line}; then layer by layer"
+        )
         cfg.run.log(f"sparse_all check failed ({line}); checking layer by layer")
     row["layer_checks_all"] = check_layers(model, masked, entries, inputs, device)
     names = [entry["layer"] for entry in entries if entry["sparse"]]
@@ -1301,7 +1522,9 @@ def check_sparse_all(cfg: "Config", model, masked, entries, x, expected, inputs,
     return timings, forward
 
 
-def choose_auto(cfg: "Config", entries, all_model, masked, inputs, dense_t, sparse_t) -> list[dict]:
+def choose_auto(
+    cfg: "Config", entries, all_model, masked, inputs, dense_t, sparse_t
+) -> list[dict]:
     """The auto policy's choice, layer by layer, on each layer's real input: the engine's rule (a
     layer runs 2:4 where its sparse call timed faster than its dense twin), applied to the layers of
     the 'all' copy, with a capped probe. The eager times of the checked forwards come first: a 2:4
@@ -1313,11 +1536,21 @@ def choose_auto(cfg: "Config", entries, all_model, masked, inputs, dense_t, spar
     began = time.monotonic()
     for entry in entries:
         name = entry["layer"]
-        decision = {"layer": name, "sparse": False, "reason": entry["reason"], "dense_ms": None, "sparse_ms": None}
+        decision = {
+            "layer": name,
+            "sparse": False,
+            "reason": entry["reason"],
+            "dense_ms": None,
+            "sparse_ms": None,
+        }
         decisions.append(decision)
         if not entry["sparse"]:
             continue
-        dense_eager, sparse_eager, x = dense_t.get(name), sparse_t.get(name), inputs.get(name)
+        dense_eager, sparse_eager, x = (
+            dense_t.get(name),
+            sparse_t.get(name),
+            inputs.get(name),
+        )
         if dense_eager is None or sparse_eager is None or x is None:
             decision["reason"] = "layer did not run on the example input"
             continue
@@ -1325,8 +1558,12 @@ def choose_auto(cfg: "Config", entries, all_model, masked, inputs, dense_t, spar
         decision["sparse_eager_ms"] = sparse_eager["total_ms"]
         decision["sparse_eager_host_ms"] = sparse_eager["host_ms"]
         slow, dense_ms = sparse_eager["total_ms"], dense_eager["total_ms"]
-        if slow > rule["slow_ms"] and (dense_ms < rule["dense_fast_ms"] or slow > rule["slow_ratio"] * dense_ms):
-            why = slow_call_text(sparse_eager["total_ms"] / 1000, sparse_eager["host_ms"] / 1000, device)
+        if slow > rule["slow_ms"] and (
+            dense_ms < rule["dense_fast_ms"] or slow > rule["slow_ratio"] * dense_ms
+        ):
+            why = slow_call_text(
+                sparse_eager["total_ms"] / 1000, sparse_eager["host_ms"] / 1000, device
+            )
             decision["reason"] = (
                 f"rejected for auto without further timing: 2:4 {why}, where the dense layer takes "
                 f"{dense_eager['total_ms']:.3f} ms"
@@ -1334,29 +1571,47 @@ def choose_auto(cfg: "Config", entries, all_model, masked, inputs, dense_t, spar
             decision["rejected_slow"] = True
             continue
         if time.monotonic() - began > rule["total_cap_s"]:
-            decision["reason"] = f"not probed: the auto policy's {rule['total_cap_s']:g} s probe budget was spent"
+            decision["reason"] = (
+                f"not probed: the auto policy's {rule['total_cap_s']:g} s probe budget was spent"
+            )
             continue
         twin, module = masked.get_submodule(name), all_model.get_submodule(name)
-        probe = {"warmup": rule["warmup"], "iterations": rule["iterations"], "cap_s": rule["layer_cap_s"]}
+        probe = {
+            "warmup": rule["warmup"],
+            "iterations": rule["iterations"],
+            "cap_s": rule["layer_cap_s"],
+        }
         try:
             with torch.inference_mode():
                 decision["dense_ms"], decision["dense_calls"] = layer_ms(
-                    lambda: twin(x), device, first_s=dense_eager["total_ms"] / 1000, **probe
+                    lambda: twin(x),
+                    device,
+                    first_s=dense_eager["total_ms"] / 1000,
+                    **probe,
                 )
                 decision["sparse_ms"], decision["sparse_calls"] = layer_ms(
-                    lambda: module(x), device, first_s=sparse_eager["total_ms"] / 1000, **probe
+                    lambda: module(x),
+                    device,
+                    first_s=sparse_eager["total_ms"] / 1000,
+                    **probe,
                 )
         except Exception as error:
-            decision["reason"] = f"sparse kernel failed on this layer's input: {error_line(error)}"
+            decision["reason"] = (
+                f"sparse kernel failed on this layer's input: {error_line(error)}"
+            )
             continue
         if decision["sparse_ms"] >= decision["dense_ms"]:
-            decision["reason"] = "dense kernel was faster for this layer at this batch size"
+            decision["reason"] = (
+                "dense kernel was faster for this layer at this batch size"
+            )
             continue
         decision["sparse"], decision["reason"] = True, None
     return decisions
 
 
-def layer_kernels(cfg: "Config", all_model, masked, entries, inputs, sparse_t, masked_stats=None) -> dict:
+def layer_kernels(
+    cfg: "Config", all_model, masked, entries, inputs, sparse_t, masked_stats=None
+) -> dict:
     """Kernel-only times for each distinct 2:4 layer shape at this batch size (CUDA graph of one
     call, replayed): the cuDNN convolution of the masked layer, its unfold into patches, and the
     dense and the 2:4 GEMM on those patches. Layers of the same shape (weight, stride, padding,
@@ -1387,7 +1642,11 @@ def layer_kernels(cfg: "Config", all_model, masked, entries, inputs, sparse_t, m
                 f"({max(cfg.run.left(), 0):.0f} s left)"
             )
             break
-        twin, module, x = masked.get_submodule(rep), all_model.get_submodule(rep), inputs[rep]
+        twin, module, x = (
+            masked.get_submodule(rep),
+            all_model.get_submodule(rep),
+            inputs[rep],
+        )
         entry: dict = {"layers": names}
         variants: dict = {}
         with torch.inference_mode():
@@ -1398,15 +1657,23 @@ def layer_kernels(cfg: "Config", all_model, masked, entries, inputs, sparse_t, m
                 if cols.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
                     entry["patches"] = "a view of the input: no kernel"
                 else:
-                    variants["patches"] = lambda module=module, x=x: module._patches(x)[0]
+                    variants["patches"] = lambda module=module, x=x: module._patches(x)[
+                        0
+                    ]
                 entry["kernel"] = list(module.kernel_size)
                 entry["stride"] = list(module.stride)
             else:
                 cols = x.reshape(-1, x.shape[-1])
                 w_dense = twin.weight.detach()
             variants["gemm_dense"] = lambda cols=cols, w=w_dense: F.linear(cols, w)
-            variants["gemm_sparse"] = lambda cols=cols, w=module.weight: F.linear(cols, w)
-        entry["gemm"] = [int(cols.shape[0]), int(cols.shape[1]), int(w_dense.shape[0])]  # tokens, K, out
+            variants["gemm_sparse"] = lambda cols=cols, w=module.weight: F.linear(
+                cols, w
+            )
+        entry["gemm"] = [
+            int(cols.shape[0]),
+            int(cols.shape[1]),
+            int(w_dense.shape[0]),
+        ]  # tokens, K, out
         errors: dict = {}
         try:
             stats = cfg.kernel_timer.time(
@@ -1457,21 +1724,33 @@ def layer_summary(shapes: list[dict], masked_stats=None) -> dict:
     if convs:
         summary["lowered_sparse_faster_than_conv"] = {
             "shapes": sum(1 for s in convs if s["layer_speedup_vs_conv"] > 1),
-            "layers": sum(len(s["layers"]) for s in convs if s["layer_speedup_vs_conv"] > 1),
+            "layers": sum(
+                len(s["layers"]) for s in convs if s["layer_speedup_vs_conv"] > 1
+            ),
         }
         conv_ms = sum(len(s["layers"]) * s["variants"]["conv"]["median"] for s in convs)
         lowered_ms = sum(len(s["layers"]) * s["lowered_sparse_ms"] for s in convs)
-        gain = sum(len(s["layers"]) * max(0.0, s["variants"]["conv"]["median"] - s["lowered_sparse_ms"]) for s in convs)
+        gain = sum(
+            len(s["layers"])
+            * max(0.0, s["variants"]["conv"]["median"] - s["lowered_sparse_ms"])
+            for s in convs
+        )
         summary["sum_ms"] = {
             "conv": conv_ms,
             "lowered_sparse": lowered_ms,
-            "gemm_dense": sum(len(s["layers"]) * s["variants"]["gemm_dense"]["median"] for s in convs),
-            "gemm_sparse": sum(len(s["layers"]) * s["variants"]["gemm_sparse"]["median"] for s in convs),
+            "gemm_dense": sum(
+                len(s["layers"]) * s["variants"]["gemm_dense"]["median"] for s in convs
+            ),
+            "gemm_sparse": sum(
+                len(s["layers"]) * s["variants"]["gemm_sparse"]["median"] for s in convs
+            ),
             "gain_if_each_layer_in_its_faster_form": gain,
         }
         if isinstance(masked_stats, dict) and "median" in masked_stats:
             summary["masked_kernel_ms"] = masked_stats["median"]
-            summary["estimate_each_layer_faster_form_ms"] = masked_stats["median"] - gain
+            summary["estimate_each_layer_faster_form_ms"] = (
+                masked_stats["median"] - gain
+            )
     return summary
 
 
@@ -1483,9 +1762,14 @@ def model_batch(name: str, batch: int, cfg: "Config") -> dict:
     device, dtype, sizes = cfg.device, cfg.dtype, cfg.sizes
     where = ("models", name, "batch_sizes", str(batch))
     generator = torch.Generator().manual_seed(batch)
-    x = torch.randn(batch, 3, 32, 32, generator=generator).to(device=device, dtype=dtype)
+    x = torch.randn(batch, 3, 32, 32, generator=generator).to(
+        device=device, dtype=dtype
+    )
     x = x.contiguous(memory_format=torch.channels_last)
-    row: dict = {"timing": _end_to_end_label(device), "cudnn": dict(cudnn_for_timing.FLAGS)}
+    row: dict = {
+        "timing": _end_to_end_label(device),
+        "cudnn": dict(cudnn_for_timing.FLAGS),
+    }
     errors: dict = {}
     notes: dict = {}
     budget: list = []
@@ -1493,7 +1777,9 @@ def model_batch(name: str, batch: int, cfg: "Config") -> dict:
     all_model = entries = sparse_t = auto_model = None
     with cudnn_for_timing():
         layer_names = [layer for layer, _ in target_layers(masked)]
-        expected, dense_t, inputs, _ = instrumented_forward(masked, x, layer_names, device, keep_inputs=True)
+        expected, dense_t, inputs, _ = instrumented_forward(
+            masked, x, layer_names, device, keep_inputs=True
+        )
         variants = {"dense": lambda: dense(x), "masked": lambda: masked(x)}
         first: dict = {}
         if cfg.sparse_unavailable:
@@ -1512,14 +1798,19 @@ def model_batch(name: str, batch: int, cfg: "Config") -> dict:
                         f"({count} layers), {max(cfg.run.left(), 0):.0f} s left"
                     )
                 else:
-                    checked = check_sparse_all(cfg, all_model, masked, entries, x, expected, inputs, row)
+                    checked = check_sparse_all(
+                        cfg, all_model, masked, entries, x, expected, inputs, row
+                    )
                     if checked is None:
                         notes["sparse_all"] = "no layer could run sparse"
                     else:
                         sparse_t, forward = checked
                         variants["sparse_all"] = lambda: all_model(x)
                         first["sparse_all"] = forward
-                        row["sparse_all_first_call"] = {"total_ms": forward[0] * 1000, "host_ms": forward[1] * 1000}
+                        row["sparse_all_first_call"] = {
+                            "total_ms": forward[0] * 1000,
+                            "host_ms": forward[1] * 1000,
+                        }
                         per_layer = sorted(t["total_ms"] for t in sparse_t.values())
                         if per_layer:
                             cfg.note_sparse_call(per_layer[len(per_layer) // 2] / 1000)
@@ -1531,15 +1822,23 @@ def model_batch(name: str, batch: int, cfg: "Config") -> dict:
                             }
             except Exception as error:
                 errors["sparse_all"] = error_line(error)
-                cfg.run.log(f"models/{name}/bs{batch} sparse_all FAILED: {error_line(error)}")
+                cfg.run.log(
+                    f"models/{name}/bs{batch} sparse_all FAILED: {error_line(error)}"
+                )
             if entries is not None:
-                row["all_sparse_layers"] = sum(1 for entry in entries if entry["sparse"])
+                row["all_sparse_layers"] = sum(
+                    1 for entry in entries if entry["sparse"]
+                )
                 row["all_not_sparse"] = [
-                    {"layer": entry["layer"], "reason": entry["reason"]} for entry in entries if not entry["sparse"]
+                    {"layer": entry["layer"], "reason": entry["reason"]}
+                    for entry in entries
+                    if not entry["sparse"]
                 ]
             if sparse_t is not None:
                 try:
-                    decisions = choose_auto(cfg, entries, all_model, masked, inputs, dense_t, sparse_t)
+                    decisions = choose_auto(
+                        cfg, entries, all_model, masked, inputs, dense_t, sparse_t
+                    )
                     row["layer_timings"] = decisions
                     chosen = [d["layer"] for d in decisions if d["sparse"]]
                     row["auto_sparse_layers"] = chosen
@@ -1547,25 +1846,46 @@ def model_batch(name: str, batch: int, cfg: "Config") -> dict:
                         slow = sum(1 for d in decisions if d.get("rejected_slow"))
                         notes["sparse_auto"] = (
                             "no layer chosen at this batch size"
-                            + (f" ({slow} rejected as slow eager 2:4 calls: host-side set-up)" if slow else "")
+                            + (
+                                f" ({slow} rejected as slow eager 2:4 calls: host-side set-up)"
+                                if slow
+                                else ""
+                            )
                             + ": the variant equals masked, not timed"
                         )
                     else:
-                        cost = sum(sparse_t[layer]["total_ms"] for layer in chosen if layer in sparse_t) / 1000
+                        cost = (
+                            sum(
+                                sparse_t[layer]["total_ms"]
+                                for layer in chosen
+                                if layer in sparse_t
+                            )
+                            / 1000
+                        )
                         if not cfg.fits(cost):
-                            budget.append(f"sparse_auto not run: ~{cost:.0f} s of set-up per forward")
+                            budget.append(
+                                f"sparse_auto not run: ~{cost:.0f} s of set-up per forward"
+                            )
                         else:
                             auto_model = copy.deepcopy(masked)
                             for layer in chosen:
-                                _replace(auto_model, layer, all_model.get_submodule(layer))
+                                _replace(
+                                    auto_model, layer, all_model.get_submodule(layer)
+                                )
                             with torch.inference_mode():
-                                out, total, host = eager_call(lambda: auto_model(x), device)
-                                row["max_abs_error"]["sparse_auto"] = _check_close(out, expected)
+                                out, total, host = eager_call(
+                                    lambda: auto_model(x), device
+                                )
+                                row["max_abs_error"]["sparse_auto"] = _check_close(
+                                    out, expected
+                                )
                             variants["sparse_auto"] = lambda: auto_model(x)
                             first["sparse_auto"] = (total, host)
                 except Exception as error:
                     errors["sparse_auto"] = error_line(error)
-                    cfg.run.log(f"models/{name}/bs{batch} sparse_auto FAILED: {error_line(error)}")
+                    cfg.run.log(
+                        f"models/{name}/bs{batch} sparse_auto FAILED: {error_line(error)}"
+                    )
         capped: dict = {}
         cap = sizes["cap"]
         times = time_capped(
@@ -1584,14 +1904,25 @@ def model_batch(name: str, batch: int, cfg: "Config") -> dict:
         if capped:
             row["capped"] = capped
         # The end-to-end numbers land first: a hang in the kernel-only timings must not lose them.
-        cfg.run.put(where, {**row, "variant_errors": dict(errors), "partial": "kernel-only timings still running"})
+        cfg.run.put(
+            where,
+            {
+                **row,
+                "variant_errors": dict(errors),
+                "partial": "kernel-only timings still running",
+            },
+        )
 
         ko = sizes["kernel_only"]
         kernel_variants = {k: v for k, v in variants.items() if k in times}
-        slow = [k for k in kernel_variants if k in first]  # the 2:4 ones: each capture pays one forward's set-up
+        slow = [
+            k for k in kernel_variants if k in first
+        ]  # the 2:4 ones: each capture pays one forward's set-up
         cost = sum(first[k][0] for k in slow)
         if slow and not cfg.fits(cost):
-            budget.append(f"kernel only: {', '.join(slow)} not captured (~{cost:.0f} s of set-up)")
+            budget.append(
+                f"kernel only: {', '.join(slow)} not captured (~{cost:.0f} s of set-up)"
+            )
             for k in slow:
                 kernel_variants.pop(k)
         kernel_errors: dict = {}
@@ -1618,39 +1949,68 @@ def model_batch(name: str, batch: int, cfg: "Config") -> dict:
         }
         for variant in ("sparse_all", "sparse_auto"):
             if "masked" in stats and variant in stats:
-                row["kernel_only"][f"speedup_{variant}"] = stats["masked"]["median"] / stats[variant]["median"]
+                row["kernel_only"][f"speedup_{variant}"] = (
+                    stats["masked"]["median"] / stats[variant]["median"]
+                )
         if kernel_errors:
             row["kernel_only"]["errors"] = kernel_errors
         _record_floor(cfg)
 
         if sizes.get("layer_kernels") and sparse_t is not None:
-            cfg.run.put(where, {**row, "variant_errors": dict(errors), "partial": "per-layer timings still running"})
+            cfg.run.put(
+                where,
+                {
+                    **row,
+                    "variant_errors": dict(errors),
+                    "partial": "per-layer timings still running",
+                },
+            )
             try:
                 row["layers_kernel_only"] = layer_kernels(
-                    cfg, all_model, masked, entries, inputs, sparse_t, stats.get("masked")
+                    cfg,
+                    all_model,
+                    masked,
+                    entries,
+                    inputs,
+                    sparse_t,
+                    stats.get("masked"),
                 )
                 if row["layers_kernel_only"].get("stopped"):
-                    budget.append(f"layer kernels: {row['layers_kernel_only']['stopped']}")
+                    budget.append(
+                        f"layer kernels: {row['layers_kernel_only']['stopped']}"
+                    )
             except Exception as error:
                 errors["layer kernels"] = error_line(error)
     for failure in row.get("layer_checks_all", {}).get("failed", []):
         errors.setdefault(f"sparse_all layer {failure['layer']}", failure["error"])
-    for decision in row.get("layer_timings", []):  # the auto policy's own trial of each layer
+    for decision in row.get(
+        "layer_timings", []
+    ):  # the auto policy's own trial of each layer
         if (decision.get("reason") or "").startswith("sparse kernel failed"):
-            errors.setdefault(f"sparse_auto layer {decision['layer']}", decision["reason"])
+            errors.setdefault(
+                f"sparse_auto layer {decision['layer']}", decision["reason"]
+            )
     for shape in row.get("layers_kernel_only", {}).get("shapes", []):
         for key, value in shape.get("errors", {}).items():
             errors.setdefault(f"layer kernels {shape['layers'][0]} {key}", value)
     for key, value in row.get("kernel_only", {}).get("errors", {}).items():
-        errors.setdefault(key if key.endswith("(kernel only)") else f"{key} (kernel only)", value)
+        errors.setdefault(
+            key if key.endswith("(kernel only)") else f"{key} (kernel only)", value
+        )
     if notes:
         row["notes"] = notes
     if budget:
         row["budget_skipped"] = budget
     if errors:
         row["variant_errors"] = errors
-        row["failures"] = [f"{k}: {v}" for k, v in errors.items() if not v.startswith("not run:")]
-    medians = {k: row[k]["median"] for k in ("dense", "masked", "sparse_auto", "sparse_all") if k in row}
+        row["failures"] = [
+            f"{k}: {v}" for k, v in errors.items() if not v.startswith("not run:")
+        ]
+    medians = {
+        k: row[k]["median"]
+        for k in ("dense", "masked", "sparse_auto", "sparse_all")
+        if k in row
+    }
     kernel = {k: v["median"] for k, v in row["kernel_only"]["variants"].items()}
     cfg.run.log(
         f"models/{name}/bs{batch}: end to end "
@@ -1658,7 +2018,9 @@ def model_batch(name: str, batch: int, cfg: "Config") -> dict:
         + "; kernel only "
         + ", ".join(f"{k} {v:.3f} ms" for k, v in kernel.items())
     )
-    variants = inputs = auto_model = all_model = None  # the GPU memory goes back before the next step
+    variants = inputs = auto_model = all_model = (
+        None  # the GPU memory goes back before the next step
+    )
     _free(device)
     return row
 
@@ -1675,7 +2037,16 @@ def _engine(cfg: "Config", task: dict, workdir: Path) -> dict:
     task_file = workdir.with_suffix(".json")
     task_file.write_text(json.dumps(task))
     env = {**_engine_env(), "SPARSEGRID_CACHE": str(workdir.parent / "cache")}
-    command = [sys.executable, "-m", "sparsegrid_engine", "run", "--task", str(task_file), "--workdir", str(workdir)]
+    command = [
+        sys.executable,
+        "-m",
+        "sparsegrid_engine",
+        "run",
+        "--task",
+        str(task_file),
+        "--workdir",
+        str(workdir),
+    ]
     if cfg.hang_in == "engine":  # test hook: a child that never finishes
         command = [
             sys.executable,
@@ -1687,13 +2058,24 @@ def _engine(cfg: "Config", task: dict, workdir: Path) -> dict:
         raise TimeoutError(f"engine {task['stage']}: no time left before the deadline")
     log_path = run.out / ENGINE_LOG_NAME
     with open(log_path, "ab") as log_file:
-        log_file.write(f"\n===== engine {task['stage']} (gpu_engine +{run.elapsed():.0f} s) =====\n".encode())
+        log_file.write(
+            f"\n===== engine {task['stage']} (gpu_engine +{run.elapsed():.0f} s) =====\n".encode()
+        )
         log_file.flush()
         offset = log_file.tell()
     stdout_path = workdir.with_suffix(".events")
     began = time.monotonic()
-    with open(log_path, "ab", buffering=0) as log_file, open(stdout_path, "wb") as stdout_file:
-        proc = subprocess.Popen(command, stdout=stdout_file, stderr=log_file, env=env, start_new_session=True)
+    with (
+        open(log_path, "ab", buffering=0) as log_file,
+        open(stdout_path, "wb") as stdout_file,
+    ):
+        proc = subprocess.Popen(
+            command,
+            stdout=stdout_file,
+            stderr=log_file,
+            env=env,
+            start_new_session=True,
+        )
         run.child = proc
         try:
             proc.wait(timeout=timeout)
@@ -1716,12 +2098,19 @@ def _engine(cfg: "Config", task: dict, workdir: Path) -> dict:
         with open(log_path, "rb") as log_file:
             log_file.seek(offset)
             stderr = log_file.read().decode(errors="replace")
-        last = next((line for line in reversed(stderr.splitlines()) if line.strip()), "(no stderr)")
+        last = next(
+            (line for line in reversed(stderr.splitlines()) if line.strip()),
+            "(no stderr)",
+        )
         raise RuntimeError(
             f"engine {task['stage']} exited {proc.returncode} with {len(results)} result events: {last.strip()}"
         )
     artifact = next(e for e in events if e.get("event") == "artifact")
-    return {"seconds": time.monotonic() - began, "result": results[0], "artifact": artifact}
+    return {
+        "seconds": time.monotonic() - began,
+        "result": results[0],
+        "artifact": artifact,
+    }
 
 
 def _keep(run: dict) -> dict:
@@ -1758,7 +2147,12 @@ def engine_tasks(cfg: "Config") -> tuple[dict, dict]:
         "attempt_id": "b" * 64 + "-1",
         "stage": "finetune",
         "method": NM_2_4,
-        "params": {"model": "resnet18", "seed": 0, "method": "nm_2_4", **sizes["train"]["finetune"]},
+        "params": {
+            "model": "resnet18",
+            "seed": 0,
+            "method": "nm_2_4",
+            **sizes["train"]["finetune"],
+        },
     }
     return train, finetune
 
@@ -1771,7 +2165,11 @@ def engine_train(cfg: "Config") -> dict:
 
 
 def _needs_checkpoint(cfg: "Config") -> str | None:
-    return None if cfg.checkpoint is not None else "no checkpoint to fine-tune: engine/train did not finish"
+    return (
+        None
+        if cfg.checkpoint is not None
+        else "no checkpoint to fine-tune: engine/train did not finish"
+    )
 
 
 def engine_finetune(cfg: "Config") -> dict:
@@ -1794,7 +2192,11 @@ def engine_finetune(cfg: "Config") -> dict:
 
 
 def _ms(stats) -> str:
-    return f"{stats['median']:.3f}" if isinstance(stats, dict) and "median" in stats else "n/a"
+    return (
+        f"{stats['median']:.3f}"
+        if isinstance(stats, dict) and "median" in stats
+        else "n/a"
+    )
 
 
 def _ratio(numerator, denominator) -> str:
@@ -1843,7 +2245,9 @@ def _headline(parts: dict) -> list[str]:
             continue
         v = ko.get("variants", {})
         text = f"- F.linear {row['tokens']}x{row['in']}x{row['out']}: dense {_ms(v.get('dense'))} ms, "
-        text += f"2:4 {_ms(v.get('sparse'))} ms ({_ratio(v.get('dense'), v.get('sparse'))})"
+        text += (
+            f"2:4 {_ms(v.get('sparse'))} ms ({_ratio(v.get('dense'), v.get('sparse'))})"
+        )
         if "sparse_searched" in v:
             config = ko.get("searched_config", {})
             text += (
@@ -1900,7 +2304,9 @@ def markdown(report: dict) -> str:
     lines.append("")
     device = str(env.get("device_name", env.get("device")))
     if env.get("capability"):
-        device += f" (sm{env['capability'].replace('.', '')}, {env.get('memory_gib')} GiB)"
+        device += (
+            f" (sm{env['capability'].replace('.', '')}, {env.get('memory_gib')} GiB)"
+        )
     lines.append(
         f"{device}; driver {env.get('driver')}; torch {env.get('torch')}, CUDA {env.get('cuda')}, "
         f"cuDNN {env.get('cudnn')}; cuSPARSELt {env.get('cusparselt')} "
@@ -1909,7 +2315,10 @@ def markdown(report: dict) -> str:
     )
     lines.append("")
     if sparse.get("unavailable"):
-        lines += [f"**SPARSE PATH UNAVAILABLE: {sparse['unavailable']}** — sparse variants were not run.", ""]
+        lines += [
+            f"**SPARSE PATH UNAVAILABLE: {sparse['unavailable']}** — sparse variants were not run.",
+            "",
+        ]
     cap = report.get("sizes", {}).get("cap", {})
     lines += [
         f"Sparse format: {report.get('sparse_format')}. End-to-end cap: {cap.get('variant_s')} s per variant "
@@ -1923,22 +2332,35 @@ def markdown(report: dict) -> str:
     ]
     headline = _headline(parts)
     if headline:
-        lines += ["## Headline: kernel only (CUDA graph replay: no dispatch, no per-call set-up)", ""]
+        lines += [
+            "## Headline: kernel only (CUDA graph replay: no dispatch, no per-call set-up)",
+            "",
+        ]
         lines += headline + [""]
 
     steps = report.get("steps", [])
     if steps:
-        lines += ["## Steps", "", "| step | status | seconds | note |", "|---|---|---:|---|"]
+        lines += [
+            "## Steps",
+            "",
+            "| step | status | seconds | note |",
+            "|---|---|---:|---|",
+        ]
         for entry in steps:
             note = entry.get("error") or entry.get("reason") or ""
             seconds = f"{entry['seconds']:.1f}" if "seconds" in entry else ""
-            lines.append(f"| {entry['step']} | {entry['status']} | {seconds} | {_cell(note, 300)} |")
+            lines.append(
+                f"| {entry['step']} | {entry['status']} | {seconds} | {_cell(note, 300)} |"
+            )
         lines.append("")
 
     smoke_result = parts.get("smoke")
     if isinstance(smoke_result, dict):
         _, fan_in, fan_out = report.get("sizes", {}).get("smoke", ("?", "?", "?"))
-        lines += [f"## cuSPARSELt smoke check ({fan_out}x{fan_in} 2:4 weight, F.linear)", ""]
+        lines += [
+            f"## cuSPARSELt smoke check ({fan_out}x{fan_in} 2:4 weight, F.linear)",
+            "",
+        ]
         if smoke_result.get("ok"):
             errors = smoke_result["max_abs_error"]
             packed = (
@@ -1970,19 +2392,31 @@ def markdown(report: dict) -> str:
                 continue
             shape = f"{row['tokens']}x{row['in']}x{row['out']}"
             speed = f"{row['speedup']:.2f}x" if row.get("speedup") else "n/a"
-            dense_tf = f"{row['dense_tflops']:.1f}" if row.get("dense_tflops") else "n/a"
+            dense_tf = (
+                f"{row['dense_tflops']:.1f}" if row.get("dense_tflops") else "n/a"
+            )
             sparse_tf = (
-                f"{row['sparse_tflops_dense_equivalent']:.1f}" if row.get("sparse_tflops_dense_equivalent") else "n/a"
+                f"{row['sparse_tflops_dense_equivalent']:.1f}"
+                if row.get("sparse_tflops_dense_equivalent")
+                else "n/a"
             )
             calls = row["sparse"]["n"] if isinstance(row.get("sparse"), dict) else "n/a"
             notes = [f"{k}: {v['reason']}" for k, v in row.get("capped", {}).items()]
-            notes += [f"{k}: {v}" for k, v in row.get("errors", {}).items() if "kernel only" not in k]
+            notes += [
+                f"{k}: {v}"
+                for k, v in row.get("errors", {}).items()
+                if "kernel only" not in k
+            ]
             lines.append(
                 f"| {shape} | {_ms(row.get('dense'))} | {_ms(row.get('sparse'))} | {speed} | {dense_tf} | "
                 f"{sparse_tf} | {calls} | {_cell('; '.join(notes))} |"
             )
         lines.append("")
-        kernel_rows = [row for row in rows if isinstance(row.get("kernel_only"), dict) and "tokens" in row]
+        kernel_rows = [
+            row
+            for row in rows
+            if isinstance(row.get("kernel_only"), dict) and "tokens" in row
+        ]
         if kernel_rows:
             lines += [
                 "## F.linear, kernel only (CUDA graph replay; median ms per call)",
@@ -1995,12 +2429,18 @@ def markdown(report: dict) -> str:
                 ko = row["kernel_only"]
                 v = ko.get("variants", {})
                 config = ko.get("searched_config")
-                config_text = ", ".join(f"{k} {val}" for k, val in config.items()) if config else "n/a"
+                config_text = (
+                    ", ".join(f"{k} {val}" for k, val in config.items())
+                    if config
+                    else "n/a"
+                )
                 if ko.get("searched_skipped"):
                     config_text = f"not searched: {ko['searched_skipped']}"
                 elif "search_s" in ko:
                     config_text += f" (search {ko['search_s']:.1f} s)"
-                errors = "; ".join(f"{k}: {val}" for k, val in ko.get("errors", {}).items())
+                errors = "; ".join(
+                    f"{k}: {val}" for k, val in ko.get("errors", {}).items()
+                )
                 lines.append(
                     f"| {row['tokens']}x{row['in']}x{row['out']} | {_ms(v.get('dense'))} | {_ms(v.get('sparse'))} | "
                     f"{_ratio(v.get('dense'), v.get('sparse'))} | {_ms(v.get('sparse_searched'))} | "
@@ -2037,7 +2477,11 @@ def markdown(report: dict) -> str:
                 f"{_cell('; '.join(notes), 700)} |"
             )
         lines.append("")
-        kernel_rows = [(n, b, r) for n, b, r in model_rows if isinstance(r.get("kernel_only"), dict)]
+        kernel_rows = [
+            (n, b, r)
+            for n, b, r in model_rows
+            if isinstance(r.get("kernel_only"), dict)
+        ]
         if kernel_rows:
             lines += [
                 "## Models, kernel only (one forward captured as a CUDA graph, replayed; median ms per forward)",
@@ -2047,7 +2491,10 @@ def markdown(report: dict) -> str:
             ]
             for name, batch, row in kernel_rows:
                 v = row["kernel_only"].get("variants", {})
-                errors = "; ".join(f"{k}: {val}" for k, val in row["kernel_only"].get("errors", {}).items())
+                errors = "; ".join(
+                    f"{k}: {val}"
+                    for k, val in row["kernel_only"].get("errors", {}).items()
+                )
                 lines.append(
                     f"| {name} | {batch} | {_ms(v.get('dense'))} | {_ms(v.get('masked'))} | "
                     f"{_ms(v.get('sparse_auto'))} | {_ms(v.get('sparse_all'))} | "
@@ -2055,7 +2502,11 @@ def markdown(report: dict) -> str:
                     f"{_cell(_how(v) + ('; ' + errors if errors else ''))} |"
                 )
             lines.append("")
-        layer_rows = [(n, b, r["layers_kernel_only"]) for n, b, r in model_rows if "layers_kernel_only" in r]
+        layer_rows = [
+            (n, b, r["layers_kernel_only"])
+            for n, b, r in model_rows
+            if "layers_kernel_only" in r
+        ]
         if layer_rows:
             lines += [
                 "## Layers lowered to GEMM, kernel only (one distinct shape per row; median ms per call)",
@@ -2072,18 +2523,34 @@ def markdown(report: dict) -> str:
                 for shape in result.get("shapes", []):
                     v = shape.get("variants", {})
                     layers = shape["layers"][0] + (
-                        f" (+{len(shape['layers']) - 1})" if len(shape["layers"]) > 1 else ""
+                        f" (+{len(shape['layers']) - 1})"
+                        if len(shape["layers"]) > 1
+                        else ""
                     )
-                    unfold = _ms(v.get("patches")) if "patches" in v else ("0 (view)" if "patches" in shape else "n/a")
+                    unfold = (
+                        _ms(v.get("patches"))
+                        if "patches" in v
+                        else ("0 (view)" if "patches" in shape else "n/a")
+                    )
                     gemm = "x".join(map(str, shape.get("gemm", [])))
-                    speed = f"{shape['gemm_speedup']:.2f}x" if "gemm_speedup" in shape else "n/a"
-                    layer = f"{shape['layer_speedup_vs_conv']:.2f}x" if "layer_speedup_vs_conv" in shape else "n/a"
+                    speed = (
+                        f"{shape['gemm_speedup']:.2f}x"
+                        if "gemm_speedup" in shape
+                        else "n/a"
+                    )
+                    layer = (
+                        f"{shape['layer_speedup_vs_conv']:.2f}x"
+                        if "layer_speedup_vs_conv" in shape
+                        else "n/a"
+                    )
                     lines.append(
                         f"| {name} | {batch} | {layers} | {gemm} | {_ms(v.get('conv'))} | {unfold} | "
                         f"{_ms(v.get('gemm_dense'))} | {_ms(v.get('gemm_sparse'))} | {speed} | {layer} |"
                     )
                 if result.get("stopped"):
-                    lines.append(f"| {name} | {batch} | | | | | | | | {_cell(result['stopped'])} |")
+                    lines.append(
+                        f"| {name} | {batch} | | | | | | | | {_cell(result['stopped'])} |"
+                    )
             lines.append("")
             for name, batch, result in layer_rows:
                 summary = result.get("summary", {})
@@ -2108,11 +2575,17 @@ def markdown(report: dict) -> str:
     finetune = engine.get("finetune") if isinstance(engine, dict) else None
     if isinstance(finetune, dict) and "metrics" in finetune:
         metrics = finetune["metrics"]
-        lines += ["## Engine CLI (resnet18, 2:4 fine-tune, measure_model)", "", "| metric | value |", "|---|---:|"]
+        lines += [
+            "## Engine CLI (resnet18, 2:4 fine-tune, measure_model)",
+            "",
+            "| metric | value |",
+            "|---|---:|",
+        ]
         for key in sorted(
             k
             for k in metrics
-            if k.startswith("latency") or k in ("accuracy", "sparsity", "gmacs", "gmacs_effective", "peak_mib")
+            if k.startswith("latency")
+            or k in ("accuracy", "sparsity", "gmacs", "gmacs_effective", "peak_mib")
         ):
             value = metrics[key]
             lines.append(f"| {key} | {'null' if value is None else f'{value:.4g}'} |")
@@ -2163,7 +2636,9 @@ class Config:
         self.dtype = getattr(torch, self.sizes["dtype"])
         self.to_sparse = None if dry_run else to_sparse
         self.sparse_format = sparse_format or (
-            "dense stand-in (dry run)" if dry_run else "torch semi-structured 2:4, cuSPARSELt"
+            "dense stand-in (dry run)"
+            if dry_run
+            else "torch semi-structured 2:4, cuSPARSELt"
         )
         self.sparse_unavailable = sparse_unavailable
         self.parts = [p for p in PARTS if p in parts]
@@ -2172,13 +2647,19 @@ class Config:
         self.hang_in = hang_in
         self.watchdog = watchdog
         self.smoke_child = smoke_child  # main() runs the smoke check in a child process
-        self.crash_in = crash_in  # tests: "smoke" makes the smoke check's child process crash
+        self.crash_in = (
+            crash_in  # tests: "smoke" makes the smoke check's child process crash
+        )
         # Filled while running.
         self.run: Run = None  # type: ignore[assignment]
         self.prepared: dict = {}
         self.kernel_timer = KernelTimer(self.device)
-        self.sparse_call_s: float | None = None  # the latest measured eager 2:4 call (seconds)
-        self.search_s: float | None = None  # how long cuSPARSELt's algorithm search took on the last shape
+        self.sparse_call_s: float | None = (
+            None  # the latest measured eager 2:4 call (seconds)
+        )
+        self.search_s: float | None = (
+            None  # how long cuSPARSELt's algorithm search took on the last shape
+        )
         self.checkpoint = None
         self.work: Path = None  # type: ignore[assignment]
 
@@ -2203,7 +2684,12 @@ def _steps(cfg: Config) -> list[tuple]:
     if "gemm" in cfg.parts:
         shape = tuple(sizes["gemm"])
         steps.append(
-            (f"gemm/{'x'.join(map(str, shape))}", lambda shape=shape: gemm_row(cfg, *shape), min_s["gemm"], ("gemm",))
+            (
+                f"gemm/{'x'.join(map(str, shape))}",
+                lambda shape=shape: gemm_row(cfg, *shape),
+                min_s["gemm"],
+                ("gemm",),
+            )
         )
     if "linear" in cfg.parts:
         for index, shape in enumerate(sizes["linear"]):
@@ -2216,7 +2702,9 @@ def _steps(cfg: Config) -> list[tuple]:
                 )
             )
     if "models" in cfg.parts:
-        for batch in sizes["batch_sizes"]:  # batch sizes outermost: both models at the first batch size first
+        for batch in sizes[
+            "batch_sizes"
+        ]:  # batch sizes outermost: both models at the first batch size first
             for name in sizes["models"]:
                 steps.append(
                     (
@@ -2227,11 +2715,30 @@ def _steps(cfg: Config) -> list[tuple]:
                     )
                 )
     if "engine" in cfg.parts:
-        steps.append(("engine/train", lambda: engine_train(cfg), min_s["engine"], ("engine", "train")))
-        steps.append(("engine/finetune", lambda: engine_finetune(cfg), min_s["engine"], ("engine", "finetune")))
+        steps.append(
+            (
+                "engine/train",
+                lambda: engine_train(cfg),
+                min_s["engine"],
+                ("engine", "train"),
+            )
+        )
+        steps.append(
+            (
+                "engine/finetune",
+                lambda: engine_finetune(cfg),
+                min_s["engine"],
+                ("engine", "finetune"),
+            )
+        )
     if cfg.hang_in and cfg.hang_in != "engine":
         steps = [
-            (name, (lambda: time.sleep(10**6)) if name.startswith(cfg.hang_in) else fn, m, where)
+            (
+                name,
+                (lambda: time.sleep(10**6)) if name.startswith(cfg.hang_in) else fn,
+                m,
+                where,
+            )
             for name, fn, m, where in steps
         ]
     return steps
@@ -2252,23 +2759,31 @@ def _carry_over(cfg: Config, report: dict) -> None:
     for part in kept:
         report["parts"][part] = earlier["parts"][part]
     report["carried_over"] = {"parts": kept, "from_run_started": earlier.get("started")}
-    if "models" in cfg.parts and isinstance(earlier.get("parts", {}).get("models"), dict):
+    if "models" in cfg.parts and isinstance(
+        earlier.get("parts", {}).get("models"), dict
+    ):
         # Model x batch rows this run does not redo (--models, --batch-sizes) stay.
         report["parts"]["models"] = earlier["parts"]["models"]
         report["carried_over"]["models_rows_not_redone"] = True
-    report["earlier_steps"] = [s for s in earlier.get("steps", []) if s.get("step", "").split("/")[0] in kept]
+    report["earlier_steps"] = [
+        s for s in earlier.get("steps", []) if s.get("step", "").split("/")[0] in kept
+    ]
 
 
 def run(cfg: Config) -> int:
     """Runs the benchmark; returns the exit status (see the module docstring)."""
-    budget_run = Run(cfg.out, budget_s=cfg.budget_s, started_at=cfg.started_at, watchdog=cfg.watchdog)
+    budget_run = Run(
+        cfg.out, budget_s=cfg.budget_s, started_at=cfg.started_at, watchdog=cfg.watchdog
+    )
     cfg.run = budget_run
     report = {
         "schema": 3,
         "dry_run": cfg.dry_run,
         "status": "running",
         "budget_s": cfg.budget_s,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(budget_run.started_at)),
+        "started": time.strftime(
+            "%Y-%m-%dT%H:%M:%S%z", time.localtime(budget_run.started_at)
+        ),
         "parts_requested": cfg.parts,
         "sparse_format": cfg.sparse_format,
         "sparse_path": {"unavailable": cfg.sparse_unavailable},
@@ -2280,7 +2795,9 @@ def run(cfg: Config) -> int:
             "kernel_only": KERNEL_ONLY,
             "cudnn": dict(cudnn_for_timing.FLAGS),
         },
-        "parts": {"linear": [None] * len(cfg.sizes["linear"])} if "linear" in cfg.parts else {},
+        "parts": {"linear": [None] * len(cfg.sizes["linear"])}
+        if "linear" in cfg.parts
+        else {},
         "running_step": None,
     }
     _carry_over(cfg, report)
@@ -2303,7 +2820,8 @@ def run(cfg: Config) -> int:
     with budget_run.lock:
         report["environment"] = env
         report["sparse_path"].update(
-            cusparselt_available=env.get("cusparselt_available"), cusparselt_version=env.get("cusparselt")
+            cusparselt_available=env.get("cusparselt_available"),
+            cusparselt_version=env.get("cusparselt"),
         )
         budget_run.save()
     budget_run.log(
@@ -2319,7 +2837,11 @@ def run(cfg: Config) -> int:
         with tempfile.TemporaryDirectory(prefix="gpu-engine-") as tmp:
             cfg.work = Path(tmp)
             for name, fn, min_s, where in steps:
-                needs = (lambda: _needs_checkpoint(cfg)) if name == "engine/finetune" else None
+                needs = (
+                    (lambda: _needs_checkpoint(cfg))
+                    if name == "engine/finetune"
+                    else None
+                )
                 budget_run.step(name, fn, min_s=min_s, where=where, needs=needs)
         return _finish(cfg)
     finally:
@@ -2331,17 +2853,23 @@ def _finish(cfg: Config) -> int:
     budget_run = cfg.run
     with budget_run.lock:
         steps = budget_run.report["steps"]
-        failed = [s for s in steps if s["status"] in ("failed", "ok with failures", "killed")]
-        stopped = [s for s in steps if s["status"] in ("skipped", "timed out", "cut by the budget")]
+        failed = [
+            s for s in steps if s["status"] in ("failed", "ok with failures", "killed")
+        ]
+        stopped = [
+            s
+            for s in steps
+            if s["status"] in ("skipped", "timed out", "cut by the budget")
+        ]
         if failed or (cfg.sparse_unavailable and not cfg.dry_run):
             code = 1
         elif stopped:
             code = 2
         else:
             code = 0
-        budget_run.report["status"] = ("stopped at the deadline" if stopped else "complete") + (
-            " with failures" if code == 1 else ""
-        )
+        budget_run.report["status"] = (
+            "stopped at the deadline" if stopped else "complete"
+        ) + (" with failures" if code == 1 else "")
         budget_run.report["exit_code"] = code
         budget_run.report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         budget_run.finished.set()
@@ -2349,7 +2877,10 @@ def _finish(cfg: Config) -> int:
     for entry in failed:
         budget_run.log(f"FAILED: {entry['step']}: {entry.get('error')}")
     if stopped:
-        budget_run.log(f"budget: {len(stopped)} step(s) not done: " + ", ".join(s["step"] for s in stopped))
+        budget_run.log(
+            f"budget: {len(stopped)} step(s) not done: "
+            + ", ".join(s["step"] for s in stopped)
+        )
     budget_run.log(f"wrote {cfg.out / JSON_NAME} and {cfg.out / MD_NAME}; exit {code}")
     return code
 
@@ -2358,14 +2889,25 @@ def _parse_list(text: str, allowed, what: str) -> list[str]:
     items = [item.strip() for item in text.split(",") if item.strip()]
     unknown = [item for item in items if allowed is not None and item not in allowed]
     if unknown or not items:
-        raise argparse.ArgumentTypeError(f"unknown {what} {unknown or text!r}; choose from {', '.join(allowed)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown {what} {unknown or text!r}; choose from {', '.join(allowed)}"
+        )
     return items
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, type=Path, help="folder for gpu_engine.{json,md,log} and engine.log")
-    parser.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes, dense stand-in for sparse")
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="folder for gpu_engine.{json,md,log} and engine.log",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="CPU, tiny sizes, dense stand-in for sparse",
+    )
     parser.add_argument(
         "--budget-s",
         type=float,
@@ -2380,9 +2922,15 @@ def main(argv=None) -> int:
         default=list(PARTS),
         help=f"comma-separated subset of {','.join(PARTS)} (a rerun into the same --out keeps the others)",
     )
-    parser.add_argument("--models", type=lambda s: _parse_list(s, None, "model"), help="models for the models part")
     parser.add_argument(
-        "--batch-sizes", type=lambda s: [int(b) for b in _parse_list(s, None, "batch size")], help="e.g. 1,64"
+        "--models",
+        type=lambda s: _parse_list(s, None, "model"),
+        help="models for the models part",
+    )
+    parser.add_argument(
+        "--batch-sizes",
+        type=lambda s: [int(b) for b in _parse_list(s, None, "batch size")],
+        help="e.g. 1,64",
     )
     parser.add_argument(
         "--variant-cap-s",
@@ -2391,10 +2939,18 @@ def main(argv=None) -> int:
         help="seconds one variant may be timed for end to end (default 8); slower variants get fewer calls "
         "(at least 3 where they fit, else their first call only), recorded with the reason",
     )
-    parser.add_argument("--started-at", type=float, default=None, help=argparse.SUPPRESS)  # epoch s, from the .sh
-    parser.add_argument("--hang-in", default=None, help=argparse.SUPPRESS)  # tests: make a step hang
-    parser.add_argument("--child-smoke", type=Path, default=None, help=argparse.SUPPRESS)  # smoke_in_child
-    parser.add_argument("--crash-in", default=None, help=argparse.SUPPRESS)  # tests: crash the smoke child
+    parser.add_argument(
+        "--started-at", type=float, default=None, help=argparse.SUPPRESS
+    )  # epoch s, from the .sh
+    parser.add_argument(
+        "--hang-in", default=None, help=argparse.SUPPRESS
+    )  # tests: make a step hang
+    parser.add_argument(
+        "--child-smoke", type=Path, default=None, help=argparse.SUPPRESS
+    )  # smoke_in_child
+    parser.add_argument(
+        "--crash-in", default=None, help=argparse.SUPPRESS
+    )  # tests: crash the smoke child
     args = parser.parse_args(argv)
     faulthandler.enable()
     if args.child_smoke is not None:
@@ -2405,7 +2961,13 @@ def main(argv=None) -> int:
             result, code = smoke(cfg), 0
         except Exception as error:
             traceback.print_exc()
-            result, code = {"error": error_line(error), "traceback": traceback.format_exc()[-4000:]}, 1
+            result, code = (
+                {
+                    "error": error_line(error),
+                    "traceback": traceback.format_exc()[-4000:],
+                },
+                1,
+            )
         args.child_smoke.write_text(json.dumps(result, default=str))
         return code
     sizes = copy.deepcopy(DRY if args.dry_run else FULL)
@@ -2417,7 +2979,11 @@ def main(argv=None) -> int:
         if args.variant_cap_s <= 0:
             parser.error("--variant-cap-s must be positive")
         sizes["cap"]["variant_s"] = args.variant_cap_s
-    budget = args.budget_s if args.budget_s is not None else (DRY_BUDGET_S if args.dry_run else DEFAULT_BUDGET_S)
+    budget = (
+        args.budget_s
+        if args.budget_s is not None
+        else (DRY_BUDGET_S if args.dry_run else DEFAULT_BUDGET_S)
+    )
     sparse_unavailable = None
     if not args.dry_run:
         if not torch.cuda.is_available():

@@ -21,6 +21,9 @@ run for real; only the two kernels are replaced.
 
 import importlib.util
 import json
+import re
+import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -70,6 +73,8 @@ class CusparseltStandIn:
         self.multiplied = []  # (m, k, n) per call
         self.fail_shapes: set = set()  # (m, k): raise, as a broken kernel would
         self.wrong_shapes: set = set()  # (m, k): return a wrong result
+        self.delay_s = 0.0  # host-side time per call, as torch's per-call cuSPARSELt plan set-up costs
+        self.configs = []  # (alg_id, split_k, split_k_mode) per call
 
     def compress(self, dense: torch.Tensor) -> torch.Tensor:
         if dense.dim() != 2 or not dense.is_contiguous():
@@ -129,7 +134,10 @@ class CusparseltStandIn:
             raise RuntimeError(f"stand-in _cslt_sparse_mm: {compressed_A.numel()} elements hold no (m, {k}) matrix")
         if (m, k) in self.fail_shapes:
             raise RuntimeError(f"stand-in kernel failure for a {m}x{k} sparse operand")
+        if self.delay_s:
+            time.sleep(self.delay_s)
         self.multiplied.append((m, k, n))
+        self.configs.append((alg_id, split_k, split_k_mode))
         out = self.decompress(compressed_A, m, k).float() @ dense_B.float()
         if alpha is not None:
             out = out * alpha.float()
@@ -271,19 +279,31 @@ STANDIN_SIZES = {
     "batch_sizes": [2],
     "warmup": 1,
     "iterations": 2,
+    "cap": {"variant_s": 60.0, "min_calls": 3},
     "calibration": (1, 8),
-    "kernel_only": {"max_tokens": 8, "max_batch": 2, "calls": 2, "samples": 2},
-    "min_s": {"smoke": 0, "gemm": 0, "linear": 0, "kernel_only": 0, "models": 0, "engine": 0},
+    "kernel_only": {
+        "calls": 2,
+        "target_ms": 0.5,
+        "samples": 2,
+        "warmup": 1,
+        "model_replays": 1,
+        "model_samples": 2,
+        "layer_replays": 1,
+        "layer_samples": 2,
+        "search": False,
+    },
+    "min_s": {"smoke": 0, "gemm": 0, "linear": 0, "models": 0, "engine": 0},
+    "reserve_s": 0,
 }
 
 
-def _run_bench(tmp_path, monkeypatch, **config):
+def _run_bench(tmp_path, monkeypatch, sizes=STANDIN_SIZES, **config):
     bench = load_bench()
     monkeypatch.setattr(bench, "build_model", lambda name: Tiny())
     out = tmp_path / "out"
     cfg = bench.Config(
         out,
-        sizes=STANDIN_SIZES,
+        sizes=sizes,
         device="cpu",
         parts=("smoke", "gemm", "linear", "models"),
         budget_s=600,
@@ -297,14 +317,8 @@ def _run_bench(tmp_path, monkeypatch, **config):
 def test_the_bench_runs_every_sparse_step_through_the_stand_in(tmp_path, monkeypatch, standin):
     code, report, table, _ = _run_bench(tmp_path, monkeypatch)
     assert code == 0, report["steps"]
-    assert [s["status"] for s in report["steps"]] == ["ok"] * 5
-    assert [s["step"] for s in report["steps"]] == [
-        "smoke",
-        "gemm/64x128x128",
-        "linear/8x64x128",
-        "linear/kernel_only",
-        "models/tiny/bs2",
-    ]
+    assert [s["status"] for s in report["steps"]] == ["ok"] * 4
+    assert [s["step"] for s in report["steps"]] == ["smoke", "gemm/64x128x128", "linear/8x64x128", "models/tiny/bs2"]
     smoke = report["parts"]["smoke"]
     assert (
         smoke["ok"] and smoke["format"] == "SparseSemiStructuredTensorCUSPARSELT" and smoke["backend"] == "cusparselt"
@@ -313,14 +327,18 @@ def test_the_bench_runs_every_sparse_step_through_the_stand_in(tmp_path, monkeyp
 
     gemm = report["parts"]["gemm"]
     assert gemm["sparse"]["n"] == 2 and gemm["speedup"] > 0 and gemm["max_abs_error"] < 0.5
+    assert "capped" not in gemm  # fast calls: every planned call timed
     (linear,) = report["parts"]["linear"]
     assert linear["tokens"] == 8 and linear["sparse"]["n"] == 2
-    assert set(linear["kernel_only"]["variants"]) == {"dense", "sparse"}
-    assert "perf_counter" in linear["kernel_only"]["variants"]["sparse"]["method"]
+    for row in (gemm, linear):  # every GEMM shape gets kernel-only timings now, not only the small ones
+        assert set(row["kernel_only"]["variants"]) == {"dense", "sparse"}
+        assert "perf_counter" in row["kernel_only"]["variants"]["sparse"]["method"]
+        assert row["kernel_only"]["speedup"] > 0
 
     row = report["parts"]["models"]["tiny"]["batch_sizes"]["2"]
     assert row["all_sparse_layers"] == 3  # conv2, conv3, fc1
-    assert row["layer_checks_all"] == {"passed": 3, "failed": []}
+    assert row["check_all"] == "whole model against the masked model: passed"
+    assert "layer_checks_all" not in row  # layer by layer only after a mismatch
     refused = {e["layer"]: e["reason"] for e in row["all_not_sparse"]}
     assert set(refused) == {"conv1", "conv4", "conv5", "fc"}
     assert "sparse format refused this shape (8, 288)" in refused["conv4"]
@@ -329,44 +347,213 @@ def test_the_bench_runs_every_sparse_step_through_the_stand_in(tmp_path, monkeyp
         assert row[variant]["n"] == 2
     assert row["max_abs_error"]["sparse_all"] < 0.05
     assert row["cudnn"] == {"enabled": True, "benchmark": True, "deterministic": False}
-    assert "sparse_all" in row["kernel_only"]["variants"]
+    assert {"dense", "masked", "sparse_all"} <= set(row["kernel_only"]["variants"])
+    assert row["sparse_layer_eager_ms"]["layers"] == 3
+    # The auto policy decided every 2:4 layer on its own input, with a probe of a few calls.
+    decisions = {d["layer"]: d for d in row["layer_timings"]}
+    for layer in ("conv2", "conv3", "fc1"):
+        assert decisions[layer]["sparse_eager_ms"] > 0 and decisions[layer]["dense_calls"] >= 1
+    # Per distinct layer shape: cuDNN conv, unfold, dense and 2:4 GEMM on the same patches.
+    shapes = {s["layers"][0]: s for s in row["layers_kernel_only"]["shapes"]}
+    assert set(shapes) == {"conv2", "conv3", "fc1"}
+    assert shapes["conv2"]["gemm"] == [2 * 32 * 32, 144, 32]
+    assert set(shapes["conv2"]["variants"]) == {"conv", "patches", "gemm_dense", "gemm_sparse"}
+    assert shapes["conv3"]["gemm"] == [2 * 16 * 16, 32, 32]  # 1x1 stride 2: a strided copy, still a kernel
+    assert set(shapes["fc1"]["variants"]) == {"gemm_dense", "gemm_sparse"}
+    assert shapes["conv2"]["gemm_speedup"] > 0 and shapes["conv2"]["layer_speedup_vs_conv"] > 0
+    summary = row["layers_kernel_only"]["summary"]
+    assert summary["shapes"] == 3 and summary["layers"] == 3 and "estimate_each_layer_faster_form_ms" in summary
     # The multiplications that ran are cuSPARSELt's: (m, k) of every lowered layer appears.
     assert {(32, 144), (32, 32)} <= {call[:2] for call in standin.multiplied}
-    assert "| tiny | 2 |" in table and "| 8x64x128 |" in table and "Kernel only" in table
-    assert "end to end" in report["timing"]["end_to_end"]
+    assert "| tiny | 2 |" in table and "| 8x64x128 |" in table and "kernel only" in table
+    assert "Layers lowered to GEMM" in table and "| tiny | 2 | conv2 | 2048x144x32 |" in table
+    assert "## Headline" in table and "- tiny batch 2: masked" in table
+    assert "end to end" in report["timing"]["end_to_end"] and "CUDA graph" in report["timing"]["kernel_only"]
 
 
-def test_a_failing_layer_or_variant_is_recorded_and_the_rest_still_timed(tmp_path, monkeypatch, standin):
-    standin.fail_shapes.add((32, 144))  # conv2's kernel raises
-    standin.wrong_shapes.add((32, 32))  # conv3 and fc1 compute wrong results
+def _run_models_only(tmp_path, monkeypatch, *, broken_auto: bool, sizes=STANDIN_SIZES):
     bench = load_bench()
     real_build = bench.build_sparse_model
 
     def build(model, x, *, policy, to_sparse):
-        if policy == "auto":
-            raise RuntimeError("auto policy broke\nsecond line")
+        assert policy == "all"  # auto is chosen from the 'all' copy's layers
         return real_build(model, x, policy=policy, to_sparse=to_sparse)
+
+    def choose_auto(*args, **kwargs):
+        raise RuntimeError("auto policy broke\nsecond line")
 
     monkeypatch.setattr(bench, "build_model", lambda name: Tiny())
     monkeypatch.setattr(bench, "build_sparse_model", build)
+    if broken_auto:
+        monkeypatch.setattr(bench, "choose_auto", choose_auto)
     out = tmp_path / "out"
-    cfg = bench.Config(out, sizes=STANDIN_SIZES, device="cpu", parts=("models",), budget_s=600, watchdog=False)
+    cfg = bench.Config(out, sizes=sizes, device="cpu", parts=("models",), budget_s=600, watchdog=False)
     code = bench.run(cfg)
-    report = json.loads((out / "gpu_engine.json").read_text())
-    table = (out / "gpu_engine.md").read_text()
+    return code, json.loads((out / "gpu_engine.json").read_text()), (out / "gpu_engine.md").read_text()
+
+
+def test_a_failing_layer_or_variant_is_recorded_and_the_rest_still_timed(tmp_path, monkeypatch, standin):
+    standin.fail_shapes.add((32, 144))  # conv2's kernel raises
+    code, report, table = _run_models_only(tmp_path / "a", monkeypatch, broken_auto=True)
     assert code == 1
     (step,) = report["steps"]
     assert step["status"] == "ok with failures"
     row = report["parts"]["models"]["tiny"]["batch_sizes"]["2"]
-    assert row["variant_errors"]["sparse_auto"] == "RuntimeError: auto policy broke | second line"
+    # The whole-model check failed, so every layer was checked on its own: conv2 went back to dense.
+    assert "stand-in kernel failure" in row["check_all"] and row["check_all"].endswith("then layer by layer")
     failed = {f["layer"]: f["error"] for f in row["layer_checks_all"]["failed"]}
-    assert failed["conv2"] == "RuntimeError: stand-in kernel failure for a 32x144 sparse operand"
-    assert failed["conv3"].startswith("AssertionError: Tensor-likes are not close!")
-    assert set(failed) == {"conv2", "conv3", "fc1"} and row["all_sparse_layers"] == 0
-    assert row["notes"]["sparse_all"] == "no layer could run sparse"
-    # dense and masked are timed all the same
-    assert row["dense"]["n"] == 2 and row["masked"]["n"] == 2
+    assert failed == {"conv2": "RuntimeError: stand-in kernel failure for a 32x144 sparse operand"}
+    assert row["layer_checks_all"]["passed"] == 2 and row["all_sparse_layers"] == 2
+    assert row["sparse_all"]["n"] == 2 and row["max_abs_error"]["sparse_all"] < 0.05  # the rest still runs 2:4
+    assert row["variant_errors"]["sparse_auto"] == "RuntimeError: auto policy broke | second line"
+    assert row["variant_errors"]["sparse_all layer conv2"].startswith("RuntimeError: stand-in kernel failure")
+    assert row["dense"]["n"] == 2 and row["masked"]["n"] == 2  # dense and masked are timed all the same
     assert "Traceback" not in table and "auto policy broke" in table
+
+    standin.wrong_shapes.add((32, 32))  # now conv3 and fc1 compute wrong results too
+    code, report, table = _run_models_only(tmp_path / "b", monkeypatch, broken_auto=False)
+    assert code == 1
+    row = report["parts"]["models"]["tiny"]["batch_sizes"]["2"]
+    failed = {f["layer"]: f["error"] for f in row["layer_checks_all"]["failed"]}
+    assert set(failed) == {"conv2", "conv3", "fc1"} and row["all_sparse_layers"] == 0
+    assert failed["conv3"].startswith("AssertionError: Tensor-likes are not close!")
+    assert row["notes"]["sparse_all"] == "no layer could run sparse"
+    assert "sparse_all" not in row and "sparse_auto" not in row
+    assert row["dense"]["n"] == 2 and row["masked"]["n"] == 2
+
+
+def test_time_capped_gives_slow_variants_fewer_calls_and_still_times_the_next_ones():
+    bench = load_bench()
+    called = Counter()
+
+    def sleeper(name, seconds):
+        def call():
+            called[name] += 1
+            time.sleep(seconds)
+
+        return call
+
+    def broken():
+        raise RuntimeError("kernel exploded")
+
+    variants = {  # the slow ones first: the ones after them must still be timed
+        "glacial": sleeper("glacial", 0.3),  # 3 calls would not fit in the cap
+        "slow": sleeper("slow", 0.05),  # ~10 calls fit, not the planned 2 + 50
+        "broken": broken,
+        "fast": sleeper("fast", 0.0),
+    }
+    errors, capped = {}, {}
+    began = time.monotonic()
+    times = bench.time_capped(
+        variants, device="cpu", warmup=2, iterations=50, errors=errors, capped=capped, cap_s=0.5, min_calls=3
+    )
+    elapsed = time.monotonic() - began
+    assert elapsed < 4, elapsed  # about cap + the glacial probe; never 52 calls x 0.3 s
+
+    assert len(times["glacial"]) == 1 and called["glacial"] == 1  # its probe is its only sample
+    assert capped["glacial"]["calls"] == 1 and capped["glacial"]["planned"] == 50
+    assert re.match(r"eager call ~\d+ ms: 3 calls would not fit in the 0.5 s cap", capped["glacial"]["reason"])
+    assert "only sample" in capped["glacial"]["reason"]
+
+    assert 3 <= len(times["slow"]) <= 9 and capped["slow"]["calls"] == len(times["slow"])
+    assert called["slow"] == len(times["slow"]) + 1  # the probe, then no warm-up: straight to the timed calls
+    assert re.search(
+        r"eager call ~\d+ ms: \d+ calls timed instead of 2 \+ 50 \(cap 0.5 s per variant\)", capped["slow"]["reason"]
+    )
+    assert capped["slow"]["first_call_ms"] >= 50
+
+    assert errors == {"broken": "timing: RuntimeError: kernel exploded"} and "broken" not in times
+    assert len(times["fast"]) == 50 and "fast" not in capped
+
+
+SLOW_SIZES = {
+    **STANDIN_SIZES,
+    "batch_sizes": [2, 4],
+    "warmup": 2,
+    "iterations": 20,
+    "cap": {"variant_s": 1.2, "min_calls": 3},
+    # A 2:4 layer call of > 40 ms next to a dense twin under 50 ms: rejected without timing.
+    "auto": {
+        "slow_ms": 40.0,
+        "dense_fast_ms": 50.0,
+        "slow_ratio": 1000.0,
+        "layer_cap_s": 0.5,
+        "total_cap_s": 5.0,
+        "warmup": 1,
+        "iterations": 5,
+    },
+    "kernel_only": {**STANDIN_SIZES["kernel_only"], "samples": 10, "model_samples": 10, "layer_samples": 3},
+}
+
+
+def test_a_slow_eager_sparse_call_is_capped_with_its_count_and_reason_and_the_run_goes_on(
+    tmp_path, monkeypatch, standin
+):
+    """The H200 run of 2026-11-30: every eager 2:4 call paid ~210 ms of host-side set-up, and the
+    uncapped models step never finished. Here each stand-in 2:4 call sleeps 120 ms."""
+    standin.delay_s = 0.12
+    began = time.monotonic()
+    code, report, table, _ = _run_bench(tmp_path, monkeypatch, sizes=SLOW_SIZES)
+    elapsed = time.monotonic() - began
+    assert code == 0, report["steps"]
+    assert [s["step"] for s in report["steps"]] == [
+        "smoke",
+        "gemm/64x128x128",
+        "linear/8x64x128",
+        "models/tiny/bs2",
+        "models/tiny/bs4",  # the next step ran: nothing hung on the slow calls
+    ]
+    assert all(s["status"] == "ok" for s in report["steps"]), report["steps"]
+    assert elapsed < 90, elapsed
+
+    gemm = report["parts"]["gemm"]
+    assert gemm["dense"]["n"] == 20 and "dense" not in gemm["capped"]
+    record = gemm["capped"]["sparse"]
+    assert 3 <= record["calls"] < 20 and gemm["sparse"]["n"] == record["calls"]
+    assert re.search(r"eager call ~\d+ ms: \d+ calls timed instead of 2 \+ 20 \(cap 1.2 s", record["reason"])
+    assert gemm["sparse_first_call"]["total_ms"] >= 120
+    assert f"sparse: {record['reason']}" in table  # the note column of the F.linear table
+    kernel = gemm["kernel_only"]["variants"]
+    assert kernel["dense"]["n"] == 10 and kernel["sparse"]["n"] < 10 and "cap" in kernel["sparse"]["capped"]
+
+    for batch in ("2", "4"):
+        row = report["parts"]["models"]["tiny"]["batch_sizes"][batch]
+        for variant in ("dense", "masked"):  # timed in full, unless this busy CPU made them slow too
+            capped = row["capped"].get(variant)
+            assert row[variant]["n"] == 20 if capped is None else capped["first_call_ms"] * 22 > 1200
+        assert 3 <= row["sparse_all"]["n"] < 20 and row["capped"]["sparse_all"]["calls"] == row["sparse_all"]["n"]
+        assert "eager call" in row["capped"]["sparse_all"]["reason"]
+        # auto: every 2:4 layer rejected on its slow eager call, none timed at length
+        decisions = {d["layer"]: d for d in row["layer_timings"] if d["layer"] in ("conv2", "conv3", "fc1")}
+        for decision in decisions.values():
+            assert decision["rejected_slow"] and decision["sparse_ms"] is None
+            assert decision["reason"].startswith("rejected for auto without further timing: 2:4 eager call ~")
+        assert row["auto_sparse_layers"] == []
+        assert "3 rejected as slow eager 2:4 calls" in row["notes"]["sparse_auto"]
+        assert "sparse_all" in row["kernel_only"]["variants"]
+        assert len(row["layers_kernel_only"]["shapes"]) == 3
+
+
+def test_the_searched_configuration_reaches_the_kernel_with_torchs_operand_layout(monkeypatch, standin):
+    bench = load_bench()
+    weight = _two_four(64, 128)
+    x = torch.randn(16, 128).half()
+    sparse = semi_structured(weight)
+    searched = []
+
+    def mm_search(compressed_a, dense_b, bias, alpha, out_dtype, transpose_result):
+        searched.append((dense_b.shape, dense_b.stride(), transpose_result))
+        return (3, 2, 1, 9)
+
+    monkeypatch.setattr(torch._C._cusparselt, "mm_search", mm_search, raising=False)
+    call, config = bench.searched_sparse_mm(sparse, x)
+    assert config == {"alg_id": 3, "split_k": 2, "split_k_mode": 1, "max_alg_id": 9}
+    # B as torch's linear dispatch passes it: x.t(), column-major; the result transposed in the kernel
+    assert searched == [((128, 16), (1, 128), True)]
+    with torch.inference_mode():
+        out = call()
+    assert standin.configs[-1] == (3, 2, 1)
+    torch.testing.assert_close(out.float(), F.linear(x.float(), weight.float()), rtol=1e-2, atol=1e-2)
 
 
 def test_the_bench_says_plainly_when_the_sparse_path_is_unavailable(tmp_path, monkeypatch, standin):

@@ -7,7 +7,7 @@ let package = Package(
     name: "sparsegrid",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "sparsegrid", targets: ["sparsegrid"]),
+        .executable(name: "sparsegrid", targets: ["sparsegrid"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -21,33 +21,45 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ"),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         // The domain: spec, validation, plan, task identity, scheduler state machine. No I/O.
-        .target(name: "SweepKit", dependencies: [
-            .product(name: "Yams", package: "Yams"),
-            .product(name: "Crypto", package: "swift-crypto"),
-        ]),
-        .target(name: "Wire", dependencies: [
-            "SweepKit",
-            .product(name: "Crypto", package: "swift-crypto"),
-        ]),
-        .target(name: "Store", dependencies: [
-            "SweepKit",
-            .product(name: "GRDB", package: "GRDB.swift"),
-        ]),
+        .target(
+            name: "SweepKit",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        .target(
+            name: "Wire",
+            dependencies: [
+                "SweepKit",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        .target(
+            name: "Store",
+            dependencies: [
+                "SweepKit",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
         .target(name: "Reports", dependencies: ["SweepKit"]),
-        .target(name: "Coordinator", dependencies: [
-            "ZeroMQ", "Wire", "SweepKit", "Store",
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
-        .target(name: "Worker", dependencies: [
-            "ZeroMQ", "Wire", "SweepKit",
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
-        .executableTarget(name: "sparsegrid", dependencies: [
-            "SweepKit", "Store", "Reports", "Coordinator", "Worker", "Wire", "ZeroMQ",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-        ]),
+        .target(
+            name: "Coordinator",
+            dependencies: [
+                "ZeroMQ", "Wire", "SweepKit", "Store",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .target(
+            name: "Worker",
+            dependencies: [
+                "ZeroMQ", "Wire", "SweepKit",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .executableTarget(
+            name: "sparsegrid",
+            dependencies: [
+                "SweepKit", "Store", "Reports", "Coordinator", "Worker", "Wire", "ZeroMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]),
         // Decoders under libFuzzer: `make fuzz` builds it with -sanitize=fuzzer (see Makefile);
         // a plain build replays a corpus, so it always compiles.
         .executableTarget(name: "WireFuzz", dependencies: ["Wire", "SweepKit"]),

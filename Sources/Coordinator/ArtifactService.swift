@@ -115,8 +115,12 @@ final class ArtifactService {
                 try get.validate()
                 try serve(identity, get)
             default:
-                try socket.send([identity] + Codec.frames(.reject, Reject(
-                    .notAllowed, "the data socket does not take `\(envelope.type.rawValue)`")))
+                try socket.send(
+                    [identity]
+                        + Codec.frames(
+                            .reject,
+                            Reject(
+                                .notAllowed, "the data socket does not take `\(envelope.type.rawValue)`")))
             }
         } catch {
             let reject = (error as? WireError).map(Reject.init) ?? Reject(.malformed, "\(error)")

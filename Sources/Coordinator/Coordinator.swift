@@ -39,17 +39,19 @@ public final class Coordinator: Service, Sendable {
         for (endpoint, what) in exposed where !isLoopback(endpoint) && !config.insecure {
             throw CoordinatorError(
                 "refusing to bind the \(what) socket to \(endpoint): it is reachable from other machines "
-                    + (what == "control" ? "and takes commands without CURVE. Keep --control on 127.0.0.1 "
-                        + "(tunnel it with ssh -L), or give --authorized-clients with the CLI users' public keys"
+                    + (what == "control"
+                        ? "and takes commands without CURVE. Keep --control on 127.0.0.1 "
+                            + "(tunnel it with ssh -L), or give --authorized-clients with the CLI users' public keys"
                         : "and no CURVE keys are configured. Give --curve-key and --authorized-keys "
-                        + "(see `sparsegrid keygen`), bind 127.0.0.1 and tunnel, ")
+                            + "(see `sparsegrid keygen`), bind 127.0.0.1 and tunnel, ")
                     + " or pass --insecure on a network you trust.")
         }
         // A new state directory is its owner's alone: the database holds every result and the
         // control token lives there.
         if !FileManager.default.fileExists(atPath: config.stateDirectory) {
-            try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: config.stateDirectory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
         }
         let controlToken = try ControlToken.loadOrCreate(state: config.stateDirectory)
         let store = try SweepStore(path: config.databasePath)
@@ -79,27 +81,34 @@ public final class Coordinator: Service, Sendable {
                 do {
                     try socket.setCurveServer(secretKey: server.secretKey)
                 } catch {
-                    throw CoordinatorError("the coordinator's CURVE secret key is not usable: \(error). "
-                        + "Make one with `sparsegrid keygen PATH` and pass --curve-key PATH.key.")
+                    throw CoordinatorError(
+                        "the coordinator's CURVE secret key is not usable: \(error). "
+                            + "Make one with `sparsegrid keygen PATH` and pass --curve-key PATH.key.")
                 }
             }
             try socket.setSendHighWaterMark(0)
             try socket.setReceiveHighWaterMark(0)
-            try socket.setMaxMessageSize(Int64(what == "control" ? WireLimits.maxControlBytes
-                                                                 : WireLimits.maxMessageBytes))
+            try socket.setMaxMessageSize(
+                Int64(
+                    what == "control"
+                        ? WireLimits.maxControlBytes
+                        : WireLimits.maxMessageBytes))
             if type == .router { try socket.setRouterHandover(true) }
             do {
                 try socket.bind(endpoint)
             } catch let error as ZMQError {
-                throw CoordinatorError("cannot bind the \(what) socket to \(endpoint): \(error). "
-                    + "Is another coordinator running there? Pick another address or stop it.")
+                throw CoordinatorError(
+                    "cannot bind the \(what) socket to \(endpoint): \(error). "
+                        + "Is another coordinator running there? Pick another address or stop it.")
             }
             return (socket, try socket.lastEndpoint)
         }
-        let (workerSocket, workerEndpoint) = try bound(.router, config.workerEndpoint, what: "worker",
-                                                       domain: ZAPDomain.workers)
-        let (dataSocket, dataEndpoint) = try bound(.router, config.resolvedDataEndpoint(), what: "artifact",
-                                                   domain: ZAPDomain.workers)
+        let (workerSocket, workerEndpoint) = try bound(
+            .router, config.workerEndpoint, what: "worker",
+            domain: ZAPDomain.workers)
+        let (dataSocket, dataEndpoint) = try bound(
+            .router, config.resolvedDataEndpoint(), what: "artifact",
+            domain: ZAPDomain.workers)
         let (controlSocket, controlEndpoint) = try bound(
             .router, config.controlEndpoint, what: "control",
             domain: config.curve?.securesControl == true ? ZAPDomain.control : nil)
@@ -107,10 +116,12 @@ public final class Coordinator: Service, Sendable {
         self.dataEndpoint = dataEndpoint
         self.controlEndpoint = controlEndpoint
 
-        let loop = try EventLoop(workers: workerSocket, control: controlSocket, store: store, config: config,
-                                 dataEndpoint: dataEndpoint, controlToken: controlToken)
-        let artifacts = try ArtifactService(socket: dataSocket, root: config.artifactDirectory,
-                                            limits: config.artifactLimits)
+        let loop = try EventLoop(
+            workers: workerSocket, control: controlSocket, store: store, config: config,
+            dataEndpoint: dataEndpoint, controlToken: controlToken)
+        let artifacts = try ArtifactService(
+            socket: dataSocket, root: config.artifactDirectory,
+            limits: config.artifactLimits)
         let fatal = self.fatal
         let databasePath = config.databasePath
         loopService = ThreadService(name: "sg-coordinator") { stopped in
@@ -141,8 +152,9 @@ public final class Coordinator: Service, Sendable {
         }
         authenticator?.stop()
         if let reason = fatal.value {
-            throw CoordinatorError("\(reason). Nothing of that turn was sent; restart the coordinator to resume "
-                                       + "from the last commit.")
+            throw CoordinatorError(
+                "\(reason). Nothing of that turn was sent; restart the coordinator to resume "
+                    + "from the last commit.")
         }
     }
 

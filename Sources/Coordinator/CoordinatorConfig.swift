@@ -25,10 +25,12 @@ public struct CoordinatorConfig: Sendable {
     /// one line each, besides the `events` table; nil: only the table.
     public var log: OperatorLog?
 
-    public init(stateDirectory: String, workerEndpoint: String = "tcp://127.0.0.1:5555", dataEndpoint: String? = nil,
-                controlEndpoint: String = "tcp://127.0.0.1:5557", heartbeatInterval: Double = 1,
-                scheduler: SchedulerConfig = SchedulerConfig(), insecure: Bool = false,
-                curve: CurveServerConfig? = nil, log: OperatorLog? = nil) {
+    public init(
+        stateDirectory: String, workerEndpoint: String = "tcp://127.0.0.1:5555", dataEndpoint: String? = nil,
+        controlEndpoint: String = "tcp://127.0.0.1:5557", heartbeatInterval: Double = 1,
+        scheduler: SchedulerConfig = SchedulerConfig(), insecure: Bool = false,
+        curve: CurveServerConfig? = nil, log: OperatorLog? = nil
+    ) {
         self.stateDirectory = stateDirectory
         self.workerEndpoint = workerEndpoint
         self.dataEndpoint = dataEndpoint

@@ -15,15 +15,17 @@ extension EventLoop {
         let identity = frames[0]
         var reply: ControlReply
         do {
-            let envelope = try Codec.parse(frames.dropFirst(), maxPayloadBytes: 256,
-                                           maxHeaderBytes: WireLimits.maxControlBytes)
+            let envelope = try Codec.parse(
+                frames.dropFirst(), maxPayloadBytes: 256,
+                maxHeaderBytes: WireLimits.maxControlBytes)
             // A CURVE client got through the ZAP handler's control allow-list (its key is the
             // User-Id); anyone else shows the token, in the payload frame, compared in constant time.
             let curveClient = message.userId != nil && config.curve?.securesControl == true
             guard curveClient || envelope.payload.map({ ControlToken.matches($0, controlToken) }) == true else {
-                throw WireError("the control request carries no valid token: run the command as the user that "
-                                    + "owns the coordinator's state directory (it reads control.token there), or "
-                                    + "pass --token-file", code: .unauthorized)
+                throw WireError(
+                    "the control request carries no valid token: run the command as the user that "
+                        + "owns the coordinator's state directory (it reads control.token there), or "
+                        + "pass --token-file", code: .unauthorized)
             }
             switch envelope.type {
             case .launch:
@@ -60,16 +62,21 @@ extension EventLoop {
         let summary = try store.launch(plan, now: now)
         plans[plan.name] = plan
         let seeds = try store.loadSnapshot(sweep: plan.name).tasks.map(RestoredState.seed)
-        scheduler.addSweep(name: plan.name, engine: plan.engine, device: plan.device, retries: plan.retries,
-                           cancelled: false, deadAfter: plan.deadAfter, tasks: seeds, now: now)
-        note(SchedulerLog(kind: "launch", sweep: plan.name, taskId: nil, workerId: nil,
-                          message: "sweep \(plan.name) launched: \(summary.new) new, \(summary.reused) reused, "
-                              + "\(summary.rerun) to run again, \(summary.total) total"), now: now)
-        return ControlReply(ok: true, body: [
-            "sweep": .string(summary.sweep), "new": .number(Double(summary.new)),
-            "reused": .number(Double(summary.reused)), "rerun": .number(Double(summary.rerun)),
-            "total": .number(Double(summary.total)),
-        ])
+        scheduler.addSweep(
+            name: plan.name, engine: plan.engine, device: plan.device, retries: plan.retries,
+            cancelled: false, deadAfter: plan.deadAfter, tasks: seeds, now: now)
+        note(
+            SchedulerLog(
+                kind: "launch", sweep: plan.name, taskId: nil, workerId: nil,
+                message: "sweep \(plan.name) launched: \(summary.new) new, \(summary.reused) reused, "
+                    + "\(summary.rerun) to run again, \(summary.total) total"), now: now)
+        return ControlReply(
+            ok: true,
+            body: [
+                "sweep": .string(summary.sweep), "new": .number(Double(summary.new)),
+                "reused": .number(Double(summary.reused)), "rerun": .number(Double(summary.rerun)),
+                "total": .number(Double(summary.total)),
+            ])
     }
 
     func liveStatus(now: Double) -> LiveStatus {
@@ -86,16 +93,18 @@ extension EventLoop {
         let workers = scheduler.knownWorkers.map { id -> LiveStatus.WorkerStatus in
             let running = scheduler.runningAttempts(ofWorker: id).map { attempt -> LiveStatus.RunningAttempt in
                 let taskId = scheduler.taskOf(attempt: attempt) ?? "?"
-                return LiveStatus.RunningAttempt(attemptId: attempt, taskId: taskId,
-                                                 label: scheduler.assignment(of: taskId)?.label ?? taskId,
-                                                 startedAt: scheduler.startedAt(attempt: attempt) ?? now,
-                                                 progress: scheduler.progress(ofAttempt: attempt))
+                return LiveStatus.RunningAttempt(
+                    attemptId: attempt, taskId: taskId,
+                    label: scheduler.assignment(of: taskId)?.label ?? taskId,
+                    startedAt: scheduler.startedAt(attempt: attempt) ?? now,
+                    progress: scheduler.progress(ofAttempt: attempt))
             }
-            return LiveStatus.WorkerStatus(id: id, host: scheduler.registration(ofWorker: id)?.host ?? "?",
-                                           slots: scheduler.capabilities(ofWorker: id)?.slots ?? 0,
-                                           alive: scheduler.isKnownAlive(id),
-                                           secondsSinceSeen: now - (scheduler.lastSeen(ofWorker: id) ?? now),
-                                           running: running)
+            return LiveStatus.WorkerStatus(
+                id: id, host: scheduler.registration(ofWorker: id)?.host ?? "?",
+                slots: scheduler.capabilities(ofWorker: id)?.slots ?? 0,
+                alive: scheduler.isKnownAlive(id),
+                secondsSinceSeen: now - (scheduler.lastSeen(ofWorker: id) ?? now),
+                running: running)
         }
         return LiveStatus(now: now, startedAt: startedAt, sweeps: sweeps, workers: workers)
     }

@@ -74,14 +74,19 @@ extension EventLoop {
             info = .object(fields)
         }
         let registration = WorkerRegistration(identity: identity, key: key, host: hello.host, info: info)
-        switch scheduler.workerHello(id: hello.workerId, registration: registration, capabilities: capabilities,
-                                     running: hello.running, now: now) {
+        switch scheduler.workerHello(
+            id: hello.workerId, registration: registration, capabilities: capabilities,
+            running: hello.running, now: now)
+        {
         case .refused(let reason):
             send(identity, .reject, Reject(.idInUse, reason))
         case .accepted:
             mutations.append(.worker(id: hello.workerId, host: hello.host, info: info, seenAt: now, state: "alive"))
-            send(identity, .welcome, Welcome(heartbeatInterval: config.heartbeatInterval,
-                                             deadAfter: config.scheduler.deadAfter, dataEndpoint: dataEndpoint))
+            send(
+                identity, .welcome,
+                Welcome(
+                    heartbeatInterval: config.heartbeatInterval,
+                    deadAfter: config.scheduler.deadAfter, dataEndpoint: dataEndpoint))
         }
     }
 
@@ -100,11 +105,14 @@ extension EventLoop {
         for artifact in result.artifacts {
             let path = ArtifactFiles.finalPath(root: config.artifactDirectory, sha256: artifact.sha256)
             guard ArtifactFiles.fileSize(path) == artifact.bytes else {
-                failed(TaskFailed(attemptId: result.attemptId, taskId: result.taskId,
-                                  error: "the result names artifact \(artifact.name) (\(artifact.sha256.prefix(12))) "
-                                      + "that never reached the coordinator (or not at the size it names)", exitCode: nil, stderrTail: nil,
-                                  retryable: true),
-                       from: workerId, identity: identity, now: now)
+                failed(
+                    TaskFailed(
+                        attemptId: result.attemptId, taskId: result.taskId,
+                        error: "the result names artifact \(artifact.name) (\(artifact.sha256.prefix(12))) "
+                            + "that never reached the coordinator (or not at the size it names)", exitCode: nil,
+                        stderrTail: nil,
+                        retryable: true),
+                    from: workerId, identity: identity, now: now)
                 return
             }
         }
@@ -112,8 +120,10 @@ extension EventLoop {
         let outcome: Ack.Outcome
         switch scheduler.resultArrived(attemptId: result.attemptId, from: workerId, artifacts: digests, now: now) {
         case .accept(let taskId):
-            mutations.append(.result(taskId: taskId, attemptId: result.attemptId, metrics: result.metrics,
-                                     units: result.units, details: result.details, at: now))
+            mutations.append(
+                .result(
+                    taskId: taskId, attemptId: result.attemptId, metrics: result.metrics,
+                    units: result.units, details: result.details, at: now))
             for artifact in result.artifacts {
                 let path = ArtifactFiles.finalPath(root: config.artifactDirectory, sha256: artifact.sha256)
                 mutations.append(.artifact(sha256: artifact.sha256, bytes: artifact.bytes, path: path, at: now))
@@ -132,8 +142,9 @@ extension EventLoop {
     }
 
     func failed(_ failure: TaskFailed, from workerId: String, identity: [UInt8], now: Double) {
-        let report = FailureReport(error: failure.error, exitCode: failure.exitCode, stderrTail: failure.stderrTail,
-                                   retryable: failure.retryable, timedOut: failure.outcome == .timeout)
+        let report = FailureReport(
+            error: failure.error, exitCode: failure.exitCode, stderrTail: failure.stderrTail,
+            retryable: failure.retryable, timedOut: failure.outcome == .timeout)
         let outcome: Ack.Outcome
         switch scheduler.failureArrived(attemptId: failure.attemptId, from: workerId, report, now: now) {
         case .recorded: outcome = .recorded

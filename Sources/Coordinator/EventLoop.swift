@@ -31,8 +31,10 @@ final class EventLoop {
     var lastTick: Double = 0
     var lastHeartbeat: Double = 0
 
-    init(workers: Socket, control: Socket, store: SweepStore, config: CoordinatorConfig, dataEndpoint: String,
-         controlToken: [UInt8]) throws {
+    init(
+        workers: Socket, control: Socket, store: SweepStore, config: CoordinatorConfig, dataEndpoint: String,
+        controlToken: [UInt8]
+    ) throws {
         self.controlToken = controlToken
         self.workers = workers
         self.control = control
@@ -52,11 +54,13 @@ final class EventLoop {
         let restored = try RestoredState(store: store, config: config.scheduler, now: now)
         scheduler = restored.scheduler
         plans = restored.plans
-        note(SchedulerLog(kind: "coordinator", sweep: nil, taskId: nil, workerId: nil,
-                          message: "coordinator started with \(restored.taskCount) task(s), "
-                              + "\(restored.runningAttemptCount) attempt(s) awaiting their workers "
-                              + "(for up to \(Int(config.scheduler.restartGraceSeconds)) s); workers are dead after "
-                              + "\(Scheduler.seconds(config.scheduler.deadAfter)) of silence"), now: now)
+        note(
+            SchedulerLog(
+                kind: "coordinator", sweep: nil, taskId: nil, workerId: nil,
+                message: "coordinator started with \(restored.taskCount) task(s), "
+                    + "\(restored.runningAttemptCount) attempt(s) awaiting their workers "
+                    + "(for up to \(Int(config.scheduler.restartGraceSeconds)) s); workers are dead after "
+                    + "\(Scheduler.seconds(config.scheduler.deadAfter)) of silence"), now: now)
         try flush(now: now)
     }
 
@@ -101,9 +105,10 @@ final class EventLoop {
                 // The scheduler has moved past what the database holds. Acting on it could run or
                 // report work the database does not know about; the database is the truth, and a
                 // restarted coordinator resumes from its last commit. So: say so, send nothing, stop.
-                FileHandle.standardError.write(Data(
-                    ("coordinator: could not commit to \(store.path): \(error)\nNothing of this turn was sent. "
-                        + "Stopping; restart the coordinator to resume from the last commit.\n").utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        ("coordinator: could not commit to \(store.path): \(error)\nNothing of this turn was sent. "
+                            + "Stopping; restart the coordinator to resume from the last commit.\n").utf8))
                 fatalStoreError = error
                 return
             } catch {
@@ -141,12 +146,15 @@ final class EventLoop {
     /// An operator event: stored in the `events` table with this turn's commit, and printed on
     /// the operator log once committed.
     func note(_ entry: SchedulerLog, now: Double) {
-        mutations.append(.event(at: now, kind: entry.kind, sweep: entry.sweep, taskId: entry.taskId,
-                                workerId: entry.workerId, message: entry.message))
+        mutations.append(
+            .event(
+                at: now, kind: entry.kind, sweep: entry.sweep, taskId: entry.taskId,
+                workerId: entry.workerId, message: entry.message))
         guard let log = config.log else { return }
-        let line = LogLine(ts: now, level: LogLine.Level(rawValue: entry.level.rawValue) ?? .info, event: entry.kind,
-                           worker: entry.workerId, task: entry.taskId, attempt: entry.attemptId, sweep: entry.sweep,
-                           msg: entry.message)
+        let line = LogLine(
+            ts: now, level: LogLine.Level(rawValue: entry.level.rawValue) ?? .info, event: entry.kind,
+            worker: entry.workerId, task: entry.taskId, attempt: entry.attemptId, sweep: entry.sweep,
+            msg: entry.message)
         afterCommit.append { log.write(line) }
     }
 
@@ -184,13 +192,15 @@ final class EventLoop {
     private func makeAssign(attemptId: String, taskId: String) -> Assign? {
         guard let task = scheduler.assignment(of: taskId), let plan = plans[task.sweep] else { return nil }
         let inputs = task.inputs.mapValues {
-            InputArtifact(taskId: $0.taskId, name: $0.artifact.name, sha256: $0.artifact.sha256, bytes: $0.artifact.bytes)
+            InputArtifact(
+                taskId: $0.taskId, name: $0.artifact.name, sha256: $0.artifact.sha256, bytes: $0.artifact.bytes)
         }
         var method: JSONValue? = nil
         if let name = task.params["method"]?.stringValue { method = plan.context["methods"]?[name] }
-        return Assign(attemptId: attemptId, taskId: taskId, sweep: task.sweep, stage: task.stage, engine: task.engine,
-                      params: task.params, method: method, data: plan.context["data"],
-                      measure: plan.context["measure"], inputs: inputs, device: task.device,
-                      timeout: plan.timeout(ofStage: task.stage))
+        return Assign(
+            attemptId: attemptId, taskId: taskId, sweep: task.sweep, stage: task.stage, engine: task.engine,
+            params: task.params, method: method, data: plan.context["data"],
+            measure: plan.context["measure"], inputs: inputs, device: task.device,
+            timeout: plan.timeout(ofStage: task.stage))
     }
 }

@@ -21,19 +21,24 @@ public enum OfflineControl {
         _ = try run(databasePath: databasePath, sweep: sweep, now: now) { scheduler in
             retried = scheduler.retrySweep(sweep)
             return [.sweepCancelled(sweep: sweep, cancelled: false, at: now)]
-        } count: { _ in 0 }
+        } count: { _ in
+            0
+        }
         return retried
     }
 
-    private static func run(databasePath: String, sweep: String, now: Double,
-                            _ event: (inout Scheduler) -> [StoreMutation],
-                            count: ([SchedulerEffect]) -> Int) throws -> Int {
+    private static func run(
+        databasePath: String, sweep: String, now: Double,
+        _ event: (inout Scheduler) -> [StoreMutation],
+        count: ([SchedulerEffect]) -> Int
+    ) throws -> Int {
         let store = try SweepStore(path: databasePath)
         var state = try RestoredState(store: store, config: SchedulerConfig(), now: now)
         guard state.plans[sweep] != nil else {
             let known = state.plans.keys.sorted().joined(separator: ", ")
-            throw CoordinatorError("there is no sweep named '\(sweep)' in \(databasePath)"
-                                       + (known.isEmpty ? "" : " (sweeps: \(known))") + ".")
+            throw CoordinatorError(
+                "there is no sweep named '\(sweep)' in \(databasePath)"
+                    + (known.isEmpty ? "" : " (sweeps: \(known))") + ".")
         }
         _ = state.scheduler.drainEffects()  // restoring is not a change
         var mutations = event(&state.scheduler)

@@ -9,33 +9,41 @@ public enum Reports {
     /// sparse kernels) and Table II (MACs, weight memory dense vs compressed, peak memory), per
     /// model (rows) and method (columns).
     public static let defaultSpecs: [ReportSpec] = [
-        ReportSpec(title: "Table I: accuracy and latency", rows: "model", columns: "method",
-                   values: ["accuracy", "latency_ms", "latency_sparse_ms"]),
-        ReportSpec(title: "Table II: MACs and memory", rows: "model", columns: "method",
-                   values: ["gmacs", "gmacs_effective", "weight_mib", "weight_compressed_mib", "peak_mib"]),
+        ReportSpec(
+            title: "Table I: accuracy and latency", rows: "model", columns: "method",
+            values: ["accuracy", "latency_ms", "latency_sparse_ms"]),
+        ReportSpec(
+            title: "Table II: MACs and memory", rows: "model", columns: "method",
+            values: ["gmacs", "gmacs_effective", "weight_mib", "weight_compressed_mib", "peak_mib"]),
     ]
 
     /// One line per task. Formats: table, markdown, csv, json (latex and html throw).
     /// `sortBy`: a column (sweep, stage, model, method, seed, state, attempts, task_id) or a
     /// metric name; a leading "-" sorts descending. Default: sweep, model, method, seed, stage.
-    public static func renderResults(_ rows: [ResultRow], format: OutputFormat, sortBy: String? = nil) throws -> String {
+    public static func renderResults(_ rows: [ResultRow], format: OutputFormat, sortBy: String? = nil) throws -> String
+    {
         try ResultsListing.render(rows, format: format, sortBy: sortBy)
     }
 
     /// The pivot tables of `specs` (the defaults when empty) with derived columns, and the
     /// claimed-versus-measured tables when a reference is given. `.html` is the whole
     /// self-contained report including the four figures. Rows of other sweeps are ignored.
-    public static func renderReport(sweep: String, rows: [ResultRow], specs: [ReportSpec], format: OutputFormat,
-                                    reference: ReferenceTable? = nil) -> String {
+    public static func renderReport(
+        sweep: String, rows: [ResultRow], specs: [ReportSpec], format: OutputFormat,
+        reference: ReferenceTable? = nil
+    ) -> String {
         let content = ReportContent(sweep: sweep, rows: rows, specs: specs, reference: reference)
         switch format {
         case .table:
             let tables = content.pivots + content.references
             return ([content.heading, ""] + tables.map { TerminalRenderer.render($0) }).joined(separator: "\n")
         case .markdown:
-            var parts = ["# \(Escaping.markdown(content.heading))", ""] + content.pivots.map { MarkdownRenderer.render($0) }
+            var parts =
+                ["# \(Escaping.markdown(content.heading))", ""] + content.pivots.map { MarkdownRenderer.render($0) }
             if !content.references.isEmpty {
-                parts += ["## Claimed versus measured", ""] + content.references.map { MarkdownRenderer.render($0, level: 3) }
+                parts +=
+                    ["## Claimed versus measured", ""]
+                    + content.references.map { MarkdownRenderer.render($0, level: 3) }
             }
             return parts.joined(separator: "\n")
         case .csv:
@@ -46,8 +54,9 @@ public enum Reports {
             let preamble = "% \(Escaping.latex(content.heading))\n% Needs \\usepackage{booktabs}.\n"
             return preamble + (content.pivots + content.references).map { "\n" + LaTeXRenderer.render($0) }.joined()
         case .html:
-            return HTMLRenderer.render(sweep: sweep, summary: content.summary, pivots: content.pivots,
-                                       references: content.references, figures: figures(sweep: sweep, rows: rows))
+            return HTMLRenderer.render(
+                sweep: sweep, summary: content.summary, pivots: content.pivots,
+                references: content.references, figures: figures(sweep: sweep, rows: rows))
         }
     }
 
@@ -60,12 +69,23 @@ public enum Reports {
     /// Writes report.html, the tables in every other format (report.txt, .md, .csv, .json,
     /// .tex), the results listing (results.csv, results.json) and figures/NAME.svg into
     /// `directory`, creating it if needed. Returns the paths written, in that order.
-    public static func writeReport(sweep: String, rows: [ResultRow], specs: [ReportSpec], reference: ReferenceTable?,
-                                   to directory: String) throws -> [String] {
+    public static func writeReport(
+        sweep: String, rows: [ResultRow], specs: [ReportSpec], reference: ReferenceTable?,
+        to directory: String
+    ) throws -> [String] {
         let sweepRows = ReportContent.rows(of: sweep, in: rows)
-        var files: [(String, String)] = [("report.html", renderReport(sweep: sweep, rows: sweepRows, specs: specs, format: .html, reference: reference))]
+        var files: [(String, String)] = [
+            (
+                "report.html",
+                renderReport(sweep: sweep, rows: sweepRows, specs: specs, format: .html, reference: reference)
+            )
+        ]
         for format in [OutputFormat.table, .markdown, .csv, .json, .latex] {
-            files.append(("report.\(format.fileExtension)", renderReport(sweep: sweep, rows: sweepRows, specs: specs, format: format, reference: reference)))
+            files.append(
+                (
+                    "report.\(format.fileExtension)",
+                    renderReport(sweep: sweep, rows: sweepRows, specs: specs, format: format, reference: reference)
+                ))
         }
         for format in [OutputFormat.csv, .json] {
             files.append(("results.\(format.fileExtension)", try renderResults(sweepRows, format: format)))

@@ -28,7 +28,8 @@ enum JSONColumns {
         do {
             return try JSONDecoder().decode(SweepPlan.self, from: Data(text.utf8))
         } catch {
-            throw StoreError(.corrupt,
+            throw StoreError(
+                .corrupt,
                 "the stored plan of sweep \(sweep) cannot be read (\(error)); relaunch the sweep from its spec.")
         }
     }
@@ -72,7 +73,8 @@ enum JSONColumns {
 extension TaskState {
     static func stored(_ raw: String, task: String) throws -> TaskState {
         guard let state = TaskState(rawValue: raw) else {
-            throw StoreError(.corrupt, "task \(task) has an unknown stored state \"\(raw)\"; was it written by a newer sparsegrid?")
+            throw StoreError(
+                .corrupt, "task \(task) has an unknown stored state \"\(raw)\"; was it written by a newer sparsegrid?")
         }
         return state
     }
@@ -81,7 +83,9 @@ extension TaskState {
 extension AttemptOutcome {
     static func stored(_ raw: String, attempt: String) throws -> AttemptOutcome {
         guard let outcome = AttemptOutcome(rawValue: raw) else {
-            throw StoreError(.corrupt, "attempt \(attempt) has an unknown stored outcome \"\(raw)\"; was it written by a newer sparsegrid?")
+            throw StoreError(
+                .corrupt,
+                "attempt \(attempt) has an unknown stored outcome \"\(raw)\"; was it written by a newer sparsegrid?")
         }
         return outcome
     }

@@ -56,8 +56,10 @@ public struct TaskRecord: Sendable, Hashable {
     public var attemptsUsed: Int
     public var error: String?
 
-    public init(id: String, sweep: String, stage: String, params: [String: JSONValue], inputs: [String: String],
-                priority: Int, state: TaskState, attemptsUsed: Int, error: String?) {
+    public init(
+        id: String, sweep: String, stage: String, params: [String: JSONValue], inputs: [String: String],
+        priority: Int, state: TaskState, attemptsUsed: Int, error: String?
+    ) {
         self.id = id
         self.sweep = sweep
         self.stage = stage
@@ -82,8 +84,10 @@ public struct AttemptRow: Sendable, Hashable {
     public var error: String?
     public var stderrTail: String?
 
-    public init(id: String, taskId: String, workerId: String, startedAt: Double, endedAt: Double?,
-                outcome: AttemptOutcome, exitCode: Int32?, error: String?, stderrTail: String?) {
+    public init(
+        id: String, taskId: String, workerId: String, startedAt: Double, endedAt: Double?,
+        outcome: AttemptOutcome, exitCode: Int32?, error: String?, stderrTail: String?
+    ) {
         self.id = id
         self.taskId = taskId
         self.workerId = workerId
@@ -143,7 +147,8 @@ public struct SweepSummary: Sendable, Hashable {
     public var counts: [TaskState: Int]
     public var total: Int
 
-    public init(name: String, engine: String, createdAt: Double, cancelled: Bool, counts: [TaskState: Int], total: Int) {
+    public init(name: String, engine: String, createdAt: Double, cancelled: Bool, counts: [TaskState: Int], total: Int)
+    {
         self.name = name
         self.engine = engine
         self.createdAt = createdAt

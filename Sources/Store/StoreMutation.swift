@@ -9,11 +9,13 @@ public enum StoreMutation: Sendable {
     case taskStarted(taskId: String, attemptsUsed: Int, at: Double)
     /// Inserts the attempt with outcome `running`.
     case attemptStarted(attemptId: String, taskId: String, workerId: String, at: Double)
-    case attemptEnded(attemptId: String, outcome: AttemptOutcome, at: Double, exitCode: Int32?,
-                      error: String?, stderrTail: String?)
+    case attemptEnded(
+        attemptId: String, outcome: AttemptOutcome, at: Double, exitCode: Int32?,
+        error: String?, stderrTail: String?)
     /// Stored only if the task has no result yet (the first valid result wins).
-    case result(taskId: String, attemptId: String, metrics: [String: Double?], units: [String: String],
-                details: JSONValue, at: Double)
+    case result(
+        taskId: String, attemptId: String, metrics: [String: Double?], units: [String: String],
+        details: JSONValue, at: Double)
     /// A point of a progress curve; a repeat of (attempt, step, name) replaces the value.
     case metric(attemptId: String, step: Int, name: String, value: Double)
     /// Registers a worker or refreshes its host, info and state (first_seen is kept).

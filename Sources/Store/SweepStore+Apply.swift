@@ -16,13 +16,15 @@ extension SweepStore {
                 do {
                     if let wasStored = try Self.apply(mutation, db) { stored.append(wasStored) }
                 } catch let error as StoreError {
-                    throw StoreError(error.code,
+                    throw StoreError(
+                        error.code,
                         "cannot \(mutation.summary) in \(path): \(error.description) "
-                        + "The batch of \(batch.count) changes was rolled back; nothing in it was saved.")
+                            + "The batch of \(batch.count) changes was rolled back; nothing in it was saved.")
                 } catch {
-                    throw StoreError(.batchRejected,
+                    throw StoreError(
+                        .batchRejected,
                         "cannot \(mutation.summary) in \(path): \(Self.reason(error)). "
-                        + "The batch of \(batch.count) changes was rolled back; nothing in it was saved.")
+                            + "The batch of \(batch.count) changes was rolled back; nothing in it was saved.")
                 }
             }
             return stored
@@ -44,42 +46,56 @@ extension SweepStore {
             try requireChange(db, "task \(taskId) is not in the store.")
 
         case .taskStarted(let taskId, let attemptsUsed, let at):
-            try db.cachedStatement(sql: """
-                UPDATE tasks SET state = 'running', attempts_used = ?, error = NULL, updated_at = ? WHERE id = ?
-                """).execute(arguments: [attemptsUsed, at, taskId])
+            try db.cachedStatement(
+                sql: """
+                    UPDATE tasks SET state = 'running', attempts_used = ?, error = NULL, updated_at = ? WHERE id = ?
+                    """
+            ).execute(arguments: [attemptsUsed, at, taskId])
             try requireChange(db, "task \(taskId) is not in the store.")
 
         case .attemptStarted(let attemptId, let taskId, let workerId, let at):
-            try db.cachedStatement(sql: """
-                INSERT INTO attempts (id, task_id, worker_id, started_at, outcome) VALUES (?, ?, ?, ?, 'running')
-                """).execute(arguments: [attemptId, taskId, workerId, at])
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO attempts (id, task_id, worker_id, started_at, outcome) VALUES (?, ?, ?, ?, 'running')
+                    """
+            ).execute(arguments: [attemptId, taskId, workerId, at])
 
         case .attemptEnded(let attemptId, let outcome, let at, let exitCode, let error, let stderrTail):
-            try db.cachedStatement(sql: """
-                UPDATE attempts SET outcome = ?, ended_at = ?, exit_code = ?, error = ?, stderr_tail = ? WHERE id = ?
-                """).execute(arguments: [outcome.rawValue, at, exitCode, error, stderrTail, attemptId])
+            try db.cachedStatement(
+                sql: """
+                    UPDATE attempts SET outcome = ?, ended_at = ?, exit_code = ?, error = ?, stderr_tail = ? WHERE id = ?
+                    """
+            ).execute(arguments: [outcome.rawValue, at, exitCode, error, stderrTail, attemptId])
             try requireChange(db, "attempt \(attemptId) was never started.")
 
         case .result(let taskId, let attemptId, let metrics, let units, let details, let at):
             // The first valid result wins: a later one (a duplicate attempt) changes nothing.
-            try db.cachedStatement(sql: """
-                INSERT INTO results (task_id, attempt_id, metrics_json, units_json, details_json, created_at)
-                VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO NOTHING
-                """).execute(arguments: [taskId, attemptId, JSONColumns.text(metrics), JSONColumns.text(units),
-                                         details.canonicalText, at])
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO results (task_id, attempt_id, metrics_json, units_json, details_json, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO NOTHING
+                    """
+            ).execute(arguments: [
+                taskId, attemptId, JSONColumns.text(metrics), JSONColumns.text(units),
+                details.canonicalText, at,
+            ])
             return db.changesCount > 0
 
         case .metric(let attemptId, let step, let name, let value):
-            try db.cachedStatement(sql: """
-                INSERT OR REPLACE INTO metrics (attempt_id, step, name, value) VALUES (?, ?, ?, ?)
-                """).execute(arguments: [attemptId, step, name, value])
+            try db.cachedStatement(
+                sql: """
+                    INSERT OR REPLACE INTO metrics (attempt_id, step, name, value) VALUES (?, ?, ?, ?)
+                    """
+            ).execute(arguments: [attemptId, step, name, value])
 
         case .worker(let id, let host, let info, let seenAt, let state):
-            try db.cachedStatement(sql: """
-                INSERT INTO workers (id, host, info_json, first_seen, last_seen, state) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET host = excluded.host, info_json = excluded.info_json,
-                    last_seen = excluded.last_seen, state = excluded.state
-                """).execute(arguments: [id, host, info.canonicalText, seenAt, seenAt, state])
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO workers (id, host, info_json, first_seen, last_seen, state) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET host = excluded.host, info_json = excluded.info_json,
+                        last_seen = excluded.last_seen, state = excluded.state
+                    """
+            ).execute(arguments: [id, host, info.canonicalText, seenAt, seenAt, state])
 
         case .workerSeen(let id, let at):
             try db.cachedStatement(sql: "UPDATE workers SET last_seen = ? WHERE id = ?")
@@ -87,15 +103,19 @@ extension SweepStore {
 
         case .artifact(let sha256, let bytes, let path, let at):
             // Content-addressed: the same bytes produced twice are one artifact.
-            try db.cachedStatement(sql: """
-                INSERT INTO artifacts (sha256, bytes, path, created_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT (sha256) DO NOTHING
-                """).execute(arguments: [sha256, bytes, path, at])
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO artifacts (sha256, bytes, path, created_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (sha256) DO NOTHING
+                    """
+            ).execute(arguments: [sha256, bytes, path, at])
 
         case .taskArtifact(let taskId, let name, let sha256):
-            try db.cachedStatement(sql: """
-                INSERT OR REPLACE INTO task_artifacts (task_id, name, sha256) VALUES (?, ?, ?)
-                """).execute(arguments: [taskId, name, sha256])
+            try db.cachedStatement(
+                sql: """
+                    INSERT OR REPLACE INTO task_artifacts (task_id, name, sha256) VALUES (?, ?, ?)
+                    """
+            ).execute(arguments: [taskId, name, sha256])
 
         case .sweepCancelled(let sweep, let cancelled, let at):
             try db.cachedStatement(sql: "UPDATE sweeps SET cancelled = ?, updated_at = ? WHERE name = ?")
@@ -108,11 +128,15 @@ extension SweepStore {
         return nil
     }
 
-    static func insertEvent(_ db: Database, at: Double, kind: String, sweep: String?, taskId: String? = nil,
-                            workerId: String? = nil, message: String) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO events (at, kind, sweep, task_id, worker_id, message) VALUES (?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [at, kind, sweep, taskId, workerId, message])
+    static func insertEvent(
+        _ db: Database, at: Double, kind: String, sweep: String?, taskId: String? = nil,
+        workerId: String? = nil, message: String
+    ) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO events (at, kind, sweep, task_id, worker_id, message) VALUES (?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [at, kind, sweep, taskId, workerId, message])
     }
 
     /// An UPDATE that matched no row is a coordinator bug worth stopping for: it would

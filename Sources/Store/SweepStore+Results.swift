@@ -16,9 +16,11 @@ extension SweepStore {
     /// `error` is, for a failed task, its last attempt's error (or the task's own when it
     /// never ran); `attempts` counts every attempt the task has had, reruns included.
     /// - Returns: rows ordered by sweep, stage (plan order), model, method, seed.
-    public func resultRows(sweep: String?, stage: String? = nil, states: [TaskState]? = nil,
-                           where filters: [(key: String, value: String)] = [],
-                           artifactRoot: String? = nil) throws -> [ResultRow] {
+    public func resultRows(
+        sweep: String?, stage: String? = nil, states: [TaskState]? = nil,
+        where filters: [(key: String, value: String)] = [],
+        artifactRoot: String? = nil
+    ) throws -> [ResultRow] {
         try read { db in
             var conditions = ["t.active = 1"]
             var arguments: StatementArguments = []
@@ -39,16 +41,20 @@ extension SweepStore {
 
             var rows: [ResultRow] = []
             var ordinals: [String: Int] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT t.id, t.sweep, t.stage, t.params_json, t.state, t.error, t.ordinal,
-                       r.metrics_json, r.units_json, r.details_json
-                FROM tasks t LEFT JOIN results r ON r.task_id = t.id WHERE \(selected)
-                """, arguments: arguments) {
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT t.id, t.sweep, t.stage, t.params_json, t.state, t.error, t.ordinal,
+                           r.metrics_json, r.units_json, r.details_json
+                    FROM tasks t LEFT JOIN results r ON r.task_id = t.id WHERE \(selected)
+                    """, arguments: arguments)
+            {
                 let id: String = row[0]
                 let params = try JSONColumns.object(row[3], what: "parameters of task \(id)")
                 guard ResultFilter.matches(params, filters) else { continue }
-                var result = ResultRow(sweep: row[1], stage: row[2], taskId: id, params: params,
-                                       state: try TaskState.stored(row[4], task: id), error: row[5])
+                var result = ResultRow(
+                    sweep: row[1], stage: row[2], taskId: id, params: params,
+                    state: try TaskState.stored(row[4], task: id), error: row[5])
                 if let metrics = row[7] as String? {
                     result.metrics = try JSONColumns.metrics(metrics, what: "metrics of task \(id)")
                     result.units = try JSONColumns.units(row[8], what: "units of task \(id)")
@@ -62,27 +68,37 @@ extension SweepStore {
             // SQLite takes the bare `error` column from the row that holds MAX(rowid), so this
             // is the last attempt's error next to the number of attempts.
             var lastAttempts: [String: (count: Int, error: String?)] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT a.task_id, COUNT(*), a.error, MAX(a.rowid) FROM attempts a JOIN tasks t ON t.id = a.task_id
-                WHERE \(selected) GROUP BY a.task_id
-                """, arguments: arguments) {
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT a.task_id, COUNT(*), a.error, MAX(a.rowid) FROM attempts a JOIN tasks t ON t.id = a.task_id
+                    WHERE \(selected) GROUP BY a.task_id
+                    """, arguments: arguments)
+            {
                 lastAttempts[row[0]] = (row[1], row[2])
             }
 
             var artifacts: [String: [ArtifactRef]] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT ta.task_id, ta.name, a.sha256, a.bytes, a.path
-                FROM task_artifacts ta JOIN artifacts a ON a.sha256 = ta.sha256 JOIN tasks t ON t.id = ta.task_id
-                WHERE \(selected) ORDER BY ta.task_id, ta.name
-                """, arguments: arguments) {
-                artifacts[row[0], default: []].append(ArtifactRef(
-                    name: row[1], sha256: row[2], bytes: row[3], path: Self.resolve(row[4], under: artifactRoot)))
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT ta.task_id, ta.name, a.sha256, a.bytes, a.path
+                    FROM task_artifacts ta JOIN artifacts a ON a.sha256 = ta.sha256 JOIN tasks t ON t.id = ta.task_id
+                    WHERE \(selected) ORDER BY ta.task_id, ta.name
+                    """, arguments: arguments)
+            {
+                artifacts[row[0], default: []].append(
+                    ArtifactRef(
+                        name: row[1], sha256: row[2], bytes: row[3], path: Self.resolve(row[4], under: artifactRoot)))
             }
 
             var stageOrder: [String: [String: Int]] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT sweep, stage, MIN(ordinal) FROM tasks WHERE active = 1 GROUP BY sweep, stage
-                """) {
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT sweep, stage, MIN(ordinal) FROM tasks WHERE active = 1 GROUP BY sweep, stage
+                    """)
+            {
                 stageOrder[row[0], default: [:]][row[1]] = row[2]
             }
 
@@ -120,7 +136,9 @@ enum ResultFilter {
 
     /// Orders by sweep name, stage (first appearance in the plan), model, method, seed; ties
     /// (other grid axes) by plan order, so the output is stable.
-    static func ordered(_ rows: [ResultRow], stageOrder: [String: [String: Int]], ordinals: [String: Int]) -> [ResultRow] {
+    static func ordered(_ rows: [ResultRow], stageOrder: [String: [String: Int]], ordinals: [String: Int])
+        -> [ResultRow]
+    {
         rows.sorted { a, b in
             if a.sweep != b.sweep { return a.sweep < b.sweep }
             let sa = stageOrder[a.sweep]?[a.stage] ?? Int.max, sb = stageOrder[b.sweep]?[b.stage] ?? Int.max

@@ -23,9 +23,10 @@ public final class SweepStore: Sendable {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {
-                throw StoreError(.cannotOpen,
+                throw StoreError(
+                    .cannotOpen,
                     "cannot create the state directory \(directory) (\(error.localizedDescription)); "
-                    + "check its permissions or pass another --state DIR.")
+                        + "check its permissions or pass another --state DIR.")
             }
         }
         pool = try Self.openPool(path: path, readOnly: false)
@@ -33,17 +34,19 @@ public final class SweepStore: Sendable {
             let migrator = Schema.migrator
             let superseded = try pool.read { try migrator.hasBeenSuperseded($0) }
             if superseded {
-                throw StoreError(.cannotOpen,
+                throw StoreError(
+                    .cannotOpen,
                     "the state database \(path) was written by a newer sparsegrid; "
-                    + "run that version, or pass another --state DIR.")
+                        + "run that version, or pass another --state DIR.")
             }
             try migrator.migrate(pool)
         } catch let error as StoreError {
             throw error
         } catch {
-            throw StoreError(.cannotOpen,
+            throw StoreError(
+                .cannotOpen,
                 "cannot prepare the state database \(path): \(Self.reason(error)); "
-                + "if the file is not a sparsegrid database, move it aside or pass another --state DIR.")
+                    + "if the file is not a sparsegrid database, move it aside or pass another --state DIR.")
         }
     }
 
@@ -56,7 +59,8 @@ public final class SweepStore: Sendable {
     /// Opens an existing database for reading only; any write through it throws.
     public static func openReadOnly(path: String) throws -> SweepStore {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw StoreError(.noState,
+            throw StoreError(
+                .noState,
                 "no sparsegrid state at \(path): run `sparsegrid run SPEC` or pass --state DIR")
         }
         let pool = try openPool(path: path, readOnly: true)
@@ -64,14 +68,16 @@ public final class SweepStore: Sendable {
         do {
             upToDate = try pool.read { try Schema.migrator.hasCompletedMigrations($0) }
         } catch {
-            throw StoreError(.cannotOpen,
+            throw StoreError(
+                .cannotOpen,
                 "cannot read the state database \(path): \(reason(error)); "
-                + "check that it is a sparsegrid database, or pass another --state DIR.")
+                    + "check that it is a sparsegrid database, or pass another --state DIR.")
         }
         guard upToDate else {
-            throw StoreError(.cannotOpen,
+            throw StoreError(
+                .cannotOpen,
                 "the state database \(path) has an older or newer schema than this sparsegrid; "
-                + "start this version's coordinator on it once to upgrade it, or use the matching version.")
+                    + "start this version's coordinator on it once to upgrade it, or use the matching version.")
         }
         return SweepStore(readOnlyPath: path, pool: pool)
     }
@@ -92,9 +98,10 @@ public final class SweepStore: Sendable {
         do {
             return try DatabasePool(path: path, configuration: config)
         } catch {
-            throw StoreError(.cannotOpen,
+            throw StoreError(
+                .cannotOpen,
                 "cannot open the state database \(path): \(reason(error)); "
-                + "check the path and its permissions, or pass another --state DIR.")
+                    + "check the path and its permissions, or pass another --state DIR.")
         }
     }
 
@@ -106,16 +113,18 @@ public final class SweepStore: Sendable {
     /// Runs `body` in one write transaction, refusing on a read-only store.
     func write<T>(_ action: String, _ body: (Database) throws -> T) throws -> T {
         guard !isReadOnly else {
-            throw StoreError(.readOnly,
+            throw StoreError(
+                .readOnly,
                 "cannot \(action): the state database \(path) was opened read-only; "
-                + "this change must go through the coordinator or a writable store.")
+                    + "this change must go through the coordinator or a writable store.")
         }
         do {
             return try pool.write(body)
         } catch let error as StoreError {
             throw error
         } catch {
-            throw StoreError(.batchRejected,
+            throw StoreError(
+                .batchRejected,
                 "cannot \(action) in \(path): \(Self.reason(error)); nothing was changed.")
         }
     }

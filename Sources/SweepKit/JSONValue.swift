@@ -51,9 +51,13 @@ public enum JSONValue: Hashable, Sendable, Codable {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
         case .number(let d):
-            if let i = JSONValue.exactInteger(d) { out += String(i) }
-            else if d.isFinite { out += "\(d)" }
-            else { out += "null" }
+            if let i = JSONValue.exactInteger(d) {
+                out += String(i)
+            } else if d.isFinite {
+                out += "\(d)"
+            } else {
+                out += "null"
+            }
         case .string(let s): JSONValue.writeString(s, into: &out)
         case .array(let a):
             out += "["

@@ -19,9 +19,11 @@ public struct ResultRow: Codable, Sendable, Hashable {
     /// Artifacts the task produced: name, sha256, bytes, path under the state directory.
     public var artifacts: [ArtifactRef]
 
-    public init(sweep: String, stage: String, taskId: String, params: [String: JSONValue], state: TaskState,
-                metrics: [String: Double?] = [:], units: [String: String] = [:], details: JSONValue = .null,
-                error: String? = nil, attempts: Int = 0, artifacts: [ArtifactRef] = []) {
+    public init(
+        sweep: String, stage: String, taskId: String, params: [String: JSONValue], state: TaskState,
+        metrics: [String: Double?] = [:], units: [String: String] = [:], details: JSONValue = .null,
+        error: String? = nil, attempts: Int = 0, artifacts: [ArtifactRef] = []
+    ) {
         self.sweep = sweep
         self.stage = stage
         self.taskId = taskId

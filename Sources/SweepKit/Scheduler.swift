@@ -139,15 +139,19 @@ public struct Scheduler: Sendable {
     /// Adds a sweep's tasks, or refreshes them after a relaunch (states come from the store).
     /// `seeds` are all of the sweep's active tasks: a task of the sweep that the plan no longer
     /// has (a relaunch dropped it) stops running and is forgotten.
-    public mutating func addSweep(name: String, engine: String, device: String, retries: Int, cancelled: Bool,
-                                  deadAfter: Double? = nil, tasks seeds: [TaskSeed], now: Double = 0) {
-        sweeps[name] = SweepInfo(engine: engine, device: device, retries: retries, cancelled: cancelled,
-                                 deadAfter: deadAfter)
+    public mutating func addSweep(
+        name: String, engine: String, device: String, retries: Int, cancelled: Bool,
+        deadAfter: Double? = nil, tasks seeds: [TaskSeed], now: Double = 0
+    ) {
+        sweeps[name] = SweepInfo(
+            engine: engine, device: device, retries: retries, cancelled: cancelled,
+            deadAfter: deadAfter)
         let keep = Set(seeds.map(\.id))
         for (id, task) in tasks where task.sweep == name && !keep.contains(id) {
             for attemptId in task.running {
-                endAttempt(attemptId, outcome: .cancelled, reason: "the relaunched plan no longer has this task",
-                           cancelWorker: true, now: now)
+                endAttempt(
+                    attemptId, outcome: .cancelled, reason: "the relaunched plan no longer has this task",
+                    cancelWorker: true, now: now)
             }
             tasks[id] = nil
             artifacts[id] = nil
@@ -161,9 +165,10 @@ public struct Scheduler: Sendable {
                 }
                 tasks[seed.id] = existing
             } else {
-                tasks[seed.id] = Task(sweep: seed.sweep, stage: seed.stage, priority: seed.priority, state: seed.state,
-                                      attemptsUsed: seed.attemptsUsed, inputs: seed.inputs, params: seed.params,
-                                      inputsByStage: seed.inputsByStage)
+                tasks[seed.id] = Task(
+                    sweep: seed.sweep, stage: seed.stage, priority: seed.priority, state: seed.state,
+                    attemptsUsed: seed.attemptsUsed, inputs: seed.inputs, params: seed.params,
+                    inputsByStage: seed.inputsByStage)
             }
         }
         for seed in seeds {
@@ -190,55 +195,67 @@ public struct Scheduler: Sendable {
     /// work: tasks first, then the attempts the database still lists as running (so their
     /// tasks stay running instead of being requeued), then the queues. Each such attempt's
     /// worker has `config.restartGrace` to reconnect and claim it before it is lost.
-    public mutating func restore(sweeps restored: [RestoredSweep], attempts running: [RestoredAttempt],
-                                 artifacts stored: [String: [ArtifactDigest]], workerKeys: [String: String] = [:],
-                                 now: Double) {
+    public mutating func restore(
+        sweeps restored: [RestoredSweep], attempts running: [RestoredAttempt],
+        artifacts stored: [String: [ArtifactDigest]], workerKeys: [String: String] = [:],
+        now: Double
+    ) {
         var seedsBySweep: [String: [TaskSeed]] = [:]
         for sweep in restored {
-            sweeps[sweep.name] = SweepInfo(engine: sweep.engine, device: sweep.device, retries: sweep.retries,
-                                           cancelled: sweep.cancelled, deadAfter: sweep.deadAfter)
+            sweeps[sweep.name] = SweepInfo(
+                engine: sweep.engine, device: sweep.device, retries: sweep.retries,
+                cancelled: sweep.cancelled, deadAfter: sweep.deadAfter)
             seedsBySweep[sweep.name] = sweep.tasks
             for seed in sweep.tasks where tasks[seed.id] == nil {
-                tasks[seed.id] = Task(sweep: seed.sweep, stage: seed.stage, priority: seed.priority, state: seed.state,
-                                      attemptsUsed: seed.attemptsUsed, inputs: seed.inputs, params: seed.params,
-                                      inputsByStage: seed.inputsByStage)
+                tasks[seed.id] = Task(
+                    sweep: seed.sweep, stage: seed.stage, priority: seed.priority, state: seed.state,
+                    attemptsUsed: seed.attemptsUsed, inputs: seed.inputs, params: seed.params,
+                    inputsByStage: seed.inputsByStage)
             }
         }
         for (taskId, refs) in stored { artifacts[taskId] = refs }
         for attempt in running {
-            restoreAttempt(attemptId: attempt.id, taskId: attempt.taskId, workerId: attempt.workerId,
-                           startedAt: attempt.startedAt, now: now)
+            restoreAttempt(
+                attemptId: attempt.id, taskId: attempt.taskId, workerId: attempt.workerId,
+                startedAt: attempt.startedAt, now: now)
             if workers[attempt.workerId]?.registration == nil {
                 workers[attempt.workerId]?.restoredKey = workerKeys[attempt.workerId]
             }
         }
         for sweep in restored {
-            addSweep(name: sweep.name, engine: sweep.engine, device: sweep.device, retries: sweep.retries,
-                     cancelled: sweep.cancelled, deadAfter: sweep.deadAfter, tasks: seedsBySweep[sweep.name] ?? [])
+            addSweep(
+                name: sweep.name, engine: sweep.engine, device: sweep.device, retries: sweep.retries,
+                cancelled: sweep.cancelled, deadAfter: sweep.deadAfter, tasks: seedsBySweep[sweep.name] ?? [])
         }
     }
 
     /// An attempt the store still lists as running, after a restart (see `restore`). One
     /// whose task is unknown or already final cannot be adopted: it ends as lost.
-    public mutating func restoreAttempt(attemptId: String, taskId: String, workerId: String, startedAt: Double,
-                                        now: Double) {
+    public mutating func restoreAttempt(
+        attemptId: String, taskId: String, workerId: String, startedAt: Double,
+        now: Double
+    ) {
         guard let task = tasks[taskId], !task.state.isFinal else {
             // A late result of it still answers as a duplicate rather than unknown.
             if tasks[taskId] != nil {
                 endedAttempts[attemptId] = Attempt(taskId: taskId, workerId: workerId, startedAt: startedAt)
             }
-            effects.append(.attemptEnded(attemptId: attemptId, taskId: taskId, outcome: .lost,
-                                         error: "the coordinator restarted and its task is no longer runnable",
-                                         failure: nil))
+            effects.append(
+                .attemptEnded(
+                    attemptId: attemptId, taskId: taskId, outcome: .lost,
+                    error: "the coordinator restarted and its task is no longer runnable",
+                    failure: nil))
             return
         }
         attempts[attemptId] = Attempt(taskId: taskId, workerId: workerId, startedAt: startedAt)
         tasks[taskId]!.running.insert(attemptId)
         tasks[taskId]!.state = .running
         if workers[workerId] == nil {
-            workers[workerId] = Worker(capabilities: WorkerCapabilities(engines: [], hasGPU: false, hasCPU: false,
-                                                                        slots: 0),
-                                       lastSeen: now, alive: true, credits: 0)
+            workers[workerId] = Worker(
+                capabilities: WorkerCapabilities(
+                    engines: [], hasGPU: false, hasCPU: false,
+                    slots: 0),
+                lastSeen: now, alive: true, credits: 0)
             workers[workerId]!.graceUntil = now + config.restartGraceSeconds
         }
         workers[workerId]!.running.insert(attemptId)
@@ -248,10 +265,13 @@ public struct Scheduler: Sendable {
         guard sweeps[name] != nil else { return }
         sweeps[name]!.cancelled = true
         for (id, task) in tasks where task.sweep == name && !task.state.isFinal {
-            for attemptId in task.running { endAttempt(attemptId, outcome: .cancelled, reason: "sweep cancelled", cancelWorker: true, now: now) }
+            for attemptId in task.running {
+                endAttempt(attemptId, outcome: .cancelled, reason: "sweep cancelled", cancelWorker: true, now: now)
+            }
             setState(id, .cancelled, error: "cancelled by the user")
         }
-        effects.append(.log(kind: "cancel", sweep: name, taskId: nil, workerId: nil, message: "sweep \(name) cancelled"))
+        effects.append(
+            .log(kind: "cancel", sweep: name, taskId: nil, workerId: nil, message: "sweep \(name) cancelled"))
     }
 
     /// Failed and cancelled tasks of the sweep run again with a fresh retry budget.
@@ -280,8 +300,10 @@ public struct Scheduler: Sendable {
     /// live worker said hello again on its connection (e.g. to offer an engine it has just
     /// described): an attempt assigned to it within `deadAfter` may still be on its way to it,
     /// so it is kept (the next heartbeats settle it, as in `workerRunning`).
-    public mutating func workerConnected(id: String, capabilities: WorkerCapabilities, running: [String], now: Double,
-                                         sameConnection: Bool = false) {
+    public mutating func workerConnected(
+        id: String, capabilities: WorkerCapabilities, running: [String], now: Double,
+        sameConnection: Bool = false
+    ) {
         let claimed = Set(running)
         var inFlight: Set<String> = []
         if let old = workers[id] {
@@ -290,8 +312,9 @@ public struct Scheduler: Sendable {
                     inFlight.insert(attemptId)
                     continue
                 }
-                endAttempt(attemptId, outcome: .lost, reason: "worker \(id) reconnected without it", cancelWorker: false,
-                           now: now)
+                endAttempt(
+                    attemptId, outcome: .lost, reason: "worker \(id) reconnected without it", cancelWorker: false,
+                    now: now)
             }
         }
         holding.remove(id)
@@ -302,8 +325,10 @@ public struct Scheduler: Sendable {
             if let attempt = attempts[attemptId], attempt.workerId == id {
                 worker.running.insert(attemptId)
             } else {
-                effects.append(.cancel(workerId: id, attemptId: attemptId,
-                                       reason: "the coordinator no longer tracks this attempt"))
+                effects.append(
+                    .cancel(
+                        workerId: id, attemptId: attemptId,
+                        reason: "the coordinator no longer tracks this attempt"))
             }
         }
         workers[id] = worker
@@ -312,18 +337,24 @@ public struct Scheduler: Sendable {
     /// A hello from a connection. A worker id that is alive under another connection or key
     /// is refused (a stolen id must not take a live worker's place or end its attempts); a
     /// reconnect from the same connection, a restored worker, or a dead one is registered.
-    public mutating func workerHello(id: String, registration: WorkerRegistration, capabilities: WorkerCapabilities,
-                                     running: [String], now: Double) -> HelloDecision {
+    public mutating func workerHello(
+        id: String, registration: WorkerRegistration, capabilities: WorkerCapabilities,
+        running: [String], now: Double
+    ) -> HelloDecision {
         if let old = workers[id], old.alive, let current = old.registration,
             current.identity != registration.identity || current.key != registration.key
         {
-            effects.append(.log(kind: "refused", sweep: nil, taskId: nil, workerId: id,
-                                message: "refused a hello for worker \(id) from another connection: the id is live"))
+            effects.append(
+                .log(
+                    kind: "refused", sweep: nil, taskId: nil, workerId: id,
+                    message: "refused a hello for worker \(id) from another connection: the id is live"))
             return .refused("worker id '\(id)' is live on another connection")
         }
         if let old = workers[id], old.registration == nil, let key = old.restoredKey, key != registration.key {
-            effects.append(.log(kind: "refused", sweep: nil, taskId: nil, workerId: id,
-                                message: "refused a hello for restored worker \(id) under another CURVE key"))
+            effects.append(
+                .log(
+                    kind: "refused", sweep: nil, taskId: nil, workerId: id,
+                    message: "refused a hello for restored worker \(id) under another CURVE key"))
             return .refused("worker id '\(id)' belongs to another key")
         }
         if let other = byIdentity[registration.identity], other != id, workers[other]?.alive == true {
@@ -337,11 +368,15 @@ public struct Scheduler: Sendable {
         byIdentity[registration.identity] = id
         let devices = registration.info["slots"]?.arrayValue?.compactMap(\.stringValue) ?? []
         let adopted = workers[id]!.running.count
-        let what = sameConnection ? "said hello again (engines: \(capabilities.engines.sorted().joined(separator: ", ")))"
+        let what =
+            sameConnection
+            ? "said hello again (engines: \(capabilities.engines.sorted().joined(separator: ", ")))"
             : "joined from \(registration.host) with \(capabilities.slots) slot(s) [\(devices.joined(separator: ", "))], "
                 + "engines: \(capabilities.engines.sorted().joined(separator: ", "))"
-        effects.append(.log(kind: sameConnection ? "hello" : "joined", sweep: nil, taskId: nil, workerId: id,
-                            message: "worker \(id) \(what)" + (adopted > 0 ? "; running \(adopted) attempt(s)" : "")))
+        effects.append(
+            .log(
+                kind: sameConnection ? "hello" : "joined", sweep: nil, taskId: nil, workerId: id,
+                message: "worker \(id) \(what)" + (adopted > 0 ? "; running \(adopted) attempt(s)" : "")))
         return .accepted
     }
 
@@ -372,9 +407,11 @@ public struct Scheduler: Sendable {
         guard let worker = workers[id], worker.alive else { return }
         markDead(id)
         let running = worker.running.sorted()
-        effects.append(.log(kind: "left", sweep: nil, taskId: nil, workerId: id,
-                            message: "worker \(id) \(reason)"
-                                + (running.isEmpty ? "" : "; \(running.count) attempt(s) requeued")))
+        effects.append(
+            .log(
+                kind: "left", sweep: nil, taskId: nil, workerId: id,
+                message: "worker \(id) \(reason)"
+                    + (running.isEmpty ? "" : "; \(running.count) attempt(s) requeued")))
         for attemptId in running {
             endAttempt(attemptId, outcome: .lost, reason: "worker \(id) \(reason)", cancelWorker: false, now: now)
         }
@@ -432,7 +469,8 @@ public struct Scheduler: Sendable {
         let listed = Set(running)
         for attemptId in worker.running.sorted() where !listed.contains(attemptId) {
             guard let attempt = attempts[attemptId], now - attempt.startedAt > config.deadAfter else { continue }
-            endAttempt(attemptId, outcome: .lost, reason: "worker \(id) no longer runs it", cancelWorker: false, now: now)
+            endAttempt(
+                attemptId, outcome: .lost, reason: "worker \(id) no longer runs it", cancelWorker: false, now: now)
         }
     }
 
@@ -445,43 +483,55 @@ public struct Scheduler: Sendable {
 
     /// A result from worker `sender`. Only the worker the attempt was assigned to may report
     /// it; `artifacts` become the inputs of the task's consumers.
-    public mutating func resultArrived(attemptId: String, from sender: String, artifacts produced: [ArtifactDigest] = [],
-                                       now: Double) -> ResultDecision {
+    public mutating func resultArrived(
+        attemptId: String, from sender: String, artifacts produced: [ArtifactDigest] = [],
+        now: Double
+    ) -> ResultDecision {
         guard let attempt = attempts[attemptId] ?? endedAttempts[attemptId], let task = tasks[attempt.taskId] else {
             return .unknown
         }
         guard attempt.workerId == sender else {
-            effects.append(.log(kind: "refused", sweep: task.sweep, taskId: attempt.taskId, workerId: sender,
-                                message: "refused a result for attempt \(attemptId) of worker \(attempt.workerId) "
-                                    + "sent by worker \(sender)"))
+            effects.append(
+                .log(
+                    kind: "refused", sweep: task.sweep, taskId: attempt.taskId, workerId: sender,
+                    message: "refused a result for attempt \(attemptId) of worker \(attempt.workerId) "
+                        + "sent by worker \(sender)"))
             return .notYours
         }
         if task.state == .failed || task.state == .cancelled {
             // Too late: the task ended for good and its consumers with it; storing this would
             // leave a succeeded task with failed consumers. `retry` runs it again.
             endedAttempts[attemptId] = nil
-            effects.append(.log(kind: "late", sweep: task.sweep, taskId: attempt.taskId, workerId: sender,
-                                message: "late result of attempt \(attemptId) dropped: the task already "
-                                    + "\(task.state.rawValue)"))
+            effects.append(
+                .log(
+                    kind: "late", sweep: task.sweep, taskId: attempt.taskId, workerId: sender,
+                    message: "late result of attempt \(attemptId) dropped: the task already "
+                        + "\(task.state.rawValue)"))
             return .unknown
         }
         endedAttempts[attemptId] = nil
         let taskId = attempt.taskId
         if task.state == .succeeded {
             dropAttempt(attemptId)
-            effects.append(.attemptEnded(attemptId: attemptId, taskId: taskId, outcome: .duplicate,
-                                         error: "a result for this task was already stored", failure: nil))
-            effects.append(.log(kind: "duplicate", sweep: task.sweep, taskId: taskId, workerId: attempt.workerId,
-                                message: "late result of attempt \(attemptId) dropped"))
+            effects.append(
+                .attemptEnded(
+                    attemptId: attemptId, taskId: taskId, outcome: .duplicate,
+                    error: "a result for this task was already stored", failure: nil))
+            effects.append(
+                .log(
+                    kind: "duplicate", sweep: task.sweep, taskId: taskId, workerId: attempt.workerId,
+                    message: "late result of attempt \(attemptId) dropped"))
             return .duplicate(taskId: taskId)
         }
         dropAttempt(attemptId)
-        effects.append(.attemptEnded(attemptId: attemptId, taskId: taskId, outcome: .succeeded, error: nil, failure: nil))
+        effects.append(
+            .attemptEnded(attemptId: attemptId, taskId: taskId, outcome: .succeeded, error: nil, failure: nil))
         workers[attempt.workerId]?.holds.insert(taskId)
         if !produced.isEmpty { artifacts[taskId] = produced }
         for other in tasks[taskId]!.running {
-            endAttempt(other, outcome: .cancelled, reason: "another attempt's result was stored", cancelWorker: true,
-                       now: now)
+            endAttempt(
+                other, outcome: .cancelled, reason: "another attempt's result was stored", cancelWorker: true,
+                now: now)
         }
         setState(taskId, .succeeded, error: nil)
         for dependent in tasks[taskId]!.dependents { promoteIfInputsDone(dependent) }
@@ -490,25 +540,32 @@ public struct Scheduler: Sendable {
 
     /// Worker `sender` reported a failed attempt; the report travels in the `attemptEnded`
     /// effect. Only the attempt's own worker may fail it.
-    public mutating func failureArrived(attemptId: String, from sender: String, _ report: FailureReport,
-                                        now: Double) -> FailureDecision {
+    public mutating func failureArrived(
+        attemptId: String, from sender: String, _ report: FailureReport,
+        now: Double
+    ) -> FailureDecision {
         guard let attempt = attempts[attemptId] else { return .unknown }
         guard attempt.workerId == sender else {
-            effects.append(.log(kind: "refused", sweep: tasks[attempt.taskId]?.sweep, taskId: attempt.taskId,
-                                workerId: sender,
-                                message: "refused a failure for attempt \(attemptId) of worker \(attempt.workerId) "
-                                    + "sent by worker \(sender)"))
+            effects.append(
+                .log(
+                    kind: "refused", sweep: tasks[attempt.taskId]?.sweep, taskId: attempt.taskId,
+                    workerId: sender,
+                    message: "refused a failure for attempt \(attemptId) of worker \(attempt.workerId) "
+                        + "sent by worker \(sender)"))
             return .notYours
         }
         dropAttempt(attemptId)
         // A time limit says nothing about the task itself: retried like a lost attempt.
         let retryable = report.retryable || report.timedOut
         let outcome: AttemptOutcome = report.timedOut ? .timeout : (retryable ? .failed : .invalid)
-        effects.append(.attemptEnded(attemptId: attemptId, taskId: attempt.taskId, outcome: outcome,
-                                     error: report.error, failure: report))
-        settleAfterAttempt(attempt.taskId, attemptId: attemptId, retryable: retryable,
-                           error: report.timedOut ? "timed out: \(report.error)" : report.error, now: now,
-                           workerId: sender)
+        effects.append(
+            .attemptEnded(
+                attemptId: attemptId, taskId: attempt.taskId, outcome: outcome,
+                error: report.error, failure: report))
+        settleAfterAttempt(
+            attempt.taskId, attemptId: attemptId, retryable: retryable,
+            error: report.timedOut ? "timed out: \(report.error)" : report.error, now: now,
+            workerId: sender)
         return .recorded(tasks[attempt.taskId]?.state ?? .failed)
     }
 
@@ -534,9 +591,10 @@ public struct Scheduler: Sendable {
                 }
                 let silence = now - worker.lastSeen
                 for attemptId in worker.running.sorted() where silence > deadInterval(ofAttempt: attemptId) {
-                    endAttempt(attemptId, outcome: .lost,
-                               reason: "worker \(id) went silent for \(Self.seconds(silence)) (the sweep's dead_after)",
-                               cancelWorker: false, now: now)
+                    endAttempt(
+                        attemptId, outcome: .lost,
+                        reason: "worker \(id) went silent for \(Self.seconds(silence)) (the sweep's dead_after)",
+                        cancelWorker: false, now: now)
                 }
                 if workers[id]?.running.isEmpty ?? true { holding.remove(id) }
             }
@@ -576,10 +634,13 @@ public struct Scheduler: Sendable {
         var inputs: [String: (taskId: String, artifact: ArtifactDigest)] = [:]
         for (stage, inputTask) in task.inputsByStage {
             let produced = artifacts[inputTask] ?? []
-            if let a = produced.first(where: { $0.name == "checkpoint" }) ?? produced.first { inputs[stage] = (inputTask, a) }
+            if let a = produced.first(where: { $0.name == "checkpoint" }) ?? produced.first {
+                inputs[stage] = (inputTask, a)
+            }
         }
-        return Assignment(sweep: task.sweep, stage: task.stage, engine: sweep.engine, device: sweep.device,
-                          params: task.params, inputs: inputs)
+        return Assignment(
+            sweep: task.sweep, stage: task.stage, engine: sweep.engine, device: sweep.device,
+            params: task.params, inputs: inputs)
     }
     public func workerOf(attempt: String) -> String? { attempts[attempt]?.workerId }
     public func runningAttempts(ofWorker id: String) -> [String] { workers[id]?.running.sorted() ?? [] }
@@ -605,7 +666,8 @@ public struct Scheduler: Sendable {
         if alive.isEmpty { return "no worker is connected" }
         if !alive.contains(where: { $0.capabilities.canRun(engine: info.engine, device: info.device) }) {
             let engines = Set(alive.flatMap { $0.capabilities.engines }).sorted().joined(separator: ", ")
-            return "no connected worker can run engine '\(info.engine)' on device '\(info.device)' (workers offer: \(engines))"
+            return
+                "no connected worker can run engine '\(info.engine)' on device '\(info.device)' (workers offer: \(engines))"
         }
         return nil
     }
@@ -736,8 +798,10 @@ public struct Scheduler: Sendable {
         workers[workerId]!.credits -= 1
         workers[workerId]!.running.insert(attemptId)
         tasks[taskId]!.state = .running
-        effects.append(.attemptStarted(attemptId: attemptId, taskId: taskId, workerId: workerId,
-                                       attemptsUsed: tasks[taskId]!.attemptsUsed))
+        effects.append(
+            .attemptStarted(
+                attemptId: attemptId, taskId: taskId, workerId: workerId,
+                attemptsUsed: tasks[taskId]!.attemptsUsed))
         effects.append(.assign(workerId: workerId, attemptId: attemptId, taskId: taskId))
     }
 
@@ -747,25 +811,32 @@ public struct Scheduler: Sendable {
         workers[attempt.workerId]?.running.remove(attemptId)
     }
 
-    private mutating func endAttempt(_ attemptId: String, outcome: AttemptOutcome, reason: String, cancelWorker: Bool,
-                                     now: Double) {
+    private mutating func endAttempt(
+        _ attemptId: String, outcome: AttemptOutcome, reason: String, cancelWorker: Bool,
+        now: Double
+    ) {
         guard let attempt = attempts[attemptId] else { return }
         dropAttempt(attemptId)
         endedAttempts[attemptId] = attempt
-        effects.append(.attemptEnded(attemptId: attemptId, taskId: attempt.taskId, outcome: outcome, error: reason,
-                                     failure: nil))
+        effects.append(
+            .attemptEnded(
+                attemptId: attemptId, taskId: attempt.taskId, outcome: outcome, error: reason,
+                failure: nil))
         if cancelWorker, workers[attempt.workerId]?.alive == true {
             effects.append(.cancel(workerId: attempt.workerId, attemptId: attemptId, reason: reason))
         }
         if outcome == .lost {
-            settleAfterAttempt(attempt.taskId, attemptId: attemptId, retryable: true, error: reason, now: now,
-                               workerId: attempt.workerId)
+            settleAfterAttempt(
+                attempt.taskId, attemptId: attemptId, retryable: true, error: reason, now: now,
+                workerId: attempt.workerId)
         }
     }
 
     /// After an attempt of a task ended badly: retry with backoff, or fail for good.
-    private mutating func settleAfterAttempt(_ taskId: String, attemptId: String, retryable: Bool, error: String,
-                                             now: Double, workerId: String? = nil) {
+    private mutating func settleAfterAttempt(
+        _ taskId: String, attemptId: String, retryable: Bool, error: String,
+        now: Double, workerId: String? = nil
+    ) {
         guard let task = tasks[taskId], task.state == .running, task.running.isEmpty else { return }
         let retries = sweeps[task.sweep]?.retries ?? 0
         if sweeps[task.sweep]?.cancelled == true {
@@ -777,16 +848,20 @@ public struct Scheduler: Sendable {
             let delay = min(config.retryBackoff * Double(1 << min(task.attemptsUsed - 1, 20)), config.retryBackoffMax)
             tasks[taskId]!.notBefore = now + delay
             setState(taskId, .ready, error: nil)
-            effects.append(.log(kind: "retry", sweep: task.sweep, taskId: taskId, workerId: workerId,
-                                attemptId: attemptId,
-                                message: "task \(label(taskId)) requeued: attempt \(task.attemptsUsed) of \(retries + 1) "
-                                    + "ended (\(error)); retrying in \(Self.seconds(delay))"))
+            effects.append(
+                .log(
+                    kind: "retry", sweep: task.sweep, taskId: taskId, workerId: workerId,
+                    attemptId: attemptId,
+                    message: "task \(label(taskId)) requeued: attempt \(task.attemptsUsed) of \(retries + 1) "
+                        + "ended (\(error)); retrying in \(Self.seconds(delay))"))
             if delay <= 0 { enqueue(taskId) } else { delayed.append(taskId) }
         } else {
             let why = retryable ? "\(error) (after \(task.attemptsUsed) attempt(s))" : error
             setState(taskId, .failed, error: why)
-            effects.append(.log(kind: "failed", sweep: task.sweep, taskId: taskId, workerId: workerId,
-                                attemptId: attemptId, level: .warn, message: "task \(label(taskId)) failed: \(why)"))
+            effects.append(
+                .log(
+                    kind: "failed", sweep: task.sweep, taskId: taskId, workerId: workerId,
+                    attemptId: attemptId, level: .warn, message: "task \(label(taskId)) failed: \(why)"))
             failDependents(of: taskId)
         }
     }

@@ -17,8 +17,10 @@ public struct SchedulerConfig: Sendable {
     /// dead (heartbeats stay at 1 s), short enough that a crashed one's tasks move on within a minute.
     public static let defaultDeadAfter = 30.0
 
-    public init(deadAfter: Double = SchedulerConfig.defaultDeadAfter, retryBackoff: Double = 0.5, retryBackoffMax: Double = 30,
-                affinityWindow: Int = 16, restartGrace: Double? = nil) {
+    public init(
+        deadAfter: Double = SchedulerConfig.defaultDeadAfter, retryBackoff: Double = 0.5, retryBackoffMax: Double = 30,
+        affinityWindow: Int = 16, restartGrace: Double? = nil
+    ) {
         self.deadAfter = deadAfter
         self.retryBackoff = retryBackoff
         self.retryBackoffMax = retryBackoffMax
@@ -67,8 +69,10 @@ public struct TaskSeed: Sendable, Hashable {
     public var params: [String: JSONValue]
     public var inputsByStage: [String: String]
 
-    public init(id: String, sweep: String, stage: String, priority: Int, state: TaskState, attemptsUsed: Int,
-                inputs: [String], params: [String: JSONValue] = [:], inputsByStage: [String: String] = [:]) {
+    public init(
+        id: String, sweep: String, stage: String, priority: Int, state: TaskState, attemptsUsed: Int,
+        inputs: [String], params: [String: JSONValue] = [:], inputsByStage: [String: String] = [:]
+    ) {
         self.id = id
         self.sweep = sweep
         self.stage = stage
@@ -93,16 +97,21 @@ public enum SchedulerEffect: Sendable, Equatable {
     /// `error` is the scheduler's reason (lost, cancelled, duplicate); for failures reported by a
     /// worker the coordinator records the worker's own error, exit code and stderr tail.
     /// `failure` is the worker's own report (exit code, stderr tail) when it sent one.
-    case attemptEnded(attemptId: String, taskId: String, outcome: AttemptOutcome, error: String?,
-                      failure: FailureReport?)
+    case attemptEnded(
+        attemptId: String, taskId: String, outcome: AttemptOutcome, error: String?,
+        failure: FailureReport?)
     case workerDead(workerId: String)
     /// An operator event: stored in the `events` table and printed on the coordinator's log.
     case log(SchedulerLog)
 
-    public static func log(kind: String, sweep: String?, taskId: String?, workerId: String?, attemptId: String? = nil,
-                           level: SchedulerLog.Level = .info, message: String) -> SchedulerEffect {
-        .log(SchedulerLog(level: level, kind: kind, sweep: sweep, taskId: taskId, workerId: workerId,
-                          attemptId: attemptId, message: message))
+    public static func log(
+        kind: String, sweep: String?, taskId: String?, workerId: String?, attemptId: String? = nil,
+        level: SchedulerLog.Level = .info, message: String
+    ) -> SchedulerEffect {
+        .log(
+            SchedulerLog(
+                level: level, kind: kind, sweep: sweep, taskId: taskId, workerId: workerId,
+                attemptId: attemptId, message: message))
     }
 }
 
@@ -122,8 +131,10 @@ public struct SchedulerLog: Sendable, Equatable {
     public var attemptId: String?
     public var message: String
 
-    public init(level: Level = .info, kind: String, sweep: String?, taskId: String?, workerId: String?,
-                attemptId: String? = nil, message: String) {
+    public init(
+        level: Level = .info, kind: String, sweep: String?, taskId: String?, workerId: String?,
+        attemptId: String? = nil, message: String
+    ) {
         self.level = level
         self.kind = kind
         self.sweep = sweep
@@ -165,8 +176,10 @@ public struct FailureReport: Sendable, Hashable {
     /// `--task-timeout` or `--idle-timeout`): recorded as outcome `timeout`, always retryable.
     public var timedOut: Bool
 
-    public init(error: String, exitCode: Int32? = nil, stderrTail: String? = nil, retryable: Bool,
-                timedOut: Bool = false) {
+    public init(
+        error: String, exitCode: Int32? = nil, stderrTail: String? = nil, retryable: Bool,
+        timedOut: Bool = false
+    ) {
         self.error = error
         self.exitCode = exitCode
         self.stderrTail = stderrTail
@@ -220,8 +233,10 @@ public struct RestoredSweep: Sendable {
     /// The sweep's own `dead_after` (see `SweepPlan.deadAfter`).
     public var deadAfter: Double?
 
-    public init(name: String, engine: String, device: String, retries: Int, cancelled: Bool, tasks: [TaskSeed],
-                deadAfter: Double? = nil) {
+    public init(
+        name: String, engine: String, device: String, retries: Int, cancelled: Bool, tasks: [TaskSeed],
+        deadAfter: Double? = nil
+    ) {
         self.name = name
         self.engine = engine
         self.device = device

@@ -51,9 +51,11 @@ public struct SweepPlan: Codable, Sendable {
     /// coordinator's `--dead-after`).
     public var deadAfter: Double?
 
-    public init(name: String, engine: String, context: JSONValue, tasks: [PlannedTask], retries: Int,
-                device: String, reports: [ReportSpec], specText: String, stageTimeouts: [String: Double]? = nil,
-                deadAfter: Double? = nil) {
+    public init(
+        name: String, engine: String, context: JSONValue, tasks: [PlannedTask], retries: Int,
+        device: String, reports: [ReportSpec], specText: String, stageTimeouts: [String: Double]? = nil,
+        deadAfter: Double? = nil
+    ) {
         self.name = name
         self.engine = engine
         self.context = context

@@ -3,11 +3,11 @@
 /// pending → ready (its inputs succeeded) → running → succeeded | failed, and back to
 /// ready when an attempt is lost or fails with retries left. `cancelled` is set by the user.
 public enum TaskState: String, Codable, Sendable, CaseIterable {
-    case pending      // waiting for the tasks it consumes
-    case ready        // runnable, in the queue
-    case running      // an attempt is assigned
+    case pending  // waiting for the tasks it consumes
+    case ready  // runnable, in the queue
+    case running  // an attempt is assigned
     case succeeded
-    case failed       // retries exhausted, invalid task, or an input failed
+    case failed  // retries exhausted, invalid task, or an input failed
     case cancelled
 
     public var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled }
@@ -17,10 +17,10 @@ public enum TaskState: String, Codable, Sendable, CaseIterable {
 public enum AttemptOutcome: String, Codable, Sendable, CaseIterable {
     case running
     case succeeded
-    case failed       // the engine reported failure or exited non-zero
-    case invalid      // the engine said the task itself is invalid (exit 2): never retried
-    case lost         // its worker went silent or disconnected
-    case timeout      // the worker stopped it at a time limit (stage, worker or no-progress): retried
-    case cancelled    // cancelled by the user or because another attempt won
-    case duplicate    // a result arrived after another attempt's result was stored
+    case failed  // the engine reported failure or exited non-zero
+    case invalid  // the engine said the task itself is invalid (exit 2): never retried
+    case lost  // its worker went silent or disconnected
+    case timeout  // the worker stopped it at a time limit (stage, worker or no-progress): retried
+    case cancelled  // cancelled by the user or because another attempt won
+    case duplicate  // a result arrived after another attempt's result was stored
 }

@@ -40,8 +40,10 @@ public struct LiveStatus: Codable, Sendable {
         public var secondsSinceSeen: Double
         /// attempt id → (task label, last progress event)
         public var running: [RunningAttempt]
-        public init(id: String, host: String, slots: Int, alive: Bool, secondsSinceSeen: Double,
-                    running: [RunningAttempt]) {
+        public init(
+            id: String, host: String, slots: Int, alive: Bool, secondsSinceSeen: Double,
+            running: [RunningAttempt]
+        ) {
             self.id = id
             self.host = host
             self.slots = slots

@@ -26,8 +26,10 @@ public struct LogLine: Sendable, Equatable {
     public var sweep: String?
     public var msg: String
 
-    public init(ts: Double, level: Level = .info, event: String, worker: String? = nil, task: String? = nil,
-                attempt: String? = nil, sweep: String? = nil, msg: String) {
+    public init(
+        ts: Double, level: Level = .info, event: String, worker: String? = nil, task: String? = nil,
+        attempt: String? = nil, sweep: String? = nil, msg: String
+    ) {
         self.ts = ts
         self.level = level
         self.event = event
@@ -45,9 +47,11 @@ public struct LogLine: Sendable, Equatable {
 
     public var json: JSONValue {
         let text = { (s: String?) -> JSONValue in s.map { .string($0) } ?? .null }
-        return ["ts": .string(timestamp), "level": .string(level.rawValue), "event": .string(event),
-                "worker": text(worker), "task": text(task), "attempt": text(attempt), "sweep": text(sweep),
-                "msg": .string(msg)]
+        return [
+            "ts": .string(timestamp), "level": .string(level.rawValue), "event": .string(event),
+            "worker": text(worker), "task": text(task), "attempt": text(attempt), "sweep": text(sweep),
+            "msg": .string(msg),
+        ]
     }
 
     /// The line without its newline. `source` names the process in text lines ("coordinator",
@@ -83,9 +87,13 @@ public final class OperatorLog: Sendable {
         handle.write(Data((line.rendered(format, source: source) + "\n").utf8))
     }
 
-    public func write(event: String, level: LogLine.Level = .info, worker: String? = nil, task: String? = nil,
-                      attempt: String? = nil, sweep: String? = nil, _ msg: String) {
-        write(LogLine(ts: Date().timeIntervalSince1970, level: level, event: event, worker: worker, task: task,
-                      attempt: attempt, sweep: sweep, msg: msg))
+    public func write(
+        event: String, level: LogLine.Level = .info, worker: String? = nil, task: String? = nil,
+        attempt: String? = nil, sweep: String? = nil, _ msg: String
+    ) {
+        write(
+            LogLine(
+                ts: Date().timeIntervalSince1970, level: level, event: event, worker: worker, task: task,
+                attempt: attempt, sweep: sweep, msg: msg))
     }
 }

@@ -11,8 +11,10 @@ final class ArtifactClient {
     private let cache: String
     private let timeoutMs: Int
 
-    init(context: Context, endpoint: String, cache: String, curve: CurveClientConfig?,
-         timeoutSeconds: Double = 30) throws {
+    init(
+        context: Context, endpoint: String, cache: String, curve: CurveClientConfig?,
+        timeoutSeconds: Double = 30
+    ) throws {
         socket = try context.socket(.dealer)
         try socket.setLinger(milliseconds: 0)
         try socket.applyCurve(curve)
@@ -73,7 +75,8 @@ final class ArtifactClient {
         let actual = try ArtifactFiles.sha256(path: partial)
         guard actual == sha else {
             try? FileManager.default.removeItem(atPath: partial)
-            throw WorkerError("artifact \(sha.prefix(12)) failed verification (its SHA-256 is \(actual.prefix(12))); discarded")
+            throw WorkerError(
+                "artifact \(sha.prefix(12)) failed verification (its SHA-256 is \(actual.prefix(12))); discarded")
         }
         try? FileManager.default.removeItem(atPath: final)
         try FileManager.default.moveItem(atPath: partial, toPath: final)
@@ -103,8 +106,10 @@ final class ArtifactClient {
                     try handle.seek(toOffset: UInt64(offset))
                     let bytes = try handle.read(upToCount: artifactChunkBytes) ?? Data()
                     if bytes.isEmpty { break }
-                    try socket.send(Codec.frames(.put, Put(sha256: sha, offset: offset, total: total),
-                                                 payload: Array(bytes)))
+                    try socket.send(
+                        Codec.frames(
+                            .put, Put(sha256: sha, offset: offset, total: total),
+                            payload: Array(bytes)))
                     offset += Int64(bytes.count)
                     inFlight += 1
                 }

@@ -70,8 +70,10 @@ struct DescribeCache: Sendable {
     func store(name: String, key: String, command: String, described: JSONValue, now: Double) {
         let fm = FileManager.default
         guard (try? fm.createDirectory(atPath: directory, withIntermediateDirectories: true)) != nil else { return }
-        let entry: JSONValue = ["key": .string(key), "engine": .string(name), "command": .string(command),
-                                "describedAt": .number(now), "describe": described]
+        let entry: JSONValue = [
+            "key": .string(key), "engine": .string(name), "command": .string(command),
+            "describedAt": .number(now), "describe": described,
+        ]
         let target = path(name: name, key: key)
         let temporary = "\(target).\(getpid()).tmp"
         guard fm.createFile(atPath: temporary, contents: Data(entry.canonicalText.utf8)) else { return }
@@ -91,10 +93,13 @@ struct DescribeCache: Sendable {
     // MARK: - Fingerprints
 
     static func fileName(_ name: String) -> String {
-        String(name.unicodeScalars.map { c -> Character in
-            let ok = ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || c == "-" || c == "_"
-            return ok ? Character(c) : "_"
-        })
+        String(
+            name.unicodeScalars.map { c -> Character in
+                let ok =
+                    ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || c == "-"
+                    || c == "_"
+                return ok ? Character(c) : "_"
+            })
     }
 
     /// "size mtime" of a file or folder (symbolic links followed); nil when it does not exist.
@@ -119,7 +124,9 @@ struct DescribeCache: Sendable {
         let bin = URL(fileURLWithPath: program).deletingLastPathComponent()
         guard bin.lastPathComponent == "bin" else { return [] }
         let lib = bin.deletingLastPathComponent().appendingPathComponent("lib").path
-        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: lib)) ?? []).filter { $0.hasPrefix("python") }
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: lib)) ?? []).filter {
+            $0.hasPrefix("python")
+        }
         return versions.sorted().map { "\(lib)/\($0)/site-packages" }
             .filter { FileManager.default.fileExists(atPath: $0) }
     }

@@ -36,8 +36,11 @@ final class EngineDescriber: Sendable {
             let key = DescribeCache.key(for: command)
             if let key, let described = cache.load(name: name, key: key) {
                 engines[name] = described
-                log(WorkerLog(event: "describe", message: "engine \(name): described from the cache "
-                                  + "(\(cache.path(name: name, key: key)))"))
+                log(
+                    WorkerLog(
+                        event: "describe",
+                        message: "engine \(name): described from the cache "
+                            + "(\(cache.path(name: name, key: key)))"))
             } else {
                 pending.append((name, key))
             }
@@ -78,26 +81,36 @@ final class EngineDescriber: Sendable {
     private func describe(name: String, key: String?) -> JSONValue? {
         guard let command = config.engines[name] else { return nil }
         let started = Date()
-        log(WorkerLog(event: "describe", message: "describing engine \(name) "
-                          + (key == nil ? "(its code could not be located, so it is described at every start)…"
-                                        : "(first start, cached afterwards)…")))
+        log(
+            WorkerLog(
+                event: "describe",
+                message: "describing engine \(name) "
+                    + (key == nil
+                        ? "(its code could not be located, so it is described at every start)…"
+                        : "(first start, cached afterwards)…")))
         do {
             let (status, output, errors) = try run(command)
             let seconds = Date().timeIntervalSince(started)
             if state.withLock({ $0.cancelled }) { return nil }
             guard status == 0, let described = try? JSONValue.parse(output), case .object = described else {
                 let how = status.map { "exited with status \($0)" } ?? "was killed"
-                log(WorkerLog(level: .warn, event: "describe",
-                              message: "engine '\(name)' is not offered: `describe` \(how) after "
-                                  + "\(WorkerSession.seconds(seconds)): \(errors.suffix(300))"))
+                log(
+                    WorkerLog(
+                        level: .warn, event: "describe",
+                        message: "engine '\(name)' is not offered: `describe` \(how) after "
+                            + "\(WorkerSession.seconds(seconds)): \(errors.suffix(300))"))
                 return nil
             }
             if let key {
-                cache.store(name: name, key: key, command: Self.commandLine(command), described: described,
-                            now: Date().timeIntervalSince1970)
+                cache.store(
+                    name: name, key: key, command: Self.commandLine(command), described: described,
+                    now: Date().timeIntervalSince1970)
             }
-            log(WorkerLog(event: "describe", message: "engine \(name) described in \(WorkerSession.seconds(seconds)); "
-                              + "offering it"))
+            log(
+                WorkerLog(
+                    event: "describe",
+                    message: "engine \(name) described in \(WorkerSession.seconds(seconds)); "
+                        + "offering it"))
             return described
         } catch {
             log(WorkerLog(level: .warn, event: "describe", message: "engine '\(name)' is not offered: \(error)"))
@@ -108,8 +121,9 @@ final class EngineDescriber: Sendable {
     /// Runs `<engine> describe`: exit status (nil: killed), stdout, the end of stderr.
     private func run(_ command: EngineCommand) throws -> (Int32?, String, String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: DescribeCache.resolve(
-            command.executable, environment: ProcessInfo.processInfo.environment))
+        process.executableURL = URL(
+            fileURLWithPath: DescribeCache.resolve(
+                command.executable, environment: ProcessInfo.processInfo.environment))
         process.arguments = command.arguments + ["describe"]
         var env = ProcessInfo.processInfo.environment
         for (k, v) in command.environment { env[k] = v }

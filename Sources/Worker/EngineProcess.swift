@@ -3,9 +3,9 @@ import SweepKit
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One engine subprocess: `<engine> run --task FILE --workdir DIR` (or `describe`), kept
@@ -62,8 +62,10 @@ final class EngineProcess: Sendable {
 
     private let state = Mutex(State())
 
-    init(command: EngineCommand, arguments: [String], environment: [String: String], directory: String,
-         killGrace: Double = EngineProcess.defaultKillGrace) throws {
+    init(
+        command: EngineCommand, arguments: [String], environment: [String: String], directory: String,
+        killGrace: Double = EngineProcess.defaultKillGrace
+    ) throws {
         var env = ProcessInfo.processInfo.environment
         for (k, v) in command.environment { env[k] = v }
         for (k, v) in environment { env[k] = v }
@@ -78,8 +80,9 @@ final class EngineProcess: Sendable {
         }
         let pid: pid_t
         do {
-            pid = try Spawn.start(executable: executable, arguments: command.arguments + arguments, environment: env,
-                                  directory: directory, stdout: out.write, stderr: err.write)
+            pid = try Spawn.start(
+                executable: executable, arguments: command.arguments + arguments, environment: env,
+                directory: directory, stdout: out.write, stderr: err.write)
         } catch {
             for fd in [out.read, out.write, err.read, err.write, exited.read, exited.write] { close(fd) }
             throw WorkerError("cannot start engine \(command.executable): \(error)")
@@ -133,9 +136,11 @@ final class EngineProcess: Sendable {
         }
         precondition(first, "EngineProcess.readLines is called once")
 
-        var fds = [pollfd(fd: stdoutFd, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: stderrFd, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: exitedFd, events: Int16(POLLIN), revents: 0)]
+        var fds = [
+            pollfd(fd: stdoutFd, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: stderrFd, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: exitedFd, events: Int16(POLLIN), revents: 0),
+        ]
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
         var pending: [UInt8] = []  // the stdout line being read (no newline seen yet)
         var tail: [UInt8] = []
@@ -149,8 +154,9 @@ final class EngineProcess: Sendable {
             return !isAborted
         }
         func overLong() {
-            abort("the engine printed a stdout line longer than the 1 MiB limit (\(EngineProcess.maxLineBytes) bytes "
-                + "per event line); it was stopped")
+            abort(
+                "the engine printed a stdout line longer than the 1 MiB limit (\(EngineProcess.maxLineBytes) bytes "
+                    + "per event line); it was stopped")
         }
         /// Splits newly read stdout bytes into lines; only these bytes are searched for `\n`.
         /// False once stdout is to be read no further.

@@ -57,32 +57,41 @@ final class Job: Sendable {
         -> (MessageType, any WireMessage)
     {
         // Cut to what the coordinator accepts, so a verbose engine cannot make its failure unsendable.
-        (.failed, TaskFailed(attemptId: assign.attemptId, taskId: assign.taskId,
-                             error: error.truncatedUTF8(WireLimits.maxTextBytes), exitCode: exitCode,
-                             stderrTail: stderr.map {
-                                 String(decoding: Array($0.utf8.suffix(WireLimits.maxStderrTailBytes - 8)), as: UTF8.self)
-                             },
-                             retryable: retryable))
+        (
+            .failed,
+            TaskFailed(
+                attemptId: assign.attemptId, taskId: assign.taskId,
+                error: error.truncatedUTF8(WireLimits.maxTextBytes), exitCode: exitCode,
+                stderrTail: stderr.map {
+                    String(decoding: Array($0.utf8.suffix(WireLimits.maxStderrTailBytes - 8)), as: UTF8.self)
+                },
+                retryable: retryable)
+        )
     }
 
-    private func execute(config: WorkerConfig, context: Context, dataEndpoint: String,
-                         post: @Sendable (JobOutput) -> Void) throws -> (MessageType, any WireMessage) {
+    private func execute(
+        config: WorkerConfig, context: Context, dataEndpoint: String,
+        post: @Sendable (JobOutput) -> Void
+    ) throws -> (MessageType, any WireMessage) {
         guard let command = config.engines[assign.engine] else {
             return failure("this worker has no engine named '\(assign.engine)'")
         }
         let artifactCache = "\(config.cacheDirectory)/artifacts"
         let workdir = "\(config.cacheDirectory)/work/\(assign.attemptId)"
         try FileManager.default.createDirectory(atPath: workdir, withIntermediateDirectories: true)
-        let client = try ArtifactClient(context: context, endpoint: config.dialable(dataEndpoint), cache: artifactCache,
-                                        curve: config.curve)
+        let client = try ArtifactClient(
+            context: context, endpoint: config.dialable(dataEndpoint), cache: artifactCache,
+            curve: config.curve)
 
         // Inputs by hash, verified, from the local cache or the coordinator.
         var inputs: [String: JSONValue] = [:]
         for (stage, input) in assign.inputs {
             if let reason = cancelReason { return failure("cancelled: \(reason)", retryable: cancelRetryable) }
             let path = try client.fetch(sha256: input.sha256, bytes: input.bytes)
-            inputs[stage] = ["task_id": .string(input.taskId), "name": .string(input.name),
-                             "sha256": .string(input.sha256), "path": .string(path)]
+            inputs[stage] = [
+                "task_id": .string(input.taskId), "name": .string(input.name),
+                "sha256": .string(input.sha256), "path": .string(path),
+            ]
         }
         let device: String = slot.isGPU ? "cuda" : "cpu"
         let task: JSONValue = [
@@ -99,7 +108,8 @@ final class Job: Sendable {
             // Device indices are relative to what this worker itself may see (Slurm, for one,
             // sets CUDA_VISIBLE_DEVICES per task): index i is the i-th of those devices.
             let index = String(slot.device.dropFirst("cuda:".count))
-            let inherited = ProcessInfo.processInfo.environment["CUDA_VISIBLE_DEVICES"]?
+            let inherited =
+                ProcessInfo.processInfo.environment["CUDA_VISIBLE_DEVICES"]?
                 .split(separator: ",").map(String.init) ?? []
             if let i = Int(index), i < inherited.count {
                 env["CUDA_VISIBLE_DEVICES"] = inherited[i]
@@ -111,8 +121,9 @@ final class Job: Sendable {
             let cpuSlots = max(config.slots.filter { !$0.isGPU }.count, 1)
             env["OMP_NUM_THREADS"] = String(config.threadsPerSlot ?? max(cores / cpuSlots, 1))
         }
-        let engine = try EngineProcess(command: command, arguments: ["run", "--task", taskFile, "--workdir", workdir],
-                                       environment: env, directory: workdir, killGrace: killGrace)
+        let engine = try EngineProcess(
+            command: command, arguments: ["run", "--task", taskFile, "--workdir", workdir],
+            environment: env, directory: workdir, killGrace: killGrace)
         let cancelledBeforeStart = state.withLock { s -> Bool in
             s.engine = engine
             return s.cancel != nil
@@ -133,25 +144,29 @@ final class Job: Sendable {
         let errorMessage = events.errorMessage
 
         if let reason = cancelReason {
-            return failure("cancelled: \(reason)", exitCode: ended.exitCode, stderr: stderrTail,
-                           retryable: cancelRetryable)
+            return failure(
+                "cancelled: \(reason)", exitCode: ended.exitCode, stderr: stderrTail,
+                retryable: cancelRetryable)
         }
         // The engine broke its contract or an output limit: it would do so again.
         if let reason = ended.abortReason {
             return failure(reason, exitCode: ended.exitCode, stderr: stderrTail, retryable: false)
         }
         if let signal = ended.signal {
-            return failure("engine was killed by signal \(signal)" + (errorMessage.map { ": \($0)" } ?? ""),
-                           stderr: stderrTail)
+            return failure(
+                "engine was killed by signal \(signal)" + (errorMessage.map { ": \($0)" } ?? ""),
+                stderr: stderrTail)
         }
         let code = ended.exitCode ?? -1
         if code == 2 {
-            return failure(errorMessage ?? "the engine rejected the task as invalid (exit 2)", exitCode: 2,
-                           stderr: stderrTail, retryable: false)
+            return failure(
+                errorMessage ?? "the engine rejected the task as invalid (exit 2)", exitCode: 2,
+                stderr: stderrTail, retryable: false)
         }
         if code != 0 {
-            return failure("engine exited with status \(code)" + (errorMessage.map { ": \($0)" } ?? ""),
-                           exitCode: code, stderr: stderrTail)
+            return failure(
+                "engine exited with status \(code)" + (errorMessage.map { ": \($0)" } ?? ""),
+                exitCode: code, stderr: stderrTail)
         }
         guard let result = events.result else {
             return failure("engine exited 0 without a result event", exitCode: 0, stderr: stderrTail)
@@ -163,8 +178,13 @@ final class Job: Sendable {
         var contained: [(artifact: EngineEvents.Artifact, path: String)] = []
         for artifact in events.artifacts {
             do {
-                contained.append((artifact, try ArtifactContainment.resolve(name: artifact.name, path: artifact.path,
-                                                                             workdir: workdir)))
+                contained.append(
+                    (
+                        artifact,
+                        try ArtifactContainment.resolve(
+                            name: artifact.name, path: artifact.path,
+                            workdir: workdir)
+                    ))
             } catch {
                 return failure("\(error)", exitCode: 0, stderr: stderrTail, retryable: false)
             }
@@ -173,8 +193,9 @@ final class Job: Sendable {
         for (artifact, path) in contained {
             let sha = try ArtifactFiles.sha256(path: path)
             if let claimed = artifact.sha256, claimed != sha {
-                return failure("artifact \(artifact.name) does not match the SHA-256 the engine announced",
-                               exitCode: 0, stderr: stderrTail)
+                return failure(
+                    "artifact \(artifact.name) does not match the SHA-256 the engine announced",
+                    exitCode: 0, stderr: stderrTail)
             }
             let bytes = ArtifactFiles.fileSize(path) ?? 0
             let cached = ArtifactFiles.finalPath(root: artifactCache, sha256: sha)
@@ -194,9 +215,15 @@ final class Job: Sendable {
             }
         }
         var units: [String: String] = [:]
-        for (k, v) in result["units"]?.objectValue ?? [:] { units[k] = v.displayText.truncatedUTF8(WireLimits.maxUnitLength) }
+        for (k, v) in result["units"]?.objectValue ?? [:] {
+            units[k] = v.displayText.truncatedUTF8(WireLimits.maxUnitLength)
+        }
         try? FileManager.default.removeItem(atPath: workdir)
-        return (.result, TaskResult(attemptId: assign.attemptId, taskId: assign.taskId, metrics: metrics, units: units,
-                                    details: result["details"] ?? .null, artifacts: produced))
+        return (
+            .result,
+            TaskResult(
+                attemptId: assign.attemptId, taskId: assign.taskId, metrics: metrics, units: units,
+                details: result["details"] ?? .null, artifacts: produced)
+        )
     }
 }

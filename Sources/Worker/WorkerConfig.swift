@@ -72,12 +72,14 @@ public struct WorkerConfig: Sendable {
     public static let defaultIdleTimeout = 30 * 60.0
     public static let defaultDrainGrace = 60.0
 
-    public init(coordinator: String, workerId: String, host: String, slots: [SlotInfo],
-                engines: [String: EngineCommand], cacheDirectory: String,
-                taskTimeout: Double = WorkerConfig.defaultTaskTimeout,
-                describeEngines: Bool = true, connectTimeout: Double? = nil, threadsPerSlot: Int? = nil,
-                curve: CurveClientConfig? = nil, idleTimeout: Double? = WorkerConfig.defaultIdleTimeout,
-                drainGrace: Double = WorkerConfig.defaultDrainGrace, describeCacheDirectory: String? = nil) {
+    public init(
+        coordinator: String, workerId: String, host: String, slots: [SlotInfo],
+        engines: [String: EngineCommand], cacheDirectory: String,
+        taskTimeout: Double = WorkerConfig.defaultTaskTimeout,
+        describeEngines: Bool = true, connectTimeout: Double? = nil, threadsPerSlot: Int? = nil,
+        curve: CurveClientConfig? = nil, idleTimeout: Double? = WorkerConfig.defaultIdleTimeout,
+        drainGrace: Double = WorkerConfig.defaultDrainGrace, describeCacheDirectory: String? = nil
+    ) {
         self.coordinator = coordinator
         self.workerId = workerId
         self.host = host
@@ -130,7 +132,8 @@ extension Socket {
     /// Makes this DEALER a CURVE client when the worker has keys.
     func applyCurve(_ curve: CurveClientConfig?) throws {
         guard let curve else { return }
-        try setCurveClient(serverPublicKey: curve.serverPublicKey, publicKey: curve.publicKey,
-                           secretKey: curve.secretKey)
+        try setCurveClient(
+            serverPublicKey: curve.serverPublicKey, publicKey: curve.publicKey,
+            secretKey: curve.secretKey)
     }
 }

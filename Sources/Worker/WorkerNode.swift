@@ -58,8 +58,10 @@ public final class WorkerNode: Sendable {
     private func post(_ input: PumpInput) { inbox.withLock { $0.append(input) } }
 
     private func write(_ entry: WorkerLog) {
-        log?.write(LogLine(ts: wallClock(), level: entry.level, event: entry.event, worker: config.workerId,
-                           task: entry.taskId, attempt: entry.attemptId, msg: entry.message))
+        log?.write(
+            LogLine(
+                ts: wallClock(), level: entry.level, event: entry.event, worker: config.workerId,
+                task: entry.taskId, attempt: entry.attemptId, msg: entry.message))
     }
 
     /// Opens a DEALER socket to the coordinator. Throws only for an address that cannot be used.
@@ -75,8 +77,9 @@ public final class WorkerNode: Sendable {
         do {
             try socket.connect(config.coordinator)
         } catch {
-            throw WorkerError("cannot use coordinator address '\(config.coordinator)': \(error). "
-                + "Pass --coordinator tcp://HOST:PORT, the address `sparsegrid coordinator` printed.")
+            throw WorkerError(
+                "cannot use coordinator address '\(config.coordinator)': \(error). "
+                    + "Pass --coordinator tcp://HOST:PORT, the address `sparsegrid coordinator` printed.")
         }
         return socket
     }

@@ -94,7 +94,9 @@ struct WorkerSession: Sendable {
         case .cancel(let cancel):
             if running[cancel.attemptId] != nil {
                 running[cancel.attemptId]?.cancel = .coordinator
-                log("cancel", attempt: cancel.attemptId, "the coordinator cancelled \(cancel.attemptId): \(cancel.reason)")
+                log(
+                    "cancel", attempt: cancel.attemptId,
+                    "the coordinator cancelled \(cancel.attemptId): \(cancel.reason)")
                 effects.append(.cancelJob(attemptId: cancel.attemptId, reason: cancel.reason, retryable: false))
             }
         case .ack(let ack):
@@ -132,7 +134,8 @@ struct WorkerSession: Sendable {
             log("finished", attempt: attemptId, task: attempt?.assign.taskId, "finished \(attemptId) in \(seconds)")
         } else {
             let why = (try? Codec.parse(frames).decode(TaskFailed.self)).map { ": \($0.error.prefix(300))" } ?? ""
-            log("failed", level: .warn, attempt: attemptId, task: attempt?.assign.taskId,
+            log(
+                "failed", level: .warn, attempt: attemptId, task: attempt?.assign.taskId,
                 "attempt \(attemptId) failed after \(seconds)\(why)")
         }
         if welcomed {
@@ -173,7 +176,9 @@ struct WorkerSession: Sendable {
             effects.append(.cancelJob(attemptId: id, reason: reason, retryable: true))
         }
         if phase == .draining, let deadline = drainDeadline, now >= deadline {
-            log("drain", level: .warn, "the drain grace of \(Self.seconds(config.drainGrace)) passed; stopping "
+            log(
+                "drain", level: .warn,
+                "the drain grace of \(Self.seconds(config.drainGrace)) passed; stopping "
                     + "\(running.count) running attempt(s) (they run again elsewhere)")
             stopNow(now: now)
             if phase == .ended { return }
@@ -191,14 +196,17 @@ struct WorkerSession: Sendable {
         } else if !welcomed, now - connectedAt > backoff {
             if let limit = config.connectTimeout, !everWelcomed, now - firstContact > limit {
                 phase = .ended
-                effects.append(.fail(WorkerError(
-                    "no coordinator answered at \(config.coordinator) within \(Int(limit)) s. Check that "
-                        + "`sparsegrid coordinator` is running there and that this address is the one it printed "
-                        + "(--bind); a remote coordinator must bind a non-loopback address.")))
+                effects.append(
+                    .fail(
+                        WorkerError(
+                            "no coordinator answered at \(config.coordinator) within \(Int(limit)) s. Check that "
+                                + "`sparsegrid coordinator` is running there and that this address is the one it printed "
+                                + "(--bind); a remote coordinator must bind a non-loopback address.")))
                 return
             }
             if !warnedUnreachable, now - firstContact > Timing.waitingNotice {
-                log("waiting", level: .warn,
+                log(
+                    "waiting", level: .warn,
                     "waiting for a coordinator at \(config.coordinator) (is `sparsegrid coordinator` running?)")
                 warnedUnreachable = true
             }
@@ -218,7 +226,9 @@ struct WorkerSession: Sendable {
         }
         phase = .draining
         drainDeadline = now + config.drainGrace
-        log("drain", "draining: taking no new work; \(running.count) running attempt(s) may finish within "
+        log(
+            "drain",
+            "draining: taking no new work; \(running.count) running attempt(s) may finish within "
                 + "\(Self.seconds(config.drainGrace)) (--drain-grace); send SIGTERM again to stop them now")
         byeIfIdle()
     }
@@ -256,7 +266,9 @@ struct WorkerSession: Sendable {
         if let stage = assign.timeout, stage <= config.taskTimeout {
             return (stage, "it ran longer than the stage's timeout of \(Self.seconds(stage))")
         }
-        return (config.taskTimeout, "it ran longer than the worker's --task-timeout of \(Self.seconds(config.taskTimeout))")
+        return (
+            config.taskTimeout, "it ran longer than the worker's --task-timeout of \(Self.seconds(config.taskTimeout))"
+        )
     }
 
     /// "3600 s", "0.5 s".
@@ -304,17 +316,22 @@ struct WorkerSession: Sendable {
         guard welcomed, let dataEndpoint else { return }
         if phase != .running {
             // Draining or stopping: refused, so the task runs elsewhere at once.
-            log("refused", attempt: assign.attemptId, task: assign.taskId,
+            log(
+                "refused", attempt: assign.attemptId, task: assign.taskId,
                 "refused \(assign.attemptId): this worker \(Self.drainingReason)")
-            send(.failed, TaskFailed(attemptId: assign.attemptId, taskId: assign.taskId,
-                                     error: "worker \(config.workerId) \(Self.drainingReason)", exitCode: nil,
-                                     stderrTail: nil, retryable: true))
+            send(
+                .failed,
+                TaskFailed(
+                    attemptId: assign.attemptId, taskId: assign.taskId,
+                    error: "worker \(config.workerId) \(Self.drainingReason)", exitCode: nil,
+                    stderrTail: nil, retryable: true))
             return
         }
         if assign.engine == "null" {
             // The built-in null engine: no process, the result goes back at once.
-            var result = TaskResult(attemptId: assign.attemptId, taskId: assign.taskId, metrics: [:], units: [:],
-                                    details: .null, artifacts: [])
+            var result = TaskResult(
+                attemptId: assign.attemptId, taskId: assign.taskId, metrics: [:], units: [:],
+                details: .null, artifacts: [])
             keepUntilAcknowledged(attemptId: assign.attemptId, type: .result, frames: Codec.frames(.result, result))
             // Sent once with the slot's credit; a resend after a reconnect has none
             // (the welcome's ready counts free slots afresh).
@@ -323,9 +340,12 @@ struct WorkerSession: Sendable {
             return
         }
         guard !freeSlots.isEmpty else {
-            send(.failed, TaskFailed(attemptId: assign.attemptId, taskId: assign.taskId,
-                                     error: "worker \(config.workerId) had no free slot", exitCode: nil,
-                                     stderrTail: nil, retryable: true))
+            send(
+                .failed,
+                TaskFailed(
+                    attemptId: assign.attemptId, taskId: assign.taskId,
+                    error: "worker \(config.workerId) had no free slot", exitCode: nil,
+                    stderrTail: nil, retryable: true))
             return
         }
         let slot = freeSlots.removeFirst()
@@ -333,7 +353,8 @@ struct WorkerSession: Sendable {
         var what = [assign.stage]
         for key in ["model", "method"] { if let v = assign.params[key]?.displayText { what.append(v) } }
         let limit = effectiveTimeout(of: assign)
-        log("running", attempt: assign.attemptId, task: assign.taskId,
+        log(
+            "running", attempt: assign.attemptId, task: assign.taskId,
             "running \(what.joined(separator: " ")) (\(assign.attemptId)) on \(slot.device), "
                 + "time limit \(Self.seconds(limit.seconds))")
         effects.append(.startJob(assign, slot: slot, dataEndpoint: dataEndpoint))
@@ -352,7 +373,8 @@ struct WorkerSession: Sendable {
             helloPending = false
             log("refused", level: .warn, "the coordinator refused our hello: \(reject.reason); trying again")
         default:
-            log("rejected", level: .warn,
+            log(
+                "rejected", level: .warn,
                 "the coordinator rejected a message (\(reject.code.rawValue)): \(reject.reason)")
         }
     }
@@ -363,14 +385,19 @@ struct WorkerSession: Sendable {
         effects.append(.send(type, Codec.frames(type, message)))
     }
 
-    private mutating func log(_ event: String, level: LogLine.Level = .info, attempt: String? = nil,
-                              task: String? = nil, _ message: String) {
+    private mutating func log(
+        _ event: String, level: LogLine.Level = .info, attempt: String? = nil,
+        task: String? = nil, _ message: String
+    ) {
         effects.append(.log(WorkerLog(level: level, event: event, attemptId: attempt, taskId: task, message: message)))
     }
 
     private mutating func hello() {
-        send(.hello, Hello(workerId: config.workerId, host: config.host, pid: pid, slots: config.slots,
-                           engines: engines, running: runningAttemptIds))
+        send(
+            .hello,
+            Hello(
+                workerId: config.workerId, host: config.host, pid: pid, slots: config.slots,
+                engines: engines, running: runningAttemptIds))
     }
 
     /// A fresh socket: everything learnt from the last welcome is void until the next one.

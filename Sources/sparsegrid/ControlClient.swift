@@ -20,8 +20,9 @@ final class ControlClient {
         try socket.setLinger(milliseconds: 0)
         if let keyFile = credentials.curveKey, let serverKey = credentials.serverKey {
             let secret = try readKey(keyFile, what: "your secret key")
-            try socket.setCurveClient(serverPublicKey: try readKey(serverKey, what: "coordinator's public key"),
-                                      publicKey: try ZMQ.curvePublic(fromSecret: secret), secretKey: secret)
+            try socket.setCurveClient(
+                serverPublicKey: try readKey(serverKey, what: "coordinator's public key"),
+                publicKey: try ZMQ.curvePublic(fromSecret: secret), secretKey: secret)
             token = (try? ControlToken.read(path: tokenPath)) ?? []
         } else {
             do {
@@ -33,8 +34,9 @@ final class ControlClient {
         do {
             try socket.connect(endpoint)
         } catch {
-            throw UserError("'\(endpoint)' is not a coordinator address: \(error). Pass the control address "
-                + "`sparsegrid coordinator` printed, e.g. --coordinator \(defaultControlEndpoint).")
+            throw UserError(
+                "'\(endpoint)' is not a coordinator address: \(error). Pass the control address "
+                    + "`sparsegrid coordinator` printed, e.g. --coordinator \(defaultControlEndpoint).")
         }
     }
 
@@ -42,13 +44,15 @@ final class ControlClient {
 
     func request<T: Encodable>(_ type: MessageType, _ header: T, timeout: Double = 5) throws -> ControlReply {
         try socket.send(Codec.frames(type, header, payload: token))
-        let fired = try Poller.poll([PollItem(socket: socket, events: .readable)],
-                                    timeoutMilliseconds: Int(timeout * 1000))
+        let fired = try Poller.poll(
+            [PollItem(socket: socket, events: .readable)],
+            timeoutMilliseconds: Int(timeout * 1000))
         guard fired[0].contains(.readable), let frames = try socket.receive(dontWait: true) else {
-            throw UserError("no coordinator answered at \(endpoint) within \(Int(timeout)) s. Start one with "
-                + "`sparsegrid coordinator --state DIR` (it prints its control address), or pass the right "
-                + "address with --coordinator; for a finished sweep, `sparsegrid results --state DIR` reads the "
-                + "database without a coordinator.")
+            throw UserError(
+                "no coordinator answered at \(endpoint) within \(Int(timeout)) s. Start one with "
+                    + "`sparsegrid coordinator --state DIR` (it prints its control address), or pass the right "
+                    + "address with --coordinator; for a finished sweep, `sparsegrid results --state DIR` reads the "
+                    + "database without a coordinator.")
         }
         let reply = try Codec.parse(frames).decode(ControlReply.self)
         if !reply.ok { throw UserError(reply.error ?? "the coordinator refused the request") }
@@ -61,15 +65,22 @@ struct ControlCredentials: ParsableArguments {
     @Option(name: .customLong("token-file"), help: "The control token file (default: <state>/control.token).")
     var tokenFile: String?
 
-    @Option(name: .customLong("curve-key"), help: "Your CURVE secret key file, for a coordinator whose control socket takes CURVE clients (--authorized-clients).")
+    @Option(
+        name: .customLong("curve-key"),
+        help:
+            "Your CURVE secret key file, for a coordinator whose control socket takes CURVE clients (--authorized-clients)."
+    )
     var curveKey: String?
 
-    @Option(name: .customLong("server-key"), help: "The coordinator's public key (its .pub file or the 40-character key), with --curve-key.")
+    @Option(
+        name: .customLong("server-key"),
+        help: "The coordinator's public key (its .pub file or the 40-character key), with --curve-key.")
     var serverKey: String?
 
     func validate() throws {
         if (curveKey == nil) != (serverKey == nil) {
-            throw ValidationError("--curve-key and --server-key go together: your secret key and the coordinator's public key.")
+            throw ValidationError(
+                "--curve-key and --server-key go together: your secret key and the coordinator's public key.")
         }
     }
 

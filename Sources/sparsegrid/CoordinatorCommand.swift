@@ -38,38 +38,63 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds between heartbeats.")
     var heartbeat: Double = 1
 
-    @Option(name: .customLong("dead-after"), help: "Seconds of silence after which a worker is dead and its tasks run elsewhere (a sweep's `dead_after` may ask for longer).")
+    @Option(
+        name: .customLong("dead-after"),
+        help:
+            "Seconds of silence after which a worker is dead and its tasks run elsewhere (a sweep's `dead_after` may ask for longer)."
+    )
     var deadAfter: Double = SchedulerConfig.defaultDeadAfter
 
-    @Option(name: .customLong("retry-backoff"), help: "Seconds before the first retry of a failed task (doubles each time).")
+    @Option(
+        name: .customLong("retry-backoff"), help: "Seconds before the first retry of a failed task (doubles each time)."
+    )
     var retryBackoff: Double = 0.5
 
-    @Option(name: .customLong("curve-key"), help: "This coordinator's CURVE secret key file (from `sparsegrid keygen`): encrypts and authenticates workers.")
+    @Option(
+        name: .customLong("curve-key"),
+        help: "This coordinator's CURVE secret key file (from `sparsegrid keygen`): encrypts and authenticates workers."
+    )
     var curveKey: String?
 
-    @Option(name: .customLong("authorized-keys"), help: "File of the worker public keys to admit, one per line (with --curve-key).")
+    @Option(
+        name: .customLong("authorized-keys"),
+        help: "File of the worker public keys to admit, one per line (with --curve-key).")
     var authorizedKeys: String?
 
-    @Option(name: .customLong("authorized-clients"), help: "File of the public keys of CLI users admitted to the control socket over CURVE, one per line (with --curve-key); then --control may bind a non-loopback address.")
+    @Option(
+        name: .customLong("authorized-clients"),
+        help:
+            "File of the public keys of CLI users admitted to the control socket over CURVE, one per line (with --curve-key); then --control may bind a non-loopback address."
+    )
     var authorizedClients: String?
 
     @Flag(name: .long, help: "Allow binding a non-loopback address without encryption.")
     var insecure = false
 
-    @Option(name: .customLong("log-format"), help: "Operator log on stderr (workers joining, leaving, declared dead, tasks requeued): `text`, or `json` for one JSON object per line.")
+    @Option(
+        name: .customLong("log-format"),
+        help:
+            "Operator log on stderr (workers joining, leaving, declared dead, tasks requeued): `text`, or `json` for one JSON object per line."
+    )
     var logFormat: LogFormat = .text
 
     func validate() throws {
         if authorizedClients != nil, curveKey == nil {
-            throw ValidationError("--authorized-clients needs --curve-key and --authorized-keys: the control socket uses the coordinator's CURVE identity.")
+            throw ValidationError(
+                "--authorized-clients needs --curve-key and --authorized-keys: the control socket uses the coordinator's CURVE identity."
+            )
         }
         if (curveKey == nil) != (authorizedKeys == nil) {
-            throw ValidationError("--curve-key and --authorized-keys go together: the coordinator's secret key and the workers it admits.")
+            throw ValidationError(
+                "--curve-key and --authorized-keys go together: the coordinator's secret key and the workers it admits."
+            )
         }
         if !WireLimits.intervalRange.contains(heartbeat) || !WireLimits.intervalRange.contains(deadAfter)
             || deadAfter <= heartbeat
         {
-            throw ValidationError("--dead-after (\(deadAfter)) must be longer than --heartbeat (\(heartbeat)), both between 0.01 and 86400 s.")
+            throw ValidationError(
+                "--dead-after (\(deadAfter)) must be longer than --heartbeat (\(heartbeat)), both between 0.01 and 86400 s."
+            )
         }
     }
 
@@ -78,22 +103,25 @@ struct CoordinatorCommand: AsyncParsableCommand {
             var curve: CurveServerConfig? = nil
             if let curveKey, let authorizedKeys {
                 guard let text = try? String(contentsOfFile: authorizedKeys, encoding: .utf8) else {
-                    throw UserError("cannot read --authorized-keys \(authorizedKeys): it should list the workers' "
-                        + ".pub keys, one per line.")
+                    throw UserError(
+                        "cannot read --authorized-keys \(authorizedKeys): it should list the workers' "
+                            + ".pub keys, one per line.")
                 }
                 let keys = Set(keyLines(text))
                 if keys.isEmpty { throw UserError("\(authorizedKeys) lists no worker keys; no worker could connect.") }
                 var clients: Set<String> = []
                 if let authorizedClients {
                     guard let text = try? String(contentsOfFile: authorizedClients, encoding: .utf8) else {
-                        throw UserError("cannot read --authorized-clients \(authorizedClients): it should list the CLI "
-                            + "users' .pub keys, one per line.")
+                        throw UserError(
+                            "cannot read --authorized-clients \(authorizedClients): it should list the CLI "
+                                + "users' .pub keys, one per line.")
                     }
                     clients = Set(keyLines(text))
                     if clients.isEmpty { throw UserError("\(authorizedClients) lists no client keys.") }
                 }
-                curve = CurveServerConfig(secretKey: try readKey(curveKey, what: "coordinator's secret key"),
-                                          authorizedWorkerKeys: keys, authorizedClientKeys: clients)
+                curve = CurveServerConfig(
+                    secretKey: try readKey(curveKey, what: "coordinator's secret key"),
+                    authorizedWorkerKeys: keys, authorizedClientKeys: clients)
             }
             let config = CoordinatorConfig(
                 stateDirectory: state, workerEndpoint: bind, dataEndpoint: data, controlEndpoint: control,
@@ -101,9 +129,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff), insecure: insecure,
                 curve: curve, log: OperatorLog(format: logFormat, source: "coordinator"))
             let coordinator = try Coordinator(config: config)
-            let info = CoordinatorInfo(pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
-                                       dataEndpoint: coordinator.dataEndpoint,
-                                       controlEndpoint: coordinator.controlEndpoint, startedAt: Date().timeIntervalSince1970)
+            let info = CoordinatorInfo(
+                pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
+                dataEndpoint: coordinator.dataEndpoint,
+                controlEndpoint: coordinator.controlEndpoint, startedAt: Date().timeIntervalSince1970)
             try info.write(state: state)
             print("sparsegrid coordinator: state \(state)")
             print("  workers connect to  \(coordinator.workerEndpoint)")

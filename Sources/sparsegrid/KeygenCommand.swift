@@ -26,8 +26,10 @@ struct KeygenCommand: AsyncParsableCommand {
             for file in [secret, pub] where FileManager.default.fileExists(atPath: file) {
                 throw UserError("\(file) exists; choose another PATH or remove it first (keys are never overwritten).")
             }
-            guard FileManager.default.createFile(atPath: secret, contents: Data((pair.secretKey + "\n").utf8),
-                                                 attributes: [.posixPermissions: 0o600])
+            guard
+                FileManager.default.createFile(
+                    atPath: secret, contents: Data((pair.secretKey + "\n").utf8),
+                    attributes: [.posixPermissions: 0o600])
             else { throw UserError("cannot write \(secret)") }
             try (pair.publicKey + "\n").write(toFile: pub, atomically: true, encoding: .utf8)
             print("secret key: \(secret) (keep it on this machine)")
@@ -40,8 +42,9 @@ struct KeygenCommand: AsyncParsableCommand {
 func readKey(_ value: String, what: String) throws -> String {
     if value.count == 40, !FileManager.default.fileExists(atPath: value) { return value }
     guard let text = try? String(contentsOfFile: value, encoding: .utf8) else {
-        throw UserError("cannot read the \(what) from '\(value)': give a key file made by `sparsegrid keygen` "
-            + "or the 40-character key itself.")
+        throw UserError(
+            "cannot read the \(what) from '\(value)': give a key file made by `sparsegrid keygen` "
+                + "or the 40-character key itself.")
     }
     let keys = keyLines(text)
     guard let key = keys.first, key.count == 40 else {

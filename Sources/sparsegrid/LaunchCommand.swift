@@ -36,7 +36,9 @@ struct LaunchCommand: AsyncParsableCommand {
             _ = try client.request(.status, StatusRequest(), timeout: 8)
             let reply = try client.request(.launch, LaunchRequest(plan: plan), timeout: 600)
             let n = { (key: String) in reply.body[key]?.intValue ?? 0 }
-            print("sweep \(plan.name): \(n("new")) new, \(n("reused")) reused, \(n("rerun")) to run again, \(n("total")) total")
+            print(
+                "sweep \(plan.name): \(n("new")) new, \(n("reused")) reused, \(n("rerun")) to run again, \(n("total")) total"
+            )
         }
     }
 }
@@ -47,7 +49,8 @@ struct SweepTarget: ParsableArguments {
     @Argument(help: "The sweep's name.")
     var name: String
 
-    @Option(name: .long, help: "State directory (used to find its running coordinator, or edited directly when none runs).")
+    @Option(
+        name: .long, help: "State directory (used to find its running coordinator, or edited directly when none runs).")
     var state: String = defaultStateDirectory
 
     @Option(name: .long, help: "The coordinator's control address (default: the one running on --state).")
@@ -76,8 +79,9 @@ struct CancelCommand: AsyncParsableCommand {
                 print("sweep \(target.name) cancelled")
             } else {
                 _ = try openStore(state: target.state)  // a clear error when there is no state here
-                let n = try OfflineControl.cancel(databasePath: databasePath(state: target.state), sweep: target.name,
-                                                  now: Date().timeIntervalSince1970)
+                let n = try OfflineControl.cancel(
+                    databasePath: databasePath(state: target.state), sweep: target.name,
+                    now: Date().timeIntervalSince1970)
                 print("sweep \(target.name) cancelled (\(n) task(s) will not run)")
             }
         }
@@ -97,10 +101,12 @@ struct RetryCommand: AsyncParsableCommand {
                 print("sweep \(target.name): \(reply.body["retried"]?.intValue ?? 0) task(s) will run again")
             } else {
                 _ = try openStore(state: target.state)
-                let n = try OfflineControl.retry(databasePath: databasePath(state: target.state), sweep: target.name,
-                                                 now: Date().timeIntervalSince1970)
-                print("sweep \(target.name): \(n) task(s) will run again when a coordinator runs it "
-                    + "(`sparsegrid run` or `sparsegrid coordinator`)")
+                let n = try OfflineControl.retry(
+                    databasePath: databasePath(state: target.state), sweep: target.name,
+                    now: Date().timeIntervalSince1970)
+                print(
+                    "sweep \(target.name): \(n) task(s) will run again when a coordinator runs it "
+                        + "(`sparsegrid run` or `sparsegrid coordinator`)")
             }
         }
     }

@@ -20,7 +20,11 @@ struct ResultsCommand: AsyncParsableCommand {
               sparsegrid results --format json | jq '.[].metrics.accuracy'
             """)
 
-    @Option(name: .long, help: "State directory. (A task state such as `failed` here filters by state instead, with the default directory.)")
+    @Option(
+        name: .long,
+        help:
+            "State directory. (A task state such as `failed` here filters by state instead, with the default directory.)"
+    )
     var state: String = defaultStateDirectory
 
     @Option(name: .long, help: "Only this sweep.")
@@ -29,7 +33,8 @@ struct ResultsCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Only this stage (e.g. train, finetune).")
     var stage: String?
 
-    @Option(name: .long, help: "Only tasks in this state: \(TaskState.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(
+        name: .long, help: "Only tasks in this state: \(TaskState.allCases.map(\.rawValue).joined(separator: ", ")).")
     var status: String?
 
     @Option(name: .customLong("where"), parsing: .singleValue, help: "KEY=VALUE filter on a parameter (repeatable).")
@@ -43,13 +48,16 @@ struct ResultsCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard let f = OutputFormat(rawValue: format), [.table, .csv, .json, .markdown].contains(f) else {
-            throw ValidationError("--format must be table, csv, json or markdown (not '\(format)'); for LaTeX and HTML use `sparsegrid report`.")
+            throw ValidationError(
+                "--format must be table, csv, json or markdown (not '\(format)'); for LaTeX and HTML use `sparsegrid report`."
+            )
         }
         for filter in filters where !filter.contains("=") {
             throw ValidationError("--where takes KEY=VALUE, e.g. --where model=resnet18 (not '\(filter)').")
         }
         if let status, TaskState(rawValue: status) == nil {
-            throw ValidationError("--status must be one of \(TaskState.allCases.map(\.rawValue).joined(separator: ", ")).")
+            throw ValidationError(
+                "--status must be one of \(TaskState.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
     }
 
@@ -67,7 +75,9 @@ struct ResultsCommand: AsyncParsableCommand {
                 let parts = filter.split(separator: "=", maxSplits: 1).map(String.init)
                 if parts[0] == "state" {
                     guard let s = TaskState(rawValue: parts.count > 1 ? parts[1] : "") else {
-                        throw UserError("--where state=… takes one of \(TaskState.allCases.map(\.rawValue).joined(separator: ", ")).")
+                        throw UserError(
+                            "--where state=… takes one of \(TaskState.allCases.map(\.rawValue).joined(separator: ", "))."
+                        )
                     }
                     states = [s]
                 } else {
@@ -77,12 +87,14 @@ struct ResultsCommand: AsyncParsableCommand {
             let store = try openReadOnlyStore(state: stateDir)
             if let sweep, try store.plan(sweep: sweep) == nil {
                 let known = try store.sweepSummaries().map(\.name)
-                throw UserError("there is no sweep named '\(sweep)' in \(stateDir); sweeps there: "
-                    + (known.isEmpty ? "none" : known.joined(separator: ", ")))
+                throw UserError(
+                    "there is no sweep named '\(sweep)' in \(stateDir); sweeps there: "
+                        + (known.isEmpty ? "none" : known.joined(separator: ", ")))
             }
             let rows = try store.resultRows(sweep: sweep, stage: stage, states: states, where: params)
-            print(try Reports.renderResults(rows, format: OutputFormat(rawValue: format)!, sortBy: sortBy),
-                  terminator: "")
+            print(
+                try Reports.renderResults(rows, format: OutputFormat(rawValue: format)!, sortBy: sortBy),
+                terminator: "")
         }
     }
 }
@@ -113,12 +125,15 @@ struct ReportCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Write the full report (HTML, every table format, SVG figures) into this directory.")
     var out: String?
 
-    @Option(name: .long, help: "A CSV of claimed numbers to compare with (e.g. sweeps/reference/tatarnikova-raskopina.csv).")
+    @Option(
+        name: .long, help: "A CSV of claimed numbers to compare with (e.g. sweeps/reference/tatarnikova-raskopina.csv)."
+    )
     var reference: String?
 
     func validate() throws {
         if OutputFormat(rawValue: format) == nil {
-            throw ValidationError("--format must be one of \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
+            throw ValidationError(
+                "--format must be one of \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
     }
 
@@ -127,8 +142,9 @@ struct ReportCommand: AsyncParsableCommand {
             let store = try openReadOnlyStore(state: state)
             guard let plan = try store.plan(sweep: name) else {
                 let known = try store.sweepSummaries().map(\.name)
-                throw UserError("there is no sweep named '\(name)' in \(state); sweeps there: "
-                    + (known.isEmpty ? "none" : known.joined(separator: ", ")))
+                throw UserError(
+                    "there is no sweep named '\(name)' in \(state); sweeps there: "
+                        + (known.isEmpty ? "none" : known.joined(separator: ", ")))
             }
             let rows = try store.resultRows(sweep: name)
             let ref = try reference.map { try ReferenceTable.load(csvPath: $0) }
@@ -137,8 +153,10 @@ struct ReportCommand: AsyncParsableCommand {
                 let paths = try Reports.writeReport(sweep: name, rows: rows, specs: specs, reference: ref, to: out)
                 for path in paths { print(path) }
             } else {
-                print(Reports.renderReport(sweep: name, rows: rows, specs: specs, format: OutputFormat(rawValue: format)!,
-                                           reference: ref), terminator: "")
+                print(
+                    Reports.renderReport(
+                        sweep: name, rows: rows, specs: specs, format: OutputFormat(rawValue: format)!,
+                        reference: ref), terminator: "")
             }
         }
     }

@@ -32,7 +32,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "State directory (database, artifacts, logs, reports).")
     var state: String = defaultStateDirectory
 
-    @Option(name: .long, parsing: .singleValue, help: "Give the local workers another engine: NAME=COMMAND (repeatable).")
+    @Option(
+        name: .long, parsing: .singleValue, help: "Give the local workers another engine: NAME=COMMAND (repeatable).")
     var engine: [String] = []
 
     @Option(name: .long, help: "A CSV of claimed numbers to put beside the measured ones in the report.")
@@ -57,7 +58,8 @@ struct RunCommand: AsyncParsableCommand {
         if workers < 0 { throw ValidationError("--workers must be 0 or more.") }
         if slots < 1 { throw ValidationError("--slots must be at least 1.") }
         if heartbeat <= 0 || deadAfter <= heartbeat {
-            throw ValidationError("--dead-after (\(deadAfter)) must be longer than --heartbeat (\(heartbeat)), both positive.")
+            throw ValidationError(
+                "--dead-after (\(deadAfter)) must be longer than --heartbeat (\(heartbeat)), both positive.")
         }
     }
 
@@ -65,8 +67,10 @@ struct RunCommand: AsyncParsableCommand {
         try await userFacing {
             let plan = try loadPlan(spec, maxTasks: maxTasks)
             if let running = CoordinatorInfo.read(state: state) {
-                throw UserError("a coordinator (pid \(running.pid)) is already running on \(state). Launch into it "
-                    + "with `sparsegrid launch \(spec) --coordinator \(running.controlEndpoint)`, or pass another --state.")
+                throw UserError(
+                    "a coordinator (pid \(running.pid)) is already running on \(state). Launch into it "
+                        + "with `sparsegrid launch \(spec) --coordinator \(running.controlEndpoint)`, or pass another --state."
+                )
             }
             let config = CoordinatorConfig(
                 stateDirectory: state, workerEndpoint: "tcp://127.0.0.1:*", dataEndpoint: "tcp://127.0.0.1:*",
@@ -75,21 +79,25 @@ struct RunCommand: AsyncParsableCommand {
                 log: try coordinatorLog())
             let coordinator = try Coordinator(config: config)
             let serving = Task { try await coordinator.run() }
-            try CoordinatorInfo(pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
-                                dataEndpoint: coordinator.dataEndpoint, controlEndpoint: coordinator.controlEndpoint,
-                                startedAt: Date().timeIntervalSince1970).write(state: state)
+            try CoordinatorInfo(
+                pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
+                dataEndpoint: coordinator.dataEndpoint, controlEndpoint: coordinator.controlEndpoint,
+                startedAt: Date().timeIntervalSince1970
+            ).write(state: state)
             let client = try ControlClient(endpoint: coordinator.controlEndpoint, state: state)
             let launched = try client.request(.launch, LaunchRequest(plan: plan), timeout: 30)
             let n = { (key: String) in launched.body[key]?.intValue ?? 0 }
-            print("sweep \(plan.name): \(n("total")) tasks (\(n("new")) new, \(n("reused")) reused, "
-                + "\(n("rerun")) to run again); \(workers) local worker(s); state in \(state)")
+            print(
+                "sweep \(plan.name): \(n("total")) tasks (\(n("new")) new, \(n("reused")) reused, "
+                    + "\(n("rerun")) to run again); \(workers) local worker(s); state in \(state)")
             if workers == 0 {
                 print("waiting for workers: sparsegrid worker --coordinator \(coordinator.workerEndpoint)")
             }
             flushOutput()
 
-            let pool = try LocalWorkers(count: workers, slots: slots, endpoint: coordinator.workerEndpoint,
-                                        state: state, engines: engine, only: plan.engine)
+            let pool = try LocalWorkers(
+                count: workers, slots: slots, endpoint: coordinator.workerEndpoint,
+                state: state, engines: engine, only: plan.engine)
             let interrupted = await SignalWatcher.interrupts()
             let display = ProgressDisplay(sweep: plan.name, plain: plain || isatty(1) == 0)
             var finished = false
@@ -129,7 +137,8 @@ struct RunCommand: AsyncParsableCommand {
             let specs = plan.reports.isEmpty ? Reports.defaultSpecs : plan.reports
             print(Reports.renderReport(sweep: plan.name, rows: rows, specs: specs, format: .table, reference: ref))
             let reportDir = "\(state)/reports/\(plan.name)"
-            let paths = try Reports.writeReport(sweep: plan.name, rows: rows, specs: specs, reference: ref, to: reportDir)
+            let paths = try Reports.writeReport(
+                sweep: plan.name, rows: rows, specs: specs, reference: ref, to: reportDir)
             if let html = paths.first(where: { $0.hasSuffix(".html") }) { print("report: \(html)") }
             let failed = rows.filter { $0.state != .succeeded }
             if !failed.isEmpty {
@@ -139,8 +148,9 @@ struct RunCommand: AsyncParsableCommand {
                         .filter { !$0.isEmpty }.joined(separator: " ")
                     print("  \(label): \(row.state.rawValue)\(row.error.map { " — \($0)" } ?? "")")
                 }
-                print("details: sparsegrid results --state \(state) --sweep \(plan.name) --status failed; "
-                    + "rerun them: sparsegrid run \(spec) --state \(state)")
+                print(
+                    "details: sparsegrid results --state \(state) --sweep \(plan.name) --status failed; "
+                        + "rerun them: sparsegrid run \(spec) --state \(state)")
                 throw ExitCode(1)
             }
         }
@@ -152,8 +162,9 @@ extension RunCommand {
     /// the live display. A new state directory is made 0700, as the coordinator would.
     func coordinatorLog() throws -> OperatorLog {
         if !FileManager.default.fileExists(atPath: state) {
-            try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: state, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
         }
         let logs = "\(state)/logs"
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
@@ -176,10 +187,12 @@ final class LocalWorkers {
         for i in 0..<count {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: currentExecutable())
-            var args = ["worker", "--coordinator", endpoint, "--id", "local-\(i + 1)", "--slots", String(slots),
-                        "--cache", "\(state)/workers/local-\(i + 1)", "--connect-timeout", "60",
-                        // Stopped when the sweep is done or the user interrupts: no draining.
-                        "--drain-grace", "0"]
+            var args = [
+                "worker", "--coordinator", endpoint, "--id", "local-\(i + 1)", "--slots", String(slots),
+                "--cache", "\(state)/workers/local-\(i + 1)", "--connect-timeout", "60",
+                // Stopped when the sweep is done or the user interrupts: no draining.
+                "--drain-grace", "0",
+            ]
             for e in engines { args += ["--engine", e] }
             // The local workers share this machine: split its cores between their slots.
             let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / max(count * slots, 1))
@@ -244,7 +257,8 @@ final class ProgressDisplay {
         } else if done == s.total {
             eta = "0s"
         }
-        let head = "\(sweep): \(StatusView.counts(s.counts, total: s.total)) — elapsed \(formatDuration(elapsed)), ETA \(eta)"
+        let head =
+            "\(sweep): \(StatusView.counts(s.counts, total: s.total)) — elapsed \(formatDuration(elapsed)), ETA \(eta)"
         if plain {
             let key = StatusView.counts(s.counts, total: s.total)
             if key != lastPlain {
@@ -260,8 +274,9 @@ final class ProgressDisplay {
             if worker.running.isEmpty { lines.append("  \(worker.id): idle") }
             for attempt in worker.running {
                 let progress = StatusView.progressText(attempt.progress)
-                lines.append("  \(worker.id): \(attempt.label) (\(formatDuration(status.now - attempt.startedAt)))"
-                    + (progress.isEmpty ? "" : " \(progress)"))
+                lines.append(
+                    "  \(worker.id): \(attempt.label) (\(formatDuration(status.now - attempt.startedAt)))"
+                        + (progress.isEmpty ? "" : " \(progress)"))
             }
         }
         clear()

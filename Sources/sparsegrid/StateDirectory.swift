@@ -33,8 +33,9 @@ func databasePath(state: String) -> String { "\(state)/sparsegrid.db" }
 /// The state directory's database for reading; a clear error when there is none.
 func openReadOnlyStore(state: String) throws -> SweepStore {
     guard FileManager.default.fileExists(atPath: databasePath(state: state)) else {
-        throw UserError("no sparsegrid state at \(state): run `sparsegrid run SPEC` (or a coordinator) first, "
-            + "or pass --state DIR with the directory it used.")
+        throw UserError(
+            "no sparsegrid state at \(state): run `sparsegrid run SPEC` (or a coordinator) first, "
+                + "or pass --state DIR with the directory it used.")
     }
     return try SweepStore.openReadOnly(path: databasePath(state: state))
 }

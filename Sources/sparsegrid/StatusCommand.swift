@@ -73,18 +73,19 @@ enum StatusView {
         var out = "coordinator \(endpoint), up \(formatDuration(status.now - status.startedAt))\n"
         if status.sweeps.isEmpty { out += "no sweeps yet: `sparsegrid launch SPEC --coordinator \(endpoint)`\n" }
         for sweep in status.sweeps {
-            out += "sweep \(sweep.name)\(sweep.cancelled ? " (cancelled)" : ""): \(counts(sweep.counts, total: sweep.total))\n"
+            out +=
+                "sweep \(sweep.name)\(sweep.cancelled ? " (cancelled)" : ""): \(counts(sweep.counts, total: sweep.total))\n"
             if let why = sweep.waitingReason { out += "  waiting: \(why)\n" }
         }
         out += "workers: \(status.workers.filter(\.alive).count) alive\n"
         for worker in status.workers {
             let state = worker.alive ? "alive" : "dead"
             out += "  \(worker.id) (\(worker.host), \(worker.slots) slot(s), \(state))"
-            if worker.running.isEmpty { out += worker.alive ? ": idle\n" : "\n" }
-            else { out += "\n" }
+            if worker.running.isEmpty { out += worker.alive ? ": idle\n" : "\n" } else { out += "\n" }
             for attempt in worker.running {
                 let progress = progressText(attempt.progress)
-                out += "    \(attempt.label) for \(formatDuration(status.now - attempt.startedAt))"
+                out +=
+                    "    \(attempt.label) for \(formatDuration(status.now - attempt.startedAt))"
                     + (progress.isEmpty ? "" : ", \(progress)") + "\n"
             }
         }
@@ -98,7 +99,8 @@ enum StatusView {
         for sweep in sweeps {
             var byName: [String: Int] = [:]
             for (k, v) in sweep.counts { byName[k.rawValue] = v }
-            out += "sweep \(sweep.name)\(sweep.cancelled ? " (cancelled)" : ""): \(counts(byName, total: sweep.total))\n"
+            out +=
+                "sweep \(sweep.name)\(sweep.cancelled ? " (cancelled)" : ""): \(counts(byName, total: sweep.total))\n"
         }
         let workers = try store.workers()
         if !workers.isEmpty {

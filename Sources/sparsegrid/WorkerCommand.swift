@@ -44,31 +44,53 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, parsing: .singleValue, help: "Offer another engine: NAME=COMMAND (repeatable).")
     var engine: [String] = []
 
-    @Option(name: .long, help: "Offer only these engines (comma-separated), e.g. `sparsity`; the built-in `null` is always offered.")
+    @Option(
+        name: .long,
+        help: "Offer only these engines (comma-separated), e.g. `sparsity`; the built-in `null` is always offered.")
     var only: String?
 
-    @Option(name: .long, help: "CPU threads per CPU slot (default: cores / slots). Split the cores when several workers share a host.")
+    @Option(
+        name: .long,
+        help: "CPU threads per CPU slot (default: cores / slots). Split the cores when several workers share a host.")
     var threads: Int?
 
-    @Option(name: .customLong("task-timeout"), help: "Stop an engine that runs longer than this many seconds (a stage's shorter `timeout` wins); the task runs again.")
+    @Option(
+        name: .customLong("task-timeout"),
+        help:
+            "Stop an engine that runs longer than this many seconds (a stage's shorter `timeout` wins); the task runs again."
+    )
     var taskTimeout: Double = WorkerConfig.defaultTaskTimeout
 
-    @Option(name: .customLong("idle-timeout"), help: "Stop an engine that prints no event (progress, metric) for this many seconds; the task runs again. 0: no such limit.")
+    @Option(
+        name: .customLong("idle-timeout"),
+        help:
+            "Stop an engine that prints no event (progress, metric) for this many seconds; the task runs again. 0: no such limit."
+    )
     var idleTimeout: Double = WorkerConfig.defaultIdleTimeout
 
-    @Option(name: .customLong("drain-grace"), help: "On SIGTERM, let running tasks finish for up to this many seconds before stopping them (0: stop at once). A second SIGTERM stops at once.")
+    @Option(
+        name: .customLong("drain-grace"),
+        help:
+            "On SIGTERM, let running tasks finish for up to this many seconds before stopping them (0: stop at once). A second SIGTERM stops at once."
+    )
     var drainGrace: Double = WorkerConfig.defaultDrainGrace
 
     @Option(name: .customLong("log-format"), help: "Log on stderr: `text`, or `json` for one JSON object per line.")
     var logFormat: LogFormat = .text
 
-    @Option(name: .customLong("connect-timeout"), help: "Give up if no coordinator answers within this many seconds (default: keep trying).")
+    @Option(
+        name: .customLong("connect-timeout"),
+        help: "Give up if no coordinator answers within this many seconds (default: keep trying).")
     var connectTimeout: Double?
 
-    @Option(name: .customLong("curve-key"), help: "This worker's CURVE secret key file (from `sparsegrid keygen`), for a coordinator that requires CURVE.")
+    @Option(
+        name: .customLong("curve-key"),
+        help: "This worker's CURVE secret key file (from `sparsegrid keygen`), for a coordinator that requires CURVE.")
     var curveKey: String?
 
-    @Option(name: .customLong("server-key"), help: "The coordinator's public key: its .pub file or the 40-character key (with --curve-key).")
+    @Option(
+        name: .customLong("server-key"),
+        help: "The coordinator's public key: its .pub file or the 40-character key (with --curve-key).")
     var serverKey: String?
 
     @Flag(name: .customLong("no-describe"), help: "Do not ask engines to describe themselves at start-up.")
@@ -79,12 +101,16 @@ struct WorkerCommand: AsyncParsableCommand {
         if let slots, slots < 1 { throw ValidationError("--slots must be at least 1.") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
         if !(taskTimeout > 0 && taskTimeout <= WireLimits.maxTaskTimeout) {
-            throw ValidationError("--task-timeout must be more than 0 and at most \(Int(WireLimits.maxTaskTimeout)) s (30 days).")
+            throw ValidationError(
+                "--task-timeout must be more than 0 and at most \(Int(WireLimits.maxTaskTimeout)) s (30 days).")
         }
-        if !(idleTimeout >= 0 && idleTimeout.isFinite) { throw ValidationError("--idle-timeout must be 0 (off) or more.") }
+        if !(idleTimeout >= 0 && idleTimeout.isFinite) {
+            throw ValidationError("--idle-timeout must be 0 (off) or more.")
+        }
         if !(drainGrace >= 0 && drainGrace.isFinite) { throw ValidationError("--drain-grace must be 0 or more.") }
         if (curveKey == nil) != (serverKey == nil) {
-            throw ValidationError("--curve-key and --server-key go together: this worker's secret key and the coordinator's public key.")
+            throw ValidationError(
+                "--curve-key and --server-key go together: this worker's secret key and the coordinator's public key.")
         }
     }
 
@@ -97,7 +123,8 @@ struct WorkerCommand: AsyncParsableCommand {
             let engineDir = EngineLocator.engineDirectory()
             if let engineDir {
                 engines["sparsity"] = EngineCommand(
-                    executable: EngineLocator.python(engineDirectory: engineDir), arguments: ["-m", "sparsegrid_engine"],
+                    executable: EngineLocator.python(engineDirectory: engineDir),
+                    arguments: ["-m", "sparsegrid_engine"],
                     environment: ["PYTHONPATH": engineDir])
             }
             for spec in engine {
@@ -111,26 +138,29 @@ struct WorkerCommand: AsyncParsableCommand {
             var curve: CurveClientConfig? = nil
             if let curveKey, let serverKey {
                 let secret = try readKey(curveKey, what: "worker's secret key")
-                curve = CurveClientConfig(serverPublicKey: try readKey(serverKey, what: "coordinator's public key"),
-                                          publicKey: try ZMQ.curvePublic(fromSecret: secret), secretKey: secret)
+                curve = CurveClientConfig(
+                    serverPublicKey: try readKey(serverKey, what: "coordinator's public key"),
+                    publicKey: try ZMQ.curvePublic(fromSecret: secret), secretKey: secret)
             }
             let cacheDir = cache ?? "\(NSHomeDirectory())/.cache/sparsegrid/worker-\(workerId)"
             // Without --cache each worker process has a cache of its own (the default id has the
             // pid in it): describe answers are shared by the host's workers instead.
             let describeCache = cache.map { "\($0)/describe" } ?? "\(NSHomeDirectory())/.cache/sparsegrid/describe"
-            let config = WorkerConfig(coordinator: coordinator, workerId: workerId, host: host, slots: slotList,
-                                      engines: engines, cacheDirectory: cacheDir, taskTimeout: taskTimeout,
-                                      describeEngines: !noDescribe, connectTimeout: connectTimeout,
-                                      threadsPerSlot: threads, curve: curve,
-                                      idleTimeout: idleTimeout > 0 ? idleTimeout : nil, drainGrace: drainGrace,
-                                      describeCacheDirectory: describeCache)
+            let config = WorkerConfig(
+                coordinator: coordinator, workerId: workerId, host: host, slots: slotList,
+                engines: engines, cacheDirectory: cacheDir, taskTimeout: taskTimeout,
+                describeEngines: !noDescribe, connectTimeout: connectTimeout,
+                threadsPerSlot: threads, curve: curve,
+                idleTimeout: idleTimeout > 0 ? idleTimeout : nil, drainGrace: drainGrace,
+                describeCacheDirectory: describeCache)
             let log = OperatorLog(format: logFormat, source: workerId)
             let node = try WorkerNode(config: config, log: log)
-            log.write(event: "start", worker: workerId,
-                      "worker \(workerId): \(slotList.count) slot(s) [\(slotList.map(\.device).joined(separator: ", "))], "
-                          + "engines: \((["null"] + engines.keys.sorted()).joined(separator: ", ")), coordinator \(coordinator); "
-                          + "task timeout \(Int(taskTimeout)) s, idle timeout "
-                          + (idleTimeout > 0 ? "\(Int(idleTimeout)) s" : "off") + ", drain grace \(Int(drainGrace)) s")
+            log.write(
+                event: "start", worker: workerId,
+                "worker \(workerId): \(slotList.count) slot(s) [\(slotList.map(\.device).joined(separator: ", "))], "
+                    + "engines: \((["null"] + engines.keys.sorted()).joined(separator: ", ")), coordinator \(coordinator); "
+                    + "task timeout \(Int(taskTimeout)) s, idle timeout "
+                    + (idleTimeout > 0 ? "\(Int(idleTimeout)) s" : "off") + ", drain grace \(Int(drainGrace)) s")
             // The first SIGTERM or SIGINT drains (the ServiceGroup's graceful shutdown); a second
             // one stops the running engines at once.
             let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)

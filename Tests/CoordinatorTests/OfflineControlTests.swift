@@ -2,6 +2,7 @@ import Foundation
 import Store
 import SweepKit
 import Testing
+
 @testable import Coordinator
 
 // Offline `cancel` and `retry` run the scheduler's own events on a restored scheduler and apply
@@ -10,13 +11,18 @@ import Testing
 private func plan() -> SweepPlan {
     var tasks: [PlannedTask] = []
     for model in ["resnet", "vgg"] {
-        tasks.append(PlannedTask(id: "train-\(model)", stage: "train", params: ["model": .string(model)], inputs: [:],
-                                 priority: 10))
-        tasks.append(PlannedTask(id: "tune-\(model)", stage: "finetune", params: ["model": .string(model)],
-                                 inputs: ["train": "train-\(model)"], priority: 5))
+        tasks.append(
+            PlannedTask(
+                id: "train-\(model)", stage: "train", params: ["model": .string(model)], inputs: [:],
+                priority: 10))
+        tasks.append(
+            PlannedTask(
+                id: "tune-\(model)", stage: "finetune", params: ["model": .string(model)],
+                inputs: ["train": "train-\(model)"], priority: 5))
     }
-    return SweepPlan(name: "grid", engine: "null", context: .object([:]), tasks: tasks, retries: 1, device: "any",
-                     reports: [], specText: "name: grid\n")
+    return SweepPlan(
+        name: "grid", engine: "null", context: .object([:]), tasks: tasks, retries: 1, device: "any",
+        reports: [], specText: "name: grid\n")
 }
 
 private func tempDatabase() throws -> String {
@@ -41,9 +47,10 @@ struct OfflineControlTests {
         let snapshot = try store.loadSnapshot()
         #expect(snapshot.cancelledSweeps == ["grid"])
         #expect(snapshot.runningAttempts.isEmpty, "no attempt row is left running")
-        #expect(Dictionary(uniqueKeysWithValues: snapshot.tasks.map { ($0.id, $0.state) }) == [
-            "train-resnet": .cancelled, "train-vgg": .succeeded, "tune-resnet": .cancelled, "tune-vgg": .cancelled,
-        ])
+        #expect(
+            Dictionary(uniqueKeysWithValues: snapshot.tasks.map { ($0.id, $0.state) }) == [
+                "train-resnet": .cancelled, "train-vgg": .succeeded, "tune-resnet": .cancelled, "tune-vgg": .cancelled,
+            ])
         let attempt = try #require(try store.attempts(task: "train-resnet").first)
         #expect(attempt.outcome == .cancelled && attempt.endedAt == 20)
     }

@@ -24,7 +24,8 @@ struct AggregationTests {
 
     @Test("a cell with a failed seed shows its n and the failure")
     func failedSeed() throws {
-        let cell = try #require(Read.cell(json, table: "Table I", row: "resnet50", column: "nm_2_4", metric: "accuracy"))
+        let cell = try #require(
+            Read.cell(json, table: "Table I", row: "resnet50", column: "nm_2_4", metric: "accuracy"))
         #expect(cell["text"] as? String == "93.2 ± 0.2 (n=2, 1 failed)")
         #expect(cell["n"] as? Int == 2)
         #expect(cell["failed"] as? Int == 1)
@@ -33,7 +34,8 @@ struct AggregationTests {
 
     @Test("a cell whose tasks all failed reads 'failed' and has no number")
     func allFailed() throws {
-        let cell = try #require(Read.cell(json, table: "Table I", row: "resnet50", column: "block_4x4", metric: "accuracy"))
+        let cell = try #require(
+            Read.cell(json, table: "Table I", row: "resnet50", column: "block_4x4", metric: "accuracy"))
         #expect(cell["text"] as? String == "failed")
         #expect(cell["mean"] is NSNull)
         #expect(cell["failed"] as? Int == 3)
@@ -41,14 +43,16 @@ struct AggregationTests {
 
     @Test("a cell with no task at all reads 'missing'")
     func missingCell() throws {
-        let cell = try #require(Read.cell(json, table: "Table I", row: "mobilenet_v2", column: "block_4x4", metric: "latency_ms"))
+        let cell = try #require(
+            Read.cell(json, table: "Table I", row: "mobilenet_v2", column: "block_4x4", metric: "latency_ms"))
         #expect(cell["text"] as? String == "missing")
         #expect(cell["missing"] as? Int == 3)
     }
 
     @Test("a cell with a task still running says so")
     func runningCell() throws {
-        let cell = try #require(Read.cell(json, table: "Table I", row: "mobilenet_v2", column: "nm_2_4", metric: "accuracy"))
+        let cell = try #require(
+            Read.cell(json, table: "Table I", row: "mobilenet_v2", column: "nm_2_4", metric: "accuracy"))
         #expect(cell["text"] as? String == "91.6 ± 0.2 (n=2, 1 running)")
         #expect(cell["running"] as? Int == 1)
     }
@@ -57,14 +61,16 @@ struct AggregationTests {
     func absentSeed() throws {
         let rows = Fixture.rows.filter { !($0.model == "resnet18" && $0.method == "block_4x4" && $0.seed == 1) }
         let json = try Read.reportJSON(rows)
-        let cell = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "block_4x4", metric: "accuracy"))
+        let cell = try #require(
+            Read.cell(json, table: "Table I", row: "resnet18", column: "block_4x4", metric: "accuracy"))
         #expect(cell["text"] as? String == "92.6 ± 0.4 (n=2, 1 missing)")
         #expect(cell["missing"] as? Int == 1)
     }
 
     @Test("a null metric shows as a dash with the engine's reason as a footnote")
     func nullMetric() throws {
-        let cell = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "dense", metric: "latency_sparse_ms"))
+        let cell = try #require(
+            Read.cell(json, table: "Table I", row: "resnet18", column: "dense", metric: "latency_sparse_ms"))
         #expect(cell["text"] as? String == "— [1]")
         #expect(cell["mean"] is NSNull)
         #expect(cell["status"] as? String == "null")
@@ -74,19 +80,23 @@ struct AggregationTests {
 
     @Test("derived columns compare each cell with the dense cell of its row")
     func derived() throws {
-        let delta = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "accuracy_change"))
+        let delta = try #require(
+            Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "accuracy_change"))
         #expect(abs((delta["mean"] as! Double) - (92.3 - 93.5)) < 1e-9)
         #expect(delta["text"] as? String == "-1.2")
         // Masked speedup: per task, the interleaved dense baseline over the task's own latency.
         let pairs = Fixture.rows.filter { $0.model == "resnet18" && $0.method == "nm_2_4" && $0.state == .succeeded }
             .map { ($0.metrics["latency_dense_ms"]!! / $0.metrics["latency_ms"]!!) }
         let expectedMasked = pairs.reduce(0, +) / Double(pairs.count)
-        let masked = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_masked"))
+        let masked = try #require(
+            Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_masked"))
         #expect(abs((masked["mean"] as! Double) - expectedMasked) < 1e-9)
-        let percent = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_masked_pct"))
+        let percent = try #require(
+            Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_masked_pct"))
         // Files carry 10 significant digits.
         #expect(abs((percent["mean"] as! Double) - (expectedMasked - 1) * 100) < 1e-6)
-        let reduction = try #require(Read.cell(json, table: "Table II", row: "resnet18", column: "block_4x4", metric: "mac_reduction_pct"))
+        let reduction = try #require(
+            Read.cell(json, table: "Table II", row: "resnet18", column: "block_4x4", metric: "mac_reduction_pct"))
         #expect(abs((reduction["mean"] as! Double) - 45.0) < 1e-9)
         let groups = (Read.tables(json)[0]["groups"] as! [[String: Any]]).map { $0["title"] as! String }
         #expect(groups.contains("latency (ms) and speedup, masked dense kernels"))
@@ -95,7 +105,8 @@ struct AggregationTests {
 
     @Test("the sparse-kernel speedup pairs each task with its own fp16 dense-kernel timing")
     func pairedSparseSpeedup() throws {
-        let sparse = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_sparse"))
+        let sparse = try #require(
+            Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_sparse"))
         // Seeds: 2.03/1.68, 2.04/1.70, 2.05/1.72, averaged.
         let expected = (2.03 / 1.68 + 2.04 / 1.70 + 2.05 / 1.72) / 3
         #expect(abs((sparse["mean"] as! Double) - expected) < 1e-6)
@@ -112,7 +123,8 @@ struct AggregationTests {
             return row
         }
         let json = try Read.reportJSON(rows)
-        let sparse = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_sparse"))
+        let sparse = try #require(
+            Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_sparse"))
         #expect(abs((sparse["mean"] as! Double) - 2.40 / 1.70) < 1e-6)
         #expect(sparse["text"] as? String == "1.41× (+41%)†")
         let notes = Read.tables(json)[0]["notes"] as! [String]
@@ -127,7 +139,8 @@ struct AggregationTests {
             return row
         }
         let json = try Read.reportJSON(rows)
-        let masked = try #require(Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_masked"))
+        let masked = try #require(
+            Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "speedup_masked"))
         #expect(abs((masked["mean"] as! Double) - 2.40 / 2.448) < 1e-9)
         #expect((masked["text"] as? String)?.hasSuffix("†") == true)
         let notes = Read.tables(json)[0]["notes"] as! [String]
@@ -136,10 +149,12 @@ struct AggregationTests {
 
     @Test("a value derived from an incomplete cell is marked, one without a source reads n/a")
     func derivedFromGaps() throws {
-        let partial = try #require(Read.cell(json, table: "Table I", row: "resnet50", column: "nm_2_4", metric: "accuracy_change"))
+        let partial = try #require(
+            Read.cell(json, table: "Table I", row: "resnet50", column: "nm_2_4", metric: "accuracy_change"))
         #expect(partial["text"] as? String == "-1.4*")
         #expect(partial["status"] as? String == "partial")
-        let none = try #require(Read.cell(json, table: "Table I", row: "resnet50", column: "block_4x4", metric: "accuracy_change"))
+        let none = try #require(
+            Read.cell(json, table: "Table I", row: "resnet50", column: "block_4x4", metric: "accuracy_change"))
         #expect(none["text"] as? String == "n/a")
         #expect(none["mean"] is NSNull)
     }
@@ -172,7 +187,8 @@ struct AggregationTests {
             return row
         }
         let json = try Read.reportJSON(rows)
-        let cell = try #require(Read.cell(json, table: "Table II", row: "resnet18", column: "dense", metric: "peak_mib"))
+        let cell = try #require(
+            Read.cell(json, table: "Table II", row: "resnet18", column: "dense", metric: "peak_mib"))
         #expect(cell["unit"] as? String == "GiB")
         let notes = Read.tables(json)[1]["notes"] as! [String]
         #expect(notes.contains("peak_mib: GiB, max_memory_allocated on cuda:0"))
@@ -181,29 +197,43 @@ struct AggregationTests {
 
 @Suite("Headers take their unit from the engine's label")
 struct UnitLabelTests {
-    @Test("the unit is read from the start of a long label", arguments: [
-        ("ms per forward call, median of 200 calls", "ms"),
-        ("% top-1 on the full test split", "%"),
-        ("G-MAC per image (1 MAC = 2 FLOPs), forward pass", "G-MAC"),
-        ("MiB, all parameters stored dense", "MiB"),
-        ("fraction of exactly-zero weights", "fraction"),
-    ])
+    @Test(
+        "the unit is read from the start of a long label",
+        arguments: [
+            ("ms per forward call, median of 200 calls", "ms"),
+            ("% top-1 on the full test split", "%"),
+            ("G-MAC per image (1 MAC = 2 FLOPs), forward pass", "G-MAC"),
+            ("MiB, all parameters stored dense", "MiB"),
+            ("fraction of exactly-zero weights", "fraction"),
+        ])
     func unit(label: String, expected: String) throws {
-        let row = ResultRow(sweep: "s", stage: "train", taskId: "t", params: ["model": "m"], state: .succeeded,
-                            metrics: ["x": 1.5], units: ["x": label])
-        let json = try JSONSerialization.jsonObject(with: Data(Reports.renderReport(
-            sweep: "s", rows: [row], specs: [ReportSpec(title: "T", rows: "model", columns: "method", values: ["x"])],
-            format: .json).utf8)) as! [String: Any]
+        let row = ResultRow(
+            sweep: "s", stage: "train", taskId: "t", params: ["model": "m"], state: .succeeded,
+            metrics: ["x": 1.5], units: ["x": label])
+        let json =
+            try JSONSerialization.jsonObject(
+                with: Data(
+                    Reports.renderReport(
+                        sweep: "s", rows: [row],
+                        specs: [ReportSpec(title: "T", rows: "model", columns: "method", values: ["x"])],
+                        format: .json
+                    ).utf8)) as! [String: Any]
         let cell = (json["tables"] as! [[String: Any]])[0]["cells"] as! [[String: Any]]
         #expect(cell[0]["unit"] as? String == expected)
     }
 
     @Test("a label that starts with words, not a unit, leaves the built-in unit")
     func fallback() throws {
-        let row = ResultRow(sweep: "s", stage: "train", taskId: "t", params: ["model": "m"], state: .succeeded,
-                            metrics: ["params_m": 11.2], units: ["params_m": "millions of parameters (all, dense count)"])
-        let text = Reports.renderReport(sweep: "s", rows: [row], specs: [ReportSpec(title: "T", rows: "model", columns: "method",
-                                        values: ["params_m"])], format: .table)
+        let row = ResultRow(
+            sweep: "s", stage: "train", taskId: "t", params: ["model": "m"], state: .succeeded,
+            metrics: ["params_m": 11.2], units: ["params_m": "millions of parameters (all, dense count)"])
+        let text = Reports.renderReport(
+            sweep: "s", rows: [row],
+            specs: [
+                ReportSpec(
+                    title: "T", rows: "model", columns: "method",
+                    values: ["params_m"])
+            ], format: .table)
         #expect(text.contains("parameters (M)"))
         #expect(text.contains("params_m: millions of parameters (all, dense count)"))
     }

@@ -1,18 +1,22 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
-@testable import Reports
 import SweepKit
 import Testing
+
+@testable import Reports
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
 
 /// Reads one XML element's attribute values and text back, checking it parses.
 private final class ElementReader: NSObject, XMLParserDelegate {
     var attributes: [String: String] = [:]
     var text = ""
 
-    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
-                attributes: [String: String] = [:]) {
+    func parser(
+        _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+        attributes: [String: String] = [:]
+    ) {
         self.attributes = attributes
     }
     func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
@@ -34,7 +38,8 @@ private func scalars(_ values: [UInt32]) -> String {
 /// Text that every escaper must get through: markup, quotes of both kinds, CDATA's end, the
 /// specials of LaTeX, Markdown and CSV, and combining marks that fuse with a special into one
 /// Character (`<` + U+0338 is even canonically equivalent to `≮`).
-private let hard = "Tom's \"net\" <b>&amp;</b> ]]> a&b 100% $5 #1 x_y {z} ~ ^ \\ | `c` *e* [l](u) , ;"
+private let hard =
+    "Tom's \"net\" <b>&amp;</b> ]]> a&b 100% $5 #1 x_y {z} ~ ^ \\ | `c` *e* [l](u) , ;"
     + " <\u{338} &\u{301} \"\u{301} '\u{301} |\u{301} \\\u{301} ,\u{301}"
 
 @Suite("One escaper per output language")
@@ -43,7 +48,8 @@ struct EscapingTests {
 
     @Test("markup: the five characters become references, the apostrophe as &#39; (never &apos;)")
     func markupSpelling() {
-        #expect(Escaping.markup("<a href=\"x\">Tom's & Jerry's</a>")
+        #expect(
+            Escaping.markup("<a href=\"x\">Tom's & Jerry's</a>")
                 == "&lt;a href=&quot;x&quot;&gt;Tom&#39;s &amp; Jerry&#39;s&lt;/a&gt;")
         #expect(Escaping.markup("]]>") == "]]&gt;")
         #expect(Escaping.markup("&amp;") == "&amp;amp;")
@@ -155,8 +161,10 @@ struct EscapingTests {
 
     @Test("CSV: a record of hard fields reads back field for field")
     func csvRoundTrip() {
-        let fields = ["a,b", "say \"hi\"", "line 1\nline 2", "", "\"", "\"\u{301},\u{301}", hard, "{\"k\":\"v,w\"}",
-                      "a\r\nb"]
+        let fields = [
+            "a,b", "say \"hi\"", "line 1\nline 2", "", "\"", "\"\u{301},\u{301}", hard, "{\"k\":\"v,w\"}",
+            "a\r\nb",
+        ]
         let text = CSVText.line(fields) + "\n" + CSVText.line(["x", "y"]) + "\n"
         #expect(Read.csv(text) == [fields, ["x", "y"]])
         let parsed = CSVText.parse(text)
@@ -168,11 +176,13 @@ struct EscapingTests {
 
     @Test("LaTeX: the ten specials, < > | and the tables' symbols")
     func latexSpecials() {
-        #expect(Escaping.latex("%$&#_{}~^\\")
+        #expect(
+            Escaping.latex("%$&#_{}~^\\")
                 == ##"\%\$\&\#\_\{\}\textasciitilde{}\textasciicircum{}\textbackslash{}"##)
         #expect(Escaping.latex("\\{x}") == #"\textbackslash{}\{x\}"#)
         #expect(Escaping.latex("a<b>c|d") == #"a\textless{}b\textgreater{}c\textbar{}d"#)
-        #expect(Escaping.latex("93.2 ± 0.2 Δ 1.2× — – … ≈ ═─")
+        #expect(
+            Escaping.latex("93.2 ± 0.2 Δ 1.2× — – … ≈ ═─")
                 == #"93.2 $\pm$ 0.2 $\Delta$ 1.2$\times$ --- -- \ldots{} $\approx$ --"#)
         #expect(Escaping.latex("Tom's \"net\" [1]") == "Tom's \"net\" [1]")
         #expect(Escaping.latex("\\\u{301}%\u{301}") == "\\textbackslash{}\u{301}\\%\u{301}")
@@ -203,7 +213,8 @@ struct EscapingTests {
         let spec = ReportSpec(title: "100% {raw} & #1 \\ ~", rows: "model", columns: "method", values: ["accuracy"])
         let tex = Reports.renderReport(sweep: sweep, rows: rows, specs: [spec], format: .latex)
         let lines = tex.split(separator: "\n").map(String.init)
-        let label = ##"net\_\{1\}\%\$\#\&\textasciitilde{}\textasciicircum{}\textbackslash{} "##
+        let label =
+            ##"net\_\{1\}\%\$\#\&\textasciitilde{}\textasciicircum{}\textbackslash{} "##
             + #"\textless{}[2]\textgreater{}"#
         #expect(lines.contains { $0.hasPrefix(label + " & ") })
         #expect(lines.contains { $0.hasPrefix("{[}3] net & ") })

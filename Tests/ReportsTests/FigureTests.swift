@@ -1,10 +1,11 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import Reports
 import SweepKit
 import Testing
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
 
 /// Collects the text content of an SVG while checking it parses as XML.
 final class SVGReader: NSObject, XMLParserDelegate {
@@ -12,8 +13,10 @@ final class SVGReader: NSObject, XMLParserDelegate {
     var texts: [String] = []
     private var current = ""
 
-    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
-                attributes: [String: String] = [:]) {
+    func parser(
+        _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+        attributes: [String: String] = [:]
+    ) {
         if root == nil { root = name }
         current = ""
     }
@@ -86,16 +89,20 @@ struct FigureTests {
     @Test("rsvg-convert renders each figure to a non-empty PNG")
     func renders() throws {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        let tool = path.split(separator: ":").map { "\($0)/rsvg-convert" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        let tool = path.split(separator: ":").map { "\($0)/rsvg-convert" }.first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
         guard let tool else {
             Issue.record("rsvg-convert is not on PATH; install it with `make deps` (Debian package librsvg2-bin).")
             return
         }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sparsegrid-figures-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "sparsegrid-figures-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         for figure in figures {
-            let svg = directory.appendingPathComponent("\(figure.name).svg"), png = directory.appendingPathComponent("\(figure.name).png")
+            let svg = directory.appendingPathComponent("\(figure.name).svg"),
+                png = directory.appendingPathComponent("\(figure.name).png")
             try Data(figure.svg.utf8).write(to: svg)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: tool)
@@ -108,7 +115,9 @@ struct FigureTests {
             #expect(process.terminationStatus == 0, "rsvg-convert failed on \(figure.name).svg: \(message)")
             let data = try Data(contentsOf: png)
             #expect(data.count > 1000, "\(figure.name).png is nearly empty")
-            #expect(data.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]), "\(figure.name).png is not a PNG")
+            #expect(
+                data.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]),
+                "\(figure.name).png is not a PNG")
         }
     }
 }

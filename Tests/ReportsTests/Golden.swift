@@ -7,25 +7,31 @@ import Testing
 enum Golden {
     static var updating: Bool { ProcessInfo.processInfo.environment["SPARSEGRID_UPDATE_GOLDEN"] == "1" }
 
-    static func check(_ actual: String, against name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func check(_ actual: String, against name: String, sourceLocation: SourceLocation = #_sourceLocation) throws
+    {
         if updating {
-            let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/\(name)")
+            let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+                "Golden/\(name)")
             try Data(actual.utf8).write(to: url, options: .atomic)
             return
         }
         guard let directory = Bundle.module.url(forResource: "Golden", withExtension: nil) else {
-            Issue.record("The Golden directory is not in the test bundle; check Package.swift's resources.", sourceLocation: sourceLocation)
+            Issue.record(
+                "The Golden directory is not in the test bundle; check Package.swift's resources.",
+                sourceLocation: sourceLocation)
             return
         }
         let url = directory.appendingPathComponent(name)
         guard let expected = try? String(contentsOf: url, encoding: .utf8) else {
-            Issue.record("No golden file \(name); run the tests with SPARSEGRID_UPDATE_GOLDEN=1 to create it, then review and commit it.",
-                         sourceLocation: sourceLocation)
+            Issue.record(
+                "No golden file \(name); run the tests with SPARSEGRID_UPDATE_GOLDEN=1 to create it, then review and commit it.",
+                sourceLocation: sourceLocation)
             return
         }
         if actual != expected {
-            Issue.record("Output differs from golden file \(name) at line \(firstDifference(actual, expected)); if the change is intended, rerun with SPARSEGRID_UPDATE_GOLDEN=1 and review the diff.\n--- actual ---\n\(actual)",
-                         sourceLocation: sourceLocation)
+            Issue.record(
+                "Output differs from golden file \(name) at line \(firstDifference(actual, expected)); if the change is intended, rerun with SPARSEGRID_UPDATE_GOLDEN=1 and review the diff.\n--- actual ---\n\(actual)",
+                sourceLocation: sourceLocation)
         }
     }
 
@@ -38,6 +44,7 @@ enum Golden {
 
 /// Files of the repository the tests read (the shipped reference table).
 enum Repository {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     static var referenceCSV: String { root.appendingPathComponent("sweeps/reference/tatarnikova-raskopina.csv").path }
 }

@@ -12,13 +12,15 @@ struct GoldenTests {
 
     @Test("the report renders the same in every format", arguments: OutputFormat.allCases)
     func report(format: OutputFormat) throws {
-        let text = Reports.renderReport(sweep: Fixture.sweep, rows: rows, specs: Reports.defaultSpecs, format: format,
-                                        reference: reference)
+        let text = Reports.renderReport(
+            sweep: Fixture.sweep, rows: rows, specs: Reports.defaultSpecs, format: format,
+            reference: reference)
         try Golden.check(text, against: "report.\(format.fileExtension)")
     }
 
-    @Test("the results listing renders the same in every format it offers",
-          arguments: [OutputFormat.table, .markdown, .csv, .json])
+    @Test(
+        "the results listing renders the same in every format it offers",
+        arguments: [OutputFormat.table, .markdown, .csv, .json])
     func results(format: OutputFormat) throws {
         let text = try Reports.renderResults(rows, format: format)
         try Golden.check(text, against: "results.\(format.fileExtension)")

@@ -9,8 +9,9 @@ struct HTMLReportTests {
 
     init() throws {
         let reference = try ReferenceTable.load(csvPath: Repository.referenceCSV)
-        html = Reports.renderReport(sweep: Fixture.sweep, rows: Fixture.rows, specs: Reports.defaultSpecs, format: .html,
-                                    reference: reference)
+        html = Reports.renderReport(
+            sweep: Fixture.sweep, rows: Fixture.rows, specs: Reports.defaultSpecs, format: .html,
+            reference: reference)
     }
 
     @Test("it requests nothing from anywhere: no URLs, no external sources, no scripts or web fonts")
@@ -38,8 +39,12 @@ struct HTMLReportTests {
     @Test("user text is escaped")
     func escaped() {
         let spec = ReportSpec(title: "<b>bold</b> & co", rows: "model", columns: "method", values: ["accuracy"])
-        let html = Reports.renderReport(sweep: "s<1>", rows: Fixture.rows.map { var r = $0; r.sweep = "s<1>"; return r },
-                                        specs: [spec], format: .html)
+        let html = Reports.renderReport(
+            sweep: "s<1>",
+            rows: Fixture.rows.map {
+                var r = $0; r.sweep = "s<1>"; return r
+            },
+            specs: [spec], format: .html)
         #expect(html.contains("&lt;b&gt;bold&lt;/b&gt; &amp; co"))
         #expect(!html.contains("<b>bold</b>"))
         #expect(html.contains("sparsegrid report: s&lt;1&gt;"))

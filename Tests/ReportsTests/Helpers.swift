@@ -5,16 +5,21 @@ import SweepKit
 /// Reading outputs back the way a user's tools would.
 enum Read {
     /// The report as JSON, for checking numbers rather than their spelling.
-    static func reportJSON(_ rows: [ResultRow], specs: [ReportSpec] = Reports.defaultSpecs,
-                           reference: ReferenceTable? = nil) throws -> [String: Any] {
-        let text = Reports.renderReport(sweep: Fixture.sweep, rows: rows, specs: specs, format: .json, reference: reference)
+    static func reportJSON(
+        _ rows: [ResultRow], specs: [ReportSpec] = Reports.defaultSpecs,
+        reference: ReferenceTable? = nil
+    ) throws -> [String: Any] {
+        let text = Reports.renderReport(
+            sweep: Fixture.sweep, rows: rows, specs: specs, format: .json, reference: reference)
         return try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
     }
 
     static func tables(_ json: [String: Any]) -> [[String: Any]] { json["tables"] as! [[String: Any]] }
 
     /// The cell record of a table (matched by title prefix) for row × column × metric.
-    static func cell(_ json: [String: Any], table: String, row: String, column: String, metric: String) -> [String: Any]? {
+    static func cell(_ json: [String: Any], table: String, row: String, column: String, metric: String) -> [String:
+        Any]?
+    {
         for t in tables(json) where (t["title"] as! String).hasPrefix(table) {
             for c in t["cells"] as! [[String: Any]]
             where c["row"] as? String == row && c["column"] as? String == column && c["metric"] as? String == metric {

@@ -9,7 +9,10 @@ struct ReferenceTests {
     func shippedTable() throws {
         let table = try ReferenceTable.load(csvPath: Repository.referenceCSV)
         #expect(table.entries.count == 5 * 3 * 4)
-        #expect(Set(table.entries.map(\.model)) == ["resnet18", "resnet50", "mobilenet_v2", "densenet121", "efficientnet_b0"])
+        #expect(
+            Set(table.entries.map(\.model)) == [
+                "resnet18", "resnet50", "mobilenet_v2", "densenet121", "efficientnet_b0",
+            ])
         #expect(Set(table.entries.map(\.method)) == ["dense", "nm_2_4", "block_4x4"])
         #expect(Set(table.entries.map(\.metric)) == ["accuracy", "latency_ms", "gmacs", "memory_mb"])
         func value(_ model: String, _ method: String, _ metric: String) -> Double? {
@@ -30,32 +33,40 @@ struct ReferenceTests {
     @Test("the view shows claimed, measured and Δ side by side")
     func view() throws {
         let reference = try ReferenceTable.load(csvPath: Repository.referenceCSV)
-        let text = Reports.renderReport(sweep: Fixture.sweep, rows: Fixture.rows, specs: Reports.defaultSpecs, format: .table,
-                                        reference: reference)
-        let line = try #require(text.components(separatedBy: "\n").first { $0.hasPrefix("resnet18 ") && $0.contains("94.2") })
+        let text = Reports.renderReport(
+            sweep: Fixture.sweep, rows: Fixture.rows, specs: Reports.defaultSpecs, format: .table,
+            reference: reference)
+        let line = try #require(
+            text.components(separatedBy: "\n").first { $0.hasPrefix("resnet18 ") && $0.contains("94.2") })
         // claimed 94.2 | measured 93.5 ± 0.2 | Δ -0.7, in that order on one line
         let claimed = try #require(line.range(of: "94.2")), measured = try #require(line.range(of: "93.5 ± 0.2"))
         let delta = try #require(line.range(of: "-0.7"))
         #expect(claimed.upperBound <= measured.lowerBound && measured.upperBound <= delta.lowerBound)
 
         let json = try Read.reportJSON(Fixture.rows, reference: reference)
-        let cell = try #require(Read.cell(json, table: "Claimed versus measured: memory_mb", row: "resnet50",
-                                          column: "dense", metric: "peak_mib"))
+        let cell = try #require(
+            Read.cell(
+                json, table: "Claimed versus measured: memory_mb", row: "resnet50",
+                column: "dense", metric: "peak_mib"))
         #expect(cell["claimed"] as? Double == 850)
         #expect(abs((cell["delta"] as! Double) - (700 - 850)) < 1e-9)
         #expect(cell["claimed_unit"] as? String == "MB")
-        let missing = try #require(Read.cell(json, table: "Claimed versus measured: accuracy", row: "densenet121",
-                                             column: "dense", metric: "accuracy"))
+        let missing = try #require(
+            Read.cell(
+                json, table: "Claimed versus measured: accuracy", row: "densenet121",
+                column: "dense", metric: "accuracy"))
         #expect(missing["delta"] is NSNull)
         #expect(missing["text"] as? String == "missing")
     }
 
     @Test("a measured_metric column overrides the built-in mapping")
     func override() throws {
-        let table = try ReferenceTable.parse(csvText: "model,method,metric,value,unit,measured_metric\nresnet18,dense,gmacs,0.56,G,gmacs\n",
-                                             origin: "inline.csv")
+        let table = try ReferenceTable.parse(
+            csvText: "model,method,metric,value,unit,measured_metric\nresnet18,dense,gmacs,0.56,G,gmacs\n",
+            origin: "inline.csv")
         #expect(table.entries[0].measuredMetric == "gmacs")
-        let defaulted = try ReferenceTable.parse(csvText: "model,method,metric,value\nresnet18,dense,memory_mb,320\n", origin: "x.csv")
+        let defaulted = try ReferenceTable.parse(
+            csvText: "model,method,metric,value\nresnet18,dense,memory_mb,320\n", origin: "x.csv")
         #expect(defaulted.entries[0].measuredMetric == "peak_mib")
     }
 
@@ -72,11 +83,13 @@ struct ReferenceTests {
     @Test("a value that is not a number is an error that names the line")
     func badNumber() {
         #expect {
-            try ReferenceTable.parse(csvText: "model,method,metric,value\nresnet18,dense,accuracy,94.2\nresnet50,dense,accuracy,high\n",
-                                     origin: "paper.csv")
+            try ReferenceTable.parse(
+                csvText: "model,method,metric,value\nresnet18,dense,accuracy,94.2\nresnet50,dense,accuracy,high\n",
+                origin: "paper.csv")
         } throws: { error in
             let e = error as? ReportsError
-            return e?.code == .malformedReference && e!.description.contains("paper.csv line 3") && e!.description.contains("'high'")
+            return e?.code == .malformedReference && e!.description.contains("paper.csv line 3")
+                && e!.description.contains("'high'")
         }
     }
 
@@ -92,7 +105,8 @@ struct ReferenceTests {
     @Test("quoted fields with commas and quotes are read whole")
     func quoting() throws {
         let table = try ReferenceTable.parse(
-            csvText: "model,method,metric,value,note\r\nresnet18,dense,accuracy,94.2,\"mean, not median; \"\"as published\"\"\"\r\n",
+            csvText:
+                "model,method,metric,value,note\r\nresnet18,dense,accuracy,94.2,\"mean, not median; \"\"as published\"\"\"\r\n",
             origin: "q.csv")
         #expect(table.entries[0].note == "mean, not median; \"as published\"")
     }

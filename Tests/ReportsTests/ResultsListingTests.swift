@@ -11,8 +11,10 @@ struct ResultsListingTests {
         let tasks = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])
         #expect(tasks.count == Fixture.rows.count)
         for task in tasks {
-            for key in ["sweep", "stage", "model", "method", "seed", "state", "metrics", "units", "params", "task_id",
-                        "attempts", "error", "artifacts"] {
+            for key in [
+                "sweep", "stage", "model", "method", "seed", "state", "metrics", "units", "params", "task_id",
+                "attempts", "error", "artifacts",
+            ] {
                 #expect(task.keys.contains(key), "a task lacks \(key)")
             }
         }
@@ -53,7 +55,8 @@ struct ResultsListingTests {
             try Reports.renderResults(Fixture.rows, format: .table, sortBy: "speed")
         } throws: { error in
             let e = error as? ReportsError
-            return e?.code == .unknownSortKey && e!.description.contains("'speed'") && e!.description.contains("accuracy")
+            return e?.code == .unknownSortKey && e!.description.contains("'speed'")
+                && e!.description.contains("accuracy")
         }
     }
 

@@ -1,6 +1,7 @@
 import GRDB
 import SweepKit
 import Testing
+
 @testable import Store
 
 @Suite("Applying mutation batches")
@@ -12,12 +13,16 @@ struct ApplyTests {
         let plan = makePlan()
         _ = try store.launch(plan, now: 10)
         let task = plan.tasks[0].id
-        try store.apply([.taskStarted(taskId: task, attemptsUsed: 2, at: 11),
-                         .attemptStarted(attemptId: "a1", taskId: task, workerId: "w1", at: 11)])
+        try store.apply([
+            .taskStarted(taskId: task, attemptsUsed: 2, at: 11),
+            .attemptStarted(attemptId: "a1", taskId: task, workerId: "w1", at: 11),
+        ])
         let record = try #require(try store.loadSnapshot().tasks.first { $0.id == task })
         #expect(record.state == .running)
         #expect(record.attemptsUsed == 2)
-        #expect(throws: StoreError.self) { try store.apply([.taskStarted(taskId: "no-such-task", attemptsUsed: 1, at: 12)]) }
+        #expect(throws: StoreError.self) {
+            try store.apply([.taskStarted(taskId: "no-such-task", attemptsUsed: 1, at: 12)])
+        }
     }
 
     @Test("a batch with one rejected mutation leaves nothing applied")
@@ -29,7 +34,8 @@ struct ApplyTests {
         let batch: [StoreMutation] = [
             .worker(id: "w1", host: "gpu-1", info: ["gpus": 1], seenAt: 11, state: "idle"),
             .taskState(taskId: "grid/train/vgg/0", state: .running, error: nil, at: 11),
-            .event(at: 11, kind: "assign", sweep: "grid", taskId: "grid/train/vgg/0", workerId: "w1", message: "assigned"),
+            .event(
+                at: 11, kind: "assign", sweep: "grid", taskId: "grid/train/vgg/0", workerId: "w1", message: "assigned"),
             // No such task: the foreign key on attempts.task_id rejects it.
             .attemptStarted(attemptId: "a1", taskId: "grid/train/nope/0", workerId: "w1", at: 11),
         ]
@@ -76,10 +82,13 @@ struct ApplyTests {
             .attemptStarted(attemptId: "a2", taskId: task, workerId: "w2", at: 12),
             .result(taskId: task, attemptId: "a2", metrics: ["top1": 0.5], units: [:], details: .null, at: 13),
             .attemptEnded(attemptId: "a2", outcome: .duplicate, at: 13, exitCode: 0, error: nil, stderrTail: nil),
-            .result(taskId: "grid/train/resnet/0", attemptId: "a2", metrics: ["top1": 0.7], units: [:], details: .null, at: 13),
+            .result(
+                taskId: "grid/train/resnet/0", attemptId: "a2", metrics: ["top1": 0.7], units: [:], details: .null,
+                at: 13),
         ])
         #expect(stored == [false, true])
-        let row = try #require(try store.resultRows(sweep: "grid", where: [("model", "vgg")]).first { $0.taskId == task })
+        let row = try #require(
+            try store.resultRows(sweep: "grid", where: [("model", "vgg")]).first { $0.taskId == task })
         #expect(row.metrics == ["top1": 0.91])
         #expect(row.units == ["top1": "fraction"])
         #expect(row.details == ["device": "cpu"])
@@ -110,7 +119,10 @@ struct ApplyTests {
             .worker(id: "w1", host: "gpu-1", info: ["gpus": 2], seenAt: 7, state: "busy"),
             .workerSeen(id: "w1", at: 8),
         ])
-        #expect(try store.workers() == [WorkerRow(id: "w1", host: "gpu-1", info: ["gpus": 2], firstSeen: 5, lastSeen: 8, state: "busy")])
+        #expect(
+            try store.workers() == [
+                WorkerRow(id: "w1", host: "gpu-1", info: ["gpus": 2], firstSeen: 5, lastSeen: 8, state: "busy")
+            ])
     }
 
     @Test("progress metrics are narrow rows; a repeated step replaces its value")
@@ -126,8 +138,10 @@ struct ApplyTests {
             .metric(attemptId: "a1", step: 3, name: "loss", value: .nan),
         ])
         let rows = try store.pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT step, value FROM metrics WHERE attempt_id = 'a1' AND name = 'loss' ORDER BY step")
-                .map { ($0[0] as Int, $0[1] as Double?) }
+            try Row.fetchAll(
+                db, sql: "SELECT step, value FROM metrics WHERE attempt_id = 'a1' AND name = 'loss' ORDER BY step"
+            )
+            .map { ($0[0] as Int, $0[1] as Double?) }
         }
         #expect(rows.map(\.0) == [1, 2, 3])
         #expect(rows.map(\.1) == [2.0, 1.4, nil])

@@ -1,5 +1,6 @@
 import SweepKit
 import Testing
+
 @testable import Store
 
 @Suite("Launching a sweep")
@@ -29,7 +30,9 @@ struct LaunchTests {
         let store = try SweepStore(path: dir.dbPath)
         _ = try store.launch(makePlan(), now: 10)
         try store.apply(succeed("grid/train/vgg/0", attempt: "a1", at: 11))
-        #expect(try store.launch(makePlan(), now: 20) == LaunchSummary(sweep: "grid", new: 0, reused: 4, rerun: 0, total: 4))
+        #expect(
+            try store.launch(makePlan(), now: 20) == LaunchSummary(sweep: "grid", new: 0, reused: 4, rerun: 0, total: 4)
+        )
         #expect(try store.task("grid/train/vgg/0")?.state == .succeeded)
     }
 
@@ -38,8 +41,9 @@ struct LaunchTests {
         let dir = try TempDir()
         let store = try SweepStore(path: dir.dbPath)
         _ = try store.launch(makePlan(), now: 10)
-        try store.apply(fail("grid/train/resnet/0", attempt: "a1", error: "CUDA out of memory", final: true, at: 11)
-                        + [.taskAttemptsUsed(taskId: "grid/train/resnet/0", attemptsUsed: 2)])
+        try store.apply(
+            fail("grid/train/resnet/0", attempt: "a1", error: "CUDA out of memory", final: true, at: 11)
+                + [.taskAttemptsUsed(taskId: "grid/train/resnet/0", attemptsUsed: 2)])
         #expect(try store.task("grid/train/resnet/0")?.state == .failed)
 
         let summary = try store.launch(makePlan(), now: 20)
@@ -56,10 +60,13 @@ struct LaunchTests {
         let store = try SweepStore(path: dir.dbPath)
         _ = try store.launch(makePlan(), now: 10)
         var bigger = makePlan()
-        bigger.tasks.append(PlannedTask(id: "grid/finetune/vgg/0/4x4", stage: "finetune",
-                                        params: ["model": "vgg", "seed": 0, "method": "4x4"],
-                                        inputs: ["train": "grid/train/vgg/0"], priority: 5))
-        #expect(try store.launch(bigger, now: 20) == LaunchSummary(sweep: "grid", new: 1, reused: 4, rerun: 0, total: 5))
+        bigger.tasks.append(
+            PlannedTask(
+                id: "grid/finetune/vgg/0/4x4", stage: "finetune",
+                params: ["model": "vgg", "seed": 0, "method": "4x4"],
+                inputs: ["train": "grid/train/vgg/0"], priority: 5))
+        #expect(
+            try store.launch(bigger, now: 20) == LaunchSummary(sweep: "grid", new: 1, reused: 4, rerun: 0, total: 5))
         #expect(try store.sweepSummaries().first?.total == 5)
     }
 
@@ -68,9 +75,12 @@ struct LaunchTests {
         let dir = try TempDir()
         let store = try SweepStore(path: dir.dbPath)
         _ = try store.launch(makePlan(models: ["resnet", "vgg"]), now: 10)
-        try store.apply(succeed("grid/train/vgg/0", attempt: "a1", at: 11)
-                        + [.taskState(taskId: "grid/finetune/vgg/0/2:4", state: .running, error: nil, at: 12),
-                           .attemptStarted(attemptId: "a2", taskId: "grid/finetune/vgg/0/2:4", workerId: "w1", at: 12)])
+        try store.apply(
+            succeed("grid/train/vgg/0", attempt: "a1", at: 11)
+                + [
+                    .taskState(taskId: "grid/finetune/vgg/0/2:4", state: .running, error: nil, at: 12),
+                    .attemptStarted(attemptId: "a2", taskId: "grid/finetune/vgg/0/2:4", workerId: "w1", at: 12),
+                ])
 
         let summary = try store.launch(makePlan(models: ["resnet"]), now: 20)
         #expect(summary == LaunchSummary(sweep: "grid", new: 0, reused: 2, rerun: 0, total: 2, dropped: 2))
@@ -92,10 +102,13 @@ struct LaunchTests {
         let dir = try TempDir()
         let store = try SweepStore(path: dir.dbPath)
         _ = try store.launch(makePlan(), now: 10)
-        try store.apply([.sweepCancelled(sweep: "grid", cancelled: true, at: 11)]
-                        + makePlan().tasks.map { .taskState(taskId: $0.id, state: .cancelled, error: "cancelled", at: 11) })
+        try store.apply(
+            [.sweepCancelled(sweep: "grid", cancelled: true, at: 11)]
+                + makePlan().tasks.map { .taskState(taskId: $0.id, state: .cancelled, error: "cancelled", at: 11) })
         #expect(try store.loadSnapshot().cancelledSweeps == ["grid"])
-        #expect(try store.launch(makePlan(), now: 20) == LaunchSummary(sweep: "grid", new: 0, reused: 0, rerun: 4, total: 4))
+        #expect(
+            try store.launch(makePlan(), now: 20) == LaunchSummary(sweep: "grid", new: 0, reused: 0, rerun: 4, total: 4)
+        )
         #expect(try store.loadSnapshot().cancelledSweeps.isEmpty)
         #expect(try store.sweepSummaries().first?.cancelled == false)
     }

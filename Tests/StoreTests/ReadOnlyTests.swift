@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import SweepKit
 import Testing
+
 @testable import Store
 
 @Suite("Read-only stores for the CLI")
@@ -10,8 +11,11 @@ struct ReadOnlyTests {
     func missing() throws {
         let dir = try TempDir()
         let error = #expect(throws: StoreError.self) { try SweepStore.openReadOnly(path: dir.dbPath) }
-        #expect(error == StoreError(.noState,
-            "no sparsegrid state at \(dir.dbPath): run `sparsegrid run SPEC` or pass --state DIR"))
+        #expect(
+            error
+                == StoreError(
+                    .noState,
+                    "no sparsegrid state at \(dir.dbPath): run `sparsegrid run SPEC` or pass --state DIR"))
         #expect(!FileManager.default.fileExists(atPath: dir.dbPath))
     }
 
@@ -78,9 +82,12 @@ struct ReadOnlyTests {
         let batches = 200
         let writing = Thread {
             for i in 0..<batches {
-                try! writer.apply((0..<20).map { j in
-                    .event(at: Double(i), kind: "tick", sweep: "grid", taskId: nil, workerId: nil, message: "\(i).\(j)")
-                })
+                try! writer.apply(
+                    (0..<20).map { j in
+                        .event(
+                            at: Double(i), kind: "tick", sweep: "grid", taskId: nil, workerId: nil, message: "\(i).\(j)"
+                        )
+                    })
             }
         }
         writing.start()

@@ -1,5 +1,6 @@
 import SweepKit
 import Testing
+
 @testable import Store
 
 @Suite("Result rows for the CLI and reports")
@@ -11,7 +12,8 @@ struct ResultRowsTests {
         let store = try SweepStore(path: dir.dbPath)
         _ = try store.launch(makePlan(seeds: [0, 1], methods: ["4x4", "2:4"]), now: 10)
         var batch = succeed("grid/train/vgg/0", attempt: "a1", at: 11, metrics: ["top1": 0.93])
-        batch += succeed("grid/finetune/vgg/0/2:4", attempt: "a2", at: 12, metrics: ["top1": 0.91, "latency_sparse_ms": nil])
+        batch += succeed(
+            "grid/finetune/vgg/0/2:4", attempt: "a2", at: 12, metrics: ["top1": 0.91, "latency_sparse_ms": nil])
         batch += [
             .artifact(sha256: "aa11", bytes: 1234, path: "artifacts/aa11.pt", at: 12),
             .artifact(sha256: "bb22", bytes: 99, path: "/abs/bb22.json", at: 12),
@@ -20,11 +22,14 @@ struct ResultRowsTests {
         ]
         batch += fail("grid/train/resnet/1", attempt: "a3", error: "NaN loss at step 10", final: false, at: 13)
         batch += fail("grid/train/resnet/1", attempt: "a4", error: "CUDA out of memory", final: true, at: 14)
-        batch[batch.count - 1] = .taskState(taskId: "grid/train/resnet/1", state: .failed,
-                                            error: "failed after 2 attempts", at: 15)
+        batch[batch.count - 1] = .taskState(
+            taskId: "grid/train/resnet/1", state: .failed,
+            error: "failed after 2 attempts", at: 15)
         for method in ["4x4", "2:4"] {
-            batch.append(.taskState(taskId: "grid/finetune/resnet/1/\(method)", state: .failed,
-                                    error: "input grid/train/resnet/1 failed", at: 15))
+            batch.append(
+                .taskState(
+                    taskId: "grid/finetune/resnet/1/\(method)", state: .failed,
+                    error: "input grid/train/resnet/1 failed", at: 15))
         }
         try store.apply(batch)
         return (dir, store)
@@ -35,11 +40,12 @@ struct ResultRowsTests {
         let (_, store) = try populated()
         let rows = try store.resultRows(sweep: "grid")
         #expect(rows.count == 12)
-        #expect(rows.map { "\($0.stage) \($0.model!) \($0.method) \($0.seed!)" } == [
-            "train resnet dense 0", "train resnet dense 1", "train vgg dense 0", "train vgg dense 1",
-            "finetune resnet 2:4 0", "finetune resnet 2:4 1", "finetune resnet 4x4 0", "finetune resnet 4x4 1",
-            "finetune vgg 2:4 0", "finetune vgg 2:4 1", "finetune vgg 4x4 0", "finetune vgg 4x4 1",
-        ])
+        #expect(
+            rows.map { "\($0.stage) \($0.model!) \($0.method) \($0.seed!)" } == [
+                "train resnet dense 0", "train resnet dense 1", "train vgg dense 0", "train vgg dense 1",
+                "finetune resnet 2:4 0", "finetune resnet 2:4 1", "finetune resnet 4x4 0", "finetune resnet 4x4 1",
+                "finetune vgg 2:4 0", "finetune vgg 2:4 1", "finetune vgg 4x4 0", "finetune vgg 4x4 1",
+            ])
         #expect(try store.resultRows(sweep: nil).count == 12)
         #expect(try store.resultRows(sweep: "other").isEmpty)
     }
@@ -52,7 +58,10 @@ struct ResultRowsTests {
 
         // Training tasks have no method parameter: they are the dense baseline.
         let dense = try store.resultRows(sweep: "grid", where: [("method", "dense")])
-        #expect(dense.map(\.taskId) == ["grid/train/resnet/0", "grid/train/resnet/1", "grid/train/vgg/0", "grid/train/vgg/1"])
+        #expect(
+            dense.map(\.taskId) == [
+                "grid/train/resnet/0", "grid/train/resnet/1", "grid/train/vgg/0", "grid/train/vgg/1",
+            ])
 
         let seedOne = try store.resultRows(sweep: "grid", stage: "finetune", where: [("seed", "1"), ("method", "2:4")])
         #expect(seedOne.map(\.taskId) == ["grid/finetune/resnet/1/2:4", "grid/finetune/vgg/1/2:4"])
@@ -85,11 +94,13 @@ struct ResultRowsTests {
         #expect(rows.count == 1)
         #expect(row.error == nil && row.attempts == 1)
         #expect(row.metrics == ["top1": 0.91, "latency_sparse_ms": nil])
-        #expect(row.artifacts == [
-            ArtifactRef(name: "log", sha256: "bb22", bytes: 99, path: "/abs/bb22.json"),
-            ArtifactRef(name: "model", sha256: "aa11", bytes: 1234, path: dir.path + "/artifacts/aa11.pt"),
-        ])
-        #expect(try store.resultRows(sweep: "grid", states: [.succeeded]).last?.artifacts.last?.path == "artifacts/aa11.pt")
+        #expect(
+            row.artifacts == [
+                ArtifactRef(name: "log", sha256: "bb22", bytes: 99, path: "/abs/bb22.json"),
+                ArtifactRef(name: "model", sha256: "aa11", bytes: 1234, path: dir.path + "/artifacts/aa11.pt"),
+            ])
+        #expect(
+            try store.resultRows(sweep: "grid", states: [.succeeded]).last?.artifacts.last?.path == "artifacts/aa11.pt")
         #expect(try store.artifactPath(sha256: "aa11") == "artifacts/aa11.pt")
         #expect(try store.artifactPath(sha256: "cc33") == nil)
     }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import SweepKit
 import Testing
+
 @testable import Store
 
 @Suite("Schema and migrations")
@@ -12,11 +13,15 @@ struct SchemaTests {
         let store = try SweepStore(path: dir.dbPath)
         #expect(FileManager.default.fileExists(atPath: dir.dbPath))
         let (tables, journal) = try store.pool.read { db in
-            (Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")),
-             try String.fetchOne(db, sql: "PRAGMA journal_mode"))
+            (
+                Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")),
+                try String.fetchOne(db, sql: "PRAGMA journal_mode")
+            )
         }
-        for table in ["sweeps", "tasks", "task_inputs", "attempts", "workers", "metrics", "results",
-                      "artifacts", "task_artifacts", "events"] {
+        for table in [
+            "sweeps", "tasks", "task_inputs", "attempts", "workers", "metrics", "results",
+            "artifacts", "task_artifacts", "events",
+        ] {
             #expect(tables.contains(table), "missing table \(table)")
         }
         #expect(journal == "wal")

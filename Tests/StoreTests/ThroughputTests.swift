@@ -1,6 +1,7 @@
 import Foundation
 import SweepKit
 import Testing
+
 @testable import Store
 
 @Suite("Write throughput")
@@ -12,11 +13,13 @@ struct ThroughputTests {
         let store = try SweepStore(path: dir.dbPath)
         let taskCount = 20_000
         let tasks = (0..<taskCount).map { i in
-            PlannedTask(id: String(format: "task-%06d", i), stage: "train",
-                        params: ["model": "resnet", "seed": .number(Double(i)), "method": "2:4"], inputs: [:], priority: 1)
+            PlannedTask(
+                id: String(format: "task-%06d", i), stage: "train",
+                params: ["model": "resnet", "seed": .number(Double(i)), "method": "2:4"], inputs: [:], priority: 1)
         }
-        let plan = SweepPlan(name: "big", engine: "null", context: [:], tasks: tasks, retries: 0, device: "any",
-                             reports: [], specText: "")
+        let plan = SweepPlan(
+            name: "big", engine: "null", context: [:], tasks: tasks, retries: 0, device: "any",
+            reports: [], specText: "")
 
         var clock = ContinuousClock.now
         _ = try store.launch(plan, now: 1)
@@ -36,8 +39,9 @@ struct ThroughputTests {
                 .taskState(taskId: task.id, state: .running, error: nil, at: t),
                 .attemptStarted(attemptId: attempt, taskId: task.id, workerId: "w1", at: t),
                 .attemptEnded(attemptId: attempt, outcome: .succeeded, at: t, exitCode: 0, error: nil, stderrTail: nil),
-                .result(taskId: task.id, attemptId: attempt, metrics: ["top1": 0.5, "latency_ms": nil],
-                        units: ["top1": "fraction"], details: [:], at: t),
+                .result(
+                    taskId: task.id, attemptId: attempt, metrics: ["top1": 0.5, "latency_ms": nil],
+                    units: ["top1": "fraction"], details: [:], at: t),
                 .taskState(taskId: task.id, state: .succeeded, error: nil, at: t),
             ]
             if batch.count >= 200 || i == taskCount - 1 {
@@ -50,10 +54,12 @@ struct ThroughputTests {
         // CPU time as well as wall time: on a shared machine the wall figure mostly measures
         // the other processes.
         let applyCPU = Self.processCPUSeconds() - cpuStart
-        print(String(format: "store throughput: launch %d tasks in %.2f s; applied %d mutations in %.2f s wall "
-                     + "(%.0f rows/s, %.0f tasks/s), %.2f s CPU (%.0f tasks per CPU second)",
-                     taskCount, launchSeconds, mutations, applySeconds, Double(mutations) / applySeconds,
-                     Double(taskCount) / applySeconds, applyCPU, Double(taskCount) / applyCPU))
+        print(
+            String(
+                format: "store throughput: launch %d tasks in %.2f s; applied %d mutations in %.2f s wall "
+                    + "(%.0f rows/s, %.0f tasks/s), %.2f s CPU (%.0f tasks per CPU second)",
+                taskCount, launchSeconds, mutations, applySeconds, Double(mutations) / applySeconds,
+                Double(taskCount) / applySeconds, applyCPU, Double(taskCount) / applyCPU))
 
         #expect(stored == taskCount)
         #expect(try store.countResults(sweep: "big") == taskCount)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SweepKit
 
 @Suite("JSONValue canonical text")

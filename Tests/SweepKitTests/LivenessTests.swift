@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SweepKit
 
 // Time limits and liveness: a timed-out attempt has its own outcome and is retried; a sweep's
@@ -9,13 +10,15 @@ import Testing
 private let cpu = WorkerCapabilities(engines: ["null"], hasGPU: false, hasCPU: true, slots: 2)
 
 private func registration(_ identity: UInt8) -> WorkerRegistration {
-    WorkerRegistration(identity: [identity], key: nil, host: "node\(identity)",
-                       info: ["slots": ["cpu", "cpu"], "pid": 1])
+    WorkerRegistration(
+        identity: [identity], key: nil, host: "node\(identity)",
+        info: ["slots": ["cpu", "cpu"], "pid": 1])
 }
 
 private func seed(_ id: String, sweep: String) -> TaskSeed {
-    TaskSeed(id: id, sweep: sweep, stage: "run", priority: 1, state: .pending, attemptsUsed: 0, inputs: [],
-             params: ["model": "m"])
+    TaskSeed(
+        id: id, sweep: sweep, stage: "run", priority: 1, state: .pending, attemptsUsed: 0, inputs: [],
+        params: ["model": "m"])
 }
 
 private func assigned(_ effects: [SchedulerEffect]) -> [String: String] {
@@ -42,10 +45,12 @@ private func ended(_ effects: [SchedulerEffect]) -> [(attempt: String, outcome: 
 /// running on w1; the coordinator's dead interval is 5 s.
 private func twoSweepsRunning() -> (Scheduler, p: String, q: String) {
     var s = Scheduler(config: SchedulerConfig(deadAfter: 5, retryBackoff: 0))
-    s.addSweep(name: "patient", engine: "null", device: "any", retries: 2, cancelled: false, deadAfter: 60,
-               tasks: [seed("p", sweep: "patient")])
-    s.addSweep(name: "quick", engine: "null", device: "any", retries: 2, cancelled: false,
-               tasks: [seed("q", sweep: "quick")])
+    s.addSweep(
+        name: "patient", engine: "null", device: "any", retries: 2, cancelled: false, deadAfter: 60,
+        tasks: [seed("p", sweep: "patient")])
+    s.addSweep(
+        name: "quick", engine: "null", device: "any", retries: 2, cancelled: false,
+        tasks: [seed("q", sweep: "quick")])
     #expect(s.workerHello(id: "w1", registration: registration(1), capabilities: cpu, running: [], now: 0) == .accepted)
     s.workerReady(id: "w1", credits: 2, now: 0)
     s.dispatch(now: 0)
@@ -57,19 +62,23 @@ private func twoSweepsRunning() -> (Scheduler, p: String, q: String) {
 struct SchedulerTimeoutTests {
     private func oneRunning(retries: Int) -> (Scheduler, String) {
         var s = Scheduler(config: SchedulerConfig(deadAfter: 5, retryBackoff: 0))
-        s.addSweep(name: "sw", engine: "null", device: "any", retries: retries, cancelled: false,
-                   tasks: [seed("t", sweep: "sw")])
+        s.addSweep(
+            name: "sw", engine: "null", device: "any", retries: retries, cancelled: false,
+            tasks: [seed("t", sweep: "sw")])
         _ = s.workerHello(id: "w1", registration: registration(1), capabilities: cpu, running: [], now: 0)
         s.workerReady(id: "w1", credits: 1, now: 0)
         s.dispatch(now: 0)
         return (s, assigned(s.drainEffects())["t"]!)
     }
 
-    @Test("a failure the worker reports as timed out ends the attempt as `timeout` and the task runs again, even when marked not retryable")
+    @Test(
+        "a failure the worker reports as timed out ends the attempt as `timeout` and the task runs again, even when marked not retryable"
+    )
     func timeoutIsRetried() {
         var (s, attempt) = oneRunning(retries: 1)
-        let report = FailureReport(error: "it ran longer than the stage's timeout of 3600 s", retryable: false,
-                                   timedOut: true)
+        let report = FailureReport(
+            error: "it ran longer than the stage's timeout of 3600 s", retryable: false,
+            timedOut: true)
         #expect(s.failureArrived(attemptId: attempt, from: "w1", report, now: 10) == .recorded(.ready))
         let effects = s.drainEffects()
         #expect(ended(effects).map(\.outcome) == [.timeout])
@@ -83,13 +92,19 @@ struct SchedulerTimeoutTests {
         s.workerReady(id: "w1", credits: 1, now: 11)
         s.dispatch(now: 11)
         let second = assigned(s.drainEffects())["t"]!
-        #expect(s.failureArrived(attemptId: second, from: "w1",
-                                 FailureReport(error: "no event from the engine for 1800 s", retryable: true,
-                                               timedOut: true), now: 20) == .recorded(.failed))
+        #expect(
+            s.failureArrived(
+                attemptId: second, from: "w1",
+                FailureReport(
+                    error: "no event from the engine for 1800 s", retryable: true,
+                    timedOut: true), now: 20) == .recorded(.failed))
         let last = s.drainEffects()
         #expect(ended(last).map(\.outcome) == [.timeout])
-        #expect(last.contains(.taskState(taskId: "t", state: .failed,
-                                         error: "timed out: no event from the engine for 1800 s (after 2 attempt(s))")))
+        #expect(
+            last.contains(
+                .taskState(
+                    taskId: "t", state: .failed,
+                    error: "timed out: no event from the engine for 1800 s (after 2 attempt(s))")))
         #expect(logs(last).contains { $0.kind == "failed" && $0.level == .warn })
     }
 
@@ -115,7 +130,9 @@ struct SchedulerDeadAfterTests {
         #expect(SchedulerConfig().restartGraceSeconds == 60)
     }
 
-    @Test("a worker silent past the coordinator's interval is dead at once, but keeps its attempts of a sweep with a longer dead_after until that has passed too")
+    @Test(
+        "a worker silent past the coordinator's interval is dead at once, but keeps its attempts of a sweep with a longer dead_after until that has passed too"
+    )
     func sweepDeadAfter() {
         var (s, p, q) = twoSweepsRunning()
         s.tick(now: 5.5)
@@ -125,8 +142,9 @@ struct SchedulerDeadAfterTests {
         #expect(first.contains(.workerDead(workerId: "w1")))
         let dead = logs(first).first { $0.kind == "dead" }
         #expect(dead?.level == .warn)
-        #expect(dead?.message == "worker w1 went silent for 5.5 s: declared dead; 1 attempt(s) lost and requeued; "
-                    + "1 attempt(s) kept until their sweep's dead_after has passed")
+        #expect(
+            dead?.message == "worker w1 went silent for 5.5 s: declared dead; 1 attempt(s) lost and requeued; "
+                + "1 attempt(s) kept until their sweep's dead_after has passed")
         #expect(s.state(of: "p") == .running)
         #expect(s.runningAttempts(ofWorker: "w1") == [p])
 
@@ -146,12 +164,16 @@ struct SchedulerDeadAfterTests {
         var (s, p, q) = twoSweepsRunning()
         s.tick(now: 5.5)
         _ = s.drainEffects()
-        #expect(s.workerHello(id: "w1", registration: registration(1), capabilities: cpu, running: [p, q], now: 20)
-            == .accepted)
+        #expect(
+            s.workerHello(id: "w1", registration: registration(1), capabilities: cpu, running: [p, q], now: 20)
+                == .accepted)
         let effects = s.drainEffects()
         #expect(ended(effects).isEmpty)
-        #expect(effects.contains(.cancel(workerId: "w1", attemptId: q,
-                                         reason: "the coordinator no longer tracks this attempt")))
+        #expect(
+            effects.contains(
+                .cancel(
+                    workerId: "w1", attemptId: q,
+                    reason: "the coordinator no longer tracks this attempt")))
         #expect(s.state(of: "p") == .running)
         #expect(s.runningAttempts(ofWorker: "w1") == [p])
         s.tick(now: 70)
@@ -169,11 +191,14 @@ struct SchedulerDeadAfterTests {
 
 @Suite("Scheduler: a live worker says hello again")
 struct SchedulerRehelloTests {
-    @Test("a hello on the same live connection keeps an attempt assigned within the dead interval (it may be on its way) and loses an older unlisted one")
+    @Test(
+        "a hello on the same live connection keeps an attempt assigned within the dead interval (it may be on its way) and loses an older unlisted one"
+    )
     func inFlightKept() {
         var s = Scheduler(config: SchedulerConfig(deadAfter: 5, retryBackoff: 0))
-        s.addSweep(name: "sw", engine: "null", device: "any", retries: 2, cancelled: false,
-                   tasks: [seed("old", sweep: "sw"), seed("new", sweep: "sw")])
+        s.addSweep(
+            name: "sw", engine: "null", device: "any", retries: 2, cancelled: false,
+            tasks: [seed("old", sweep: "sw"), seed("new", sweep: "sw")])
         _ = s.workerHello(id: "w1", registration: registration(1), capabilities: cpu, running: [], now: 0)
         s.workerReady(id: "w1", credits: 1, now: 0)
         s.dispatch(now: 0)
@@ -182,8 +207,9 @@ struct SchedulerRehelloTests {
         s.dispatch(now: 8)
         let new = assigned(s.drainEffects()).values.first!
         // The worker describes an engine and says hello again at 9, before the second assign reached it.
-        #expect(s.workerHello(id: "w1", registration: registration(1), capabilities: cpu, running: [], now: 9)
-            == .accepted)
+        #expect(
+            s.workerHello(id: "w1", registration: registration(1), capabilities: cpu, running: [], now: 9)
+                == .accepted)
         let effects = s.drainEffects()
         #expect(ended(effects).map(\.attempt) == [old])
         #expect(s.runningAttempts(ofWorker: "w1") == [new])
@@ -213,8 +239,10 @@ struct SpecTimeoutTests {
 
     @Test("`timeout` under a stage and `dead_after` at the top travel in the plan, and change no task id")
     func carriedInPlan() throws {
-        let spec = edit("  train:\n    params: {epochs: 1, max_steps: 2}",
-                        "  train:\n    timeout: 3600\n    params: {epochs: 1, max_steps: 2}") + "\ndead_after: 300\n"
+        let spec =
+            edit(
+                "  train:\n    params: {epochs: 1, max_steps: 2}",
+                "  train:\n    timeout: 3600\n    params: {epochs: 1, max_steps: 2}") + "\ndead_after: 300\n"
         let plan = try Fixtures.plan(spec)
         #expect(plan.stageTimeouts == ["train": 3600])
         #expect(plan.timeout(ofStage: "train") == 3600)
@@ -239,37 +267,48 @@ struct SpecTimeoutTests {
     @Test("a timeout that is not a number of seconds in (0, 30 days] is reported with its file, line and column")
     func badTimeouts() {
         let at = { (value: String) in
-            Fixtures.problems(self.edit("  train:\n    params: {epochs: 1, max_steps: 2}",
-                                        "  train:\n    timeout: \(value)\n    params: {epochs: 1, max_steps: 2}"),
-                              file: "sweeps/x.yaml")
+            Fixtures.problems(
+                self.edit(
+                    "  train:\n    params: {epochs: 1, max_steps: 2}",
+                    "  train:\n    timeout: \(value)\n    params: {epochs: 1, max_steps: 2}"),
+                file: "sweeps/x.yaml")
         }
-        #expect(at("0") == [
-            "sweeps/x.yaml:8:14: `stages.train.timeout`: must be a number of seconds greater than 0 and at most 2592000 (30 days), found 0.0; e.g. `timeout: 3600` (an hour).",
-        ])
-        #expect(at("-5") == [
-            "sweeps/x.yaml:8:14: `stages.train.timeout`: must be a number of seconds greater than 0 and at most 2592000 (30 days), found -5.0; e.g. `timeout: 3600` (an hour).",
-        ])
-        #expect(at("2592001") == [
-            "sweeps/x.yaml:8:14: `stages.train.timeout`: must be a number of seconds greater than 0 and at most 2592000 (30 days), found 2592001.0; e.g. `timeout: 3600` (an hour).",
-        ])
-        #expect(at("1h") == [
-            "sweeps/x.yaml:8:14: `stages.train.timeout`: expected a number of seconds greater than 0 and at most 2592000 (30 days), found the string \"1h\"; e.g. `timeout: 3600` (an hour).",
-        ])
-        #expect(at("\"90\"") == [
-            "sweeps/x.yaml:8:14: `stages.train.timeout`: expected a number, found the string \"90\"; write 90 without quotes so that YAML reads it as a number.",
-        ])
+        #expect(
+            at("0") == [
+                "sweeps/x.yaml:8:14: `stages.train.timeout`: must be a number of seconds greater than 0 and at most 2592000 (30 days), found 0.0; e.g. `timeout: 3600` (an hour)."
+            ])
+        #expect(
+            at("-5") == [
+                "sweeps/x.yaml:8:14: `stages.train.timeout`: must be a number of seconds greater than 0 and at most 2592000 (30 days), found -5.0; e.g. `timeout: 3600` (an hour)."
+            ])
+        #expect(
+            at("2592001") == [
+                "sweeps/x.yaml:8:14: `stages.train.timeout`: must be a number of seconds greater than 0 and at most 2592000 (30 days), found 2592001.0; e.g. `timeout: 3600` (an hour)."
+            ])
+        #expect(
+            at("1h") == [
+                "sweeps/x.yaml:8:14: `stages.train.timeout`: expected a number of seconds greater than 0 and at most 2592000 (30 days), found the string \"1h\"; e.g. `timeout: 3600` (an hour)."
+            ])
+        #expect(
+            at("\"90\"") == [
+                "sweeps/x.yaml:8:14: `stages.train.timeout`: expected a number, found the string \"90\"; write 90 without quotes so that YAML reads it as a number."
+            ])
         #expect(at("2592000") == ["(no error)"], "30 days is allowed")
     }
 
     @Test("a mistyped stage key suggests `timeout`; a bad dead_after is reported with its place")
     func badKeys() {
-        let typo = Fixtures.problems(edit("  train:\n    params: {epochs: 1, max_steps: 2}",
-                                          "  train:\n    timeuot: 60\n    params: {epochs: 1, max_steps: 2}"))
-        #expect(typo == [
-            "spec.yaml:8:5: `stages.train.timeuot`: `timeuot` is not a key of a stage; did you mean `timeout`? Valid keys: after, grid, params, timeout.",
-        ])
-        #expect(Fixtures.problems(Fixtures.twoStage + "\ndead_after: 0\n") == [
-            "spec.yaml:19:13: `dead_after`: must be a number greater than 0 and at most 86400 (a day), found 0.0; e.g. `dead_after: 300` (seconds).",
-        ])
+        let typo = Fixtures.problems(
+            edit(
+                "  train:\n    params: {epochs: 1, max_steps: 2}",
+                "  train:\n    timeuot: 60\n    params: {epochs: 1, max_steps: 2}"))
+        #expect(
+            typo == [
+                "spec.yaml:8:5: `stages.train.timeuot`: `timeuot` is not a key of a stage; did you mean `timeout`? Valid keys: after, grid, params, timeout."
+            ])
+        #expect(
+            Fixtures.problems(Fixtures.twoStage + "\ndead_after: 0\n") == [
+                "spec.yaml:19:13: `dead_after`: must be a number greater than 0 and at most 86400 (a day), found 0.0; e.g. `dead_after: 300` (seconds)."
+            ])
     }
 }

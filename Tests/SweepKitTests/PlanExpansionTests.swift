@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SweepKit
 
 @Suite("A valid spec expands into a task DAG")
@@ -10,7 +11,10 @@ struct PlanExpansionTests {
         #expect(plan.countsByStage.map(\.stage) == ["train", "finetune"])
         #expect(plan.countsByStage.map(\.count) == [4, 8])
         let train = plan.tasks.filter { $0.stage == "train" }
-        #expect(train.map { "\($0.model!)/\($0.seed!)" } == ["resnet18/0", "resnet18/1", "mobilenet_v2/0", "mobilenet_v2/1"])
+        #expect(
+            train.map { "\($0.model!)/\($0.seed!)" } == [
+                "resnet18/0", "resnet18/1", "mobilenet_v2/0", "mobilenet_v2/1",
+            ])
         let finetune = plan.tasks.filter { $0.stage == "finetune" }
         #expect(finetune.prefix(2).map(\.method) == ["nm_2_4", "block_4x4"])
     }
@@ -27,9 +31,10 @@ struct PlanExpansionTests {
     @Test("each finetune task consumes the train task of the same model and seed")
     func edges() throws {
         let plan = try Fixtures.plan(Fixtures.twoStage)
-        let train = Dictionary(uniqueKeysWithValues: plan.tasks.filter { $0.stage == "train" }.map {
-            ("\($0.model!)/\($0.seed!)", $0.id)
-        })
+        let train = Dictionary(
+            uniqueKeysWithValues: plan.tasks.filter { $0.stage == "train" }.map {
+                ("\($0.model!)/\($0.seed!)", $0.id)
+            })
         #expect(plan.tasks.filter { $0.stage == "train" }.allSatisfy { $0.inputs.isEmpty })
         for task in plan.tasks where task.stage == "finetune" {
             #expect(task.inputs == ["train": train["\(task.model!)/\(task.seed!)"]!])
@@ -53,13 +58,19 @@ struct PlanExpansionTests {
     func context() throws {
         let plan = try Fixtures.plan(Fixtures.twoStage)
         #expect(plan.context["data"] == ["dataset": "synthetic", "train": 64, "test": 32, "seed": 0])
-        #expect(plan.context["methods"]?["nm_2_4"] == ["name": "nm_2_4", "kind": "n_m", "n": 2, "m": 4, "skip": ["first", "last"]])
-        #expect(plan.context["methods"]?["block_4x4"] == [
-            "name": "block_4x4", "kind": "block", "shape": [4, 4], "select": "random", "probability": 0.5, "skip": [],
-        ])
-        #expect(plan.context["measure"] == [
-            "latency": ["batch_sizes": [1], "warmup": 2, "iterations": 5], "flops": false, "memory": false,
-        ])
+        #expect(
+            plan.context["methods"]?["nm_2_4"] == [
+                "name": "nm_2_4", "kind": "n_m", "n": 2, "m": 4, "skip": ["first", "last"],
+            ])
+        #expect(
+            plan.context["methods"]?["block_4x4"] == [
+                "name": "block_4x4", "kind": "block", "shape": [4, 4], "select": "random", "probability": 0.5,
+                "skip": [],
+            ])
+        #expect(
+            plan.context["measure"] == [
+                "latency": ["batch_sizes": [1], "warmup": 2, "iterations": 5], "flops": false, "memory": false,
+            ])
     }
 
     @Test("engine, resources, retries and the default report tables")
@@ -69,22 +80,27 @@ struct PlanExpansionTests {
         #expect(plan.engine == "sparsity")
         #expect(plan.device == "any")
         #expect(plan.retries == 2)
-        #expect(plan.reports == [
-            ReportSpec(title: "Accuracy and latency", rows: "model", columns: "method", values: ["accuracy", "latency_ms"]),
-            ReportSpec(title: "FLOPs and memory", rows: "model", columns: "method", values: ["gmacs", "weight_mib", "peak_mib"]),
-        ])
+        #expect(
+            plan.reports == [
+                ReportSpec(
+                    title: "Accuracy and latency", rows: "model", columns: "method", values: ["accuracy", "latency_ms"]),
+                ReportSpec(
+                    title: "FLOPs and memory", rows: "model", columns: "method",
+                    values: ["gmacs", "weight_mib", "peak_mib"]),
+            ])
         #expect(plan.specText == Fixtures.twoStage)
     }
 
     @Test("a spec's own report list replaces the defaults")
     func ownReports() throws {
-        let plan = try Fixtures.plan(Fixtures.twoStage + """
+        let plan = try Fixtures.plan(
+            Fixtures.twoStage + """
 
-            report:
-              - {title: Seeds, rows: seed, columns: method, values: accuracy}
-            resources: {device: gpu}
-            retries: 0
-            """)
+                report:
+                  - {title: Seeds, rows: seed, columns: method, values: accuracy}
+                resources: {device: gpu}
+                retries: 0
+                """)
         #expect(plan.reports == [ReportSpec(title: "Seeds", rows: "seed", columns: "method", values: ["accuracy"])])
         #expect(plan.device == "gpu")
         #expect(plan.retries == 0)
@@ -99,7 +115,8 @@ struct PlanExpansionTests {
 
     @Test("a chain of stages links each task to the matching task of the stage before")
     func chain() throws {
-        let plan = try Fixtures.plan("""
+        let plan = try Fixtures.plan(
+            """
             name: chain
             engine: null
             grid: {model: [a, b]}
@@ -125,7 +142,8 @@ struct PlanExpansionTests {
 
     @Test("other engines pass params and method definitions through unchecked")
     func otherEngine() throws {
-        let plan = try Fixtures.plan("""
+        let plan = try Fixtures.plan(
+            """
             name: bench
             engine: null
             grid: {sleep_ms: [0, 5], method: [m1, other]}
@@ -142,17 +160,19 @@ struct PlanExpansionTests {
 
     @Test("a YAML merge key reuses anchored params; keys written beside it win")
     func mergeKey() throws {
-        let plan = try Fixtures.plan("""
+        let plan = try Fixtures.plan(
+            """
             name: merged
             engine: null
             stages:
               train: {params: &base {lr: 0.1, epochs: 10, wd: 0.001}}
               finetune: {after: train, params: {epochs: 3, <<: *base, extra: true}}
             """)
-        #expect(plan.tasks.map(\.params) == [
-            ["lr": 0.1, "epochs": 10, "wd": 0.001],
-            ["lr": 0.1, "epochs": 3, "wd": 0.001, "extra": true],
-        ])
+        #expect(
+            plan.tasks.map(\.params) == [
+                ["lr": 0.1, "epochs": 10, "wd": 0.001],
+                ["lr": 0.1, "epochs": 3, "wd": 0.001, "extra": true],
+            ])
     }
 
     @Test("a merged mapping keeps its own lines in messages")
@@ -160,9 +180,10 @@ struct PlanExpansionTests {
         let text = Fixtures.twoStage
             .replacingOccurrences(of: "params: {epochs: 1, max_steps: 2}", with: "params: &p {epochs: 1, max_step: 2}")
             .replacingOccurrences(of: "params: {epochs: 1, lr: 0.01}", with: "params: {<<: *p, lr: 0.01}")
-        #expect(Fixtures.problems(text) == [
-            "spec.yaml:8:28: `stages.train.params.max_step`: `max_step` is not a parameter of the sparsity engine; did you mean `max_steps`? Parameters: epochs, batch_size, lr, lr_final, momentum, weight_decay, scheduler, val_split, max_steps, eval_batch_size, channels_last, num_threads.",
-            "spec.yaml:8:28: `stages.finetune.params.max_step`: `max_step` is not a parameter of the sparsity engine; did you mean `max_steps`? Parameters: epochs, batch_size, lr, lr_final, momentum, weight_decay, scheduler, val_split, max_steps, eval_batch_size, channels_last, num_threads.",
-        ])
+        #expect(
+            Fixtures.problems(text) == [
+                "spec.yaml:8:28: `stages.train.params.max_step`: `max_step` is not a parameter of the sparsity engine; did you mean `max_steps`? Parameters: epochs, batch_size, lr, lr_final, momentum, weight_decay, scheduler, val_split, max_steps, eval_batch_size, channels_last, num_threads.",
+                "spec.yaml:8:28: `stages.finetune.params.max_step`: `max_step` is not a parameter of the sparsity engine; did you mean `max_steps`? Parameters: epochs, batch_size, lr, lr_final, momentum, weight_decay, scheduler, val_split, max_steps, eval_batch_size, channels_last, num_threads.",
+            ])
     }
 }

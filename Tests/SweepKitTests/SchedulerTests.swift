@@ -1,17 +1,24 @@
 import Testing
+
 @testable import SweepKit
 
 /// A two-stage sweep: `train` tasks t0…, each consumed by `finetune` tasks f0a, f0b ….
-private func makeScheduler(models: Int = 1, retries: Int = 1, engine: String = "sparsity", device: String = "any",
-                           config: SchedulerConfig = SchedulerConfig(deadAfter: 5, retryBackoff: 1)) -> Scheduler {
+private func makeScheduler(
+    models: Int = 1, retries: Int = 1, engine: String = "sparsity", device: String = "any",
+    config: SchedulerConfig = SchedulerConfig(deadAfter: 5, retryBackoff: 1)
+) -> Scheduler {
     var s = Scheduler(config: config, runId: "r1")
     var seeds: [TaskSeed] = []
     for i in 0..<models {
-        seeds.append(TaskSeed(id: "t\(i)", sweep: "sw", stage: "train", priority: 2, state: .pending, attemptsUsed: 0,
-                              inputs: []))
+        seeds.append(
+            TaskSeed(
+                id: "t\(i)", sweep: "sw", stage: "train", priority: 2, state: .pending, attemptsUsed: 0,
+                inputs: []))
         for m in ["a", "b"] {
-            seeds.append(TaskSeed(id: "f\(i)\(m)", sweep: "sw", stage: "finetune", priority: 1, state: .pending,
-                                  attemptsUsed: 0, inputs: ["t\(i)"]))
+            seeds.append(
+                TaskSeed(
+                    id: "f\(i)\(m)", sweep: "sw", stage: "finetune", priority: 1, state: .pending,
+                    attemptsUsed: 0, inputs: ["t\(i)"]))
         }
     }
     s.addSweep(name: "sw", engine: engine, device: device, retries: retries, cancelled: false, tasks: seeds)
@@ -32,9 +39,12 @@ struct SchedulerDispatchTests {
     @Test("consumers wait until the task they consume has succeeded")
     func dagOrder() {
         var s = makeScheduler()
-        s.workerConnected(id: "w1", capabilities: WorkerCapabilities(engines: ["sparsity"], hasGPU: false,
-                                                                     hasCPU: true, slots: 4),
-                          running: [], now: 0)
+        s.workerConnected(
+            id: "w1",
+            capabilities: WorkerCapabilities(
+                engines: ["sparsity"], hasGPU: false,
+                hasCPU: true, slots: 4),
+            running: [], now: 0)
         s.workerReady(id: "w1", credits: 4, now: 0)
         s.dispatch(now: 0)
         let first = assigns(s.drainEffects())
@@ -107,13 +117,16 @@ struct SchedulerFailureTests {
         let a1 = assigns(s.drainEffects())[0]
         s.workerConnected(id: "w2", capabilities: cpu, running: [], now: 3)
         s.workerReady(id: "w2", credits: 1, now: 3)
-        s.tick(now: 4)   // w1 silent 4 s < 5 s: alive
+        s.tick(now: 4)  // w1 silent 4 s < 5 s: alive
         #expect(s.isKnownAlive("w1"))
         s.tick(now: 5.5)
         #expect(!s.isKnownAlive("w1"))
         let effects = s.drainEffects()
-        #expect(effects.contains(.attemptEnded(attemptId: a1.attempt, taskId: "t0", outcome: .lost,
-                                               error: "worker w1 went silent for 5.5 s", failure: nil)))
+        #expect(
+            effects.contains(
+                .attemptEnded(
+                    attemptId: a1.attempt, taskId: "t0", outcome: .lost,
+                    error: "worker w1 went silent for 5.5 s", failure: nil)))
         // Backoff of 1 s after the first attempt.
         s.dispatch(now: 5.5)
         #expect(assigns(s.drainEffects()).isEmpty)
@@ -143,8 +156,11 @@ struct SchedulerFailureTests {
         // The lost attempt's result arrives first: accepted, the running retry is cancelled.
         #expect(s.resultArrived(attemptId: a1.attempt, from: "w1", now: 4) == .accept(taskId: "t0"))
         let effects = s.drainEffects()
-        #expect(effects.contains(.cancel(workerId: "w2", attemptId: a2.attempt,
-                                         reason: "another attempt's result was stored")))
+        #expect(
+            effects.contains(
+                .cancel(
+                    workerId: "w2", attemptId: a2.attempt,
+                    reason: "another attempt's result was stored")))
         #expect(s.resultArrived(attemptId: a2.attempt, from: "w2", now: 5) == .duplicate(taskId: "t0"))
         #expect(s.resultArrived(attemptId: "never-assigned", from: "w1", now: 5) == .unknown)
         #expect(s.state(of: "t0") == .succeeded)
@@ -174,8 +190,9 @@ struct SchedulerFailureTests {
             s.dispatch(now: 0)
             let a = assigns(s.drainEffects())
             #expect(a.count == 1, "attempt \(attempt) should be dispatched")
-            _ = s.failureArrived(attemptId: a[0].attempt, from: "w1",
-                                 FailureReport(error: "engine exited with status 1", retryable: true), now: 0)
+            _ = s.failureArrived(
+                attemptId: a[0].attempt, from: "w1",
+                FailureReport(error: "engine exited with status 1", retryable: true), now: 0)
         }
         #expect(s.state(of: "t0") == .failed)
         #expect(s.state(of: "f0a") == .failed)
@@ -192,8 +209,9 @@ struct SchedulerFailureTests {
         s.workerReady(id: "w1", credits: 1, now: 0)
         s.dispatch(now: 0)
         let a = assigns(s.drainEffects())[0]
-        let state = s.failureArrived(attemptId: a.attempt, from: "w1",
-                                     FailureReport(error: "unknown model 'x'", retryable: false), now: 0)
+        let state = s.failureArrived(
+            attemptId: a.attempt, from: "w1",
+            FailureReport(error: "unknown model 'x'", retryable: false), now: 0)
         #expect(state == .recorded(.failed))
         #expect(s.drainEffects().contains(.taskState(taskId: "t0", state: .failed, error: "unknown model 'x'")))
     }
@@ -209,10 +227,16 @@ struct SchedulerFailureTests {
         #expect(a.count == 2)
         s.workerConnected(id: "w1", capabilities: two, running: [a[0].attempt, "stranger"], now: 1)
         let effects = s.drainEffects()
-        #expect(effects.contains(.attemptEnded(attemptId: a[1].attempt, taskId: a[1].task, outcome: .lost,
-                                               error: "worker w1 reconnected without it", failure: nil)))
-        #expect(effects.contains(.cancel(workerId: "w1", attemptId: "stranger",
-                                         reason: "the coordinator no longer tracks this attempt")))
+        #expect(
+            effects.contains(
+                .attemptEnded(
+                    attemptId: a[1].attempt, taskId: a[1].task, outcome: .lost,
+                    error: "worker w1 reconnected without it", failure: nil)))
+        #expect(
+            effects.contains(
+                .cancel(
+                    workerId: "w1", attemptId: "stranger",
+                    reason: "the coordinator no longer tracks this attempt")))
         #expect(s.runningAttempts(ofWorker: "w1") == [a[0].attempt])
     }
 
@@ -229,8 +253,11 @@ struct SchedulerFailureTests {
         s.workerRunning(id: "w1", running: [a.attempt], now: 9)
         #expect(s.state(of: "t0") == .running)
         s.workerRunning(id: "w1", running: [], now: 10)
-        #expect(s.drainEffects().contains(.attemptEnded(attemptId: a.attempt, taskId: "t0", outcome: .lost,
-                                                        error: "worker w1 no longer runs it", failure: nil)))
+        #expect(
+            s.drainEffects().contains(
+                .attemptEnded(
+                    attemptId: a.attempt, taskId: "t0", outcome: .lost,
+                    error: "worker w1 no longer runs it", failure: nil)))
         #expect(s.state(of: "t0") == .ready)
     }
 

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SweepKit
 
 // Faults injected here: forged results/failures/progress, a stolen worker id, and a
@@ -12,8 +13,11 @@ private func registration(_ identity: UInt8, key: String? = nil) -> WorkerRegist
 }
 
 private func seeds(_ n: Int) -> [TaskSeed] {
-    (0..<n).map { TaskSeed(id: "t\($0)", sweep: "sw", stage: "run", priority: 1, state: .pending, attemptsUsed: 0,
-                           inputs: []) }
+    (0..<n).map {
+        TaskSeed(
+            id: "t\($0)", sweep: "sw", stage: "run", priority: 1, state: .pending, attemptsUsed: 0,
+            inputs: [])
+    }
 }
 
 private func oneRunning() -> (Scheduler, attempt: String) {
@@ -34,7 +38,8 @@ struct SchedulerBindingTests {
     @Test("a result for another worker's attempt is refused and the task keeps running")
     func forgedResult() {
         var (s, attempt) = oneRunning()
-        #expect(s.workerHello(id: "w2", registration: registration(2), capabilities: cpu, running: [], now: 1) == .accepted)
+        #expect(
+            s.workerHello(id: "w2", registration: registration(2), capabilities: cpu, running: [], now: 1) == .accepted)
         #expect(s.resultArrived(attemptId: attempt, from: "w2", now: 1) == .notYours)
         #expect(s.state(of: "t0") == .running)
         #expect(s.resultArrived(attemptId: attempt, from: "w1", now: 2) == .accept(taskId: "t0"))
@@ -56,19 +61,25 @@ struct SchedulerBindingTests {
     @Test("a hello with a live worker's id from another connection or key is refused; its attempt stays")
     func stolenId() {
         var (s, attempt) = oneRunning()
-        if case .accepted = s.workerHello(id: "w1", registration: registration(9), capabilities: cpu, running: [], now: 1) {
+        if case .accepted = s.workerHello(
+            id: "w1", registration: registration(9), capabilities: cpu, running: [], now: 1)
+        {
             Issue.record("a stolen id was accepted")
         }
-        if case .accepted = s.workerHello(id: "w1", registration: registration(1, key: "other"), capabilities: cpu,
-                                          running: [], now: 1) {
+        if case .accepted = s.workerHello(
+            id: "w1", registration: registration(1, key: "other"), capabilities: cpu,
+            running: [], now: 1)
+        {
             Issue.record("the same routing id under another CURVE key was accepted")
         }
         #expect(s.workerOf(attempt: attempt) == "w1")
         #expect(s.workerId(forIdentity: [9]) == nil)
         #expect(s.workerId(forIdentity: [1]) == "w1")
         // The worker itself reconnecting on its own connection keeps its attempt.
-        #expect(s.workerHello(id: "w1", registration: registration(1), capabilities: cpu, running: [attempt],
-                              now: 2) == .accepted)
+        #expect(
+            s.workerHello(
+                id: "w1", registration: registration(1), capabilities: cpu, running: [attempt],
+                now: 2) == .accepted)
         #expect(s.runningAttempts(ofWorker: "w1") == [attempt])
     }
 
@@ -77,15 +88,19 @@ struct SchedulerBindingTests {
         var (s, _) = oneRunning()
         s.tick(now: 10)
         #expect(s.workerId(forIdentity: [1]) == nil)
-        #expect(s.workerHello(id: "w1", registration: registration(7), capabilities: cpu, running: [], now: 10) == .accepted)
+        #expect(
+            s.workerHello(id: "w1", registration: registration(7), capabilities: cpu, running: [], now: 10) == .accepted
+        )
     }
 
     @Test("attempt ids carry 128 random bits and nothing of the task, time or order")
     func unguessableIds() {
         var s = Scheduler(config: SchedulerConfig(deadAfter: 5, retryBackoff: 0))
         s.addSweep(name: "sw", engine: "null", device: "any", retries: 0, cancelled: false, tasks: seeds(50))
-        _ = s.workerHello(id: "w1", registration: registration(1), capabilities: WorkerCapabilities(
-            engines: ["null"], hasGPU: false, hasCPU: true, slots: 50), running: [], now: 0)
+        _ = s.workerHello(
+            id: "w1", registration: registration(1),
+            capabilities: WorkerCapabilities(
+                engines: ["null"], hasGPU: false, hasCPU: true, slots: 50), running: [], now: 0)
         s.workerReady(id: "w1", credits: 50, now: 0)
         s.dispatch(now: 0)
         let ids = s.drainEffects().compactMap { effect -> String? in
@@ -113,18 +128,24 @@ struct SchedulerRestoreTests {
         tasks[0].state = .running
         tasks[0].attemptsUsed = 1
         tasks[1].state = .ready
-        s.restore(sweeps: [RestoredSweep(name: "sw", engine: "null", device: "any", retries: 2, cancelled: false,
-                                         tasks: tasks)],
-                  attempts: [RestoredAttempt(id: "a-old", taskId: "t0", workerId: "w1", startedAt: 90)],
-                  artifacts: [:], now: 100)
+        s.restore(
+            sweeps: [
+                RestoredSweep(
+                    name: "sw", engine: "null", device: "any", retries: 2, cancelled: false,
+                    tasks: tasks)
+            ],
+            attempts: [RestoredAttempt(id: "a-old", taskId: "t0", workerId: "w1", startedAt: 90)],
+            artifacts: [:], now: 100)
         #expect(s.state(of: "t0") == .running)
         #expect(s.readyCount == 1)  // only t1 is queued
         _ = s.drainEffects()
         // The worker comes back 8 s later (past the dead interval, within the grace) still running it.
         s.tick(now: 108)
         #expect(s.state(of: "t0") == .running)
-        #expect(s.workerHello(id: "w1", registration: registration(1), capabilities: cpu, running: ["a-old"],
-                              now: 108) == .accepted)
+        #expect(
+            s.workerHello(
+                id: "w1", registration: registration(1), capabilities: cpu, running: ["a-old"],
+                now: 108) == .accepted)
         s.workerReady(id: "w1", credits: 1, now: 108)
         s.dispatch(now: 108)
         let assigned = s.drainEffects().compactMap { effect -> String? in
@@ -141,10 +162,14 @@ struct SchedulerRestoreTests {
         var s = Scheduler(config: SchedulerConfig(deadAfter: 5))
         var tasks = seeds(1)
         tasks[0].state = .succeeded
-        s.restore(sweeps: [RestoredSweep(name: "sw", engine: "null", device: "any", retries: 0, cancelled: false,
-                                         tasks: tasks)],
-                  attempts: [RestoredAttempt(id: "stale", taskId: "t0", workerId: "w1", startedAt: 1)],
-                  artifacts: [:], now: 100)
+        s.restore(
+            sweeps: [
+                RestoredSweep(
+                    name: "sw", engine: "null", device: "any", retries: 0, cancelled: false,
+                    tasks: tasks)
+            ],
+            attempts: [RestoredAttempt(id: "stale", taskId: "t0", workerId: "w1", startedAt: 1)],
+            artifacts: [:], now: 100)
         let ended = s.drainEffects().contains {
             if case .attemptEnded("stale", _, .lost, _, _) = $0 { return true }
             return false
@@ -156,14 +181,20 @@ struct SchedulerRestoreTests {
     @Test("consumers of a restored task get its stored artifact as their input")
     func restoreArtifacts() {
         var s = Scheduler(config: SchedulerConfig(deadAfter: 5))
-        let producer = TaskSeed(id: "p", sweep: "sw", stage: "train", priority: 2, state: .succeeded, attemptsUsed: 1,
-                                inputs: [])
-        let consumer = TaskSeed(id: "c", sweep: "sw", stage: "tune", priority: 1, state: .pending, attemptsUsed: 0,
-                                inputs: ["p"], params: ["model": "m"], inputsByStage: ["train": "p"])
+        let producer = TaskSeed(
+            id: "p", sweep: "sw", stage: "train", priority: 2, state: .succeeded, attemptsUsed: 1,
+            inputs: [])
+        let consumer = TaskSeed(
+            id: "c", sweep: "sw", stage: "tune", priority: 1, state: .pending, attemptsUsed: 0,
+            inputs: ["p"], params: ["model": "m"], inputsByStage: ["train": "p"])
         let digest = ArtifactDigest(name: "checkpoint", sha256: String(repeating: "a", count: 64), bytes: 10)
-        s.restore(sweeps: [RestoredSweep(name: "sw", engine: "null", device: "any", retries: 0, cancelled: false,
-                                         tasks: [producer, consumer])],
-                  attempts: [], artifacts: ["p": [digest]], now: 0)
+        s.restore(
+            sweeps: [
+                RestoredSweep(
+                    name: "sw", engine: "null", device: "any", retries: 0, cancelled: false,
+                    tasks: [producer, consumer])
+            ],
+            attempts: [], artifacts: ["p": [digest]], now: 0)
         #expect(s.state(of: "c") == .ready)
         let assignment = s.assignment(of: "c")
         #expect(assignment?.inputs["train"]?.artifact == digest)
@@ -179,8 +210,11 @@ struct SchedulerRelaunchTests {
         _ = s.drainEffects()
         s.addSweep(name: "sw", engine: "null", device: "any", retries: 2, cancelled: false, tasks: [], now: 5)
         let effects = s.drainEffects()
-        #expect(effects.contains(.cancel(workerId: "w1", attemptId: attempt,
-                                         reason: "the relaunched plan no longer has this task")))
+        #expect(
+            effects.contains(
+                .cancel(
+                    workerId: "w1", attemptId: attempt,
+                    reason: "the relaunched plan no longer has this task")))
         #expect(s.state(of: "t0") == nil)
         #expect(s.counts(sweep: "sw").isEmpty)
         #expect(s.resultArrived(attemptId: attempt, from: "w1", now: 6) == .unknown)
@@ -189,10 +223,14 @@ struct SchedulerRelaunchTests {
     @Test("a late result for a task that failed for good is dropped: no succeeded task with failed consumers")
     func lateAfterFailure() {
         var s = Scheduler(config: SchedulerConfig(deadAfter: 5, retryBackoff: 0))
-        let tasks = [TaskSeed(id: "p", sweep: "sw", stage: "train", priority: 2, state: .pending, attemptsUsed: 0,
-                              inputs: []),
-                     TaskSeed(id: "c", sweep: "sw", stage: "tune", priority: 1, state: .pending, attemptsUsed: 0,
-                              inputs: ["p"])]
+        let tasks = [
+            TaskSeed(
+                id: "p", sweep: "sw", stage: "train", priority: 2, state: .pending, attemptsUsed: 0,
+                inputs: []),
+            TaskSeed(
+                id: "c", sweep: "sw", stage: "tune", priority: 1, state: .pending, attemptsUsed: 0,
+                inputs: ["p"]),
+        ]
         s.addSweep(name: "sw", engine: "null", device: "any", retries: 0, cancelled: false, tasks: tasks)
         _ = s.workerHello(id: "w1", registration: registration(1), capabilities: cpu, running: [], now: 0)
         s.workerReady(id: "w1", credits: 1, now: 0)
@@ -214,16 +252,24 @@ struct SchedulerRestoredKeyTests {
         var s = Scheduler(config: SchedulerConfig(deadAfter: 5))
         var tasks = seeds(1)
         tasks[0].state = .running
-        s.restore(sweeps: [RestoredSweep(name: "sw", engine: "null", device: "any", retries: 1, cancelled: false,
-                                         tasks: tasks)],
-                  attempts: [RestoredAttempt(id: "a", taskId: "t0", workerId: "w1", startedAt: 0)],
-                  artifacts: [:], workerKeys: ["w1": "KEY-1"], now: 10)
-        if case .accepted = s.workerHello(id: "w1", registration: registration(5, key: "KEY-2"), capabilities: cpu,
-                                          running: ["a"], now: 11) {
+        s.restore(
+            sweeps: [
+                RestoredSweep(
+                    name: "sw", engine: "null", device: "any", retries: 1, cancelled: false,
+                    tasks: tasks)
+            ],
+            attempts: [RestoredAttempt(id: "a", taskId: "t0", workerId: "w1", startedAt: 0)],
+            artifacts: [:], workerKeys: ["w1": "KEY-1"], now: 10)
+        if case .accepted = s.workerHello(
+            id: "w1", registration: registration(5, key: "KEY-2"), capabilities: cpu,
+            running: ["a"], now: 11)
+        {
             Issue.record("another key adopted the restored worker")
         }
-        #expect(s.workerHello(id: "w1", registration: registration(6, key: "KEY-1"), capabilities: cpu,
-                              running: ["a"], now: 12) == .accepted)
+        #expect(
+            s.workerHello(
+                id: "w1", registration: registration(6, key: "KEY-1"), capabilities: cpu,
+                running: ["a"], now: 12) == .accepted)
         #expect(s.runningAttempts(ofWorker: "w1") == ["a"])
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SweepKit
 
 @Suite("The sweeps shipped in sweeps/ validate")
@@ -18,7 +19,9 @@ struct ShippedSweepsTests {
 
     @Test("every YAML file in sweeps/ is listed here")
     func allListed() throws {
-        let files = try FileManager.default.contentsOfDirectory(atPath: Self.sweeps.path).filter { $0.hasSuffix(".yaml") }
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.sweeps.path).filter {
+            $0.hasSuffix(".yaml")
+        }
         #expect(Set(files) == Set(Self.expected.keys))
     }
 
@@ -66,6 +69,7 @@ struct ShippedSweepsTests {
         #expect(low.params["momentum"] == 0.9 && low.params["epochs"] == 3)
         let ramp = plan.tasks.first { $0.stage == "finetune_ramp" }!
         #expect(ramp.params["epochs"] == 8)
-        #expect(plan.tasks.filter { $0.stage.hasPrefix("finetune") }.allSatisfy { $0.inputs.keys.sorted() == ["train"] })
+        #expect(
+            plan.tasks.filter { $0.stage.hasPrefix("finetune") }.allSatisfy { $0.inputs.keys.sorted() == ["train"] })
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Yams
+
 @testable import SweepKit
 
 /// The paths of the repository's sweeps and bad-spec corpus.
@@ -36,8 +37,9 @@ private func gridSpec(top: Int, stages: [(name: String, after: String?, keys: [S
 
 @Suite("The task count is computed from the axis lengths, before anything is expanded")
 struct TaskCountTests {
-    @Test("for every shipped sweep the count equals the tasks the planner really makes, per stage",
-          arguments: ["smoke.yaml", "quick.yaml", "paper.yaml", "recommended.yaml"])
+    @Test(
+        "for every shipped sweep the count equals the tasks the planner really makes, per stage",
+        arguments: ["smoke.yaml", "quick.yaml", "paper.yaml", "recommended.yaml"])
     func shippedSweeps(file: String) throws {
         let text = try Paths.text(Paths.sweeps.appendingPathComponent(file))
         let count = TaskCount(try sweepSpec(text))
@@ -73,36 +75,45 @@ struct TaskCountTests {
         #expect(TaskCount.product([3, nil]) == nil)
         #expect(TaskCount.sum([Int.max, 1]) == nil)
         // 10^20 cells from twenty keys of ten values.
-        let count = TaskCount(try sweepSpec(try Paths.text(Paths.badSpecs.appendingPathComponent("grid-overflow.yaml"))))
+        let count = TaskCount(
+            try sweepSpec(try Paths.text(Paths.badSpecs.appendingPathComponent("grid-overflow.yaml"))))
         #expect(count.total == nil)
         // Two stages of 10^18 each: each fits, their sum does not.
         let keys = (0..<18).map { "k\($0)" }
-        let two = TaskCount(try sweepSpec(gridSpec(top: 0, stages: [("a", nil, keys), ("b", nil, keys)], values: 10),
-                                          limits: SpecLimits(maxNodes: 1_000_000)))
+        let two = TaskCount(
+            try sweepSpec(
+                gridSpec(top: 0, stages: [("a", nil, keys), ("b", nil, keys)], values: 10),
+                limits: SpecLimits(maxNodes: 1_000_000)))
         #expect(two.stages.map(\.tasks) == [1_000_000_000_000_000_000, 1_000_000_000_000_000_000])
         #expect(two.total == 2_000_000_000_000_000_000)
-        let eleven = TaskCount(try sweepSpec(gridSpec(top: 0, stages: (0..<10).map { ("s\($0)", nil, keys) }, values: 10),
-                                             limits: SpecLimits(maxNodes: 1_000_000)))
+        let eleven = TaskCount(
+            try sweepSpec(
+                gridSpec(top: 0, stages: (0..<10).map { ("s\($0)", nil, keys) }, values: 10),
+                limits: SpecLimits(maxNodes: 1_000_000)))
         #expect(eleven.total == nil)
     }
 
     @Test("a 10^9-task grid is refused at the grid's line, with the count and the limit in words")
     func refusedAtLimit() throws {
         let text = try Paths.text(Paths.badSpecs.appendingPathComponent("grid-1e9.yaml"))
-        #expect(Fixtures.problems(text, file: "sweeps/x.yaml") == [
-            "sweeps/x.yaml:4:1: the grid expands to 1,000,000,000 tasks, more than the limit of 100,000; shrink the grid or pass --max-tasks N.",
-        ])
+        #expect(
+            Fixtures.problems(text, file: "sweeps/x.yaml") == [
+                "sweeps/x.yaml:4:1: the grid expands to 1,000,000,000 tasks, more than the limit of 100,000; shrink the grid or pass --max-tasks N."
+            ])
     }
 
     @Test("an overflowing grid is refused without trapping, and so is a stage after one")
     func refusedOverflow() throws {
         let text = try Paths.text(Paths.badSpecs.appendingPathComponent("grid-overflow.yaml"))
-        #expect(Fixtures.problems(text) == [
-            "spec.yaml:5:1: the grid expands to more than 9,223,372,036,854,775,807 tasks (more than a 64-bit count holds), more than the limit of 100,000; shrink the grid or pass --max-tasks N.",
-        ])
+        #expect(
+            Fixtures.problems(text) == [
+                "spec.yaml:5:1: the grid expands to more than 9,223,372,036,854,775,807 tasks (more than a 64-bit count holds), more than the limit of 100,000; shrink the grid or pass --max-tasks N."
+            ])
         let after = Fixtures.problems(try Paths.text(Paths.badSpecs.appendingPathComponent("after-overflow.yaml")))
         #expect(after.count == 2)
-        #expect(after.first?.hasPrefix("spec.yaml:9:5: the grid expands to more than 9,223,372,036,854,775,807 tasks") == true)
+        #expect(
+            after.first?.hasPrefix("spec.yaml:9:5: the grid expands to more than 9,223,372,036,854,775,807 tasks")
+                == true)
         #expect(after.last?.contains("would match more than 9,223,372,036,854,775,807 train tasks") == true)
     }
 
@@ -113,7 +124,10 @@ struct TaskCountTests {
         let refused = #expect(throws: SpecError.self) {
             try SpecLoader.plan(yaml: text, file: "s.yaml", limits: SpecLimits(maxTasks: 199))
         }
-        #expect(refused?.description == "s.yaml:3:1: the grid expands to 200 tasks (a 100, b 100), more than the limit of 199; shrink the grid or pass --max-tasks N.")
+        #expect(
+            refused?.description
+                == "s.yaml:3:1: the grid expands to 200 tasks (a 100, b 100), more than the limit of 199; shrink the grid or pass --max-tasks N."
+        )
         let big = try Paths.text(Paths.badSpecs.appendingPathComponent("grid-1e6.yaml"))
         #expect(throws: SpecError.self) { try SpecLoader.plan(yaml: big, file: "s.yaml") }
         #expect(SpecLimits.default.maxTasks == 100_000)
@@ -125,7 +139,10 @@ struct TaskCountTests {
         let error = #expect(throws: SpecError.self) {
             try SpecLoader.plan(yaml: text, file: "s.yaml", limits: SpecLimits(maxTasks: 100))
         }
-        #expect(error?.description == "s.yaml:7:5: the grid expands to 10,000 tasks, more than the limit of 100; shrink the grid or pass --max-tasks N.")
+        #expect(
+            error?.description
+                == "s.yaml:7:5: the grid expands to 10,000 tasks, more than the limit of 100; shrink the grid or pass --max-tasks N."
+        )
     }
 }
 
@@ -145,10 +162,12 @@ struct ExpansionBudgetTests {
         return nil
     }
 
-    @Test("the expanded count equals the nodes Yams composes, for the shipped sweeps and nested aliases",
-          arguments: ["smoke.yaml", "quick.yaml", "paper.yaml", "recommended.yaml", "(nested aliases)"])
+    @Test(
+        "the expanded count equals the nodes Yams composes, for the shipped sweeps and nested aliases",
+        arguments: ["smoke.yaml", "quick.yaml", "paper.yaml", "recommended.yaml", "(nested aliases)"])
     func countMatchesComposer(file: String) throws {
-        let text = file.hasPrefix("(")
+        let text =
+            file.hasPrefix("(")
             ? "a: &a [1, 2, {k: v}]\nb: &b [*a, *a, x]\nc: &c {p: *b, q: *a, <<: {m: *b}}\nd: [*c, *c, *b]\n"
             : try Paths.text(Paths.sweeps.appendingPathComponent(file))
         let size = try #require(Self.size(text))
@@ -162,13 +181,15 @@ struct ExpansionBudgetTests {
         let started = Date()
         let problems = Fixtures.problems(text)
         #expect(Date().timeIntervalSince(started) < 1)
-        #expect(problems == [
-            "spec.yaml:15:14: `*e` repeats a node of 66,430 values, which makes the spec hold more than 100,000 values once its aliases are expanded (the limit); aliases that repeat aliases grow exponentially, so write the values out instead of nesting aliases.",
-        ])
+        #expect(
+            problems == [
+                "spec.yaml:15:14: `*e` repeats a node of 66,430 values, which makes the spec hold more than 100,000 values once its aliases are expanded (the limit); aliases that repeat aliases grow exponentially, so write the values out instead of nesting aliases."
+            ])
     }
 
-    @Test("an alias inside its own anchor, in a list or as a merge key, is refused as a cycle",
-          arguments: ["alias-cycle.yaml", "alias-self-map.yaml"])
+    @Test(
+        "an alias inside its own anchor, in a list or as a merge key, is refused as a cycle",
+        arguments: ["alias-cycle.yaml", "alias-self-map.yaml"])
     func cycles(file: String) throws {
         let problems = Fixtures.problems(try Paths.text(Paths.badSpecs.appendingPathComponent(file)))
         #expect(problems.count == 1)
@@ -177,17 +198,19 @@ struct ExpansionBudgetTests {
 
     @Test("an alias to no anchor is named with its line")
     func undefined() throws {
-        #expect(Fixtures.problems(try Paths.text(Paths.badSpecs.appendingPathComponent("undefined-alias.yaml"))) == [
-            "spec.yaml:8:21: `*nowhere` refers to no anchor above it; mark the value to repeat with `&nowhere` before this line, or write the value here.",
-        ])
+        #expect(
+            Fixtures.problems(try Paths.text(Paths.badSpecs.appendingPathComponent("undefined-alias.yaml"))) == [
+                "spec.yaml:8:21: `*nowhere` refers to no anchor above it; mark the value to repeat with `&nowhere` before this line, or write the value here."
+            ])
     }
 
     @Test("more aliases than the limit are refused at the first one past it")
     func aliasCount() throws {
         let problems = Fixtures.problems(try Paths.text(Paths.badSpecs.appendingPathComponent("many-aliases.yaml")))
-        #expect(problems == [
-            "spec.yaml:1012:9: `*one` is alias number 1,001 in this spec, more than the limit of 1,000; a sweep spec needs only a few (e.g. `<<: *protocol` to share params); write the values out or share fewer.",
-        ])
+        #expect(
+            problems == [
+                "spec.yaml:1012:9: `*one` is alias number 1,001 in this spec, more than the limit of 1,000; a sweep spec needs only a few (e.g. `<<: *protocol` to share params); write the values out or share fewer."
+            ])
     }
 
     @Test("nesting is bounded, aliases expanded, and a 10,000-level file gets a sentence, not libyaml's wording")
@@ -199,19 +222,24 @@ struct ExpansionBudgetTests {
         #expect(Self.size("x: &x [[1]]\na: [*x]", limits: limits)?.depth == 4)
         #expect(Self.size("x: &x [[1]]\na: [[*x]]", limits: limits) == nil)
         let deep = Fixtures.problems(try Paths.text(Paths.badSpecs.appendingPathComponent("deep-nesting.yaml")))
-        #expect(deep == [
-            "spec.yaml:9:15: lists and mappings are nested deeper here than the YAML reader accepts; a sweep spec needs fewer than ten levels.",
-        ])
-        let seventy = "name: d\nengine: test\nstages: {a: {params: {v: " + String(repeating: "[", count: 70) + "1"
+        #expect(
+            deep == [
+                "spec.yaml:9:15: lists and mappings are nested deeper here than the YAML reader accepts; a sweep spec needs fewer than ten levels."
+            ])
+        let seventy =
+            "name: d\nengine: test\nstages: {a: {params: {v: " + String(repeating: "[", count: 70) + "1"
             + String(repeating: "]", count: 70) + "}}}\n"
-        #expect(Fixtures.problems(seventy) == [
-            "spec.yaml:3:86: lists and mappings are nested more than 64 levels deep here (the limit, aliases expanded); a sweep spec needs fewer than ten.",
-        ])
+        #expect(
+            Fixtures.problems(seventy) == [
+                "spec.yaml:3:86: lists and mappings are nested more than 64 levels deep here (the limit, aliases expanded); a sweep spec needs fewer than ten."
+            ])
     }
 
     @Test("a document of plain values past the node limit is refused too")
     func plainValues() {
-        let text = "name: n\nengine: test\nstages: {a: {params: {v: [" + Array(repeating: "0", count: 100_001).joined(separator: ",") + "]}}}\n"
+        let text =
+            "name: n\nengine: test\nstages: {a: {params: {v: ["
+            + Array(repeating: "0", count: 100_001).joined(separator: ",") + "]}}}\n"
         #expect(Fixtures.problems(text).first?.hasPrefix("spec.yaml:3:") == true)
         #expect(Fixtures.problems(text).first?.contains("more than 100,000 YAML values") == true)
     }
@@ -227,9 +255,14 @@ struct SpecSizeTests {
         let path = dir.appendingPathComponent("big.yaml").path
         try Data(repeating: UInt8(ascii: "#"), count: 2 << 20).write(to: URL(fileURLWithPath: path))
         let error = #expect(throws: SpecError.self) { try SpecLoader.load(path: path) }
-        #expect(error?.description == "'\(path)' is 2 MiB (2,097,152 bytes), more than the 1 MiB (1,048,576 bytes) a sweep spec may be; a spec lists values to sweep, not data (the shipped ones are under 5 KiB), so check that this is the file you meant.")
+        #expect(
+            error?.description
+                == "'\(path)' is 2 MiB (2,097,152 bytes), more than the 1 MiB (1,048,576 bytes) a sweep spec may be; a spec lists values to sweep, not data (the shipped ones are under 5 KiB), so check that this is the file you meant."
+        )
         // The limit is a parameter: raised, the same file is read (and found to hold no document).
-        let raised = #expect(throws: SpecError.self) { try SpecLoader.load(path: path, limits: SpecLimits(maxFileBytes: 4 << 20)) }
+        let raised = #expect(throws: SpecError.self) {
+            try SpecLoader.load(path: path, limits: SpecLimits(maxFileBytes: 4 << 20))
+        }
         #expect(raised?.description.contains("no YAML document") == true)
     }
 
@@ -237,7 +270,10 @@ struct SpecSizeTests {
     func endlessDevice() throws {
         guard FileManager.default.fileExists(atPath: "/dev/zero") else { return }
         let error = #expect(throws: SpecError.self) { try SpecLoader.load(path: "/dev/zero") }
-        #expect(error?.description == "'/dev/zero' holds more than the 1 MiB (1,048,576 bytes) a sweep spec may be; a spec lists values to sweep, not data (the shipped ones are under 5 KiB), so check that this is the file you meant.")
+        #expect(
+            error?.description
+                == "'/dev/zero' holds more than the 1 MiB (1,048,576 bytes) a sweep spec may be; a spec lists values to sweep, not data (the shipped ones are under 5 KiB), so check that this is the file you meant."
+        )
     }
 
     @Test("text over the limit is refused the same way")
@@ -246,7 +282,10 @@ struct SpecSizeTests {
         let error = #expect(throws: SpecError.self) {
             try SpecLoader.plan(yaml: text, file: "t.yaml", limits: SpecLimits(maxFileBytes: 1_000))
         }
-        #expect(error?.description == "'t.yaml' is 2 KiB (2,000 bytes), more than the 1,000 bytes a sweep spec may be; a spec lists values to sweep, not data (the shipped ones are under 5 KiB), so check that this is the file you meant.")
+        #expect(
+            error?.description
+                == "'t.yaml' is 2 KiB (2,000 bytes), more than the 1,000 bytes a sweep spec may be; a spec lists values to sweep, not data (the shipped ones are under 5 KiB), so check that this is the file you meant."
+        )
     }
 }
 

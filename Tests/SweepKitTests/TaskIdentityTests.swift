@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SweepKit
 
 @Suite("Task ids are content hashes of what a task computes")
@@ -30,14 +31,17 @@ struct TaskIdentityTests {
         #expect(task.id == expected)
         // Known answer, computed outside Swift:
         // printf '%s' '{"data":null,"engine":"null","inputs":{},"measure":null,"method":null,"params":{"a":1},"stage":"t","sweep":"s"}' | sha256sum
-        let fixed = TaskIdentity.id(sweep: "s", stage: "t", params: ["a": 1], inputs: [:], engine: "null",
-                                    data: nil, method: nil, measure: nil)
+        let fixed = TaskIdentity.id(
+            sweep: "s", stage: "t", params: ["a": 1], inputs: [:], engine: "null",
+            data: nil, method: nil, measure: nil)
         #expect(fixed == "49c45fff013cf2faca237500c3e37761427c7bd1ce978626a74b7f270d373144")
     }
 
     @Test("edits that change no task keep every id")
     func unrelatedEdits() throws {
-        let text = "# a comment\ndescription: a note\n" + Fixtures.twoStage
+        let text =
+            "# a comment\ndescription: a note\n"
+            + Fixtures.twoStage
             .replacingOccurrences(of: "params: {epochs: 1, lr: 0.01}", with: "params: {lr: 0.01, epochs: 1}")
             + "\nretries: 5\nresources: {device: cpu}\nreport:\n  - {title: Renamed, rows: model, columns: seed, values: [loss]}\n"
         #expect(Fixtures.ids(try Fixtures.plan(text)) == Fixtures.ids(base))

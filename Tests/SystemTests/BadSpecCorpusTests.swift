@@ -14,15 +14,20 @@ struct BadSpecCorpusTests {
 
     // MARK: the faults
 
-    @Test("alias bomb (9 levels × 9 aliases, 9^9 strings): refused at the alias that passes 100,000 values, < 1 s, < 100 MB")
+    @Test(
+        "alias bomb (9 levels × 9 aliases, 9^9 strings): refused at the alias that passes 100,000 values, < 1 s, < 100 MB"
+    )
     func aliasBomb() async throws {
         try await refuses("alias-bomb.yaml", at: "15:14", saying: "values once its aliases are expanded")
     }
 
     @Test("10^9-task grid (9 keys × 10 values): refused from the axis lengths before expansion, < 1 s, < 100 MB")
     func grid1e9() async throws {
-        try await refuses("grid-1e9.yaml", at: "4:1",
-                          saying: "the grid expands to 1,000,000,000 tasks, more than the limit of 100,000; shrink the grid or pass --max-tasks N.")
+        try await refuses(
+            "grid-1e9.yaml", at: "4:1",
+            saying:
+                "the grid expands to 1,000,000,000 tasks, more than the limit of 100,000; shrink the grid or pass --max-tasks N."
+        )
     }
 
     @Test("10^6-task grid (ten times the default limit): refused, < 1 s, < 100 MB")
@@ -40,7 +45,9 @@ struct BadSpecCorpusTests {
         try await refuses("after-overflow.yaml", at: "9:5", saying: "more than a 64-bit count holds")
     }
 
-    @Test("oversized file (2 MiB, generated here): refused before parsing, naming its size and the limit, < 1 s, < 100 MB")
+    @Test(
+        "oversized file (2 MiB, generated here): refused before parsing, naming its size and the limit, < 1 s, < 100 MB"
+    )
     func oversized() async throws {
         let dir = Harness.tempDir("oversized")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -50,13 +57,15 @@ struct BadSpecCorpusTests {
         text += String(repeating: " ", count: (2 << 20) - text.utf8.count - 2) + "]\n"
         let path = try Harness.writeSpec(text, in: dir, name: "oversized.yaml")
         #expect(text.utf8.count == 2 << 20)
-        try await refuses(path, at: nil,
-                          saying: "'\(path)' is 2 MiB (2,097,152 bytes), more than the 1 MiB (1,048,576 bytes) a sweep spec may be")
+        try await refuses(
+            path, at: nil,
+            saying: "'\(path)' is 2 MiB (2,097,152 bytes), more than the 1 MiB (1,048,576 bytes) a sweep spec may be")
     }
 
     @Test("endless input (/dev/zero): read only up to the size limit, then refused, < 1 s, < 100 MB")
     func endlessInput() async throws {
-        try await refuses("/dev/zero", at: nil, saying: "'/dev/zero' holds more than the 1 MiB (1,048,576 bytes) a sweep spec may be")
+        try await refuses(
+            "/dev/zero", at: nil, saying: "'/dev/zero' holds more than the 1 MiB (1,048,576 bytes) a sweep spec may be")
     }
 
     @Test("deep nesting (10,000 nested lists): refused with a sentence, not libyaml's wording, < 1 s, < 100 MB")
@@ -68,8 +77,9 @@ struct BadSpecCorpusTests {
     func nestingPastLimit() async throws {
         let dir = Harness.tempDir("nesting")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let path = try Harness.writeSpec("name: d\nengine: test\nstages: {a: {params: {v: "
-            + String(repeating: "[", count: 70) + "1" + String(repeating: "]", count: 70) + "}}}\n", in: dir)
+        let path = try Harness.writeSpec(
+            "name: d\nengine: test\nstages: {a: {params: {v: "
+                + String(repeating: "[", count: 70) + "1" + String(repeating: "]", count: 70) + "}}}\n", in: dir)
         try await refuses(path, at: "3:86", saying: "nested more than 64 levels deep here")
     }
 
@@ -90,10 +100,13 @@ struct BadSpecCorpusTests {
 
     @Test("1,001 aliases: refused at the first alias past the limit of 1,000, < 1 s, < 100 MB")
     func manyAliases() async throws {
-        try await refuses("many-aliases.yaml", at: "1012:9", saying: "alias number 1,001 in this spec, more than the limit of 1,000")
+        try await refuses(
+            "many-aliases.yaml", at: "1012:9", saying: "alias number 1,001 in this spec, more than the limit of 1,000")
     }
 
-    @Test("wrong types (list for a name, mapping for an axis, text for numbers): each reported at its line, < 1 s, < 100 MB")
+    @Test(
+        "wrong types (list for a name, mapping for an axis, text for numbers): each reported at its line, < 1 s, < 100 MB"
+    )
     func wrongTypes() async throws {
         let out = try await refuses("wrong-types.yaml", at: "3:7", saying: "`name`: expected text, found a list")
         for place in ["4:35", "6:10", "7:13", "8:9", "9:10"] {
@@ -114,10 +127,15 @@ struct BadSpecCorpusTests {
     func maxTasksOption() async throws {
         let dir = Harness.tempDir("maxtasks")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let path = try Harness.writeSpec("name: m\nengine: test\ngrid:\n  x: [1, 2, 3]\n  y: [1, 2, 3, 4]\nstages:\n  train:\n    params: {value: 1}\n", in: dir)
+        let path = try Harness.writeSpec(
+            "name: m\nengine: test\ngrid:\n  x: [1, 2, 3]\n  y: [1, 2, 3, 4]\nstages:\n  train:\n    params: {value: 1}\n",
+            in: dir)
         let lowered = try await Self.measure(["validate", path, "--max-tasks", "11"])
         #expect(lowered.exitCode == 1)
-        #expect(lowered.stderr == "\(path):3:1: the grid expands to 12 tasks, more than the limit of 11; shrink the grid or pass --max-tasks N.\n")
+        #expect(
+            lowered.stderr
+                == "\(path):3:1: the grid expands to 12 tasks, more than the limit of 11; shrink the grid or pass --max-tasks N.\n"
+        )
         let enough = try await Self.measure(["validate", path, "--max-tasks", "12"])
         #expect(enough.exitCode == 0, "stderr: \(enough.stderr)")
         #expect(enough.stdout.contains("total      12 tasks"))
@@ -125,7 +143,9 @@ struct BadSpecCorpusTests {
         #expect(big.stderr.contains("more than the limit of 10;"))
     }
 
-    @Test("the peak RSS measured is the child's own: with this test process holding 256 MiB, a good spec still measures small")
+    @Test(
+        "the peak RSS measured is the child's own: with this test process holding 256 MiB, a good spec still measures small"
+    )
     func measurementIsTheChilds() async throws {
         let size = 256 << 20
         let held = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
@@ -173,10 +193,13 @@ struct BadSpecCorpusTests {
         #expect(first.hasSuffix("."), "a sentence: \(first)")
 
         let allowed = Self.maxWall + max(0, baseline.wall - 0.25)
-        #expect(out.wall < allowed,
-                "took \(String(format: "%.3f", out.wall)) s (good spec: \(String(format: "%.3f", baseline.wall)) s; allowed \(String(format: "%.3f", allowed)) s)")
-        #expect(out.peakKiB < Self.maxPeakKiB,
-                "peak RSS \(out.peakKiB) KiB (good spec: \(baseline.peakKiB) KiB; limit \(Self.maxPeakKiB) KiB)")
+        #expect(
+            out.wall < allowed,
+            "took \(String(format: "%.3f", out.wall)) s (good spec: \(String(format: "%.3f", baseline.wall)) s; allowed \(String(format: "%.3f", allowed)) s)"
+        )
+        #expect(
+            out.peakKiB < Self.maxPeakKiB,
+            "peak RSS \(out.peakKiB) KiB (good spec: \(baseline.peakKiB) KiB; limit \(Self.maxPeakKiB) KiB)")
         return out
     }
 
@@ -190,8 +213,11 @@ struct BadSpecCorpusTests {
         let outPath = "\(dir)/stdout", errPath = "\(dir)/stderr", reportPath = "\(dir)/report"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "\(Harness.repoRoot)/Tests/Fixtures/rusage_run.py", outPath, errPath,
-                             String(timeout), Harness.binary] + arguments
+        process.arguments =
+            [
+                "python3", "\(Harness.repoRoot)/Tests/Fixtures/rusage_run.py", outPath, errPath,
+                String(timeout), Harness.binary,
+            ] + arguments
         FileManager.default.createFile(atPath: reportPath, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: reportPath))
         process.standardError = FileHandle.standardError
@@ -201,14 +227,16 @@ struct BadSpecCorpusTests {
         while process.isRunning { try await Task.sleep(nanoseconds: 5_000_000) }
         let report = Harness.read(reportPath)
         guard process.terminationStatus == 0,
-              let json = try JSONSerialization.jsonObject(with: Data(report.utf8)) as? [String: Any],
-              let wall = json["wall_s"] as? Double, let peak = json["maxrss_kib"] as? Int
+            let json = try JSONSerialization.jsonObject(with: Data(report.utf8)) as? [String: Any],
+            let wall = json["wall_s"] as? Double, let peak = json["maxrss_kib"] as? Int
         else { throw HarnessError("rusage_run.py failed (status \(process.terminationStatus)): \(report)") }
         if json["timed_out"] as? Bool == true {
-            throw HarnessError("`sparsegrid \(arguments.joined(separator: " "))` ran longer than \(Int(timeout)) s "
-                + "(peak RSS \(peak) KiB); stderr: \(Harness.read(errPath).suffix(2000))")
+            throw HarnessError(
+                "`sparsegrid \(arguments.joined(separator: " "))` ran longer than \(Int(timeout)) s "
+                    + "(peak RSS \(peak) KiB); stderr: \(Harness.read(errPath).suffix(2000))")
         }
-        return Run(exitCode: (json["exit"] as? Int).map(Int32.init), signal: (json["signal"] as? Int).map(Int32.init),
-                   wall: wall, peakKiB: peak, stdout: Harness.read(outPath), stderr: Harness.read(errPath))
+        return Run(
+            exitCode: (json["exit"] as? Int).map(Int32.init), signal: (json["signal"] as? Int).map(Int32.init),
+            wall: wall, peakKiB: peak, stdout: Harness.read(outPath), stderr: Harness.read(errPath))
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import Wire
 import Testing
+import Wire
 
 /// What a user sees when they get something wrong: one paragraph naming the problem and
 /// what to do, and a non-zero exit status. Runs the real binary.
@@ -52,18 +52,23 @@ struct CLIErrorTests {
         let dir = Harness.tempDir("unreach")
         let spec = try Harness.writeSpec(Harness.testSpec(name: "u", xs: [1], trainParams: "value: 1"), in: dir)
         // Without the control token (no coordinator ever ran on this state directory) it says so.
-        let noToken = try await Harness.run(["launch", spec, "--coordinator", "tcp://127.0.0.1:9", "--state", dir],
-                                            timeout: 30)
+        let noToken = try await Harness.run(
+            ["launch", spec, "--coordinator", "tcp://127.0.0.1:9", "--state", dir],
+            timeout: 30)
         #expect(noToken.status != 0)
         #expect(noToken.stderr.contains("cannot read the control token"))
         _ = try ControlToken.loadOrCreate(state: dir)
-        let out = try await Harness.run(["launch", spec, "--coordinator", "tcp://127.0.0.1:9", "--state", dir],
-                                        timeout: 30)
+        let out = try await Harness.run(
+            ["launch", spec, "--coordinator", "tcp://127.0.0.1:9", "--state", dir],
+            timeout: 30)
         #expect(out.status != 0)
         #expect(out.stderr.contains("no coordinator answered at tcp://127.0.0.1:9"))
         #expect(out.stderr.contains("sparsegrid coordinator"))
-        let worker = try await Harness.run(["worker", "--coordinator", "tcp://127.0.0.1:9", "--connect-timeout", "2",
-                                      "--no-describe", "--cache", "\(dir)/w"], timeout: 30)
+        let worker = try await Harness.run(
+            [
+                "worker", "--coordinator", "tcp://127.0.0.1:9", "--connect-timeout", "2",
+                "--no-describe", "--cache", "\(dir)/w",
+            ], timeout: 30)
         #expect(worker.status != 0)
         #expect(worker.stderr.contains("no coordinator answered at tcp://127.0.0.1:9 within 2 s"))
     }

@@ -8,7 +8,9 @@ import Testing
 /// success exactly once, with no attempt left dangling.
 @Suite("Chaos: SIGKILLed coordinators and workers, a frozen worker", .serialized)
 struct ChaosTests {
-    @Test("3,000 null-engine tasks over 3 worker processes while the coordinator is SIGKILLed and restarted 4 times, 2 workers are SIGKILLed and replaced and one is SIGSTOPped past the dead interval: every task succeeds exactly once, no result is duplicated, no attempt row is left running, integrity_check is ok")
+    @Test(
+        "3,000 null-engine tasks over 3 worker processes while the coordinator is SIGKILLed and restarted 4 times, 2 workers are SIGKILLed and replaced and one is SIGSTOPped past the dead interval: every task succeeds exactly once, no result is duplicated, no attempt row is left running, integrity_check is ok"
+    )
     func thousandsOfTasksUnderChaos() async throws {
         let seed = SeededRNG.seed(env: "SG_CHAOS_SEED")
         print("chaos: seed \(seed) (replay with SG_CHAOS_SEED=\(seed))")
@@ -45,7 +47,9 @@ struct ChaosTests {
         let deadline = Date().addingTimeInterval(170)
         var done = 0
         while Date() < deadline {
-            done = (try? SQL.int(state, "SELECT COUNT(*) FROM tasks WHERE sweep = 'chaos' AND state = 'succeeded'")) ?? done
+            done =
+                (try? SQL.int(state, "SELECT COUNT(*) FROM tasks WHERE sweep = 'chaos' AND state = 'succeeded'"))
+                ?? done
             let fraction = Double(done) / Double(total)
             while let next = plan.first, next.at <= fraction {
                 plan.removeFirst()
@@ -77,7 +81,8 @@ struct ChaosTests {
             try await Task.sleep(nanoseconds: 50_000_000)
         }
         let sweepSeconds = Date().timeIntervalSince(started)
-        print("chaos: \(done)/\(total) in \(String(format: "%.1f", sweepSeconds)) s\n  " + log.joined(separator: "\n  "))
+        print(
+            "chaos: \(done)/\(total) in \(String(format: "%.1f", sweepSeconds)) s\n  " + log.joined(separator: "\n  "))
         #expect(done == total, "only \(done) of \(total) tasks succeeded within the deadline (seed \(seed))")
 
         // Whatever is still in flight settles within a few dead intervals.
@@ -88,27 +93,38 @@ struct ChaosTests {
             if running == 0 { break }
             try await Task.sleep(nanoseconds: 200_000_000)
         } while Date() < settle
-        let dangling = try SQL.rows(state, """
+        let dangling = try SQL.rows(
+            state,
+            """
             SELECT a.id, a.worker_id, t.state FROM attempts a JOIN tasks t ON t.id = a.task_id
             WHERE a.outcome = 'running' LIMIT 5
-            """).map { "\($0[0] as String) on \($0[1] as String) (task \($0[2] as String))" }
-        #expect(running == 0, "\(running) attempt row(s) still `running` after the sweep ended, e.g. \(dangling) (seed \(seed))")
+            """
+        ).map { "\($0[0] as String) on \($0[1] as String) (task \($0[2] as String))" }
+        #expect(
+            running == 0,
+            "\(running) attempt row(s) still `running` after the sweep ended, e.g. \(dangling) (seed \(seed))")
 
-        let results = try SQL.int(state, "SELECT COUNT(*) FROM results r JOIN tasks t ON t.id = r.task_id WHERE t.sweep = 'chaos'")
+        let results = try SQL.int(
+            state, "SELECT COUNT(*) FROM results r JOIN tasks t ON t.id = r.task_id WHERE t.sweep = 'chaos'")
         #expect(results == total, "\(results) result rows for \(total) tasks")
-        let notOnce = try SQL.int(state, """
+        let notOnce = try SQL.int(
+            state,
+            """
             SELECT COUNT(*) FROM tasks t WHERE t.sweep = 'chaos' AND
               (SELECT COUNT(*) FROM attempts a WHERE a.task_id = t.id AND a.outcome = 'succeeded') != 1
             """)
         #expect(notOnce == 0, "\(notOnce) task(s) do not have exactly one succeeded attempt (seed \(seed))")
-        let mismatched = try SQL.int(state, """
+        let mismatched = try SQL.int(
+            state,
+            """
             SELECT COUNT(*) FROM results r JOIN attempts a ON a.id = r.attempt_id WHERE a.outcome != 'succeeded'
             """)
         #expect(mismatched == 0, "\(mismatched) stored result(s) belong to an attempt not marked succeeded")
         let attemptsTotal = try SQL.int(state, "SELECT COUNT(*) FROM attempts")
-        print("chaos: \(attemptsTotal) attempts for \(total) tasks; outcomes: "
-            + (try SQL.rows(state, "SELECT outcome, COUNT(*) FROM attempts GROUP BY outcome")
-                .map { "\($0[0] as String) \($0[1] as Int)" }.joined(separator: ", ")))
+        print(
+            "chaos: \(attemptsTotal) attempts for \(total) tasks; outcomes: "
+                + (try SQL.rows(state, "SELECT outcome, COUNT(*) FROM attempts GROUP BY outcome")
+                    .map { "\($0[0] as String) \($0[1] as Int)" }.joined(separator: ", ")))
 
         // One more SIGKILL, then the file itself.
         await coordinator.kill9()
@@ -118,7 +134,9 @@ struct ChaosTests {
         #expect(foreignKeys.isEmpty, "foreign_key_check: \(foreignKeys.count) violation(s)")
     }
 
-    @Test("the coordinator SIGKILLed and restarted while a 9 s task runs: the worker survives, keeps running the attempt, and its result is stored without the task being run again (one attempt, about one run's wall time)")
+    @Test(
+        "the coordinator SIGKILLed and restarted while a 9 s task runs: the worker survives, keeps running the attempt, and its result is stored without the task being run again (one attempt, about one run's wall time)"
+    )
     func inFlightAttemptSurvivesRestart() async throws {
         let dir = Harness.tempDir("chaos-inflight")
         let coordinator = try await CoordinatorUnderTest(dir: dir, heartbeat: 0.25, deadAfter: 2)
@@ -126,19 +144,24 @@ struct ChaosTests {
         let worker = try coordinator.startWorker(id: "W", testEngine: true)
         defer { Harness.kill9(worker) }
         let run = 9.0
-        let spec = try Harness.writeSpec(Harness.testSpec(name: "inflight", xs: [1], trainParams: "sleep: \(Int(run)), value: 3"),
-                                         in: dir)
+        let spec = try Harness.writeSpec(
+            Harness.testSpec(name: "inflight", xs: [1], trainParams: "sleep: \(Int(run)), value: 3"),
+            in: dir)
         try await coordinator.launch(spec)
         let state = coordinator.state
         var attempt: (id: String, task: String, startedAt: Double)? = nil
         try await Harness.waitFor("the task to run", timeout: 30) {
-            guard let row = try SQL.rows(state, "SELECT id, task_id, started_at FROM attempts WHERE outcome = 'running'").first
+            guard
+                let row = try SQL.rows(state, "SELECT id, task_id, started_at FROM attempts WHERE outcome = 'running'")
+                    .first
             else { return false }
             attempt = (row[0], row[1], row[2])
             return true
         }
         let first = attempt!
-        try await Harness.waitFor("the task to be 5 s in", timeout: 15) { Date().timeIntervalSince1970 - first.startedAt >= 5 }
+        try await Harness.waitFor("the task to be 5 s in", timeout: 15) {
+            Date().timeIntervalSince1970 - first.startedAt >= 5
+        }
         await coordinator.kill9()
         try await Task.sleep(nanoseconds: 500_000_000)
         try await coordinator.restart()
@@ -149,21 +172,30 @@ struct ChaosTests {
         }
         try await Task.sleep(nanoseconds: 500_000_000)
         #expect(worker.isRunning, "the worker process died")
-        let attempts = try SQL.rows(state, "SELECT id, outcome, started_at, coalesce(error, '') FROM attempts WHERE task_id = ? ORDER BY rowid",
-                                    [first.task])
+        let attempts = try SQL.rows(
+            state, "SELECT id, outcome, started_at, coalesce(error, '') FROM attempts WHERE task_id = ? ORDER BY rowid",
+            [first.task])
         let shown = attempts.map { "\($0[0] as String): \($0[1] as String) \($0[3] as String)" }
         #expect(attempts.count == 1, "the task ran \(attempts.count) times across the restart: \(shown)")
-        #expect(attempts.first.map { ($0[0] as String) == first.id && ($0[1] as String) == "succeeded" } == true,
-                "the attempt that was running at the restart (\(first.id)) did not end as the success: \(shown)")
-        let result = try SQL.rows(state, "SELECT attempt_id, created_at FROM results WHERE task_id = ?", [first.task]).first
-        #expect((result?[0] as String?) == first.id, "the stored result comes from \((result?[0] as String?) ?? "nothing"), not \(first.id)")
+        #expect(
+            attempts.first.map { ($0[0] as String) == first.id && ($0[1] as String) == "succeeded" } == true,
+            "the attempt that was running at the restart (\(first.id)) did not end as the success: \(shown)")
+        let result = try SQL.rows(state, "SELECT attempt_id, created_at FROM results WHERE task_id = ?", [first.task])
+            .first
+        #expect(
+            (result?[0] as String?) == first.id,
+            "the stored result comes from \((result?[0] as String?) ?? "nothing"), not \(first.id)")
         if let created = result?[1] as Double? {
             let wall = created - first.startedAt
-            print("inflight: result \(String(format: "%.1f", wall)) s after the first attempt started (a run is \(run) s)")
+            print(
+                "inflight: result \(String(format: "%.1f", wall)) s after the first attempt started (a run is \(run) s)"
+            )
             // A rerun takes at least 5 s (to the kill) + 9 s = 14 s; one run about 9 s plus the
             // engine's start, which on a loaded 2-core machine can add 3–4 s. The attempt count
             // above is the exact proof; this bound only catches a rerun the rows would miss.
-            #expect(wall < run + 5, "the result came \(String(format: "%.1f", wall)) s after the attempt started: the task ran again")
+            #expect(
+                wall < run + 5,
+                "the result came \(String(format: "%.1f", wall)) s after the attempt started: the task ran again")
         }
         let stillRunning = try SQL.int(state, "SELECT COUNT(*) FROM attempts WHERE outcome = 'running'")
         #expect(stillRunning == 0, "\(stillRunning) attempt row(s) left running")

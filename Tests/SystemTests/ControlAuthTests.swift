@@ -11,7 +11,9 @@ import ZeroMQ
 /// well-formed commands. They must change nothing; the CLI must keep working.
 @Suite("The control socket refuses commands from clients without the state directory's secret", .serialized)
 struct ControlAuthTests {
-    @Test("a raw DEALER without credentials sends cancel_sweep to the control address: the sweep is not cancelled; `sparsegrid cancel` still cancels it")
+    @Test(
+        "a raw DEALER without credentials sends cancel_sweep to the control address: the sweep is not cancelled; `sparsegrid cancel` still cancels it"
+    )
     func cancelWithoutCredentials() async throws {
         let scene = try await ControlScene(name: "auth-cancel")
         defer { scene.coordinator.stop() }

@@ -12,7 +12,9 @@ import ZeroMQ
 /// the run goes on and reports every such message, not only the first.
 @Suite("The coordinator survives hostile frames on its three sockets", .serialized)
 struct CoordinatorFuzzTests {
-    @Test("every field of every message type set to boundary numbers (1e20, 2^63, 1e10, -1, 0.5…), 100 KB or invalid-UTF-8 strings, wrong types, 1000-deep arrays or removed, and every frame layout cut, emptied or padded, with and without a prior hello: the coordinator neither crashes nor hangs, and runs a sweep afterwards")
+    @Test(
+        "every field of every message type set to boundary numbers (1e20, 2^63, 1e10, -1, 0.5…), 100 KB or invalid-UTF-8 strings, wrong types, 1000-deep arrays or removed, and every frame layout cut, emptied or padded, with and without a prior hello: the coordinator neither crashes nor hangs, and runs a sweep afterwards"
+    )
     func boundaryValues() async throws {
         let session = try await FuzzSession(name: "fuzz-edges")
         defer { session.tearDown() }
@@ -29,17 +31,29 @@ struct CoordinatorFuzzTests {
             for path in template.header.sites() {
                 let where_ = FuzzJSON.pathText(path)
                 for (label, value) in FuzzValues.all {
-                    cases.append((where_, "\(where_) := \(label)",
-                                  session.frames(template, template.header.replacing(path[...], with: value))))
+                    cases.append(
+                        (
+                            where_, "\(where_) := \(label)",
+                            session.frames(template, template.header.replacing(path[...], with: value))
+                        ))
                 }
-                cases.append((where_, "\(where_) removed", session.frames(template, template.header.replacing(path[...], with: nil))))
+                cases.append(
+                    (
+                        where_, "\(where_) removed",
+                        session.frames(template, template.header.replacing(path[...], with: nil))
+                    ))
             }
             for key in FuzzValues.interestingKeys {
-                cases.append((nil, "extra member \(key) := 1e20",
-                              session.frames(template, template.header.adding(key, .number("1e20")))))
+                cases.append(
+                    (
+                        nil, "extra member \(key) := 1e20",
+                        session.frames(template, template.header.adding(key, .number("1e20")))
+                    ))
             }
-            for (label, frames) in FrameMutations.all(type: template.typeName, header: template.header.bytes,
-                                                      payload: template.payload, rng: &rng) {
+            for (label, frames) in FrameMutations.all(
+                type: template.typeName, header: template.header.bytes,
+                payload: template.payload, rng: &rng)
+            {
                 cases.append((nil, label, frames))
             }
             planned += cases.count * helloVariants.count
@@ -54,29 +68,38 @@ struct CoordinatorFuzzTests {
                     // only crash it again.
                     if let site, crashedSites.contains(site) { continue }
                     let crashes = session.coordinator.starts
-                    await session.deliver(frames, to: home, afterHello: hello,
-                                          label: "\(home) `\(template.typeName)`\(hello ? " after hello" : ""): \(label)")
+                    await session.deliver(
+                        frames, to: home, afterHello: hello,
+                        label: "\(home) `\(template.typeName)`\(hello ? " after hello" : ""): \(label)")
                     if let site, session.coordinator.starts != crashes { crashedSites.insert(site) }
                     sent += 1
                 }
             }
             // The same valid message on the two sockets it does not belong to.
             for other in CoordinatorSocket.allCases where other != home {
-                await session.deliver(session.frames(template, template.header), to: other, afterHello: false,
-                                      label: "\(other) `\(template.typeName)` (valid, wrong socket)")
+                await session.deliver(
+                    session.frames(template, template.header), to: other, afterHello: false,
+                    label: "\(other) `\(template.typeName)` (valid, wrong socket)")
                 sent += 1
             }
         }
         let elapsed = Int(Date().timeIntervalSince(started))
-        print("fuzz-edges: \(sent) messages in \(elapsed) s (\(planned) planned\(stoppedEarly ? ", stopped early: time budget or too many crashes" : "")), "
-            + "\(session.coordinator.starts - 1) coordinator restart(s) taking \(Int(session.restartSeconds)) s")
-        #expect(session.findings.isEmpty,
-                "\(session.findings.count) kind(s) of message crashed or hung the coordinator:\n\(session.findings.joined(separator: "\n"))")
-        #expect(session.coordinator.starts == 1, "the coordinator had to be restarted \(session.coordinator.starts - 1) time(s)")
+        print(
+            "fuzz-edges: \(sent) messages in \(elapsed) s (\(planned) planned\(stoppedEarly ? ", stopped early: time budget or too many crashes" : "")), "
+                + "\(session.coordinator.starts - 1) coordinator restart(s) taking \(Int(session.restartSeconds)) s")
+        #expect(
+            session.findings.isEmpty,
+            "\(session.findings.count) kind(s) of message crashed or hung the coordinator:\n\(session.findings.joined(separator: "\n"))"
+        )
+        #expect(
+            session.coordinator.starts == 1,
+            "the coordinator had to be restarted \(session.coordinator.starts - 1) time(s)")
         try await session.servesSweepAfterwards()
     }
 
-    @Test("12 s of seeded random frames (mutated, truncated, padded, wrong socket, with and without hello, real and guessed attempt ids): the coordinator stays up and then runs a sweep with a real worker to completion")
+    @Test(
+        "12 s of seeded random frames (mutated, truncated, padded, wrong socket, with and without hello, real and guessed attempt ids): the coordinator stays up and then runs a sweep with a real worker to completion"
+    )
     func randomFrames() async throws {
         let seed = SeededRNG.seed(env: "SG_FUZZ_SEED")
         print("fuzz-random: seed \(seed) (replay with SG_FUZZ_SEED=\(seed))")
@@ -89,7 +112,9 @@ struct CoordinatorFuzzTests {
             let templates = session.templates(rng: &rng).all()
             let template = templates.randomElement(using: &rng)!
             let home = FuzzTemplates.socket(of: template.typeName)
-            let socket = Double.random(in: 0..<1, using: &rng) < 0.8 ? home : CoordinatorSocket.allCases.randomElement(using: &rng)!
+            let socket =
+                Double.random(in: 0..<1, using: &rng) < 0.8
+                ? home : CoordinatorSocket.allCases.randomElement(using: &rng)!
             let hello = socket == .workers && Bool.random(using: &rng)
             let roll = Double.random(in: 0..<1, using: &rng)
             var label: String
@@ -120,22 +145,27 @@ struct CoordinatorFuzzTests {
                 label = changes.joined(separator: ", ")
                 frames = session.frames(template, header)
             } else if roll < 0.85 {
-                let options = FrameMutations.all(type: template.typeName, header: template.header.bytes,
-                                                 payload: template.payload, rng: &rng)
+                let options = FrameMutations.all(
+                    type: template.typeName, header: template.header.bytes,
+                    payload: template.payload, rng: &rng)
                 (label, frames) = options.randomElement(using: &rng)!
             } else {
                 label = "valid"
                 frames = session.frames(template, template.header)
             }
-            await session.deliver(frames, to: socket, afterHello: hello,
-                                  label: "\(socket) `\(template.typeName)`\(hello ? " after hello" : ""): \(label)")
+            await session.deliver(
+                frames, to: socket, afterHello: hello,
+                label: "\(socket) `\(template.typeName)`\(hello ? " after hello" : ""): \(label)")
             sent += 1
         }
         print("fuzz-random: seed \(seed): \(sent) messages, \(session.coordinator.starts - 1) coordinator restart(s)")
         let report = session.findings.joined(separator: "\n")
-        #expect(session.findings.isEmpty,
-                "seed \(seed): \(session.findings.count) kind(s) of message crashed or hung the coordinator:\n\(report)")
-        #expect(session.coordinator.starts == 1, "the coordinator had to be restarted \(session.coordinator.starts - 1) time(s)")
+        #expect(
+            session.findings.isEmpty,
+            "seed \(seed): \(session.findings.count) kind(s) of message crashed or hung the coordinator:\n\(report)")
+        #expect(
+            session.coordinator.starts == 1,
+            "the coordinator had to be restarted \(session.coordinator.starts - 1) time(s)")
         try await session.servesSweepAfterwards()
     }
 }
@@ -168,8 +198,9 @@ final class FuzzSession {
         context = try Context()
         plan = try SpecLoader.plan(yaml: ProofSpecs.null(name: "fuzz-plan", a: 2, b: 1), file: "fuzz-plan.yaml")
         // Work for the fuzzer's fake worker to be handed, so it can use real attempt ids.
-        let spec = try Harness.writeSpec(ProofSpecs.null(name: "fuzz-harvest", a: 20, b: 20, retries: 1000), in: dir,
-                                         name: "harvest.yaml")
+        let spec = try Harness.writeSpec(
+            ProofSpecs.null(name: "fuzz-harvest", a: 20, b: 20, retries: 1000), in: dir,
+            name: "harvest.yaml")
         try await coordinator.launch(spec)
         try await connect()
     }
@@ -186,9 +217,12 @@ final class FuzzSession {
         data.send(.put, Put(sha256: artifactSha, offset: 0, total: Int64(artifactBytes.count)), payload: artifactBytes)
         _ = await data.receive(.putAck, timeout: 5)
         // Take some real assignments.
-        harvester.send(.hello, Hello(workerId: "fuzz-harvester", host: "fuzz-host", pid: 1,
-                                     slots: (0..<32).map { SlotInfo(index: $0, device: "cpu") },
-                                     engines: ["null": ["builtin": true]], running: []))
+        harvester.send(
+            .hello,
+            Hello(
+                workerId: "fuzz-harvester", host: "fuzz-host", pid: 1,
+                slots: (0..<32).map { SlotInfo(index: $0, device: "cpu") },
+                engines: ["null": ["builtin": true]], running: []))
         harvester.send(.ready, Ready(credits: 32))
         let deadline = Date().addingTimeInterval(3)
         while attempts.count < 32, Date() < deadline {
@@ -206,8 +240,10 @@ final class FuzzSession {
 
     /// Templates naming a real attempt (the fuzzer was assigned it) half the time, else a guess.
     func templates(rng: inout SeededRNG) -> FuzzTemplates {
-        var ids: (attempt: String, task: String) = ("guess-\(UInt32.random(in: 0...UInt32.max, using: &rng))",
-                                                    String(repeating: "0", count: 64))
+        var ids: (attempt: String, task: String) = (
+            "guess-\(UInt32.random(in: 0...UInt32.max, using: &rng))",
+            String(repeating: "0", count: 64)
+        )
         if Bool.random(using: &rng), let real = attempts.randomElement(using: &rng) { ids = real }
         return FuzzTemplates(attemptId: ids.attempt, taskId: ids.task, sha256: artifactSha, plan: plan)
     }
@@ -221,7 +257,8 @@ final class FuzzSession {
     /// Sends one message and waits for the probe behind it to be answered.
     func deliver(_ frames: [[UInt8]], to socket: CoordinatorSocket, afterHello: Bool, label: String) async {
         // A stranger stays a stranger: one that sends a hello is replaced after it.
-        let strangerSaysHello = socket == .workers && !afterHello && frames.count > 1 && frames[1] == Array("hello".utf8)
+        let strangerSaysHello =
+            socket == .workers && !afterHello && frames.count > 1 && frames[1] == Array("hello".utf8)
         defer {
             if strangerSaysHello, let fresh = try? RawDealer(context, coordinator.workers) { stranger = fresh }
         }
@@ -232,9 +269,12 @@ final class FuzzSession {
             dealer = afterHello ? helloed : stranger
             role = afterHello ? "worker (after hello)" : "worker (stranger)"
             if afterHello {
-                dealer.send(.hello, Hello(workerId: "fuzz-helloed", host: "fuzz-host", pid: 2,
-                                          slots: [SlotInfo(index: 0, device: "cpu")],
-                                          engines: ["null": ["builtin": true]], running: []))
+                dealer.send(
+                    .hello,
+                    Hello(
+                        workerId: "fuzz-helloed", host: "fuzz-host", pid: 2,
+                        slots: [SlotInfo(index: 0, device: "cpu")],
+                        engines: ["null": ["builtin": true]], running: []))
             }
         case .artifacts: (dealer, role) = (data, "artifact")
         case .control: (dealer, role) = (control, "control")
@@ -261,7 +301,9 @@ final class FuzzSession {
                 if !coordinator.isRunning { break }
             }
             if !answered, coordinator.isRunning, await respondsToHello() {
-                print("fuzz note: no answer to a bad-version frame on the \(role) socket; from now on only the process is watched there")
+                print(
+                    "fuzz note: no answer to a bad-version frame on the \(role) socket; from now on only the process is watched there"
+                )
                 silent.insert(role)
                 answered = true
             }
@@ -271,13 +313,15 @@ final class FuzzSession {
         let what = describeFrames(frames, limit: 160)
         let type = frames.count > 1 ? String(decoding: frames[1].prefix(20), as: UTF8.self) : "?"
         if coordinator.isRunning {
-            record(signature: "\(socket) \(type) hang",
-                   "HANG (not even a new worker's hello answered within 5 s) — \(label)\n    frames: \(what)")
+            record(
+                signature: "\(socket) \(type) hang",
+                "HANG (not even a new worker's hello answered within 5 s) — \(label)\n    frames: \(what)")
             return
         }
         let crash = coordinator.crashText
-        record(signature: "\(socket) \(type) \(Self.crashKey(crash))",
-               "CRASH (\(coordinator.exitDescription)) — \(label)\n    frames: \(what)\n    log: \(crash)")
+        record(
+            signature: "\(socket) \(type) \(Self.crashKey(crash))",
+            "CRASH (\(coordinator.exitDescription)) — \(label)\n    frames: \(what)\n    log: \(crash)")
         let restartStarted = Date()
         defer { restartSeconds += Date().timeIntervalSince(restartStarted) }
         do {
@@ -296,8 +340,11 @@ final class FuzzSession {
     /// Whether the coordinator welcomes a new worker within 5 s: it is up and its loop turns.
     func respondsToHello() async -> Bool {
         guard let fresh = try? RawDealer(context, coordinator.workers) else { return false }
-        fresh.send(.hello, Hello(workerId: "fuzz-liveness", host: "fuzz-host", pid: 3, slots: [],
-                                 engines: ["null": ["builtin": true]], running: []))
+        fresh.send(
+            .hello,
+            Hello(
+                workerId: "fuzz-liveness", host: "fuzz-host", pid: 3, slots: [],
+                engines: ["null": ["builtin": true]], running: []))
         return await fresh.receive(.welcome, timeout: 5) != nil
     }
 

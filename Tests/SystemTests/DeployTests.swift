@@ -6,8 +6,10 @@ import Testing
 /// the CLI's help, so they keep up with the CLI.
 @Suite("Deployment files stay in step with the CLI")
 struct DeployTests {
-    static let files = ["deploy/slurm/workers.sbatch", "deploy/systemd/sparsegrid-coordinator.service",
-                        "deploy/systemd/sparsegrid-worker@.service"]
+    static let files = [
+        "deploy/slurm/workers.sbatch", "deploy/systemd/sparsegrid-coordinator.service",
+        "deploy/systemd/sparsegrid-worker@.service",
+    ]
 
     /// (subcommand, flags) for each `sparsegrid` / `"$0"` invocation in a file.
     static func invocations(in text: String) -> [(String, [String])] {
@@ -34,8 +36,9 @@ struct DeployTests {
         for (command, flags) in calls {
             let help = try await Harness.run([command, "--help"])
             for flag in flags {
-                #expect(help.stdout.contains(flag + " ") || help.stdout.contains(flag + "\n")
-                            || help.stdout.contains(flag + ","), "`sparsegrid \(command)` has no \(flag) (\(file))")
+                #expect(
+                    help.stdout.contains(flag + " ") || help.stdout.contains(flag + "\n")
+                        || help.stdout.contains(flag + ","), "`sparsegrid \(command)` has no \(flag) (\(file))")
             }
         }
     }

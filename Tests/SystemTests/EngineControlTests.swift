@@ -35,13 +35,18 @@ struct EngineControlSystemTests {
         return stat[paren.upperBound...].hasPrefix("Z")
     }
 
-    @Test("an engine started by a worker has only descriptors 0, 1, 2, no blocked or ignored SIGTERM/SIGINT, and its own session (bound: 60 s)")
+    @Test(
+        "an engine started by a worker has only descriptors 0, 1, 2, no blocked or ignored SIGTERM/SIGINT, and its own session (bound: 60 s)"
+    )
     func inheritance() async throws {
         let dir = Harness.tempDir("probe")
         let state = "\(dir)/state"
         let spec = try Harness.writeSpec(Self.spec(name: "probe", engine: "probe"), in: dir)
-        let out = try await Harness.run(["run", spec, "--workers", "1", "--state", state, "--engine",
-                                         "probe=python3 \(Self.engines)/probe.py", "--plain"], timeout: 60)
+        let out = try await Harness.run(
+            [
+                "run", spec, "--workers", "1", "--state", state, "--engine",
+                "probe=python3 \(Self.engines)/probe.py", "--plain",
+            ], timeout: 60)
         #expect(out.status == 0, "\(out.stdout)\n\(out.stderr)")
         let row = try #require(try Harness.store(state).resultRows(sweep: "probe").first)
         let fds = try #require(row.details["fds"]?.objectValue)
@@ -51,28 +56,40 @@ struct EngineControlSystemTests {
         let ignored = try #require(UInt64(row.details["sig_ignored"]?.stringValue ?? "", radix: 16))
         #expect(blocked == 0, "the engine started with signals blocked: \(row.details["sig_blocked"] ?? .null)")
         let termOrInt: UInt64 = (1 << UInt64(SIGTERM - 1)) | (1 << UInt64(SIGINT - 1))
-        #expect(ignored & termOrInt == 0, "the engine started with SIGTERM or SIGINT ignored: \(String(ignored, radix: 16))")
-        #expect(row.details["pgid"] == row.details["pid"] && row.details["sid"] == row.details["pid"],
-                "the engine does not lead a process group and session of its own: \(row.details)")
+        #expect(
+            ignored & termOrInt == 0, "the engine started with SIGTERM or SIGINT ignored: \(String(ignored, radix: 16))"
+        )
+        #expect(
+            row.details["pgid"] == row.details["pid"] && row.details["sid"] == row.details["pid"],
+            "the engine does not lead a process group and session of its own: \(row.details)")
     }
 
-    @Test("SIGTERM to a worker whose engine and its child ignore SIGTERM: the whole group is dead within grace (5 s) + 2 s")
+    @Test(
+        "SIGTERM to a worker whose engine and its child ignore SIGTERM: the whole group is dead within grace (5 s) + 2 s"
+    )
     func shutdownKillsTheGroup() async throws {
         let dir = Harness.tempDir("group")
         let state = "\(dir)/state"
         let spec = try Harness.writeSpec(Self.spec(name: "group", engine: "hang"), in: dir)
-        let coordinator = try Harness.start(["coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
-                                             "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "2"],
-                                            log: "\(dir)/coordinator.log")
+        let coordinator = try Harness.start(
+            [
+                "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
+                "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "2",
+            ],
+            log: "\(dir)/coordinator.log")
         defer { Harness.kill9(coordinator) }
         let endpoints = try await Harness.coordinatorEndpoints(state)
         // No drain grace: this test is about killing the group, not about letting attempts finish.
-        let worker = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "W", "--cache", "\(dir)/W",
-                                        "--drain-grace", "0",
-                                        "--engine", "hang=python3 \(Self.engines)/hang_with_child.py", "--only", "hang"],
-                                       log: "\(dir)/W.log")
+        let worker = try Harness.start(
+            [
+                "worker", "--coordinator", endpoints.workers, "--id", "W", "--cache", "\(dir)/W",
+                "--drain-grace", "0",
+                "--engine", "hang=python3 \(Self.engines)/hang_with_child.py", "--only", "hang",
+            ],
+            log: "\(dir)/W.log")
         defer { Harness.kill9(worker) }
-        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
+        #expect(
+            try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
 
         // The engine writes its pid and its child's into its work directory.
         var pids: [String: Int32] = [:]
@@ -108,20 +125,29 @@ struct EngineControlSystemTests {
         }
     }
 
-    @Test("an engine that asks to die with its parent (PR_SET_PDEATHSIG) still does when its worker is SIGKILLed (bound: 3 s)")
+    @Test(
+        "an engine that asks to die with its parent (PR_SET_PDEATHSIG) still does when its worker is SIGKILLed (bound: 3 s)"
+    )
     func engineDiesWithItsWorker() async throws {
         let dir = Harness.tempDir("pdeath")
         let state = "\(dir)/state"
         let spec = try Harness.writeSpec(Harness.testSpec(name: "pdeath", xs: [1], trainParams: "sleep: 30"), in: dir)
-        let coordinator = try Harness.start(["coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
-                                             "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "2"],
-                                            log: "\(dir)/coordinator.log")
+        let coordinator = try Harness.start(
+            [
+                "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
+                "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "2",
+            ],
+            log: "\(dir)/coordinator.log")
         defer { Harness.kill9(coordinator) }
         let endpoints = try await Harness.coordinatorEndpoints(state)
-        let worker = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "W", "--cache", "\(dir)/W",
-                                        "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/W.log")
+        let worker = try Harness.start(
+            [
+                "worker", "--coordinator", endpoints.workers, "--id", "W", "--cache", "\(dir)/W",
+                "--engine", Harness.testEngine, "--only", "test",
+            ], log: "\(dir)/W.log")
         defer { Harness.kill9(worker) }
-        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
+        #expect(
+            try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
         let store = try Harness.store(state)
         try await Harness.waitFor("the engine to run") {
             guard let task = try store.resultRows(sweep: "pdeath").first,

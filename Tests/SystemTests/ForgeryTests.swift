@@ -24,16 +24,20 @@ struct ForgeryTests {
         var testDescription: String { rawValue }
     }
 
-    @Test("a forged message about a running attempt from a DEALER that is not its worker is refused: nothing of it is stored, the task is not failed, the attempt is not lost, and the real worker's result is stored exactly once",
-          arguments: Sender.allCases, Forged.allCases)
+    @Test(
+        "a forged message about a running attempt from a DEALER that is not its worker is refused: nothing of it is stored, the task is not failed, the attempt is not lost, and the real worker's result is stored exactly once",
+        arguments: Sender.allCases, Forged.allCases)
     func forgedAboutRunningAttempt(sender: Sender, forged: Forged) async throws {
         let scene = try await ForgeryScene(name: "forge-\(sender)-\(forged)")
         defer { scene.tearDown() }
         let forger = try RawDealer(scene.context, scene.coordinator.workers)
         if sender == .otherWorker {
-            forger.send(.hello, Hello(workerId: "P", host: "forger-host", pid: 999_999,
-                                      slots: [SlotInfo(index: 0, device: "cpu")],
-                                      engines: ["null": ["builtin": true], "test": ["engine": "test"]], running: []))
+            forger.send(
+                .hello,
+                Hello(
+                    workerId: "P", host: "forger-host", pid: 999_999,
+                    slots: [SlotInfo(index: 0, device: "cpu")],
+                    engines: ["null": ["builtin": true], "test": ["engine": "test"]], running: []))
             let welcome = await forger.receive(.welcome, timeout: 5)
             #expect(welcome != nil, "the second worker must be admitted (it is a worker like any other)")
         }
@@ -42,14 +46,19 @@ struct ForgeryTests {
         try await scene.expectUndisturbed(by: "\(forged) from \(sender)")
     }
 
-    @Test("a hello claiming the id of a live worker, then a heartbeat saying it runs nothing and a forged result: the real worker keeps its attempt (not lost, not cancelled), its result is stored exactly once, and the impostor's host is not recorded")
+    @Test(
+        "a hello claiming the id of a live worker, then a heartbeat saying it runs nothing and a forged result: the real worker keeps its attempt (not lost, not cancelled), its result is stored exactly once, and the impostor's host is not recorded"
+    )
     func stolenWorkerId() async throws {
         let scene = try await ForgeryScene(name: "forge-stolen-id")
         defer { scene.tearDown() }
         let thief = try RawDealer(scene.context, scene.coordinator.workers)
-        thief.send(.hello, Hello(workerId: "A", host: "thief-host", pid: 999_999,
-                                 slots: [SlotInfo(index: 0, device: "cpu")],
-                                 engines: ["null": ["builtin": true], "test": ["engine": "test"]], running: []))
+        thief.send(
+            .hello,
+            Hello(
+                workerId: "A", host: "thief-host", pid: 999_999,
+                slots: [SlotInfo(index: 0, device: "cpu")],
+                engines: ["null": ["builtin": true], "test": ["engine": "test"]], running: []))
         await scene.sync(thief)
         try scene.expectStillRunning(after: "the impostor's hello")
         let hostNow = try SQL.strings(scene.state, "SELECT host FROM workers WHERE id = 'A'")
@@ -69,17 +78,21 @@ struct ForgeryTests {
         #expect(host == [ProcessInfo.processInfo.hostName], "the workers row of A now says \(host)")
     }
 
-    @Test("attempt ids are unguessable: each holds at least 128 bits of randomness (32+ hex digits) and two attempts of the same task share no structure (no task-id prefix, no run id, no counter)")
+    @Test(
+        "attempt ids are unguessable: each holds at least 128 bits of randomness (32+ hex digits) and two attempts of the same task share no structure (no task-id prefix, no run id, no counter)"
+    )
     func attemptIdsAreUnguessable() async throws {
         let dir = Harness.tempDir("attempt-ids")
         let coordinator = try await CoordinatorUnderTest(dir: dir)
         defer { coordinator.stop() }
         let engineState = Harness.tempDir("attempt-ids-engine")
-        let worker = try coordinator.startWorker(id: "A", testEngine: true, environment: ["TEST_ENGINE_STATE": engineState])
+        let worker = try coordinator.startWorker(
+            id: "A", testEngine: true, environment: ["TEST_ENGINE_STATE": engineState])
         defer { Harness.kill9(worker) }
         // Each task fails once, then succeeds: two attempts per task.
-        let spec = try Harness.writeSpec(Harness.testSpec(name: "ids", xs: [1, 2], trainParams: "fail_attempts: 1"),
-                                         in: dir)
+        let spec = try Harness.writeSpec(
+            Harness.testSpec(name: "ids", xs: [1, 2], trainParams: "fail_attempts: 1"),
+            in: dir)
         try await coordinator.launch(spec)
         let store = try Harness.store(coordinator.state)
         try await Harness.waitFor("both tasks to succeed after one failure each", timeout: 60) {
@@ -89,15 +102,17 @@ struct ForgeryTests {
         var all: [(task: String, id: String)] = []
         for row in try store.resultRows(sweep: "ids") {
             let attempts = try store.attempts(task: row.taskId)
-            #expect(attempts.count == 2, "task \(row.taskId) has \(attempts.count) attempts; the fixture fails each once")
+            #expect(
+                attempts.count == 2, "task \(row.taskId) has \(attempts.count) attempts; the fixture fails each once")
             for a in attempts { all.append((row.taskId, a.id)) }
         }
         print("attempt ids: \(all.map(\.id))")
         for (task, id) in all {
             let hex = longestRun(id) { $0.isHexDigit }
             let alnum = longestRun(id) { $0.isLetter || $0.isNumber }
-            #expect(hex >= 32 || (alnum >= 22 && Set(id).count >= 16),
-                    "attempt id '\(id)' has no 128-bit random part (longest hex run \(hex) characters)")
+            #expect(
+                hex >= 32 || (alnum >= 22 && Set(id).count >= 16),
+                "attempt id '\(id)' has no 128-bit random part (longest hex run \(hex) characters)")
             #expect(!id.contains(task.prefix(8)), "attempt id '\(id)' contains its task id's prefix \(task.prefix(8))")
         }
         for i in all.indices {
@@ -127,13 +142,17 @@ final class ForgeryScene {
         coordinator = try await CoordinatorUnderTest(dir: dir, heartbeat: 0.25, deadAfter: deadAfter)
         context = try Context()
         worker = try coordinator.startWorker(id: "A", testEngine: true)
-        let spec = try Harness.writeSpec(Harness.testSpec(name: "victim", xs: [1], trainParams: "sleep: 6, value: 7"),
-                                         in: dir)
+        let spec = try Harness.writeSpec(
+            Harness.testSpec(name: "victim", xs: [1], trainParams: "sleep: 6, value: 7"),
+            in: dir)
         try await coordinator.launch(spec)
         var found: (String, String, Double)? = nil
         let state = coordinator.state
         try await Harness.waitFor("the task to run on A", timeout: 30) {
-            guard let row = try SQL.rows(state, "SELECT id, task_id, started_at FROM attempts WHERE outcome = 'running' AND worker_id = 'A'").first
+            guard
+                let row = try SQL.rows(
+                    state, "SELECT id, task_id, started_at FROM attempts WHERE outcome = 'running' AND worker_id = 'A'"
+                ).first
             else { return false }
             found = (row[0], row[1], row[2])
             return true
@@ -160,8 +179,11 @@ final class ForgeryScene {
         // A coordinator may ignore a peer it does not trust without a word; then a new worker's
         // hello, answered after everything sent before it, shows the loop has moved on.
         if let fresh = try? RawDealer(context, coordinator.workers) {
-            fresh.send(.hello, Hello(workerId: "sync-\(probes)", host: "sync-host", pid: 3, slots: [],
-                                     engines: ["null": ["builtin": true]], running: []))
+            fresh.send(
+                .hello,
+                Hello(
+                    workerId: "sync-\(probes)", host: "sync-host", pid: 3, slots: [],
+                    engines: ["null": ["builtin": true]], running: []))
             if await fresh.receive(.welcome, timeout: 5) != nil { return }
         }
         Issue.record("the coordinator answered nothing within 7 s (\(coordinator.exitDescription))")
@@ -169,9 +191,11 @@ final class ForgeryScene {
 
     /// The attempt is still running on A, as the database says right now.
     func expectStillRunning(after what: String) throws {
-        let outcome = try SQL.strings(state, "SELECT outcome || ' ' || coalesce(error, '') FROM attempts WHERE id = ?", [attemptId])
-        #expect(outcome.first?.hasPrefix("running") == true,
-                "after \(what) the real worker's attempt \(attemptId) is \(outcome.first ?? "missing")")
+        let outcome = try SQL.strings(
+            state, "SELECT outcome || ' ' || coalesce(error, '') FROM attempts WHERE id = ?", [attemptId])
+        #expect(
+            outcome.first?.hasPrefix("running") == true,
+            "after \(what) the real worker's attempt \(attemptId) is \(outcome.first ?? "missing")")
         let task = try SQL.strings(state, "SELECT state FROM tasks WHERE id = ?", [taskId])
         #expect(task == ["running"], "after \(what) the task is \(task)")
     }
@@ -191,18 +215,23 @@ final class ForgeryScene {
         let error = try SQL.strings(state, "SELECT coalesce(error, '') FROM tasks WHERE id = ?", [task]).first ?? ""
         #expect(final == "succeeded", "after \(what) the task ended \(final) (\(error))")
 
-        let attempts = try SQL.rows(state, "SELECT id, worker_id, outcome, coalesce(error, '') FROM attempts WHERE task_id = ? ORDER BY rowid", [task])
+        let attempts = try SQL.rows(
+            state, "SELECT id, worker_id, outcome, coalesce(error, '') FROM attempts WHERE task_id = ? ORDER BY rowid",
+            [task])
         let shown = attempts.map { "\($0[0] as String) on \($0[1] as String): \($0[2] as String) \($0[3] as String)" }
         #expect(attempts.count == 1, "after \(what) the task has \(attempts.count) attempts: \(shown)")
         let mine = attempts.first { ($0[0] as String) == attemptId }
-        #expect((mine?[2] as String?) == "succeeded",
-                "after \(what) the real worker's attempt \(attemptId) is \((mine?[2] as String?) ?? "missing"): \(shown)")
+        #expect(
+            (mine?[2] as String?) == "succeeded",
+            "after \(what) the real worker's attempt \(attemptId) is \((mine?[2] as String?) ?? "missing"): \(shown)")
 
         let results = try SQL.rows(state, "SELECT attempt_id, metrics_json FROM results WHERE task_id = ?", [task])
         #expect(results.count == 1, "after \(what): \(results.count) result rows")
         if let result = results.first {
             let metrics: String = result[1]
-            #expect((result[0] as String) == attemptId, "after \(what) the stored result is from attempt \(result[0] as String)")
+            #expect(
+                (result[0] as String) == attemptId,
+                "after \(what) the stored result is from attempt \(result[0] as String)")
             #expect(!metrics.contains("12345"), "after \(what) the stored result is the forged one: \(metrics)")
             #expect(metrics.contains("\"accuracy\":7"), "the stored metrics are not the real run's: \(metrics)")
         }
@@ -226,17 +255,28 @@ extension ForgeryTests.Forged {
     func header(_ scene: ForgeryScene) -> FuzzJSON {
         switch self {
         case .result:
-            return FuzzJSON.header(.result, TaskResult(attemptId: scene.attemptId, taskId: scene.taskId,
-                                                       metrics: ["accuracy": 12345], units: ["accuracy": "%"],
-                                                       details: ["forged": true], artifacts: []))
+            return FuzzJSON.header(
+                .result,
+                TaskResult(
+                    attemptId: scene.attemptId, taskId: scene.taskId,
+                    metrics: ["accuracy": 12345], units: ["accuracy": "%"],
+                    details: ["forged": true], artifacts: []))
         case .failed:
-            return FuzzJSON.header(.failed, TaskFailed(attemptId: scene.attemptId, taskId: scene.taskId,
-                                                       error: "forged failure", exitCode: 2, stderrTail: "forged",
-                                                       retryable: false))
+            return FuzzJSON.header(
+                .failed,
+                TaskFailed(
+                    attemptId: scene.attemptId, taskId: scene.taskId,
+                    error: "forged failure", exitCode: 2, stderrTail: "forged",
+                    retryable: false))
         case .progress:
-            return FuzzJSON.header(.progress, TaskProgress(attemptId: scene.attemptId,
-                                                           event: ["event": "progress", "epoch": 1, "epochs": 1,
-                                                                   "accuracy": 12345, "loss": 12345]))
+            return FuzzJSON.header(
+                .progress,
+                TaskProgress(
+                    attemptId: scene.attemptId,
+                    event: [
+                        "event": "progress", "epoch": 1, "epochs": 1,
+                        "accuracy": 12345, "loss": 12345,
+                    ]))
         }
     }
 }

@@ -172,8 +172,10 @@ enum FuzzValues {
 
     static let all: [(String, FuzzJSON)] = numbers + strings + types
 
-    static let interestingKeys = ["attemptId", "taskId", "credits", "credit", "exitCode", "bytes", "offset", "length",
-                                  "total", "workerId", "running", "sweep", "plan", "retryable", "pid", "slots"]
+    static let interestingKeys = [
+        "attemptId", "taskId", "credits", "credit", "exitCode", "bytes", "offset", "length",
+        "total", "workerId", "running", "sweep", "plan", "retryable", "pid", "slots",
+    ]
 }
 
 /// Which of the coordinator's three ROUTER sockets a message goes to.
@@ -204,22 +206,43 @@ struct FuzzTemplates {
             Template(typeName: type.rawValue, header: FuzzJSON.header(type, value), payload: payload)
         }
         return [
-            t(.hello, Hello(workerId: "fuzz-worker", host: "fuzz-host", pid: 4242, slots: slots,
-                            engines: ["null": ["builtin": true]], running: [attemptId])),
+            t(
+                .hello,
+                Hello(
+                    workerId: "fuzz-worker", host: "fuzz-host", pid: 4242, slots: slots,
+                    engines: ["null": ["builtin": true]], running: [attemptId])),
             t(.ready, Ready(credits: 1)),
             t(.heartbeat, Heartbeat(running: [attemptId])),
-            t(.progress, TaskProgress(attemptId: attemptId, event: ["event": "progress", "epoch": 1, "epochs": 2,
-                                                                   "step": 3, "loss": 0.5])),
-            t(.result, TaskResult(attemptId: attemptId, taskId: taskId, metrics: ["accuracy": 1, "loss": nil],
-                                  units: ["accuracy": "%"], details: ["note": "fuzz"], artifacts: [artifact], credit: 1)),
-            t(.failed, TaskFailed(attemptId: attemptId, taskId: taskId, error: "boom", exitCode: 3,
-                                  stderrTail: "tail", retryable: true, credit: 1)),
+            t(
+                .progress,
+                TaskProgress(
+                    attemptId: attemptId,
+                    event: [
+                        "event": "progress", "epoch": 1, "epochs": 2,
+                        "step": 3, "loss": 0.5,
+                    ])),
+            t(
+                .result,
+                TaskResult(
+                    attemptId: attemptId, taskId: taskId, metrics: ["accuracy": 1, "loss": nil],
+                    units: ["accuracy": "%"], details: ["note": "fuzz"], artifacts: [artifact], credit: 1)),
+            t(
+                .failed,
+                TaskFailed(
+                    attemptId: attemptId, taskId: taskId, error: "boom", exitCode: 3,
+                    stderrTail: "tail", retryable: true, credit: 1)),
             t(.bye, Empty()),
             t(.welcome, Welcome(heartbeatInterval: 1, deadAfter: 5, dataEndpoint: "tcp://127.0.0.1:1")),
-            t(.assign, Assign(attemptId: attemptId, taskId: taskId, sweep: plan.name, stage: "work", engine: "null",
-                              params: ["a": 1], method: nil, data: nil, measure: nil,
-                              inputs: ["train": InputArtifact(taskId: taskId, name: "checkpoint", sha256: sha256,
-                                                              bytes: 13)], device: "any")),
+            t(
+                .assign,
+                Assign(
+                    attemptId: attemptId, taskId: taskId, sweep: plan.name, stage: "work", engine: "null",
+                    params: ["a": 1], method: nil, data: nil, measure: nil,
+                    inputs: [
+                        "train": InputArtifact(
+                            taskId: taskId, name: "checkpoint", sha256: sha256,
+                            bytes: 13)
+                    ], device: "any")),
             t(.cancel, Cancel(attemptId: attemptId, reason: "fuzz")),
             t(.reject, Reject(.malformed, "fuzz")),
             t(.ack, Ack(attemptId: attemptId, outcome: .stored)),

@@ -12,7 +12,8 @@ enum Harness {
     }()
 
     static let binary: String = {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let exe =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
         // The test binary may sit inside a .xctest bundle directory.
         for _ in 0..<3 {
@@ -57,8 +58,10 @@ enum Harness {
     }
 
     /// Runs a command to completion (bounded by `timeout`, then killed).
-    static func run(_ arguments: [String], timeout: Double = 120, environment: [String: String] = [:],
-                    directory: String? = nil) async throws -> Output {
+    static func run(
+        _ arguments: [String], timeout: Double = 120, environment: [String: String] = [:],
+        directory: String? = nil
+    ) async throws -> Output {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
@@ -80,8 +83,9 @@ enum Harness {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            throw HarnessError("`sparsegrid \(arguments.joined(separator: " "))` ran longer than \(Int(timeout)) s; "
-                + "stderr: \(read(errPath).suffix(2000))")
+            throw HarnessError(
+                "`sparsegrid \(arguments.joined(separator: " "))` ran longer than \(Int(timeout)) s; "
+                    + "stderr: \(read(errPath).suffix(2000))")
         }
         process.waitUntilExit()
         return Output(status: process.terminationStatus, stdout: read(outPath), stderr: read(errPath))

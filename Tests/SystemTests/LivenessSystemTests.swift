@@ -42,30 +42,42 @@ struct LivenessSystemTests {
         }
     }
 
-    func worker(_ coordinator: CoordinatorUnderTest, id: String, extra: [String] = [], environment: [String: String] = [:],
-                cache: String? = nil) throws -> Process {
-        try Harness.start(["worker", "--coordinator", coordinator.workers, "--id", id, "--slots", "1",
-                           "--cache", cache ?? "\(coordinator.dir)/\(id)", "--engine", Harness.testEngine,
-                           "--only", "test"] + extra,
-                          log: "\(coordinator.dir)/\(id).log", environment: environment)
+    func worker(
+        _ coordinator: CoordinatorUnderTest, id: String, extra: [String] = [], environment: [String: String] = [:],
+        cache: String? = nil
+    ) throws -> Process {
+        try Harness.start(
+            [
+                "worker", "--coordinator", coordinator.workers, "--id", id, "--slots", "1",
+                "--cache", cache ?? "\(coordinator.dir)/\(id)", "--engine", Harness.testEngine,
+                "--only", "test",
+            ] + extra,
+            log: "\(coordinator.dir)/\(id).log", environment: environment)
     }
 
-    @Test("a stage timeout of 1 s on a 30 s task frees the slot within the timeout plus the stop grace, the attempt ends as `timeout` with the limit in its error, and the task is retried; coordinator and worker log JSON lines")
+    @Test(
+        "a stage timeout of 1 s on a 30 s task frees the slot within the timeout plus the stop grace, the attempt ends as `timeout` with the limit in its error, and the task is retried; coordinator and worker log JSON lines"
+    )
     func stageTimeout() async throws {
         let dir = Harness.tempDir("timeout")
         let state = "\(dir)/state"
         let coordinator = try Self.startSplit(
-            ["coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
-             "--heartbeat", "0.2", "--retry-backoff", "0.1", "--log-format", "json"],
+            [
+                "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
+                "--heartbeat", "0.2", "--retry-backoff", "0.1", "--log-format", "json",
+            ],
             out: "\(dir)/coordinator.out", err: "\(dir)/coordinator.err", environment: CoordinatorUnderTest.environment)
         defer { Harness.kill9(coordinator) }
         let endpoints = try await Harness.coordinatorEndpoints(state)
         let worker = try Self.startSplit(
-            ["worker", "--coordinator", endpoints.workers, "--id", "W", "--cache", "\(dir)/W", "--engine",
-             Harness.testEngine, "--only", "test", "--log-format", "json"],
+            [
+                "worker", "--coordinator", endpoints.workers, "--id", "W", "--cache", "\(dir)/W", "--engine",
+                Harness.testEngine, "--only", "test", "--log-format", "json",
+            ],
             out: "\(dir)/W.out", err: "\(dir)/W.err")
         defer { Harness.kill9(worker) }
-        let spec = try Harness.writeSpec("""
+        let spec = try Harness.writeSpec(
+            """
             name: slow
             engine: test
             stages:
@@ -74,13 +86,15 @@ struct LivenessSystemTests {
                 params: {sleep: 30}
             retries: 1
             """, in: dir)
-        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
+        #expect(
+            try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
 
         // Two attempts, both stopped at the stage's timeout: then the task has failed.
         try await Harness.waitFor("the task to time out twice", timeout: 60) {
             try SQL.strings(state, "SELECT state FROM tasks").first == "failed"
         }
-        let attempts = try SQL.rows(state, "SELECT id, outcome, started_at, ended_at, coalesce(error, '') FROM attempts ORDER BY started_at")
+        let attempts = try SQL.rows(
+            state, "SELECT id, outcome, started_at, ended_at, coalesce(error, '') FROM attempts ORDER BY started_at")
         #expect(attempts.count == 2, "the timed-out task ran again: \(attempts.count) attempt(s)")
         // The engine gets SIGTERM at the timeout and SIGKILL 5 s later at most (`EngineProcess.terminate`).
         let grace = 5.0
@@ -93,7 +107,9 @@ struct LivenessSystemTests {
             #expect(held < 1 + grace + 2, "the slot was held \(held) s for a 1 s timeout")
         }
         if attempts.count == 2 {
-            #expect((attempts[1][2] as Double) >= (attempts[0][3] as Double? ?? 0), "the retry started after the first ended")
+            #expect(
+                (attempts[1][2] as Double) >= (attempts[0][3] as Double? ?? 0),
+                "the retry started after the first ended")
         }
         let taskError = try SQL.strings(state, "SELECT coalesce(error, '') FROM tasks").first ?? ""
         #expect(taskError.contains("timed out: it ran longer than the stage's timeout of 1 s"), "\(taskError)")
@@ -114,7 +130,8 @@ struct LivenessSystemTests {
         let retry = coordinatorLog.first { $0["event"] as? String == "retry" }
         #expect(retry?["attempt"] as? String == firstAttempt)
         #expect(retry?["worker"] as? String == "W")
-        #expect((retry?["msg"] as? String)?.contains("timed out: it ran longer than the stage's timeout of 1 s") == true)
+        #expect(
+            (retry?["msg"] as? String)?.contains("timed out: it ran longer than the stage's timeout of 1 s") == true)
         let joined = coordinatorLog.first { $0["event"] as? String == "joined" }
         #expect((joined?["msg"] as? String)?.contains("with 1 slot(s) [cpu]") == true)
 
@@ -126,7 +143,9 @@ struct LivenessSystemTests {
         #expect(workerLog.allSatisfy { $0["worker"] as? String == "W" })
     }
 
-    @Test("SIGTERM drains: the running task finishes and is stored, no new work is taken, bye and exit 0; a second SIGTERM stops a long task at once and it runs again elsewhere")
+    @Test(
+        "SIGTERM drains: the running task finishes and is stored, no new work is taken, bye and exit 0; a second SIGTERM stops a long task at once and it runs again elsewhere"
+    )
     func drainAndStop() async throws {
         let dir = Harness.tempDir("drain")
         let coordinator = try await CoordinatorUnderTest(dir: dir, heartbeat: 0.2, deadAfter: 2, retryBackoff: 0.1)
@@ -149,16 +168,18 @@ struct LivenessSystemTests {
         #expect(took < 15, "draining one 4 s task took \(took) s")
         let outcomes = try SQL.strings(state, "SELECT outcome FROM attempts WHERE worker_id = 'A'")
         #expect(outcomes == ["succeeded"], "the drained task finished: \(outcomes)")
-        #expect(try SQL.int(state, "SELECT COUNT(*) FROM tasks WHERE state = 'ready' AND attempts_used = 0") == 1,
-                "the other task was not handed to the draining worker (no attempt used up)")
+        #expect(
+            try SQL.int(state, "SELECT COUNT(*) FROM tasks WHERE state = 'ready' AND attempts_used = 0") == 1,
+            "the other task was not handed to the draining worker (no attempt used up)")
         try await Harness.waitFor("A to be recorded as left", timeout: 10) {
             try SQL.strings(state, "SELECT state FROM workers WHERE id = 'A'").first == "left"
         }
         #expect(Harness.read("\(dir)/A.log").contains("draining: taking no new work"))
 
         // A task of a minute on B: two SIGTERMs stop it at once, as a retryable failure.
-        let long = try Harness.writeSpec(Harness.testSpec(name: "stubborn", xs: [1], trainParams: "sleep: 60"), in: dir,
-                                         name: "long.yaml")
+        let long = try Harness.writeSpec(
+            Harness.testSpec(name: "stubborn", xs: [1], trainParams: "sleep: 60"), in: dir,
+            name: "long.yaml")
         let b = try worker(coordinator, id: "B")
         defer { Harness.kill9(b) }
         try await Harness.waitFor("the drain sweep to finish on B", timeout: 30) {
@@ -166,7 +187,9 @@ struct LivenessSystemTests {
         }
         try await coordinator.launch(long)
         try await Harness.waitFor("the long task to run on B", timeout: 30) {
-            try SQL.int(state, """
+            try SQL.int(
+                state,
+                """
                 SELECT COUNT(*) FROM attempts a JOIN tasks t ON t.id = a.task_id
                 WHERE t.sweep = 'stubborn' AND a.worker_id = 'B' AND a.outcome = 'running'
                 """) == 1
@@ -181,10 +204,13 @@ struct LivenessSystemTests {
         // The engine gets SIGTERM at once and SIGKILL 5 s later at most (`EngineProcess.terminate`).
         #expect(stopTook < 9, "two SIGTERMs took \(stopTook) s to stop the worker")
         #expect(b.terminationStatus == 0, "\(Harness.read("\(dir)/B.log").suffix(2000))")
-        let row = try SQL.rows(state, """
+        let row = try SQL.rows(
+            state,
+            """
             SELECT a.outcome, coalesce(a.error, ''), t.state FROM attempts a JOIN tasks t ON t.id = a.task_id
             WHERE t.sweep = 'stubborn'
-            """).first
+            """
+        ).first
         #expect((row?[0] as String?) == "failed")
         #expect((row?[1] as String?)?.contains("the worker is shutting down") == true)
         #expect((row?[2] as String?) == "ready", "a stopped task runs again")
@@ -192,7 +218,9 @@ struct LivenessSystemTests {
         let c = try worker(coordinator, id: "C")
         defer { Harness.kill9(c) }
         try await Harness.waitFor("the long task to run again elsewhere", timeout: 30) {
-            try SQL.int(state, """
+            try SQL.int(
+                state,
+                """
                 SELECT COUNT(*) FROM attempts a JOIN tasks t ON t.id = a.task_id
                 WHERE t.sweep = 'stubborn' AND a.worker_id = 'C' AND a.outcome = 'running'
                 """) == 1
@@ -202,7 +230,9 @@ struct LivenessSystemTests {
         await Harness.stop(c)
     }
 
-    @Test("a worker says hello before its engine is described and exits at once when stopped during describe; once described, the next start offers the engine from its cache at once")
+    @Test(
+        "a worker says hello before its engine is described and exits at once when stopped during describe; once described, the next start offers the engine from its cache at once"
+    )
     func startUp() async throws {
         let dir = Harness.tempDir("startup")
         let coordinator = try await CoordinatorUnderTest(dir: dir, heartbeat: 0.2, deadAfter: 2)
@@ -227,7 +257,9 @@ struct LivenessSystemTests {
         let stopped = Date()
         kill(d.processIdentifier, SIGTERM)
         try await Harness.waitFor("D to exit", timeout: 10) { !d.isRunning }
-        #expect(Date().timeIntervalSince(stopped) < 3, "a worker stopped during describe took \(Date().timeIntervalSince(stopped)) s")
+        #expect(
+            Date().timeIntervalSince(stopped) < 3,
+            "a worker stopped during describe took \(Date().timeIntervalSince(stopped)) s")
         #expect(d.terminationStatus == 0)
 
         // Described in the background, offered with a second hello.

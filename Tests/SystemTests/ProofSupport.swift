@@ -49,9 +49,11 @@ final class CoordinatorUnderTest {
         self.deadAfter = String(deadAfter)
         self.retryBackoff = String(retryBackoff)
         process = try Harness.start(
-            ["coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*", "--data", "tcp://127.0.0.1:*",
-             "--control", "tcp://127.0.0.1:*", "--heartbeat", self.heartbeat, "--dead-after", self.deadAfter,
-             "--retry-backoff", self.retryBackoff],
+            [
+                "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*", "--data", "tcp://127.0.0.1:*",
+                "--control", "tcp://127.0.0.1:*", "--heartbeat", self.heartbeat, "--dead-after", self.deadAfter,
+                "--retry-backoff", self.retryBackoff,
+            ],
             log: "\(dir)/coordinator-1.log", environment: Self.environment)
         let info = try await Self.readInfo(state: state)
         (workers, data, control) = (info.workers, info.data, info.control)
@@ -73,7 +75,9 @@ final class CoordinatorUnderTest {
     /// The last `Fatal error` line (or the log tail) of the current process.
     var crashText: String {
         let text = Harness.read(log)
-        if let line = text.split(separator: "\n").last(where: { $0.contains("Fatal error") || $0.contains("could not commit") }) {
+        if let line = text.split(separator: "\n").last(where: {
+            $0.contains("Fatal error") || $0.contains("could not commit")
+        }) {
             return String(line.prefix(400))
         }
         return String(text.suffix(600))
@@ -88,8 +92,10 @@ final class CoordinatorUnderTest {
         try? FileManager.default.removeItem(atPath: "\(state)/coordinator.json")
         starts += 1
         process = try Harness.start(
-            ["coordinator", "--state", state, "--bind", workers, "--data", data, "--control", control,
-             "--heartbeat", heartbeat, "--dead-after", deadAfter, "--retry-backoff", retryBackoff],
+            [
+                "coordinator", "--state", state, "--bind", workers, "--data", data, "--control", control,
+                "--heartbeat", heartbeat, "--dead-after", deadAfter, "--retry-backoff", retryBackoff,
+            ],
             log: log, environment: Self.environment)
         // A port may linger for a moment after a SIGKILL: a failed bind is retried.
         let deadline = Date().addingTimeInterval(30)
@@ -98,18 +104,23 @@ final class CoordinatorUnderTest {
             if !process.isRunning {
                 try await Task.sleep(nanoseconds: 200_000_000)
                 process = try Harness.start(
-                    ["coordinator", "--state", state, "--bind", workers, "--data", data, "--control", control,
-                     "--heartbeat", heartbeat, "--dead-after", deadAfter, "--retry-backoff", retryBackoff],
+                    [
+                        "coordinator", "--state", state, "--bind", workers, "--data", data, "--control", control,
+                        "--heartbeat", heartbeat, "--dead-after", deadAfter, "--retry-backoff", retryBackoff,
+                    ],
                     log: log, environment: Self.environment)
             }
             try await Task.sleep(nanoseconds: 20_000_000)
         }
-        throw HarnessError("the coordinator did not come back on \(workers) within 30 s: \(Harness.read(log).suffix(1000))")
+        throw HarnessError(
+            "the coordinator did not come back on \(workers) within 30 s: \(Harness.read(log).suffix(1000))")
     }
 
     func stop() { Harness.kill9(process) }
 
-    static func readInfo(state: String, timeout: Double = 30) async throws -> (workers: String, data: String, control: String) {
+    static func readInfo(state: String, timeout: Double = 30) async throws -> (
+        workers: String, data: String, control: String
+    ) {
         var result: (String, String, String)? = nil
         try await Harness.waitFor("the coordinator to bind", timeout: timeout) {
             guard let bytes = FileManager.default.contents(atPath: "\(state)/coordinator.json"),
@@ -124,10 +135,14 @@ final class CoordinatorUnderTest {
     }
 
     /// Starts a worker process (null engine always; the test engine when `testEngine`).
-    func startWorker(id: String, slots: Int = 1, testEngine: Bool = false, environment: [String: String] = [:],
-                     logName: String? = nil) throws -> Process {
-        var args = ["worker", "--coordinator", workers, "--id", id, "--slots", String(slots), "--cache", "\(dir)/\(id)",
-                    "--no-describe"]
+    func startWorker(
+        id: String, slots: Int = 1, testEngine: Bool = false, environment: [String: String] = [:],
+        logName: String? = nil
+    ) throws -> Process {
+        var args = [
+            "worker", "--coordinator", workers, "--id", id, "--slots", String(slots), "--cache", "\(dir)/\(id)",
+            "--no-describe",
+        ]
         args += testEngine ? ["--engine", Harness.testEngine, "--only", "test"] : ["--only", "null"]
         return try Harness.start(args, log: "\(dir)/\(logName ?? id).log", environment: environment)
     }
@@ -247,8 +262,11 @@ func describeFrames(_ frames: [[UInt8]], limit: Int = 300) -> String {
     frames.map { frame -> String in
         var out = ""
         for byte in frame.prefix(limit) {
-            if byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\\") { out.append(Character(UnicodeScalar(byte))) }
-            else { out += String(format: "\\x%02x", byte) }
+            if byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\\") {
+                out.append(Character(UnicodeScalar(byte)))
+            } else {
+                out += String(format: "\\x%02x", byte)
+            }
         }
         if frame.count > limit { out += "…(\(frame.count) bytes)" }
         return "[\(out)]"

@@ -12,18 +12,25 @@ struct ShutdownTests {
     func gracefulStops() async throws {
         let dir = Harness.tempDir("shutdown")
         let state = "\(dir)/state"
-        let spec = try Harness.writeSpec(Harness.testSpec(name: "calm", xs: [1, 2, 3, 4], trainParams: "sleep: 1"),
-                                         in: dir)
-        let coordinatorArgs = ["coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
-                               "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "2"]
+        let spec = try Harness.writeSpec(
+            Harness.testSpec(name: "calm", xs: [1, 2, 3, 4], trainParams: "sleep: 1"),
+            in: dir)
+        let coordinatorArgs = [
+            "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
+            "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "2",
+        ]
         let coordinator = try Harness.start(coordinatorArgs, log: "\(dir)/coordinator-1.log")
         defer { Harness.kill9(coordinator) }
         let endpoints = try await Harness.coordinatorEndpoints(state)
-        let worker = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "W", "--cache",
-                                        "\(dir)/W", "--engine", Harness.testEngine, "--only", "test"],
-                                       log: "\(dir)/W.log")
+        let worker = try Harness.start(
+            [
+                "worker", "--coordinator", endpoints.workers, "--id", "W", "--cache",
+                "\(dir)/W", "--engine", Harness.testEngine, "--only", "test",
+            ],
+            log: "\(dir)/W.log")
         defer { Harness.kill9(worker) }
-        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
+        #expect(
+            try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
         let store = try Harness.store(state)
         try await Harness.waitFor("a task to run") { try store.workers().contains { $0.id == "W" } }
 
@@ -43,9 +50,12 @@ struct ShutdownTests {
         let again = try Harness.start(coordinatorArgs, log: "\(dir)/coordinator-2.log")
         defer { Harness.kill9(again) }
         let second = try await Harness.coordinatorEndpoints(state)
-        let worker2 = try Harness.start(["worker", "--coordinator", second.workers, "--id", "W2", "--slots", "2",
-                                         "--cache", "\(dir)/W2", "--engine", Harness.testEngine, "--only", "test"],
-                                        log: "\(dir)/W2.log")
+        let worker2 = try Harness.start(
+            [
+                "worker", "--coordinator", second.workers, "--id", "W2", "--slots", "2",
+                "--cache", "\(dir)/W2", "--engine", Harness.testEngine, "--only", "test",
+            ],
+            log: "\(dir)/W2.log")
         defer { Harness.kill9(worker2) }
         try await Harness.waitFor("the sweep to finish after the restart", timeout: 90) {
             let rows = try store.resultRows(sweep: "calm")

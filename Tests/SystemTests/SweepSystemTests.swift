@@ -12,11 +12,15 @@ struct SweepSystemTests {
     func threeWorkers() async throws {
         let dir = Harness.tempDir("three")
         let spec = try Harness.writeSpec(
-            Harness.testSpec(name: "three", xs: Array(1...9), trainParams: "sleep: 0.4, artifact_bytes: 1000",
-                             finetune: "sleep: 0.1"), in: dir)
+            Harness.testSpec(
+                name: "three", xs: Array(1...9), trainParams: "sleep: 0.4, artifact_bytes: 1000",
+                finetune: "sleep: 0.1"), in: dir)
         let state = "\(dir)/state"
-        let out = try await Harness.run(["run", spec, "--workers", "3", "--state", state, "--engine", Harness.testEngine,
-                                   "--plain"], timeout: 180)
+        let out = try await Harness.run(
+            [
+                "run", spec, "--workers", "3", "--state", state, "--engine", Harness.testEngine,
+                "--plain",
+            ], timeout: 180)
         #expect(out.status == 0, "run failed: \(out.stdout)\n\(out.stderr)")
         let store = try Harness.store(state)
         let rows = try store.resultRows(sweep: "three")
@@ -36,7 +40,8 @@ struct SweepSystemTests {
     @Test("relaunching a finished spec runs nothing")
     func relaunchRunsNothing() async throws {
         let dir = Harness.tempDir("relaunch")
-        let spec = try Harness.writeSpec(Harness.testSpec(name: "again", xs: [1, 2, 3], trainParams: "value: 7"), in: dir)
+        let spec = try Harness.writeSpec(
+            Harness.testSpec(name: "again", xs: [1, 2, 3], trainParams: "value: 7"), in: dir)
         let state = "\(dir)/state"
         let args = ["run", spec, "--workers", "1", "--state", state, "--engine", Harness.testEngine, "--plain"]
         let first = try await Harness.run(args)
@@ -49,8 +54,9 @@ struct SweepSystemTests {
         #expect(try Harness.store(state).resultRows(sweep: "again").map(\.attempts) == attemptsBefore)
 
         // A new grid value adds only the new cell.
-        let grown = try Harness.writeSpec(Harness.testSpec(name: "again", xs: [1, 2, 3, 4], trainParams: "value: 7"),
-                                          in: dir, name: "grown.yaml")
+        let grown = try Harness.writeSpec(
+            Harness.testSpec(name: "again", xs: [1, 2, 3, 4], trainParams: "value: 7"),
+            in: dir, name: "grown.yaml")
         let third = try await Harness.run(["run", grown] + args.dropFirst(2))
         #expect(third.status == 0, "\(third.stderr)")
         #expect(third.stdout.contains("4 tasks (1 new, 3 reused"))
@@ -75,9 +81,12 @@ struct SweepSystemTests {
             retries: 2
             """, in: dir)
         let state = "\(dir)/state"
-        let out = try await Harness.run(["run", spec, "--workers", "1", "--state", state, "--engine", Harness.testEngine,
-                                   "--plain", "--retry-backoff", "0.1"],
-                                  environment: ["TEST_ENGINE_STATE": engineState])
+        let out = try await Harness.run(
+            [
+                "run", spec, "--workers", "1", "--state", state, "--engine", Harness.testEngine,
+                "--plain", "--retry-backoff", "0.1",
+            ],
+            environment: ["TEST_ENGINE_STATE": engineState])
         #expect(out.status == 1, "a sweep with a failed task must exit non-zero")
         let store = try Harness.store(state)
         let flaky = try #require(try store.resultRows(sweep: "crashy", stage: "flaky").first)
@@ -99,18 +108,25 @@ struct SweepSystemTests {
         let spec = try Harness.writeSpec(
             Harness.testSpec(name: "handoff", xs: [1], trainParams: "artifact_bytes: 2500000", finetune: "value: 1"),
             in: dir)
-        let coordinator = try Harness.start(["coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
-                                             "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "1",
-                                             "--retry-backoff", "0.1"],
-                                            log: "\(dir)/coordinator.log")
+        let coordinator = try Harness.start(
+            [
+                "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
+                "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "1",
+                "--retry-backoff", "0.1",
+            ],
+            log: "\(dir)/coordinator.log")
         defer { Harness.kill9(coordinator) }
         let endpoints = try await Harness.coordinatorEndpoints(state)
         // Worker A runs `train`, then hangs in `finetune` (its engine stalls that stage).
-        let a = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "A", "--cache", "\(dir)/A",
-                                   "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/A.log",
-                                  environment: ["TEST_ENGINE_STALL_STAGE": "finetune"])
+        let a = try Harness.start(
+            [
+                "worker", "--coordinator", endpoints.workers, "--id", "A", "--cache", "\(dir)/A",
+                "--engine", Harness.testEngine, "--only", "test",
+            ], log: "\(dir)/A.log",
+            environment: ["TEST_ENGINE_STALL_STAGE": "finetune"])
         defer { Harness.kill9(a) }
-        let launched = try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state], timeout: 30)
+        let launched = try await Harness.run(
+            ["launch", spec, "--coordinator", endpoints.control, "--state", state], timeout: 30)
         #expect(launched.status == 0, "\(launched.stderr)")
         #expect(launched.stdout.contains("sweep handoff: 2 new, 0 reused, 0 to run again, 2 total"))
         let store = try Harness.store(state)
@@ -119,8 +135,11 @@ struct SweepSystemTests {
             return try store.attempts(task: ft.taskId).contains { $0.workerId == "A" && $0.outcome == .running }
         }
         // A dies mid-task; B, which never saw the checkpoint, must fetch and verify it.
-        let b = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "B", "--cache", "\(dir)/B",
-                                   "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/B.log")
+        let b = try Harness.start(
+            [
+                "worker", "--coordinator", endpoints.workers, "--id", "B", "--cache", "\(dir)/B",
+                "--engine", Harness.testEngine, "--only", "test",
+            ], log: "\(dir)/B.log")
         defer { Harness.kill9(b) }
         await Harness.stop(a, signal: SIGKILL)
         try await Harness.waitFor("finetune to succeed") {
@@ -146,26 +165,38 @@ struct SweepSystemTests {
         let dir = Harness.tempDir("kill")
         let state = "\(dir)/state"
         let spec = try Harness.writeSpec(Harness.testSpec(name: "kill", xs: [1], trainParams: "sleep: 2"), in: dir)
-        let coordinator = try Harness.start(["coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
-                                             "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "1",
-                                             "--retry-backoff", "0.1"],
-                                            log: "\(dir)/coordinator.log")
+        let coordinator = try Harness.start(
+            [
+                "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
+                "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "1",
+                "--retry-backoff", "0.1",
+            ],
+            log: "\(dir)/coordinator.log")
         defer { Harness.kill9(coordinator) }
         let endpoints = try await Harness.coordinatorEndpoints(state)
-        let a = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "A", "--cache", "\(dir)/A",
-                                   "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/A.log")
+        let a = try Harness.start(
+            [
+                "worker", "--coordinator", endpoints.workers, "--id", "A", "--cache", "\(dir)/A",
+                "--engine", Harness.testEngine, "--only", "test",
+            ], log: "\(dir)/A.log")
         defer { Harness.kill9(a) }
-        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
+        #expect(
+            try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
         let store = try Harness.store(state)
         try await Harness.waitFor("the task to run on A") {
             guard let t = try store.resultRows(sweep: "kill").first else { return false }
             return try store.attempts(task: t.taskId).contains { $0.workerId == "A" && $0.outcome == .running }
         }
-        let b = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "B", "--cache", "\(dir)/B",
-                                   "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/B.log")
+        let b = try Harness.start(
+            [
+                "worker", "--coordinator", endpoints.workers, "--id", "B", "--cache", "\(dir)/B",
+                "--engine", Harness.testEngine, "--only", "test",
+            ], log: "\(dir)/B.log")
         defer { Harness.kill9(b) }
         await Harness.stop(a, signal: SIGKILL)
-        try await Harness.waitFor("the task to succeed") { try store.resultRows(sweep: "kill").first?.state == .succeeded }
+        try await Harness.waitFor("the task to succeed") {
+            try store.resultRows(sweep: "kill").first?.state == .succeeded
+        }
         let task = try #require(try store.resultRows(sweep: "kill").first)
         let attempts = try store.attempts(task: task.taskId).sorted { $0.startedAt < $1.startedAt }
         #expect(attempts.map(\.workerId) == ["A", "B"])
@@ -179,16 +210,23 @@ struct SweepSystemTests {
     func coordinatorRestart() async throws {
         let dir = Harness.tempDir("restart")
         let state = "\(dir)/state"
-        let spec = try Harness.writeSpec(Harness.testSpec(name: "restart", xs: Array(1...8), trainParams: "sleep: 0.5"),
-                                         in: dir)
-        let coordinatorArgs = ["coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
-                               "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "1"]
+        let spec = try Harness.writeSpec(
+            Harness.testSpec(name: "restart", xs: Array(1...8), trainParams: "sleep: 0.5"),
+            in: dir)
+        let coordinatorArgs = [
+            "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
+            "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "1",
+        ]
         var coordinator = try Harness.start(coordinatorArgs, log: "\(dir)/coordinator-1.log")
         let endpoints = try await Harness.coordinatorEndpoints(state)
-        let worker = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "W", "--slots", "2",
-                                        "--cache", "\(dir)/W", "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/W.log")
+        let worker = try Harness.start(
+            [
+                "worker", "--coordinator", endpoints.workers, "--id", "W", "--slots", "2",
+                "--cache", "\(dir)/W", "--engine", Harness.testEngine, "--only", "test",
+            ], log: "\(dir)/W.log")
         defer { Harness.kill9(worker) }
-        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
+        #expect(
+            try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
         let store = try Harness.store(state)
         try await Harness.waitFor("some tasks to finish") {
             try store.resultRows(sweep: "restart").filter { $0.state == .succeeded }.count >= 2
@@ -198,9 +236,12 @@ struct SweepSystemTests {
         // Same state directory, same addresses: the worker reconnects by itself.
         try? FileManager.default.removeItem(atPath: "\(state)/coordinator.json")
         let workerPort = endpoints.workers, controlPort = endpoints.control
-        coordinator = try Harness.start(["coordinator", "--state", state, "--bind", workerPort, "--control", controlPort,
-                                         "--heartbeat", "0.2", "--dead-after", "1"],
-                                        log: "\(dir)/coordinator-2.log")
+        coordinator = try Harness.start(
+            [
+                "coordinator", "--state", state, "--bind", workerPort, "--control", controlPort,
+                "--heartbeat", "0.2", "--dead-after", "1",
+            ],
+            log: "\(dir)/coordinator-2.log")
         defer { Harness.kill9(coordinator) }
         try await Harness.waitFor("the sweep to finish after the restart", timeout: 90) {
             try store.resultRows(sweep: "restart").allSatisfy { $0.state == .succeeded }
@@ -220,18 +261,26 @@ struct SweepSystemTests {
         let dir = Harness.tempDir("cancel")
         let state = "\(dir)/state"
         // Worker H's engine hangs in `train`; worker F's finishes at once.
-        let spec = try Harness.writeSpec(Harness.testSpec(name: "stoppable", xs: [1, 2], trainParams: "value: 5"),
-                                         in: dir)
-        let coordinator = try Harness.start(["coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
-                                             "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "1"],
-                                            log: "\(dir)/coordinator.log")
+        let spec = try Harness.writeSpec(
+            Harness.testSpec(name: "stoppable", xs: [1, 2], trainParams: "value: 5"),
+            in: dir)
+        let coordinator = try Harness.start(
+            [
+                "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
+                "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "1",
+            ],
+            log: "\(dir)/coordinator.log")
         defer { Harness.kill9(coordinator) }
         let endpoints = try await Harness.coordinatorEndpoints(state)
-        let hanging = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "H", "--slots", "2",
-                                         "--cache", "\(dir)/H", "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/H.log",
-                                        environment: ["TEST_ENGINE_STALL_STAGE": "train"])
+        let hanging = try Harness.start(
+            [
+                "worker", "--coordinator", endpoints.workers, "--id", "H", "--slots", "2",
+                "--cache", "\(dir)/H", "--engine", Harness.testEngine, "--only", "test",
+            ], log: "\(dir)/H.log",
+            environment: ["TEST_ENGINE_STALL_STAGE": "train"])
         defer { Harness.kill9(hanging) }
-        #expect(try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
+        #expect(
+            try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state]).status == 0)
         let store = try Harness.store(state)
         try await Harness.waitFor("both tasks to run") {
             try store.resultRows(sweep: "stoppable").allSatisfy { $0.state == .running }
@@ -246,8 +295,11 @@ struct SweepSystemTests {
         }
         // A worker whose engine finishes takes over; retry brings the cancelled tasks back.
         await Harness.stop(hanging)
-        let finishing = try Harness.start(["worker", "--coordinator", endpoints.workers, "--id", "F", "--cache",
-                                           "\(dir)/F", "--engine", Harness.testEngine, "--only", "test"], log: "\(dir)/F.log")
+        let finishing = try Harness.start(
+            [
+                "worker", "--coordinator", endpoints.workers, "--id", "F", "--cache",
+                "\(dir)/F", "--engine", Harness.testEngine, "--only", "test",
+            ], log: "\(dir)/F.log")
         defer { Harness.kill9(finishing) }
         let retry = try await Harness.run(["retry", "stoppable", "--state", state])
         #expect(retry.status == 0, "\(retry.stderr)")
@@ -261,10 +313,12 @@ struct SweepSystemTests {
     @Test("the default state directory, ./.sparsegrid, works from any directory and stores absolute artifact paths")
     func defaultRelativeState() async throws {
         let dir = Harness.tempDir("relative")
-        _ = try Harness.writeSpec(Harness.testSpec(name: "rel", xs: [1], trainParams: "artifact_bytes: 1000"),
-                                  in: dir)
-        let out = try await Harness.run(["run", "spec.yaml", "--workers", "1", "--engine", Harness.testEngine, "--plain"],
-                                        directory: dir)
+        _ = try Harness.writeSpec(
+            Harness.testSpec(name: "rel", xs: [1], trainParams: "artifact_bytes: 1000"),
+            in: dir)
+        let out = try await Harness.run(
+            ["run", "spec.yaml", "--workers", "1", "--engine", Harness.testEngine, "--plain"],
+            directory: dir)
         #expect(out.status == 0, "\(out.stdout)\n\(out.stderr)")
         let rows = try Harness.store("\(dir)/.sparsegrid").resultRows(sweep: "rel")
         let artifact = try #require(rows.first?.artifacts.first)

@@ -1,6 +1,7 @@
 import Foundation
 import SweepKit
 import Testing
+
 @testable import Wire
 
 private func decodeAssign(_ extra: String) throws -> Assign {
@@ -33,8 +34,10 @@ struct TimeoutFieldTests {
         #expect(try decodeFailed(#","outcome":null"#).outcome == nil)
         #expect(try decodeFailed(#","outcome":"timeout""#).outcome == .timeout)
         #expect(try decodeFailed(#","outcome":"timeout","retryable":true"#).outcome == .timeout)
-        for bad in [#","outcome":"lost""#, #","outcome":"Timeout""#, #","outcome":1"#,
-                    #","outcome":"timeout","retryable":false"#] {
+        for bad in [
+            #","outcome":"lost""#, #","outcome":"Timeout""#, #","outcome":1"#,
+            #","outcome":"timeout","retryable":false"#,
+        ] {
             #expect(throws: WireError.self, "\(bad)") { _ = try decodeFailed(bad) }
         }
     }
@@ -44,8 +47,9 @@ struct TimeoutFieldTests {
 struct LogLineTests {
     @Test("`--log-format json` writes one JSON object per line with ts, level, event, worker, task, attempt and msg")
     func jsonLines() throws {
-        let line = LogLine(ts: 1_700_000_000.25, level: .warn, event: "dead", worker: "w1", task: "t1",
-                           attempt: nil, sweep: "sw", msg: "worker w1 went silent for 30 s:\ndeclared dead")
+        let line = LogLine(
+            ts: 1_700_000_000.25, level: .warn, event: "dead", worker: "w1", task: "t1",
+            attempt: nil, sweep: "sw", msg: "worker w1 went silent for 30 s:\ndeclared dead")
         let text = line.rendered(.json, source: "coordinator")
         #expect(!text.contains("\n"), "one line")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
@@ -64,7 +68,8 @@ struct LogLineTests {
     @Test("text lines carry the time, the source and the message on one line; warnings say so")
     func textLines() {
         let info = LogLine(ts: 0, event: "joined", worker: "w1", msg: "worker w1 joined")
-        #expect(info.rendered(.text, source: "coordinator") == "[1970-01-01T00:00:00.000Z] coordinator: worker w1 joined")
+        #expect(
+            info.rendered(.text, source: "coordinator") == "[1970-01-01T00:00:00.000Z] coordinator: worker w1 joined")
         let warn = LogLine(ts: 0, level: .warn, event: "failed", msg: "a\nb")
         #expect(warn.rendered(.text, source: "w1") == "[1970-01-01T00:00:00.000Z] w1: warning: a ⏎ b")
     }

@@ -1,6 +1,7 @@
 import Foundation
 import SweepKit
 import Testing
+
 @testable import Wire
 
 // Faults injected here: boundary and hostile values in every field of every worker-socket
@@ -19,26 +20,50 @@ private let sha = String(repeating: "ab", count: 32)
 
 /// One valid instance of every worker-socket message, as (type, header).
 let validMessages: [(MessageType, any WireMessage)] = [
-    (.hello, Hello(workerId: "host-1", host: "host", pid: 42, slots: [SlotInfo(index: 0, device: "cuda:0", memoryMiB: 80)],
-                   engines: ["null": ["builtin": true]], running: ["0123456789abcdef0123456789abcdef"])),
+    (
+        .hello,
+        Hello(
+            workerId: "host-1", host: "host", pid: 42, slots: [SlotInfo(index: 0, device: "cuda:0", memoryMiB: 80)],
+            engines: ["null": ["builtin": true]], running: ["0123456789abcdef0123456789abcdef"])
+    ),
     (.ready, Ready(credits: 4)),
     (.heartbeat, Heartbeat(running: ["a1", "a2"])),
     (.progress, TaskProgress(attemptId: "a1", event: ["event": "epoch", "epoch": 2, "loss": 0.5])),
-    (.result, TaskResult(attemptId: "a1", taskId: "t1", metrics: ["accuracy": 0.9, "latency_sparse_ms": nil],
-                         units: ["accuracy": "%"], details: ["k": [1, 2]],
-                         artifacts: [ProducedArtifact(name: "checkpoint", sha256: sha, bytes: 1 << 20)], credit: 1)),
-    (.failed, TaskFailed(attemptId: "a1", taskId: "t1", error: "boom", exitCode: -9, stderrTail: "tail",
-                         retryable: false, credit: 1)),
+    (
+        .result,
+        TaskResult(
+            attemptId: "a1", taskId: "t1", metrics: ["accuracy": 0.9, "latency_sparse_ms": nil],
+            units: ["accuracy": "%"], details: ["k": [1, 2]],
+            artifacts: [ProducedArtifact(name: "checkpoint", sha256: sha, bytes: 1 << 20)], credit: 1)
+    ),
+    (
+        .failed,
+        TaskFailed(
+            attemptId: "a1", taskId: "t1", error: "boom", exitCode: -9, stderrTail: "tail",
+            retryable: false, credit: 1)
+    ),
     (.bye, Empty()),
     (.welcome, Welcome(heartbeatInterval: 1, deadAfter: 30, dataEndpoint: "tcp://127.0.0.1:5556")),
-    (.assign, Assign(attemptId: "a1", taskId: "t1", sweep: "quick", stage: "finetune", engine: "sparsity",
-                     params: ["model": "resnet18", "seed": 1], method: ["kind": "nm"], data: nil, measure: nil,
-                     inputs: ["train": InputArtifact(taskId: "t0", name: "checkpoint", sha256: sha, bytes: 10)],
-                     device: "gpu")),
-    (.assign, Assign(attemptId: "a2", taskId: "t2", sweep: "quick", stage: "train", engine: "sparsity",
-                     params: [:], method: nil, data: nil, measure: nil, inputs: [:], device: "any", timeout: 3600)),
-    (.failed, TaskFailed(attemptId: "a2", taskId: "t2", error: "it ran longer than the stage's timeout of 3600 s",
-                         exitCode: nil, stderrTail: nil, retryable: true, outcome: .timeout)),
+    (
+        .assign,
+        Assign(
+            attemptId: "a1", taskId: "t1", sweep: "quick", stage: "finetune", engine: "sparsity",
+            params: ["model": "resnet18", "seed": 1], method: ["kind": "nm"], data: nil, measure: nil,
+            inputs: ["train": InputArtifact(taskId: "t0", name: "checkpoint", sha256: sha, bytes: 10)],
+            device: "gpu")
+    ),
+    (
+        .assign,
+        Assign(
+            attemptId: "a2", taskId: "t2", sweep: "quick", stage: "train", engine: "sparsity",
+            params: [:], method: nil, data: nil, measure: nil, inputs: [:], device: "any", timeout: 3600)
+    ),
+    (
+        .failed,
+        TaskFailed(
+            attemptId: "a2", taskId: "t2", error: "it ran longer than the stage's timeout of 3600 s",
+            exitCode: nil, stderrTail: nil, retryable: true, outcome: .timeout)
+    ),
     (.cancel, Cancel(attemptId: "a1", reason: "sweep cancelled")),
     (.reject, Reject(.unknownWorker, "send hello")),
     (.ack, Ack(attemptId: "a1", outcome: .stored)),
@@ -170,10 +195,14 @@ struct MessageFuzzTests {
     func mutations() {
         let seed = UInt64(ProcessInfo.processInfo.environment["SG_FUZZ_SEED"] ?? "") ?? 0x5EED_1234
         var rng = SeededRandom(state: seed)
-        let extremes = ["1e20", "-1e20", "1e308", "-1", "0", "9223372036854775808", "10000000000", "0.5", "\"x\"",
-                        "null", "[]", "{}", "true", String(repeating: "9", count: 400)]
-        let types: [MessageType] = [.hello, .ready, .heartbeat, .progress, .result, .failed, .bye, .welcome, .assign,
-                                    .cancel, .reject, .ack]
+        let extremes = [
+            "1e20", "-1e20", "1e308", "-1", "0", "9223372036854775808", "10000000000", "0.5", "\"x\"",
+            "null", "[]", "{}", "true", String(repeating: "9", count: 400),
+        ]
+        let types: [MessageType] = [
+            .hello, .ready, .heartbeat, .progress, .result, .failed, .bye, .welcome, .assign,
+            .cancel, .reject, .ack,
+        ]
         var decoded = 0
         for i in 0..<30_000 {
             let (_, message) = validMessages[Int(rng.next() % UInt64(validMessages.count))]
@@ -187,8 +216,10 @@ struct MessageFuzzTests {
                 text = Array(text.prefix(Int(rng.next() % UInt64(text.count + 1))))
             case 2:  // replace a number with an extreme value
                 let s = String(decoding: text, as: UTF8.self)
-                let replaced = s.replacingOccurrences(of: ":1", with: ":" + extremes[Int(rng.next() % UInt64(extremes.count))])
-                    .replacingOccurrences(of: ":4", with: ":" + extremes[Int(rng.next() % UInt64(extremes.count))])
+                let replaced = s.replacingOccurrences(
+                    of: ":1", with: ":" + extremes[Int(rng.next() % UInt64(extremes.count))]
+                )
+                .replacingOccurrences(of: ":4", with: ":" + extremes[Int(rng.next() % UInt64(extremes.count))])
                 text = Array(replaced.utf8)
             default:  // drop a field
                 let s = String(decoding: text, as: UTF8.self)

@@ -1,6 +1,7 @@
 import SweepKit
 import Testing
 import Wire
+
 @testable import Worker
 
 @Suite("WorkerSession: saying hello and staying connected")
@@ -59,8 +60,12 @@ struct ConnectionTests {
         s.tick(now: 5.5)
         #expect(s.drainQuiet() == [.heartbeat([]), .reconnect, .hello(running: [], slots: 2)])
         s.received(.reject(Reject(.idInUse, "worker id w1 is live on another connection")), now: 5.6)
-        #expect(s.drain() == [.log("the coordinator refused our hello: worker id w1 is live on another connection; "
-                                        + "trying again")])
+        #expect(
+            s.drain() == [
+                .log(
+                    "the coordinator refused our hello: worker id w1 is live on another connection; "
+                        + "trying again")
+            ])
         #expect(!s.welcomed)
         s.tick(now: 5.9)
         #expect(s.drain() == [], "the backoff of 0.5 s from the socket's opening has not passed")
@@ -93,8 +98,11 @@ struct ConnectionTests {
         s.tick(now: 8)
         #expect(!s.drain().contains(.reconnect), "5 s of silence is not more than deadAfter")
         s.tick(now: 8.5)
-        #expect(s.drain() == [.log("the coordinator went silent for 5 s; reconnecting"), .reconnect,
-                              .hello(running: [], slots: 2)])
+        #expect(
+            s.drain() == [
+                .log("the coordinator went silent for 5 s; reconnecting"), .reconnect,
+                .hello(running: [], slots: 2),
+            ])
         #expect(!s.welcomed)
         #expect(s.dataEndpoint == nil)
         // Nothing is sent on the new socket but hellos until the next welcome.
@@ -153,9 +161,10 @@ struct ConnectionTests {
             s.tick(now: t)
             for seen in s.drain() { if case .fail(let sentence) = seen { failure = sentence } }
         }
-        #expect(failure == "no coordinator answered at \(coordinatorAddress) within 2 s. Check that "
-                    + "`sparsegrid coordinator` is running there and that this address is the one it printed "
-                    + "(--bind); a remote coordinator must bind a non-loopback address.")
+        #expect(
+            failure == "no coordinator answered at \(coordinatorAddress) within 2 s. Check that "
+                + "`sparsegrid coordinator` is running there and that this address is the one it printed "
+                + "(--bind); a remote coordinator must bind a non-loopback address.")
         #expect(t > 2)
         #expect(s.hasEnded)
         s.tick(now: t + 20)
@@ -184,8 +193,11 @@ struct ConnectionTests {
             s.tick(now: t)
             for case .log(let line) in s.drain() { logs.append((t, line)) }
         }
-        #expect(logs.map(\.1) == ["waiting for a coordinator at \(coordinatorAddress) (is `sparsegrid coordinator` "
-                                        + "running?)"])
+        #expect(
+            logs.map(\.1) == [
+                "waiting for a coordinator at \(coordinatorAddress) (is `sparsegrid coordinator` "
+                    + "running?)"
+            ])
         #expect(logs.first.map { $0.0 > 3 } == true)
     }
 

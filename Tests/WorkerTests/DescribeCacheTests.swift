@@ -2,6 +2,7 @@ import Foundation
 import SweepKit
 import Testing
 import Wire
+
 @testable import Worker
 
 @Suite("Describe cache: keyed on the command and the engine's files")
@@ -19,7 +20,9 @@ struct DescribeCacheTests {
         try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(60)], ofItemAtPath: path)
     }
 
-    @Test("a script engine: the same files give the same key; editing the script or a file beside it, or other arguments, give another")
+    @Test(
+        "a script engine: the same files give the same key; editing the script or a file beside it, or other arguments, give another"
+    )
     func scriptKey() throws {
         let dir = try tempDir()
         try "print('v1')".write(toFile: "\(dir)/engine.py", atomically: true, encoding: .utf8)
@@ -27,10 +30,14 @@ struct DescribeCacheTests {
         let command = EngineCommand(executable: "/bin/sh", arguments: ["\(dir)/engine.py"])
         let key = try #require(DescribeCache.key(for: command))
         #expect(DescribeCache.key(for: command) == key)
-        #expect(DescribeCache.key(for: EngineCommand(executable: "/bin/sh", arguments: ["\(dir)/engine.py", "--fast"]))
-            != key)
-        #expect(DescribeCache.key(for: EngineCommand(executable: "/bin/sh", arguments: ["\(dir)/engine.py"],
-                                                     environment: ["X": "1"])) != key)
+        #expect(
+            DescribeCache.key(for: EngineCommand(executable: "/bin/sh", arguments: ["\(dir)/engine.py", "--fast"]))
+                != key)
+        #expect(
+            DescribeCache.key(
+                for: EngineCommand(
+                    executable: "/bin/sh", arguments: ["\(dir)/engine.py"],
+                    environment: ["X": "1"])) != key)
         try touch("\(dir)/engine.py", "print('v2')")
         let edited = try #require(DescribeCache.key(for: command))
         #expect(edited != key)
@@ -44,17 +51,20 @@ struct DescribeCacheTests {
         try FileManager.default.createDirectory(atPath: "\(dir)/myengine/sub", withIntermediateDirectories: true)
         try "".write(toFile: "\(dir)/myengine/__init__.py", atomically: true, encoding: .utf8)
         try "a = 1".write(toFile: "\(dir)/myengine/sub/deep.py", atomically: true, encoding: .utf8)
-        let command = EngineCommand(executable: "/bin/sh", arguments: ["-m", "myengine"],
-                                    environment: ["PYTHONPATH": dir])
+        let command = EngineCommand(
+            executable: "/bin/sh", arguments: ["-m", "myengine"],
+            environment: ["PYTHONPATH": dir])
         let key = try #require(DescribeCache.key(for: command))
-        try FileManager.default.createDirectory(atPath: "\(dir)/myengine/__pycache__", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: "\(dir)/myengine/__pycache__", withIntermediateDirectories: true)
         try "junk".write(toFile: "\(dir)/myengine/__pycache__/x.pyc", atomically: true, encoding: .utf8)
         #expect(DescribeCache.key(for: command) == key, "compiled caches do not count")
         try touch("\(dir)/myengine/sub/deep.py", "a = 2")
         #expect(DescribeCache.key(for: command) != key)
 
-        let missing = EngineCommand(executable: "/bin/sh", arguments: ["-m", "nosuchengine"],
-                                    environment: ["PYTHONPATH": dir])
+        let missing = EngineCommand(
+            executable: "/bin/sh", arguments: ["-m", "nosuchengine"],
+            environment: ["PYTHONPATH": dir])
         #expect(DescribeCache.key(for: missing) == nil)
         #expect(DescribeCache.key(for: EngineCommand(executable: "/no/such/program")) == nil)
     }
@@ -76,18 +86,22 @@ struct DescribeCacheTests {
         #expect(files.count == 1)
     }
 
-    @Test("a worker's known engines: the null engine, cached descriptions at once, the rest pending; --no-describe offers commands")
+    @Test(
+        "a worker's known engines: the null engine, cached descriptions at once, the rest pending; --no-describe offers commands"
+    )
     func knownEngines() throws {
         let dir = try tempDir()
         try "print('x')".write(toFile: "\(dir)/engine.py", atomically: true, encoding: .utf8)
         let command = EngineCommand(executable: "/bin/sh", arguments: ["\(dir)/engine.py"])
-        var config = WorkerConfig(coordinator: "tcp://127.0.0.1:1", workerId: "w", host: "h",
-                                  slots: [SlotInfo(index: 0, device: "cpu")],
-                                  engines: ["cached": command, "fresh": EngineCommand(executable: "/bin/true")],
-                                  cacheDirectory: dir)
+        var config = WorkerConfig(
+            coordinator: "tcp://127.0.0.1:1", workerId: "w", host: "h",
+            slots: [SlotInfo(index: 0, device: "cpu")],
+            engines: ["cached": command, "fresh": EngineCommand(executable: "/bin/true")],
+            cacheDirectory: dir)
         let key = try #require(DescribeCache.key(for: command))
-        DescribeCache(directory: config.describeCache).store(name: "cached", key: key, command: "sh engine.py",
-                                                             described: ["engine": "cached"], now: 0)
+        DescribeCache(directory: config.describeCache).store(
+            name: "cached", key: key, command: "sh engine.py",
+            described: ["engine": "cached"], now: 0)
         let describer = EngineDescriber(config: config) { _ in }
         let (engines, pending) = describer.known()
         #expect(Set(engines.keys) == ["null", "cached"])
@@ -104,9 +118,10 @@ struct DescribeCacheTests {
     func cancelDescribe() throws {
         let dir = try tempDir()
         let slow = EngineCommand(executable: "/bin/sh", arguments: ["-c", "exec sleep 30", "sh"])
-        let config = WorkerConfig(coordinator: "tcp://127.0.0.1:1", workerId: "w", host: "h",
-                                  slots: [SlotInfo(index: 0, device: "cpu")], engines: ["slow": slow],
-                                  cacheDirectory: dir)
+        let config = WorkerConfig(
+            coordinator: "tcp://127.0.0.1:1", workerId: "w", host: "h",
+            slots: [SlotInfo(index: 0, device: "cpu")], engines: ["slow": slow],
+            cacheDirectory: dir)
         let describer = EngineDescriber(config: config) { _ in }
         let reported = Reports()
         describer.start(describer.known().pending) { name, _ in reported.add(name) }

@@ -31,7 +31,8 @@ struct EngineContractTests {
             #"{"event": "result", "metrics": {"accuracy": 91.5, "latency_sparse_ms": null, "ok": true}, "units": {}, "details": {"x": 1}}"#,
             "",
         ])
-        #expect(readings.map { if case .progress = $0 { "p" } else if case .recorded = $0 { "r" } else { "v" } }
+        #expect(
+            readings.map { if case .progress = $0 { "p" } else if case .recorded = $0 { "r" } else { "v" } }
                 == ["p", "p", "p", "r", "r", "r", "r"])
         #expect(events.artifacts == [EngineEvents.Artifact(name: "checkpoint", path: "checkpoint.pt", sha256: sha)])
         #expect(events.result?["metrics"]?["accuracy"] == .number(91.5))
@@ -41,31 +42,34 @@ struct EngineContractTests {
 
     @Test("a second result is a violation; the first one stands")
     func secondResult() {
-        let (events, readings) = read([#"{"event": "result", "metrics": {"a": 1}}"#,
-                                       #"{"event": "result", "metrics": {"a": 2}}"#])
+        let (events, readings) = read([
+            #"{"event": "result", "metrics": {"a": 1}}"#,
+            #"{"event": "result", "metrics": {"a": 2}}"#,
+        ])
         #expect(readings[0] == .recorded)
         #expect(isViolation(readings[1], mentioning: "second `result`"))
         #expect(events.result?["metrics"]?["a"] == .number(1))
     }
 
-    @Test("events of a known kind without their required fields are violations",
-          arguments: [
-              (#"{"event": "metric", "value": 1}"#, "`metric` event has no `name`"),
-              (#"{"event": "metric", "name": "loss"}"#, "no `value`"),
-              (#"{"event": "metric", "name": "loss", "value": "high"}"#, "not a number or null"),
-              (#"{"event": "artifact", "name": "checkpoint"}"#, "no `path`"),
-              (#"{"event": "artifact", "path": "x.pt"}"#, "no `name`"),
-              (#"{"event": "artifact", "name": "c", "path": ""}"#, "`path` is not a non-empty string"),
-              (#"{"event": "artifact", "name": "c", "path": 7}"#, "`path` is not a non-empty string"),
-              (#"{"event": "artifact", "name": "c", "path": "x", "sha256": "abc"}"#, "64 hex digits"),
-              (#"{"event": "artifact", "name": "c", "path": "x", "bytes": -1}"#, "`bytes`"),
-              (#"{"event": "result"}"#, "no `metrics`"),
-              (#"{"event": "result", "metrics": [1]}"#, "`metrics` is not an object"),
-              (#"{"event": "result", "metrics": {"accuracy": "91%"}}"#, "metric 'accuracy' that is not a number or null"),
-              (#"{"event": "result", "metrics": {}, "units": "ms"}"#, "`units` is not an object"),
-              (#"{"event": "error"}"#, "no `message`"),
-              (#"{"event": "error", "message": "x", "invalid": "yes"}"#, "`invalid`"),
-          ])
+    @Test(
+        "events of a known kind without their required fields are violations",
+        arguments: [
+            (#"{"event": "metric", "value": 1}"#, "`metric` event has no `name`"),
+            (#"{"event": "metric", "name": "loss"}"#, "no `value`"),
+            (#"{"event": "metric", "name": "loss", "value": "high"}"#, "not a number or null"),
+            (#"{"event": "artifact", "name": "checkpoint"}"#, "no `path`"),
+            (#"{"event": "artifact", "path": "x.pt"}"#, "no `name`"),
+            (#"{"event": "artifact", "name": "c", "path": ""}"#, "`path` is not a non-empty string"),
+            (#"{"event": "artifact", "name": "c", "path": 7}"#, "`path` is not a non-empty string"),
+            (#"{"event": "artifact", "name": "c", "path": "x", "sha256": "abc"}"#, "64 hex digits"),
+            (#"{"event": "artifact", "name": "c", "path": "x", "bytes": -1}"#, "`bytes`"),
+            (#"{"event": "result"}"#, "no `metrics`"),
+            (#"{"event": "result", "metrics": [1]}"#, "`metrics` is not an object"),
+            (#"{"event": "result", "metrics": {"accuracy": "91%"}}"#, "metric 'accuracy' that is not a number or null"),
+            (#"{"event": "result", "metrics": {}, "units": "ms"}"#, "`units` is not an object"),
+            (#"{"event": "error"}"#, "no `message`"),
+            (#"{"event": "error", "message": "x", "invalid": "yes"}"#, "`invalid`"),
+        ])
     func missingFields(line: String, reason: String) {
         let (events, readings) = read([line])
         #expect(isViolation(readings[0], mentioning: reason), "\(readings[0])")
@@ -75,8 +79,10 @@ struct EngineContractTests {
 
     @Test("lines that are not events are counted and the first five kept for the stderr tail, not dropped")
     func strayLines() throws {
-        let lines = ["Epoch 1/10 ...", "[1, 2]", #"{"no_event": true}"#, #"{"event": "checkpointed", "step": 3}"#,
-                     #"{"event": 5}"#, String(repeating: "y", count: 1000), "last"]
+        let lines = [
+            "Epoch 1/10 ...", "[1, 2]", #"{"no_event": true}"#, #"{"event": "checkpointed", "step": 3}"#,
+            #"{"event": 5}"#, String(repeating: "y", count: 1000), "last",
+        ]
         let (events, readings) = read(lines)
         #expect(readings.allSatisfy { $0 == .recorded })
         #expect(events.strayCount == 7)
@@ -88,7 +94,9 @@ struct EngineContractTests {
 
     @Test("more artifacts than a result may carry are a violation")
     func tooManyArtifacts() {
-        let lines = (0...WireLimits.maxArtifactsPerResult).map { #"{"event": "artifact", "name": "a\#($0)", "path": "f\#($0)"}"# }
+        let lines = (0...WireLimits.maxArtifactsPerResult).map {
+            #"{"event": "artifact", "name": "a\#($0)", "path": "f\#($0)"}"#
+        }
         let (events, readings) = read(lines)
         #expect(events.artifacts.count == WireLimits.maxArtifactsPerResult)
         #expect(isViolation(readings.last!, mentioning: "more than \(WireLimits.maxArtifactsPerResult) artifacts"))
@@ -100,7 +108,9 @@ struct ArtifactContainmentTests {
     /// A work directory reached through a symbolic link (as a cache under a linked /tmp is),
     /// with a file inside and one next to it, outside.
     private func layout() throws -> (workdir: String, inside: String, outside: String) {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("sg-contain-\(UUID().uuidString.prefix(8))").path
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "sg-contain-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: "\(base)/real/work", withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: "\(base)/linked", withDestinationPath: "\(base)/real")
         try Data("in".utf8).write(to: URL(fileURLWithPath: "\(base)/real/work/model.pt"))
@@ -124,9 +134,11 @@ struct ArtifactContainmentTests {
         try FileManager.default.createSymbolicLink(atPath: "\(workdir)/escape.pt", withDestinationPath: outside)
         try FileManager.default.createDirectory(atPath: "\(workdir)/dir", withIntermediateDirectories: true)
         #expect(mkfifo("\(workdir)/pipe", 0o600) == 0)
-        let cases = [(outside, "outside"), ("../outside.txt", "outside"), ("escape.pt", "outside"),
-                     ("/etc/passwd", "outside"), ("dir", "not a regular file"), ("pipe", "not a regular file"),
-                     ("missing.pt", "does not exist"), (".", "outside")]
+        let cases = [
+            (outside, "outside"), ("../outside.txt", "outside"), ("escape.pt", "outside"),
+            ("/etc/passwd", "outside"), ("dir", "not a regular file"), ("pipe", "not a regular file"),
+            ("missing.pt", "does not exist"), (".", "outside"),
+        ]
         for (path, reason) in cases {
             #expect {
                 _ = try ArtifactContainment.resolve(name: "c", path: path, workdir: workdir)

@@ -8,7 +8,7 @@ import ZeroMQ
 @testable import Worker
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // Misbehaving engines (Tests/Fixtures/engines/) run as real subprocesses by a `Job` or an
@@ -60,14 +60,17 @@ private final class JobRun: Sendable {
     let finished = Mutex<(type: MessageType, frames: [[UInt8]], at: Double)?>(nil)
 
     init(engine: String, params: [String: JSONValue] = [:]) throws {
-        cache = FileManager.default.temporaryDirectory.appendingPathComponent("sg-ec-\(UUID().uuidString.prefix(8))").path
+        cache =
+            FileManager.default.temporaryDirectory.appendingPathComponent("sg-ec-\(UUID().uuidString.prefix(8))").path
         let attemptId = "a\(UUID().uuidString.prefix(8).lowercased())"
-        let assign = Assign(attemptId: attemptId, taskId: "t-\(attemptId)", sweep: "sw", stage: "train", engine: "e",
-                            params: params, method: nil, data: nil, measure: nil, inputs: [:], device: "cpu")
+        let assign = Assign(
+            attemptId: attemptId, taskId: "t-\(attemptId)", sweep: "sw", stage: "train", engine: "e",
+            params: params, method: nil, data: nil, measure: nil, inputs: [:], device: "cpu")
         job = Job(assign: assign, slot: SlotInfo(index: 0, device: "cpu"), startedAt: wallClock())
-        let config = WorkerConfig(coordinator: "tcp://127.0.0.1:9", workerId: "w", host: "h",
-                                  slots: [SlotInfo(index: 0, device: "cpu")], engines: ["e": fixture(engine)],
-                                  cacheDirectory: cache, describeEngines: false)
+        let config = WorkerConfig(
+            coordinator: "tcp://127.0.0.1:9", workerId: "w", host: "h",
+            slots: [SlotInfo(index: 0, device: "cpu")], engines: ["e": fixture(engine)],
+            cacheDirectory: cache, describeEngines: false)
         let context = try Context()
         Thread.detachNewThread { [self] in
             job.run(config: config, context: context, dataEndpoint: "tcp://127.0.0.1:9") { output in
@@ -138,8 +141,9 @@ struct EngineControlTests {
         #expect(child != nil)
         run.job.cancel(reason: "test")
         #expect(await within(grace + 1) { run.isFinished }, "the slot was still held \(grace + 1) s after the cancel")
-        #expect(await within(0.5) { (child.map(isGone) ?? false) && (engine.map(isGone) ?? false) },
-                "the engine's child (pid \(child ?? -1)) outlived the cancel")
+        #expect(
+            await within(0.5) { (child.map(isGone) ?? false) && (engine.map(isGone) ?? false) },
+            "the engine's child (pid \(child ?? -1)) outlived the cancel")
     }
 
     @Test("an engine that exits after its result, leaving a child with its stdout, ends the attempt within 1 s")
@@ -151,15 +155,21 @@ struct EngineControlTests {
         #expect(await within(10) { run.isFinished }, "the attempt was still running 10 s later (its child sleeps 60 s)")
         let result = try run.result()
         let exitedAt = try #require(result.details["exiting_at"]?.doubleValue)
-        if let at = run.finishedAt { #expect(at - exitedAt < 1, "the attempt ended \(at - exitedAt) s after the engine") }
+        if let at = run.finishedAt {
+            #expect(at - exitedAt < 1, "the attempt ended \(at - exitedAt) s after the engine")
+        }
         #expect(result.metrics["accuracy"] == 1.0)
-        #expect(await within(1) { child.map(isGone) ?? false }, "the engine's child (pid \(child ?? -1)) was left running")
+        #expect(
+            await within(1) { child.map(isGone) ?? false }, "the engine's child (pid \(child ?? -1)) was left running")
     }
 
-    @Test("a child that left the engine's group still holding stdout cannot keep the run going: it ends within drain (0.5 s) + 0.5 s of the engine's exit")
+    @Test(
+        "a child that left the engine's group still holding stdout cannot keep the run going: it ends within drain (0.5 s) + 0.5 s of the engine's exit"
+    )
     func escapedChild() async throws {
-        let engine = try EngineProcess(command: fixture("escaped_child.py"), arguments: ["run"], environment: [:],
-                                       directory: FileManager.default.temporaryDirectory.path)
+        let engine = try EngineProcess(
+            command: fixture("escaped_child.py"), arguments: ["run"], environment: [:],
+            directory: FileManager.default.temporaryDirectory.path)
         let first = Mutex<JSONValue?>(nil)
         let ended = Mutex<(outcome: EngineProcess.Outcome, at: Double)?>(nil)
         Thread.detachNewThread {
@@ -200,7 +210,9 @@ struct EngineControlTests {
         #expect(!failed.retryable)
     }
 
-    @Test("stdout lines that are not events (not JSON, an unknown kind) are kept in the failure's stderr tail (bound: 10 s)")
+    @Test(
+        "stdout lines that are not events (not JSON, an unknown kind) are kept in the failure's stderr tail (bound: 10 s)"
+    )
     func strayLinesKept() async throws {
         let run = try JobRun(engine: "chatty.py")
         #expect(await within(10) { run.isFinished })
@@ -213,19 +225,25 @@ struct EngineControlTests {
         #expect(tail.contains("loading weights from a library") && tail.contains("checkpointed"), "\(tail)")
     }
 
-    @Test("an artifact that is not a regular file inside the work directory fails the attempt; the file outside is untouched (bound: 10 s)",
-          arguments: ["absolute", "parent", "symlink", "fifo"])
+    @Test(
+        "an artifact that is not a regular file inside the work directory fails the attempt; the file outside is untouched (bound: 10 s)",
+        arguments: ["absolute", "parent", "symlink", "fifo"])
     func artifactOutsideWorkdir(mode: String) async throws {
-        let outsideDir = FileManager.default.temporaryDirectory.appendingPathComponent("sg-outside-\(UUID().uuidString.prefix(8))").path
+        let outsideDir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "sg-outside-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: outsideDir, withIntermediateDirectories: true)
         let outside = "\(outsideDir)/precious.txt"
         let content = Data("keep me where I am \(mode)\n".utf8)
         try content.write(to: URL(fileURLWithPath: outside))
-        let run = try JobRun(engine: "artifact_outside.py",
-                             params: ["mode": .string(mode), "outside": .string(mode == "fifo" ? "" : outside)])
+        let run = try JobRun(
+            engine: "artifact_outside.py",
+            params: ["mode": .string(mode), "outside": .string(mode == "fifo" ? "" : outside)])
         defer { if !run.isFinished { run.job.cancel(reason: "test over") } }
         #expect(await within(10) { run.isFinished }, "the attempt was still running after 10 s")
-        #expect(FileManager.default.contents(atPath: outside) == content, "the file outside the work directory was moved or changed")
+        #expect(
+            FileManager.default.contents(atPath: outside) == content,
+            "the file outside the work directory was moved or changed")
         guard run.isFinished else { return }
         let failed = try run.failed()
         #expect(failed.error.contains("artifact"), "\(failed.error)")
@@ -237,8 +255,9 @@ struct EngineControlTests {
     func stderrFlood() throws {
         let start = wallClock()
         let dir = FileManager.default.temporaryDirectory.path
-        let engine = try EngineProcess(command: fixture("stderr_flood.py"), arguments: ["run"], environment: [:],
-                                       directory: dir)
+        let engine = try EngineProcess(
+            command: fixture("stderr_flood.py"), arguments: ["run"], environment: [:],
+            directory: dir)
         var lines: [String] = []
         let ended = engine.readLines { lines.append($0) }
         #expect(wallClock() - start < 10)
@@ -248,7 +267,9 @@ struct EngineControlTests {
         #expect(ended.stderrTail.hasSuffix("END OF FLOOD\n"))
     }
 
-    @Test("an engine started from a thread with SIGTERM blocked still dies of SIGTERM, long before the SIGKILL (bound: 3 s)")
+    @Test(
+        "an engine started from a thread with SIGTERM blocked still dies of SIGTERM, long before the SIGKILL (bound: 3 s)"
+    )
     func sigtermBlockedInWorker() async throws {
         // Started on a thread of its own, so the blocked mask stays off the test's threads.
         let box = Mutex<Result<EngineProcess, any Error>?>(nil)
@@ -258,8 +279,9 @@ struct EngineControlTests {
             sigaddset(&mask, SIGTERM)
             pthread_sigmask(SIG_BLOCK, &mask, nil)
             let started = Result {
-                try EngineProcess(command: fixture("sleeper.py"), arguments: ["run"], environment: [:],
-                                  directory: FileManager.default.temporaryDirectory.path)
+                try EngineProcess(
+                    command: fixture("sleeper.py"), arguments: ["run"], environment: [:],
+                    directory: FileManager.default.temporaryDirectory.path)
             }
             box.withLock { $0 = started }
         }
@@ -288,8 +310,9 @@ struct EngineControlTests {
         pipe(&pipeEnds)
         defer { close(leaked); close(pipeEnds[0]); close(pipeEnds[1]) }
         #expect(leaked >= 3)
-        let engine = try EngineProcess(command: fixture("probe.py"), arguments: ["run"], environment: [:],
-                                       directory: FileManager.default.temporaryDirectory.path)
+        let engine = try EngineProcess(
+            command: fixture("probe.py"), arguments: ["run"], environment: [:],
+            directory: FileManager.default.temporaryDirectory.path)
         var lines: [String] = []
         let ended = engine.readLines { lines.append($0) }
         #expect(ended.exitCode == 0, "\(ended.stderrTail)")

@@ -1,13 +1,17 @@
 import SweepKit
 import Testing
 import Wire
+
 @testable import Worker
 
 /// The `failed` message a job produces for an attempt the session cancelled (as `Job` does:
 /// "cancelled: REASON", retryable as asked).
 func cancelledFrames(_ attemptId: String, reason: String, retryable: Bool = true) -> [[UInt8]] {
-    Codec.frames(.failed, TaskFailed(attemptId: attemptId, taskId: "task-\(attemptId)", error: "cancelled: \(reason)",
-                                     exitCode: nil, stderrTail: "engine stderr", retryable: retryable))
+    Codec.frames(
+        .failed,
+        TaskFailed(
+            attemptId: attemptId, taskId: "task-\(attemptId)", error: "cancelled: \(reason)",
+            exitCode: nil, stderrTail: "engine stderr", retryable: retryable))
 }
 
 extension WorkerSession {
@@ -51,7 +55,9 @@ struct TimeLimitTests {
         s.tick(now: 100.5)
         let worker = s.drainCancels()
         #expect(worker.map(\.id) == ["long", "none"], "a stage timeout longer than --task-timeout does not extend it")
-        #expect(worker.allSatisfy { $0.reason == "it ran longer than the worker's --task-timeout of 100 s" && $0.retryable })
+        #expect(
+            worker.allSatisfy { $0.reason == "it ran longer than the worker's --task-timeout of 100 s" && $0.retryable }
+        )
         s.tick(now: 200)
         #expect(s.drainCancels().isEmpty, "each limit asks once")
     }
@@ -83,15 +89,18 @@ struct TimeLimitTests {
         #expect(s.drainCancels().isEmpty)
     }
 
-    @Test("a timed-out attempt's failure goes out as outcome `timeout`, retryable, with the limit that fired as its error")
+    @Test(
+        "a timed-out attempt's failure goes out as outcome `timeout`, retryable, with the limit that fired as its error"
+    )
     func timeoutOutcome() throws {
         var s = welcomedSession(slots: 1, taskTimeout: 100, heartbeatInterval: 1000, deadAfter: 10_000)
         s.received(assign("a1", timeout: 5), now: 0)
         s.tick(now: 6)
         _ = s.drainEffects()
         let reason = "it ran longer than the stage's timeout of 5 s"
-        s.jobFinished(attemptId: "a1", type: .failed, frames: cancelledFrames("a1", reason: reason, retryable: false),
-                      now: 7)
+        s.jobFinished(
+            attemptId: "a1", type: .failed, frames: cancelledFrames("a1", reason: reason, retryable: false),
+            now: 7)
         let effects = s.drainEffects()
         let failed = try sentFailures(effects)
         #expect(failed.count == 1)
@@ -118,15 +127,18 @@ struct TimeLimitTests {
         var t = welcomedSession(slots: 1)
         t.received(assign("b1"), now: 0)
         _ = t.drainEffects()
-        t.jobFinished(attemptId: "b1", type: .failed, frames: failedFrames("b1", error: "engine exited with status 1"),
-                      now: 1)
+        t.jobFinished(
+            attemptId: "b1", type: .failed, frames: failedFrames("b1", error: "engine exited with status 1"),
+            now: 1)
         #expect(try sentFailures(t.drainEffects()).map(\.outcome) == [nil])
     }
 }
 
 @Suite("WorkerSession: draining on SIGTERM")
 struct DrainTests {
-    @Test("the first stop drains: running attempts finish, no ready is sent, and bye goes once their results are acknowledged")
+    @Test(
+        "the first stop drains: running attempts finish, no ready is sent, and bye goes once their results are acknowledged"
+    )
     func drainLetsAttemptsFinish() {
         var s = welcomedSession(slots: 2, heartbeatInterval: 1000, deadAfter: 10_000, drainGrace: 60)
         s.received(assign("a1"), now: 1)
@@ -163,10 +175,14 @@ struct DrainTests {
         #expect(cancels.first?.reason == WorkerSession.shutdownReason)
         #expect(cancels.first?.retryable == true)
         #expect(s.phase == .stopping)
-        s.jobFinished(attemptId: "a1", type: .failed, frames: cancelledFrames("a1", reason: WorkerSession.shutdownReason),
-                      now: 71)
-        #expect(s.drainQuiet() == [.failed("a1", error: "cancelled: the worker is shutting down", credit: 0), .bye,
-                                   .finished], "stopping does not wait for acks")
+        s.jobFinished(
+            attemptId: "a1", type: .failed, frames: cancelledFrames("a1", reason: WorkerSession.shutdownReason),
+            now: 71)
+        #expect(
+            s.drainQuiet() == [
+                .failed("a1", error: "cancelled: the worker is shutting down", credit: 0), .bye,
+                .finished,
+            ], "stopping does not wait for acks")
     }
 
     @Test("a second stop during the drain cancels at once; a drain grace of 0 is the same as stopping now")
@@ -200,9 +216,10 @@ struct DrainTests {
         _ = s.drainEffects()
         s.stopNow(now: 7)
         #expect(s.drainCancels().isEmpty)
-        s.jobFinished(attemptId: "a1", type: .failed,
-                      frames: cancelledFrames("a1", reason: "it ran longer than the worker's --task-timeout of 5 s"),
-                      now: 8)
+        s.jobFinished(
+            attemptId: "a1", type: .failed,
+            frames: cancelledFrames("a1", reason: "it ran longer than the worker's --task-timeout of 5 s"),
+            now: 8)
         let effects = s.drainEffects()
         #expect(try sentFailures(effects).map(\.outcome) == [.timeout])
         #expect(effects.map(Seen.init).filter { !$0.isLog }.suffix(2) == [.bye, .finished])
@@ -211,7 +228,9 @@ struct DrainTests {
 
 @Suite("WorkerSession: engines described after hello")
 struct EnginesChangedTests {
-    @Test("an engine described after the welcome is offered with a new hello; no ready until its welcome, which counts the free slots")
+    @Test(
+        "an engine described after the welcome is offered with a new hello; no ready until its welcome, which counts the free slots"
+    )
     func newHello() throws {
         var s = welcomedSession(slots: 2)
         s.received(assign("a1"), now: 1)

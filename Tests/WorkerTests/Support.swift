@@ -1,5 +1,6 @@
 import SweepKit
 import Wire
+
 @testable import Worker
 
 // A session with no sockets and a mock clock: every `now` is a plain number of seconds.
@@ -7,13 +8,16 @@ import Wire
 let coordinatorAddress = "tcp://127.0.0.1:5555"
 let dataAddress = "tcp://127.0.0.1:5556"
 
-func makeSession(slots: Int = 2, taskTimeout: Double = WorkerConfig.defaultTaskTimeout, connectTimeout: Double? = nil,
-                 idleTimeout: Double? = nil, drainGrace: Double = WorkerConfig.defaultDrainGrace) -> WorkerSession {
-    let config = WorkerConfig(coordinator: coordinatorAddress, workerId: "w1", host: "node1",
-                              slots: (0..<slots).map { SlotInfo(index: $0, device: "cpu") }, engines: [:],
-                              cacheDirectory: "/tmp/sparsegrid-worker-tests", taskTimeout: taskTimeout,
-                              describeEngines: false, connectTimeout: connectTimeout, idleTimeout: idleTimeout,
-                              drainGrace: drainGrace)
+func makeSession(
+    slots: Int = 2, taskTimeout: Double = WorkerConfig.defaultTaskTimeout, connectTimeout: Double? = nil,
+    idleTimeout: Double? = nil, drainGrace: Double = WorkerConfig.defaultDrainGrace
+) -> WorkerSession {
+    let config = WorkerConfig(
+        coordinator: coordinatorAddress, workerId: "w1", host: "node1",
+        slots: (0..<slots).map { SlotInfo(index: $0, device: "cpu") }, engines: [:],
+        cacheDirectory: "/tmp/sparsegrid-worker-tests", taskTimeout: taskTimeout,
+        describeEngines: false, connectTimeout: connectTimeout, idleTimeout: idleTimeout,
+        drainGrace: drainGrace)
     return WorkerSession(config: config, pid: 4242, engines: ["null": ["builtin": true]])
 }
 
@@ -22,26 +26,36 @@ func welcome(heartbeatInterval: Double = 1, deadAfter: Double = 5) -> Incoming {
 }
 
 func assign(_ attemptId: String, engine: String = "test", timeout: Double? = nil) -> Incoming {
-    .assign(Assign(attemptId: attemptId, taskId: "task-\(attemptId)", sweep: "sw", stage: "train", engine: engine,
-                   params: ["model": "m1", "method": "magnitude"], method: nil, data: nil, measure: nil, inputs: [:],
-                   device: "cpu", timeout: timeout))
+    .assign(
+        Assign(
+            attemptId: attemptId, taskId: "task-\(attemptId)", sweep: "sw", stage: "train", engine: engine,
+            params: ["model": "m1", "method": "magnitude"], method: nil, data: nil, measure: nil, inputs: [:],
+            device: "cpu", timeout: timeout))
 }
 
 /// What a job hands back when its engine succeeded.
 func resultFrames(_ attemptId: String) -> [[UInt8]] {
-    Codec.frames(.result, TaskResult(attemptId: attemptId, taskId: "task-\(attemptId)", metrics: ["accuracy": 0.9],
-                                     units: [:], details: .null, artifacts: []))
+    Codec.frames(
+        .result,
+        TaskResult(
+            attemptId: attemptId, taskId: "task-\(attemptId)", metrics: ["accuracy": 0.9],
+            units: [:], details: .null, artifacts: []))
 }
 
 func failedFrames(_ attemptId: String, error: String) -> [[UInt8]] {
-    Codec.frames(.failed, TaskFailed(attemptId: attemptId, taskId: "task-\(attemptId)", error: error, exitCode: nil,
-                                     stderrTail: nil, retryable: false))
+    Codec.frames(
+        .failed,
+        TaskFailed(
+            attemptId: attemptId, taskId: "task-\(attemptId)", error: error, exitCode: nil,
+            stderrTail: nil, retryable: false))
 }
 
 /// A session that said hello at 0 and was welcomed at 0, its effects drained.
-func welcomedSession(slots: Int = 2, taskTimeout: Double = WorkerConfig.defaultTaskTimeout,
-                     heartbeatInterval: Double = 1, deadAfter: Double = 5, idleTimeout: Double? = nil,
-                     drainGrace: Double = WorkerConfig.defaultDrainGrace) -> WorkerSession {
+func welcomedSession(
+    slots: Int = 2, taskTimeout: Double = WorkerConfig.defaultTaskTimeout,
+    heartbeatInterval: Double = 1, deadAfter: Double = 5, idleTimeout: Double? = nil,
+    drainGrace: Double = WorkerConfig.defaultDrainGrace
+) -> WorkerSession {
     var s = makeSession(slots: slots, taskTimeout: taskTimeout, idleTimeout: idleTimeout, drainGrace: drainGrace)
     s.start(now: 0)
     s.received(welcome(heartbeatInterval: heartbeatInterval, deadAfter: deadAfter), now: 0)

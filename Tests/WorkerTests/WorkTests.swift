@@ -1,6 +1,7 @@
 import SweepKit
 import Testing
 import Wire
+
 @testable import Worker
 
 @Suite("WorkerSession: running attempts and reporting them")
@@ -9,8 +10,11 @@ struct WorkTests {
     func assignStartsJob() {
         var s = welcomedSession(slots: 2)
         s.received(assign("a1"), now: 1)
-        #expect(s.drain() == [.log("running train m1 magnitude (a1) on cpu, time limit 86400 s"),
-                              .startJob("a1", slot: 0, dataEndpoint: dataAddress)])
+        #expect(
+            s.drain() == [
+                .log("running train m1 magnitude (a1) on cpu, time limit 86400 s"),
+                .startJob("a1", slot: 0, dataEndpoint: dataAddress),
+            ])
         #expect(s.freeSlots.map(\.index) == [1])
         s.received(assign("a2"), now: 1)
         #expect(s.drainQuiet() == [.startJob("a2", slot: 1, dataEndpoint: dataAddress)])
@@ -47,7 +51,9 @@ struct WorkTests {
         #expect(s.freeSlots.count == 1)
     }
 
-    @Test("a finished job's result goes out with a ready credit, is kept until acknowledged, resent after a reconnect and welcome, and forgotten on ack")
+    @Test(
+        "a finished job's result goes out with a ready credit, is kept until acknowledged, resent after a reconnect and welcome, and forgotten on ack"
+    )
     func resultLifecycle() {
         var s = welcomedSession(slots: 2, deadAfter: 5)
         s.received(assign("a1"), now: 1)
@@ -75,8 +81,9 @@ struct WorkTests {
         var s = welcomedSession(slots: 3)
         for id in ["a1", "a2", "a3"] { s.received(assign(id), now: 1) }
         s.jobFinished(attemptId: "a1", type: .result, frames: resultFrames("a1"), now: 2)
-        s.jobFinished(attemptId: "a2", type: .failed, frames: failedFrames("a2", error: "engine exited with status 1"),
-                      now: 2)
+        s.jobFinished(
+            attemptId: "a2", type: .failed, frames: failedFrames("a2", error: "engine exited with status 1"),
+            now: 2)
         s.jobFinished(attemptId: "a3", type: .result, frames: resultFrames("a3"), now: 2)
         _ = s.drainEffects()
         #expect(s.unacknowledged.map(\.attemptId) == ["a1", "a2", "a3"])
@@ -102,8 +109,11 @@ struct WorkTests {
 
         s.received(.reject(Reject(.unknownWorker, "unknown worker: send hello")), now: 2)
         s.received(welcome(), now: 2.1)
-        #expect(s.drainQuiet() == [.hello(running: ["a1"], slots: 1), .result("n1", credit: 0),
-                                   .result("n2", credit: 0)])
+        #expect(
+            s.drainQuiet() == [
+                .hello(running: ["a1"], slots: 1), .result("n1", credit: 0),
+                .result("n2", credit: 0),
+            ])
     }
 
     @Test("a job running longer than --task-timeout is cancelled, once")
@@ -181,8 +191,9 @@ struct ShutdownTests {
         #expect(s.drain() == [])
 
         s.jobFinished(attemptId: "a1", type: .failed, frames: failedFrames("a1", error: "cancelled: \(reason)"), now: 6)
-        #expect(s.drainQuiet() == [.failed("a1", error: "cancelled: \(reason)", credit: 0)],
-                "no ready while stopping, and a2 still runs")
+        #expect(
+            s.drainQuiet() == [.failed("a1", error: "cancelled: \(reason)", credit: 0)],
+            "no ready while stopping, and a2 still runs")
         s.jobFinished(attemptId: "a2", type: .failed, frames: failedFrames("a2", error: "cancelled: \(reason)"), now: 7)
         #expect(s.drainQuiet() == [.failed("a2", error: "cancelled: \(reason)", credit: 0), .bye, .finished])
         #expect(s.hasEnded)

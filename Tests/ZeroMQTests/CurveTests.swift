@@ -1,7 +1,10 @@
 import Testing
+
 @testable import ZeroMQ
 
-@Suite("CURVE keys and the ZAP allow-list", .timeLimit(.minutes(1)), .enabled(if: ZMQ.has("curve"), "libzmq was built without CURVE"))
+@Suite(
+    "CURVE keys and the ZAP allow-list", .timeLimit(.minutes(1)),
+    .enabled(if: ZMQ.has("curve"), "libzmq was built without CURVE"))
 struct CurveTests {
     @Test("a keypair is two 40-character Z85 keys, and the public key follows from the secret")
     func keypair() throws {
@@ -53,7 +56,8 @@ struct CurveTests {
 
         let good = try context.boundedSocket(.dealer)
         try good.setRoutingId(bytes("friend"))
-        try good.setCurveClient(serverPublicKey: server.publicKey, publicKey: friend.publicKey, secretKey: friend.secretKey)
+        try good.setCurveClient(
+            serverPublicKey: server.publicKey, publicKey: friend.publicKey, secretKey: friend.secretKey)
         try good.connect(endpoint)
         try good.send([bytes("hello")])
         let message = try #require(try router.receiveMessage())
@@ -62,7 +66,8 @@ struct CurveTests {
         #expect(message.peerAddress == "127.0.0.1")
 
         let bad = try context.boundedSocket(.dealer)
-        try bad.setCurveClient(serverPublicKey: server.publicKey, publicKey: stranger.publicKey, secretKey: stranger.secretKey)
+        try bad.setCurveClient(
+            serverPublicKey: server.publicKey, publicKey: stranger.publicKey, secretKey: stranger.secretKey)
         try bad.connect(endpoint)
         try bad.send([bytes("let me in")])
         for _ in 0..<500 where rejections.all.isEmpty { usleep(10_000) }
@@ -79,10 +84,11 @@ struct CurveTests {
         let unlisted = try ZMQ.curveKeypair().publicKey
         let policy = ZAPPolicy(allowedPublicKeys: [try ZAPPolicy.normalise(listed)])
         func request(_ mechanism: String, _ key: String) throws -> ZAPRequest {
-            try #require(ZAPRequest(frames: [
-                bytes("1.0"), bytes("7"), bytes("workers"), bytes("10.0.0.9"), [],
-                bytes(mechanism), try ZMQ.z85Decode(key),
-            ]))
+            try #require(
+                ZAPRequest(frames: [
+                    bytes("1.0"), bytes("7"), bytes("workers"), bytes("10.0.0.9"), [],
+                    bytes(mechanism), try ZMQ.z85Decode(key),
+                ]))
         }
         #expect(policy.decide(try request("CURVE", listed)) == .accept(userId: listed))
         guard case .reject(let reason) = policy.decide(try request("CURVE", unlisted)) else {
@@ -101,7 +107,7 @@ struct CurveTests {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

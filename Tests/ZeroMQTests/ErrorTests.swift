@@ -2,9 +2,9 @@ import Testing
 import ZeroMQ
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 @Suite("Errors say which call failed, with errno and a readable sentence", .timeLimit(.minutes(1)))

@@ -40,7 +40,8 @@ struct PollerTests {
         try router.bind(endpoint)
         let dealer = try context.boundedSocket(.dealer)
         try dealer.connect(endpoint)
-        let events = try Poller.poll([PollItem(socket: dealer, events: [.readable, .writable])], timeoutMilliseconds: 1000)
+        let events = try Poller.poll(
+            [PollItem(socket: dealer, events: [.readable, .writable])], timeoutMilliseconds: 1000)
         #expect(events == [.writable])
     }
 
@@ -77,7 +78,7 @@ struct PollerTests {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

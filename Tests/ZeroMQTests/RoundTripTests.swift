@@ -3,8 +3,9 @@ import ZeroMQ
 
 @Suite("Multipart messages between ROUTER and DEALER", .timeLimit(.minutes(1)))
 struct RoundTripTests {
-    @Test("a multipart message goes there and back, and the ROUTER sees the dealer's routing id first",
-          arguments: ["tcp", "inproc"])
+    @Test(
+        "a multipart message goes there and back, and the ROUTER sees the dealer's routing id first",
+        arguments: ["tcp", "inproc"])
     func roundTrip(transport: String) throws {
         let context = try Context()
         let router = try context.boundedSocket(.router)

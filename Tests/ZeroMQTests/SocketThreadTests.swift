@@ -2,9 +2,9 @@ import Testing
 import ZeroMQ
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 @Suite("Socket loops on their own threads", .timeLimit(.minutes(1)))
@@ -26,19 +26,20 @@ struct SocketThreadTests {
             let peer = try context.boundedSocket(.pair)
             try peer.connect(endpoint)
             peers.append(peer)
-            threads.append(SocketThread.start(name: "loop-\(index)") {
-                do {
-                    try owned.send([bytes("ready")])
-                    // Blocks this thread until the test sends "stop".
-                    while let frames = try owned.receive() {
-                        received.append(String(decoding: frames[0], as: UTF8.self))
-                        if frames[0] == bytes("stop") { break }
+            threads.append(
+                SocketThread.start(name: "loop-\(index)") {
+                    do {
+                        try owned.send([bytes("ready")])
+                        // Blocks this thread until the test sends "stop".
+                        while let frames = try owned.receive() {
+                            received.append(String(decoding: frames[0], as: UTF8.self))
+                            if frames[0] == bytes("stop") { break }
+                        }
+                    } catch {
+                        received.append("error: \(error)")
                     }
-                } catch {
-                    received.append("error: \(error)")
-                }
-                owned.close()
-            })
+                    owned.close()
+                })
         }
         for peer in peers { #expect(try peer.receive() == [bytes("ready")]) }
 

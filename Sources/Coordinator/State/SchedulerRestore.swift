@@ -20,13 +20,16 @@ struct RestoredState {
         for plan in snapshot.sweeps {
             plans[plan.name] = plan
             for row in try store.resultRows(sweep: plan.name) where !row.artifacts.isEmpty {
-                artifacts[row.taskId] = row.artifacts.map { ArtifactDigest(name: $0.name, sha256: $0.sha256, bytes: $0.bytes) }
+                artifacts[row.taskId] = row.artifacts.map {
+                    ArtifactDigest(name: $0.name, sha256: $0.sha256, bytes: $0.bytes)
+                }
             }
         }
         let sweeps = snapshot.sweeps.map {
-            RestoredSweep(name: $0.name, engine: $0.engine, device: $0.device, retries: $0.retries,
-                          cancelled: snapshot.cancelledSweeps.contains($0.name), tasks: seedsBySweep[$0.name] ?? [],
-                          deadAfter: $0.deadAfter)
+            RestoredSweep(
+                name: $0.name, engine: $0.engine, device: $0.device, retries: $0.retries,
+                cancelled: snapshot.cancelledSweeps.contains($0.name), tasks: seedsBySweep[$0.name] ?? [],
+                deadAfter: $0.deadAfter)
         }
         let attempts = snapshot.runningAttempts.map {
             RestoredAttempt(id: $0.id, taskId: $0.taskId, workerId: $0.workerId, startedAt: $0.startedAt)
@@ -45,16 +48,19 @@ struct RestoredState {
 
     /// A stored task as the scheduler tracks it.
     static func seed(_ task: TaskRecord) -> TaskSeed {
-        TaskSeed(id: task.id, sweep: task.sweep, stage: task.stage, priority: task.priority, state: task.state,
-                 attemptsUsed: task.attemptsUsed, inputs: Array(task.inputs.values), params: task.params,
-                 inputsByStage: task.inputs)
+        TaskSeed(
+            id: task.id, sweep: task.sweep, stage: task.stage, priority: task.priority, state: task.state,
+            attemptsUsed: task.attemptsUsed, inputs: Array(task.inputs.values), params: task.params,
+            inputsByStage: task.inputs)
     }
 }
 
 /// What a scheduler effect changes in the database (the messages it implies are the event
 /// loop's business). `departing`: workers that said bye, recorded as `left` rather than `dead`.
-func storeMutations(for effect: SchedulerEffect, scheduler: Scheduler, departing: inout Set<String>,
-                    now: Double) -> [StoreMutation] {
+func storeMutations(
+    for effect: SchedulerEffect, scheduler: Scheduler, departing: inout Set<String>,
+    now: Double
+) -> [StoreMutation] {
     switch effect {
     case .assign, .cancel:
         return []
@@ -63,17 +69,25 @@ func storeMutations(for effect: SchedulerEffect, scheduler: Scheduler, departing
     case .attemptsUsed(let taskId, let count):
         return [.taskAttemptsUsed(taskId: taskId, attemptsUsed: count)]
     case .attemptStarted(let attemptId, let taskId, let workerId, let attemptsUsed):
-        return [.taskStarted(taskId: taskId, attemptsUsed: attemptsUsed, at: now),
-                .attemptStarted(attemptId: attemptId, taskId: taskId, workerId: workerId, at: now)]
+        return [
+            .taskStarted(taskId: taskId, attemptsUsed: attemptsUsed, at: now),
+            .attemptStarted(attemptId: attemptId, taskId: taskId, workerId: workerId, at: now),
+        ]
     case .attemptEnded(let attemptId, _, let outcome, let error, let failure):
-        return [.attemptEnded(attemptId: attemptId, outcome: outcome, at: now, exitCode: failure?.exitCode,
-                              error: failure?.error ?? error, stderrTail: failure?.stderrTail)]
+        return [
+            .attemptEnded(
+                attemptId: attemptId, outcome: outcome, at: now, exitCode: failure?.exitCode,
+                error: failure?.error ?? error, stderrTail: failure?.stderrTail)
+        ]
     case .workerDead(let workerId):
         let known = scheduler.registration(ofWorker: workerId)
         let state = departing.remove(workerId) != nil ? "left" : "dead"
         return [.worker(id: workerId, host: known?.host ?? "?", info: known?.info ?? .null, seenAt: now, state: state)]
     case .log(let entry):
-        return [.event(at: now, kind: entry.kind, sweep: entry.sweep, taskId: entry.taskId, workerId: entry.workerId,
-                       message: entry.message)]
+        return [
+            .event(
+                at: now, kind: entry.kind, sweep: entry.sweep, taskId: entry.taskId, workerId: entry.workerId,
+                message: entry.message)
+        ]
     }
 }

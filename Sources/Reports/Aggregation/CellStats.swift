@@ -47,8 +47,10 @@ struct CellStats: Sendable, Equatable {
 
     /// The gaps in display order, e.g. [(1, "failed"), (2, "running")].
     var gaps: [(Int, String)] {
-        [(failed, "failed"), (running, "running"), (pending, "pending"), (cancelled, "cancelled"),
-         (missing, "missing"), (unreported, "not reported")]
+        [
+            (failed, "failed"), (running, "running"), (pending, "pending"), (cancelled, "cancelled"),
+            (missing, "missing"), (unreported, "not reported"),
+        ]
     }
 
     /// Gathers the cell from its tasks; `missing` counts the tasks the cell should hold and lacks.

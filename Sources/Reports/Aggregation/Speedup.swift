@@ -24,7 +24,8 @@ struct Speedup: Sendable, Equatable {
         let tasks = grid.tasks[Grid.Key(row: row, column: column)] ?? []
         let ratios = tasks.compactMap { task -> Double? in
             guard task.state == .succeeded, let measured = task.metrics["latency_ms"] ?? nil, measured > 0,
-                  let baseline = task.metrics["latency_dense_ms"] ?? nil, baseline > 0 else { return nil }
+                let baseline = task.metrics["latency_dense_ms"] ?? nil, baseline > 0
+            else { return nil }
             return baseline / measured
         }
         guard !ratios.isEmpty else {
@@ -34,8 +35,9 @@ struct Speedup: Sendable, Equatable {
         }
         var spread = CellStats()
         spread.values = ratios
-        return Speedup(value: spread.mean!, std: spread.std, n: ratios.count,
-                       partial: !stats.isComplete || ratios.count < stats.n, againstDenseModel: false)
+        return Speedup(
+            value: spread.mean!, std: spread.std, n: ratios.count,
+            partial: !stats.isComplete || ratios.count < stats.n, againstDenseModel: false)
     }
 
     static func sparse(_ grid: Grid, row: String, column: String, dense: String) -> Speedup? {
@@ -43,7 +45,8 @@ struct Speedup: Sendable, Equatable {
         let tasks = grid.tasks[Grid.Key(row: row, column: column)] ?? []
         let ratios = tasks.compactMap { task -> Double? in
             guard task.state == .succeeded, let sparse = task.metrics["latency_sparse_ms"] ?? nil, sparse > 0,
-                  let baseline = baseline(of: task, sparse: sparse) else { return nil }
+                let baseline = baseline(of: task, sparse: sparse)
+            else { return nil }
             return baseline / sparse
         }
         guard !ratios.isEmpty else {
@@ -53,8 +56,9 @@ struct Speedup: Sendable, Equatable {
         }
         var spread = CellStats()
         spread.values = ratios
-        return Speedup(value: spread.mean!, std: spread.std, n: ratios.count,
-                       partial: !stats.isComplete || ratios.count < stats.n, againstDenseModel: false)
+        return Speedup(
+            value: spread.mean!, std: spread.std, n: ratios.count,
+            partial: !stats.isComplete || ratios.count < stats.n, againstDenseModel: false)
     }
 
     /// The fp16 dense-kernel median timed beside this task's sparse-kernel median.
@@ -66,11 +70,14 @@ struct Speedup: Sendable, Equatable {
         return nil
     }
 
-    private static func versusDenseCell(_ metric: String, _ grid: Grid, row: String, column: String, dense: String) -> Speedup? {
+    private static func versusDenseCell(_ metric: String, _ grid: Grid, row: String, column: String, dense: String)
+        -> Speedup?
+    {
         let cell = grid.stats(metric, row: row, column: column)
         let base = grid.stats("latency_ms", row: row, column: dense)
         guard let measured = cell.mean, measured > 0, let baseMean = base.mean else { return nil }
-        return Speedup(value: baseMean / measured, std: nil, n: cell.n, partial: !cell.isComplete || !base.isComplete,
-                       againstDenseModel: false)
+        return Speedup(
+            value: baseMean / measured, std: nil, n: cell.n, partial: !cell.isComplete || !base.isComplete,
+            againstDenseModel: false)
     }
 }

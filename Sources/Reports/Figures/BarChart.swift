@@ -64,13 +64,16 @@ struct BarChart {
         let tops = series.flatMap { $0.bars.compactMap { b in b.value.map { $0 + (b.error ?? 0) } } }
         let highest = max(tops.max() ?? yCeiling ?? 1, referenceLine?.value ?? 0)
         var scale = AxisScale(minValue: 0, maxValue: highest * 1.1)
-        if let yCeiling, scale.upper > yCeiling, highest <= yCeiling { scale = AxisScale(minValue: 0, maxValue: yCeiling) }
+        if let yCeiling, scale.upper > yCeiling, highest <= yCeiling {
+            scale = AxisScale(minValue: 0, maxValue: yCeiling)
+        }
         let yOf = { (v: Double) in scale.position(v, from: plot.bottom, to: plot.y) }
 
         for tick in scale.ticks {
             let y = yOf(tick)
             canvas.line(plot.x, y, plot.right, y, stroke: Palette.grid)
-            canvas.text(scale.label(tick), x: plot.x - 6, y: y + 4, size: BarChart.tickSize, anchor: .end, fill: Palette.muted)
+            canvas.text(
+                scale.label(tick), x: plot.x - 6, y: y + 4, size: BarChart.tickSize, anchor: .end, fill: Palette.muted)
         }
         canvas.text(yLabel, x: plot.x - 44, y: plot.y + plot.height / 2, size: 12, anchor: .middle, rotate: -90)
 
@@ -89,14 +92,17 @@ struct BarChart {
                 let center = x + barWidth / 2
                 guard let value = bar.value else {
                     if let gap = bar.gap {
-                        canvas.text(gap, x: center + 3, y: plot.bottom - 4, size: BarChart.valueSize, fill: Palette.muted, rotate: -90)
+                        canvas.text(
+                            gap, x: center + 3, y: plot.bottom - 4, size: BarChart.valueSize, fill: Palette.muted,
+                            rotate: -90)
                     }
                     continue
                 }
                 let top = yOf(value)
-                canvas.rect(x: x + 1, y: top, width: barWidth - 2, height: plot.bottom - top, fill: line.color,
-                            stroke: line.pale ? line.color : nil, strokeWidth: 1.5, fillOpacity: line.pale ? 0.3 : nil,
-                            tooltip: bar.tooltip)
+                canvas.rect(
+                    x: x + 1, y: top, width: barWidth - 2, height: plot.bottom - top, fill: line.color,
+                    stroke: line.pale ? line.color : nil, strokeWidth: 1.5, fillOpacity: line.pale ? 0.3 : nil,
+                    tooltip: bar.tooltip)
                 var labelY = top - 4
                 if let error = bar.error, error > 0 {
                     let hi = yOf(value + error), lo = yOf(max(0, value - error))
@@ -105,33 +111,41 @@ struct BarChart {
                     canvas.line(center - 4, lo, center + 4, lo, stroke: Palette.ink, width: 1.2)
                     labelY = hi - 4
                 }
-                drawValueLabel(valueText(value) + (bar.partial ? "*" : ""), on: &canvas, center: center, top: top, labelY: labelY, barWidth: barWidth,
-                               barHeight: plot.bottom - top, pale: line.pale, hasError: bar.error != nil, lineY: referenceLine.map { yOf($0.value) })
+                drawValueLabel(
+                    valueText(value) + (bar.partial ? "*" : ""), on: &canvas, center: center, top: top, labelY: labelY,
+                    barWidth: barWidth,
+                    barHeight: plot.bottom - top, pale: line.pale, hasError: bar.error != nil,
+                    lineY: referenceLine.map { yOf($0.value) })
             }
             let labelX = plot.x + slot * (Double(c) + 0.5)
             if rotatesLabels(plotWidth: plot.width) {
-                canvas.text(category, x: labelX, y: plot.bottom + 14, size: BarChart.tickSize, anchor: .end, rotate: -35)
+                canvas.text(
+                    category, x: labelX, y: plot.bottom + 14, size: BarChart.tickSize, anchor: .end, rotate: -35)
             } else {
                 canvas.text(category, x: labelX, y: plot.bottom + 17, size: BarChart.tickSize, anchor: .middle)
             }
         }
         canvas.line(plot.x, plot.bottom, plot.right, plot.bottom, stroke: Palette.ink)
         canvas.line(plot.x, plot.y, plot.x, plot.bottom, stroke: Palette.ink)
-        canvas.text(xLabel, x: plot.x + plot.width / 2, y: plot.bottom + bottomMargin(plotWidth: plot.width) - 6,
-                    size: 12, anchor: .middle)
+        canvas.text(
+            xLabel, x: plot.x + plot.width / 2, y: plot.bottom + bottomMargin(plotWidth: plot.width) - 6,
+            size: 12, anchor: .middle)
     }
 
     /// Above the bar when it fits and is clear of the reference line; otherwise turned upright
     /// inside the bar's top when the bar is tall enough, and upright above it as a last resort.
-    private func drawValueLabel(_ label: String, on canvas: inout SVGCanvas, center: Double, top: Double, labelY: Double,
-                                barWidth: Double, barHeight: Double, pale: Bool, hasError: Bool, lineY: Double?) {
+    private func drawValueLabel(
+        _ label: String, on canvas: inout SVGCanvas, center: Double, top: Double, labelY: Double,
+        barWidth: Double, barHeight: Double, pale: Bool, hasError: Bool, lineY: Double?
+    ) {
         let width = SVGCanvas.textWidth(label, size: BarChart.valueSize)
         let onLine = lineY.map { abs(labelY - 4 - $0) < 10 } ?? false
         if width <= barWidth && !onLine {
             canvas.text(label, x: center, y: labelY, size: BarChart.valueSize, anchor: .middle, halo: true)
         } else if !hasError && barHeight > width + 8 {
-            canvas.text(label, x: center + 3, y: top + 4, size: BarChart.valueSize, anchor: .end,
-                        fill: pale ? Palette.ink : "#ffffff", rotate: -90)
+            canvas.text(
+                label, x: center + 3, y: top + 4, size: BarChart.valueSize, anchor: .end,
+                fill: pale ? Palette.ink : "#ffffff", rotate: -90)
         } else {
             canvas.text(label, x: center + 3, y: labelY, size: BarChart.valueSize, rotate: -90, halo: true)
         }

@@ -7,28 +7,38 @@ enum CostFigure {
         // engine reports them, the dense figures otherwise (and the labels say which).
         let macs = data.firstReported(["gmacs_effective", "gmacs"])
         let memory = data.firstReported(["weight_compressed_mib", "weight_mib"])
-        let macsAxis = "\(macs == "gmacs_effective" ? "effective MACs" : "MACs") per image (\(unitOr(data.unit(macs), "GMAC")))"
-        let charts = [(macs, "Compute", macsAxis, 3), (memory, "Weight memory", "weights (\(unitOr(data.unit(memory), "MiB")))", 1)]
-            .map { metric, panelTitle, axis, decimals in
-                BarChart(
-                    categories: data.models,
-                    series: data.methods.map { method in
-                        BarChart.Series(name: method, color: data.colors[method]!,
-                                        bars: data.models.map { data.bar(metric, $0, method, decimals: decimals) })
-                    },
-                    yLabel: axis, xLabel: "model", panelTitle: panelTitle, referenceLine: nil, valueText: NumberText.compact)
-            }
+        let macsAxis =
+            "\(macs == "gmacs_effective" ? "effective MACs" : "MACs") per image (\(unitOr(data.unit(macs), "GMAC")))"
+        let charts = [
+            (macs, "Compute", macsAxis, 3),
+            (memory, "Weight memory", "weights (\(unitOr(data.unit(memory), "MiB")))", 1),
+        ]
+        .map { metric, panelTitle, axis, decimals in
+            BarChart(
+                categories: data.models,
+                series: data.methods.map { method in
+                    BarChart.Series(
+                        name: method, color: data.colors[method]!,
+                        bars: data.models.map { data.bar(metric, $0, method, decimals: decimals) })
+                },
+                yLabel: axis, xLabel: "model", panelTitle: panelTitle, referenceLine: nil, valueText: NumberText.compact
+            )
+        }
         let legend = Legend(items: data.methods.map { (.bar(color: data.colors[$0]!, pale: false), $0) })
         let macsWhat = macs == "gmacs_effective" ? "MACs of nonzero weights" : "dense MACs"
-        let memoryWhat = memory == "weight_compressed_mib" ? "weights in each method's storage format" : "weights stored dense (fp32)"
-        let subtitle = "sweep \(data.sweep) · left: \(macsWhat) per image (\(macs); 1 MAC = 2 FLOPs) · right: \(memoryWhat) (\(memory)) · \(data.spreadNote)"
+        let memoryWhat =
+            memory == "weight_compressed_mib"
+            ? "weights in each method's storage format" : "weights stored dense (fp32)"
+        let subtitle =
+            "sweep \(data.sweep) · left: \(macsWhat) per image (\(macs); 1 MAC = 2 FLOPs) · right: \(memoryWhat) (\(memory)) · \(data.spreadNote)"
             + (charts.contains(where: \.hasPartial) ? " · " + BarChart.partialNote : "")
         let top = FigureFrame.drawHeader(on: &canvas, title: title, subtitle: subtitle, legend: legend) + 14
         let panelWidth = (canvas.width - 40) / 2
         for (i, chart) in charts.enumerated() {
             let left = 20 + panelWidth * Double(i) + 62
             let width = panelWidth - 62 - 24
-            let plot = PlotRect(x: left, y: top, width: width, height: canvas.height - top - chart.bottomMargin(plotWidth: width))
+            let plot = PlotRect(
+                x: left, y: top, width: width, height: canvas.height - top - chart.bottomMargin(plotWidth: width))
             chart.draw(on: &canvas, in: plot)
         }
         return Figure(name: "macs_memory", title: title, description: subtitle, canvas: canvas)

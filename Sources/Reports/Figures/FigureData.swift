@@ -21,7 +21,8 @@ struct FigureData {
 
     /// The first metric of `candidates` that any finished task reported.
     func firstReported(_ candidates: [String]) -> String {
-        candidates.first { m in grid.allRows.contains { $0.state == .succeeded && ($0.metrics[m] ?? nil) != nil } } ?? candidates[0]
+        candidates.first { m in grid.allRows.contains { $0.state == .succeeded && ($0.metrics[m] ?? nil) != nil } }
+            ?? candidates[0]
     }
 
     func unit(_ metric: String) -> String { MetricUnits(metric: metric, rows: grid.allRows).unit }
@@ -34,7 +35,8 @@ struct FigureData {
         }
         // usualN 0: the tooltip always states n.
         let text = CellText.measured(s, decimals: decimals, usualN: 0) { _ in 0 }
-        return BarChart.Bar(value: mean, error: s.std, gap: nil, tooltip: "\(model), \(method): \(text)", partial: !s.isComplete)
+        return BarChart.Bar(
+            value: mean, error: s.std, gap: nil, tooltip: "\(model), \(method): \(text)", partial: !s.isComplete)
     }
 
     func gapWord(_ s: CellStats) -> String {
@@ -47,6 +49,7 @@ struct FigureData {
 
     /// "error bars: ±1 sample std over 3 seeds" or "one seed per bar".
     var spreadNote: String {
-        grid.seedsPerCell > 1 ? "bars: mean over \(grid.seedsPerCell) seeds, error bars ±1 sample std" : "one task per bar"
+        grid.seedsPerCell > 1
+            ? "bars: mean over \(grid.seedsPerCell) seeds, error bars ±1 sample std" : "one task per bar"
     }
 }

@@ -45,12 +45,15 @@ struct Legend {
                     cx += itemWidth(item)
                     continue
                 case .bar(let color, let pale):
-                    canvas.rect(x: cx, y: cy, width: 12, height: 12, fill: color, stroke: pale ? color : nil,
-                                strokeWidth: 1.5, fillOpacity: pale ? 0.3 : nil)
+                    canvas.rect(
+                        x: cx, y: cy, width: 12, height: 12, fill: color, stroke: pale ? color : nil,
+                        strokeWidth: 1.5, fillOpacity: pale ? 0.3 : nil)
                 case .dashedLine:
                     canvas.line(cx, cy + 6, cx + 14, cy + 6, stroke: Palette.ink, width: 1.2, dash: "4 2")
                 case .marker(let marker, let color, let hollow):
-                    Palette.draw(marker, on: &canvas, x: cx + 6, y: cy + 6, size: 4.5, fill: hollow ? "#ffffff" : color, stroke: color)
+                    Palette.draw(
+                        marker, on: &canvas, x: cx + 6, y: cy + 6, size: 4.5, fill: hollow ? "#ffffff" : color,
+                        stroke: color)
                 }
                 canvas.text(item.label, x: cx + 18, y: cy + 10, size: Legend.size)
                 cx += itemWidth(item)

@@ -25,8 +25,10 @@ enum Palette {
 
     static func marker(_ index: Int) -> Marker { Marker.allCases[index % Marker.allCases.count] }
 
-    static func draw(_ marker: Marker, on canvas: inout SVGCanvas, x: Double, y: Double, size r: Double, fill: String,
-                     stroke: String, tooltip: String? = nil) {
+    static func draw(
+        _ marker: Marker, on canvas: inout SVGCanvas, x: Double, y: Double, size r: Double, fill: String,
+        stroke: String, tooltip: String? = nil
+    ) {
         func regular(_ sides: Int, rotation: Double, scale: Double) -> [(Double, Double)] {
             (0..<sides).map { k in
                 let angle = rotation + Double(k) * 2 * Double.pi / Double(sides)
@@ -35,11 +37,20 @@ enum Palette {
         }
         switch marker {
         case .circle: canvas.circle(cx: x, cy: y, r: r, fill: fill, stroke: stroke, tooltip: tooltip)
-        case .square: canvas.polygon(regular(4, rotation: Double.pi / 4, scale: 1.25), fill: fill, stroke: stroke, tooltip: tooltip)
-        case .triangle: canvas.polygon(regular(3, rotation: -Double.pi / 2, scale: 1.35), fill: fill, stroke: stroke, tooltip: tooltip)
-        case .diamond: canvas.polygon(regular(4, rotation: 0, scale: 1.35), fill: fill, stroke: stroke, tooltip: tooltip)
-        case .triangleDown: canvas.polygon(regular(3, rotation: Double.pi / 2, scale: 1.35), fill: fill, stroke: stroke, tooltip: tooltip)
-        case .pentagon: canvas.polygon(regular(5, rotation: -Double.pi / 2, scale: 1.2), fill: fill, stroke: stroke, tooltip: tooltip)
+        case .square:
+            canvas.polygon(
+                regular(4, rotation: Double.pi / 4, scale: 1.25), fill: fill, stroke: stroke, tooltip: tooltip)
+        case .triangle:
+            canvas.polygon(
+                regular(3, rotation: -Double.pi / 2, scale: 1.35), fill: fill, stroke: stroke, tooltip: tooltip)
+        case .diamond:
+            canvas.polygon(regular(4, rotation: 0, scale: 1.35), fill: fill, stroke: stroke, tooltip: tooltip)
+        case .triangleDown:
+            canvas.polygon(
+                regular(3, rotation: Double.pi / 2, scale: 1.35), fill: fill, stroke: stroke, tooltip: tooltip)
+        case .pentagon:
+            canvas.polygon(
+                regular(5, rotation: -Double.pi / 2, scale: 1.2), fill: fill, stroke: stroke, tooltip: tooltip)
         }
     }
 }

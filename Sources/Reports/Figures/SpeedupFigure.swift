@@ -9,43 +9,59 @@ enum SpeedupFigure {
         var legendItems: [(swatch: Legend.Swatch, label: String)] = []
         for method in data.sparseMethods {
             let color = data.colors[method]!
-            series.append(BarChart.Series(name: method, color: color, bars: data.models.map { speedup("latency_ms", $0, method, data) }))
+            series.append(
+                BarChart.Series(
+                    name: method, color: color, bars: data.models.map { speedup("latency_ms", $0, method, data) }))
             legendItems.append((.bar(color: color, pale: false), "\(method), masked dense kernels"))
             if hasSparse {
-                series.append(BarChart.Series(name: method, color: color, pale: true,
-                                              bars: data.models.map { speedup("latency_sparse_ms", $0, method, data) }))
+                series.append(
+                    BarChart.Series(
+                        name: method, color: color, pale: true,
+                        bars: data.models.map { speedup("latency_sparse_ms", $0, method, data) }))
                 legendItems.append((.bar(color: color, pale: true), "\(method), sparse kernels"))
             }
         }
         legendItems.append((.dashedLine, "1× = as fast as dense"))
-        let chart = BarChart(categories: data.models, series: series, yLabel: "speedup over dense (×)", xLabel: "model",
-                             panelTitle: nil, referenceLine: (1, "1× = as fast as dense"), valueText: { NumberText.fixed($0, 2) + "×" })
-        var subtitle = "sweep \(data.sweep) · masked: per task, the dense model it started from (timed interleaved) / its latency_ms"
+        let chart = BarChart(
+            categories: data.models, series: series, yLabel: "speedup over dense (×)", xLabel: "model",
+            panelTitle: nil, referenceLine: (1, "1× = as fast as dense"), valueText: { NumberText.fixed($0, 2) + "×" })
+        var subtitle =
+            "sweep \(data.sweep) · masked: per task, the dense model it started from (timed interleaved) / its latency_ms"
         let fallback = data.models.contains { model in
-            data.sparseMethods.contains { Speedup.sparse(data.grid, row: model, column: $0, dense: "dense")?.againstDenseModel == true }
+            data.sparseMethods.contains {
+                Speedup.sparse(data.grid, row: model, column: $0, dense: "dense")?.againstDenseModel == true
+            }
         }
-        subtitle += hasSparse
+        subtitle +=
+            hasSparse
             ? " · sparse: same weights in fp16 on dense kernels / on sparse kernels, timed together"
                 + (fallback ? " (where not recorded: dense model's latency_ms, precision may differ)" : "")
                 + " · n/a: no sparse kernel ran"
             : " · no task ran real sparse kernels, so only masked dense kernels are shown"
-        subtitle += " · medians per task, means over seeds"
-            + (chart.series.contains { $0.bars.contains { ($0.error ?? 0) > 0 } } ? ", error bars ±1 std of per-task sparse speedups" : "")
+        subtitle +=
+            " · medians per task, means over seeds"
+            + (chart.series.contains { $0.bars.contains { ($0.error ?? 0) > 0 } }
+                ? ", error bars ±1 std of per-task sparse speedups" : "")
             + (chart.hasPartial ? " · " + BarChart.partialNote : "")
-        let top = FigureFrame.drawHeader(on: &canvas, title: title, subtitle: subtitle, legend: Legend(items: legendItems))
+        let top = FigureFrame.drawHeader(
+            on: &canvas, title: title, subtitle: subtitle, legend: Legend(items: legendItems))
         let plotWidth = canvas.width - 72 - 24
-        let plot = PlotRect(x: 72, y: top, width: plotWidth, height: canvas.height - top - chart.bottomMargin(plotWidth: plotWidth))
+        let plot = PlotRect(
+            x: 72, y: top, width: plotWidth, height: canvas.height - top - chart.bottomMargin(plotWidth: plotWidth))
         chart.draw(on: &canvas, in: plot)
         return Figure(name: "speedup", title: title, description: subtitle, canvas: canvas)
     }
 
-    private static func speedup(_ metric: String, _ model: String, _ method: String, _ data: FigureData) -> BarChart.Bar {
+    private static func speedup(_ metric: String, _ model: String, _ method: String, _ data: FigureData) -> BarChart.Bar
+    {
         let dense = data.stats("latency_ms", model, "dense")
         let cell = data.stats(metric, model, method)
         guard dense.mean != nil else {
-            return BarChart.Bar(value: nil, error: nil, gap: "no dense", tooltip: "\(model), \(method): no dense latency")
+            return BarChart.Bar(
+                value: nil, error: nil, gap: "no dense", tooltip: "\(model), \(method): no dense latency")
         }
-        let speedup = metric == "latency_sparse_ms"
+        let speedup =
+            metric == "latency_sparse_ms"
             ? Speedup.sparse(data.grid, row: model, column: method, dense: "dense")
             : Speedup.masked(data.grid, row: model, column: method, dense: "dense")
         guard let speedup else {
@@ -55,6 +71,7 @@ enum SpeedupFigure {
         var tooltip = "\(model), \(method): \(NumberText.fixed(speedup.value, 2))× (\(metric), n=\(speedup.n))"
         if speedup.partial { tooltip += ", from incomplete cells" }
         if speedup.againstDenseModel { tooltip += ", against the dense model's latency_ms" }
-        return BarChart.Bar(value: speedup.value, error: speedup.std, gap: nil, tooltip: tooltip, partial: speedup.partial)
+        return BarChart.Bar(
+            value: speedup.value, error: speedup.std, gap: nil, tooltip: tooltip, partial: speedup.partial)
     }
 }

@@ -74,8 +74,10 @@ struct CellRecord: Sendable, Equatable {
         self.text = text
     }
 
-    init(table: String, row: String, column: String, metric: String, unit: String, derived: Double?,
-         status: String, text: String) {
+    init(
+        table: String, row: String, column: String, metric: String, unit: String, derived: Double?,
+        status: String, text: String
+    ) {
         self.table = table
         self.row = row
         self.column = column

@@ -2,7 +2,9 @@
 /// whole sentence that says what is wrong, where, and what to do about it.
 public struct ReportsError: Error, CustomStringConvertible, Equatable, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Kind: String { case unsupportedFormat, unknownSortKey, unreadableReference, malformedReference, cannotWrite }
+        private enum Kind: String {
+            case unsupportedFormat, unknownSortKey, unreadableReference, malformedReference, cannotWrite
+        }
         private let kind: Kind
         private init(_ kind: Kind) { self.kind = kind }
 

@@ -17,7 +17,8 @@ struct MetricUnits: Sendable, Equatable {
         var labels: [String] = []
         for row in rows {
             if let label = row.units[metric]?.trimmingCharacters(in: .whitespaces), !label.isEmpty,
-               !labels.contains(label) {
+                !labels.contains(label)
+            {
                 labels.append(label)
             }
         }
@@ -38,8 +39,10 @@ struct MetricUnits: Sendable, Equatable {
     }
 
     /// Units a long label may start with ("ms per forward call, …").
-    static let unitWords: Set<String> = ["%", "ms", "s", "us", "µs", "MiB", "GiB", "KiB", "MB", "GB", "GMAC", "G-MAC",
-                                         "GFLOP", "GFLOPs", "G-FLOP", "fraction", "img/s", "M"]
+    static let unitWords: Set<String> = [
+        "%", "ms", "s", "us", "µs", "MiB", "GiB", "KiB", "MB", "GB", "GMAC", "G-MAC",
+        "GFLOP", "GFLOPs", "G-FLOP", "fraction", "img/s", "M",
+    ]
 
     private static func mostCommon(_ values: [String]) -> String? {
         var counts: [String: Int] = [:]

@@ -20,21 +20,32 @@ struct Derivation: Sendable {
     static func forMetric(_ metric: String, unit: String) -> Derivation? {
         switch metric {
         case "accuracy", "val_accuracy":
-            return Derivation(kind: .difference, header: "Δ pts", groupTitle: "\(MetricCatalog.info(metric).label) (\(unit)) and Δ vs dense",
-                              baseMetrics: [metric], recordMetric: "\(metric)_change", unit: "points",
-                              definition: "Δ pts: \(MetricCatalog.info(metric).label) minus the dense cell of the same row, in percentage points.")
+            return Derivation(
+                kind: .difference, header: "Δ pts",
+                groupTitle: "\(MetricCatalog.info(metric).label) (\(unit)) and Δ vs dense",
+                baseMetrics: [metric], recordMetric: "\(metric)_change", unit: "points",
+                definition:
+                    "Δ pts: \(MetricCatalog.info(metric).label) minus the dense cell of the same row, in percentage points."
+            )
         case "latency_ms":
-            return Derivation(kind: .speedup, header: "speedup", groupTitle: "latency (\(unit)) and speedup, masked dense kernels",
-                              baseMetrics: ["latency_ms"], recordMetric: "speedup_masked", unit: "x",
-                              definition: "speedup, masked dense kernels: per task, latency_dense_ms (the dense model it started from, timed interleaved in the same process) / its latency_ms (dense kernels on masked weights, zeros still multiplied), averaged over seeds; % = (speedup - 1) × 100.")
+            return Derivation(
+                kind: .speedup, header: "speedup", groupTitle: "latency (\(unit)) and speedup, masked dense kernels",
+                baseMetrics: ["latency_ms"], recordMetric: "speedup_masked", unit: "x",
+                definition:
+                    "speedup, masked dense kernels: per task, latency_dense_ms (the dense model it started from, timed interleaved in the same process) / its latency_ms (dense kernels on masked weights, zeros still multiplied), averaged over seeds; % = (speedup - 1) × 100."
+            )
         case "latency_sparse_ms":
-            return Derivation(kind: .speedup, header: "speedup", groupTitle: "latency (\(unit)) and speedup, sparse kernels",
-                              baseMetrics: ["latency_ms"], recordMetric: "speedup_sparse", unit: "x",
-                              definition: "speedup, sparse kernels: per task, the same weights in fp16 on dense kernels / latency_sparse_ms (fp16 on real sparse kernels), the two timed interleaved in one process; mean over seeds; % = (speedup - 1) × 100.")
+            return Derivation(
+                kind: .speedup, header: "speedup", groupTitle: "latency (\(unit)) and speedup, sparse kernels",
+                baseMetrics: ["latency_ms"], recordMetric: "speedup_sparse", unit: "x",
+                definition:
+                    "speedup, sparse kernels: per task, the same weights in fp16 on dense kernels / latency_sparse_ms (fp16 on real sparse kernels), the two timed interleaved in one process; mean over seeds; % = (speedup - 1) × 100."
+            )
         case "gmacs_effective":
-            return Derivation(kind: .reduction, header: "reduction", groupTitle: "MACs, nonzero weights (\(unit)) and MAC reduction",
-                              baseMetrics: ["gmacs_effective", "gmacs"], recordMetric: "mac_reduction_pct", unit: "%",
-                              definition: "MAC reduction: 1 - this cell's effective MACs / the dense cell's effective MACs, in %.")
+            return Derivation(
+                kind: .reduction, header: "reduction", groupTitle: "MACs, nonzero weights (\(unit)) and MAC reduction",
+                baseMetrics: ["gmacs_effective", "gmacs"], recordMetric: "mac_reduction_pct", unit: "%",
+                definition: "MAC reduction: 1 - this cell's effective MACs / the dense cell's effective MACs, in %.")
         default:
             return nil
         }

@@ -13,7 +13,8 @@ enum PivotBuilder {
 
         // A metric no finished task reported gets no column (a row of "not reported" says
         // nothing); while nothing has finished, keep it so the states show.
-        let metrics = spec.values.filter { m in succeeded.isEmpty || succeeded.contains { $0.metrics.keys.contains(m) } }
+        let metrics = spec.values.filter { m in succeeded.isEmpty || succeeded.contains { $0.metrics.keys.contains(m) }
+        }
         for dropped in spec.values where !metrics.contains(dropped) {
             notes.append("\(dropped): no finished task reported this metric, so it has no column.")
         }
@@ -47,14 +48,18 @@ enum PivotBuilder {
                     }
                     var shownText = text
                     if stats.values.isEmpty && stats.nulls > 0 && stats.nullReasons.isEmpty {
-                        shownText = "— [\(footnotes.number(for: "\(metric) is null (not applicable); the engine gave no reason."))]"
+                        shownText =
+                            "— [\(footnotes.number(for: "\(metric) is null (not applicable); the engine gave no reason."))]"
                     }
                     cellsByRow[i].append(shownText)
-                    records.append(CellRecord(table: spec.title, row: row, column: column, metric: metric,
-                                              unit: units.unit, stats: stats, text: shownText))
+                    records.append(
+                        CellRecord(
+                            table: spec.title, row: row, column: column, metric: metric,
+                            unit: units.unit, stats: stats, text: shownText))
                     guard let derivation, let denseColumn, column != denseColumn else { continue }
-                    let derived = derive(derivation, stats: stats, grid: grid, row: row, dense: denseColumn,
-                                         table: spec.title, column: column)
+                    let derived = derive(
+                        derivation, stats: stats, grid: grid, row: row, dense: denseColumn,
+                        table: spec.title, column: column)
                     marksUsed.formUnion(derived.marks)
                     cellsByRow[i].append(derived.text)
                     records += derived.records
@@ -65,7 +70,8 @@ enum PivotBuilder {
         var allNotes: [String] = []
         if rows.isEmpty { allNotes.append("No tasks of this sweep are in the results yet.") }
         if usualN > 1 {
-            allNotes.append("Cells: mean ± sample std over \(usualN) seeds; a cell holding another number of values says so (n=…).")
+            allNotes.append(
+                "Cells: mean ± sample std over \(usualN) seeds; a cell holding another number of values says so (n=…).")
         }
         if denseColumn != nil {
             allNotes.append("dense: the train stage's final evaluation (tasks without a method parameter).")
@@ -78,7 +84,9 @@ enum PivotBuilder {
             allNotes.append("* computed from an incomplete cell: its mean covers only the tasks that succeeded.")
         }
         if marksUsed.contains("†") {
-            allNotes.append("† no baseline was timed beside this method in the same process (latency_dense_ms for masked weights, the fp16 dense-kernel timing for sparse kernels), so this speedup divides latencies measured in different processes, possibly under different load, and for sparse kernels possibly across a precision change (fp32 → fp16).")
+            allNotes.append(
+                "† no baseline was timed beside this method in the same process (latency_dense_ms for masked weights, the fp16 dense-kernel timing for sparse kernels), so this speedup divides latencies measured in different processes, possibly under different load, and for sparse kernels possibly across a precision change (fp32 → fp16)."
+            )
         }
         for metric in metrics {
             for line in MetricUnits(metric: metric, rows: grid.allRows).descriptions {
@@ -94,13 +102,16 @@ enum PivotBuilder {
             notes: allNotes, records: records)
     }
 
-    private static func derive(_ d: Derivation, stats: CellStats, grid: Grid, row: String, dense: String,
-                               table: String, column: String) -> (records: [CellRecord], text: String, marks: Set<String>) {
+    private static func derive(
+        _ d: Derivation, stats: CellStats, grid: Grid, row: String, dense: String,
+        table: String, column: String
+    ) -> (records: [CellRecord], text: String, marks: Set<String>) {
         let value: Double?, partial: Bool
         var marks = Set<String>()
         switch d.kind {
         case .speedup:
-            let speedup = d.recordMetric == "speedup_sparse"
+            let speedup =
+                d.recordMetric == "speedup_sparse"
                 ? Speedup.sparse(grid, row: row, column: column, dense: dense)
                 : Speedup.masked(grid, row: row, column: column, dense: dense)
             value = speedup?.value
@@ -112,18 +123,24 @@ enum PivotBuilder {
             partial = !stats.isComplete || base?.isComplete == false
         }
         guard let value else {
-            let record = CellRecord(table: table, row: row, column: column, metric: d.recordMetric, unit: d.unit,
-                                    derived: nil, status: "unavailable", text: "n/a")
+            let record = CellRecord(
+                table: table, row: row, column: column, metric: d.recordMetric, unit: d.unit,
+                derived: nil, status: "unavailable", text: "n/a")
             return ([record], "n/a", ["n/a"])
         }
         if partial { marks.insert("*") }
         let text = d.text(value) + (partial ? "*" : "") + (marks.contains("†") ? "†" : "")
         let status = partial ? "partial" : "complete"
-        var records = [CellRecord(table: table, row: row, column: column, metric: d.recordMetric, unit: d.unit,
-                                  derived: value, status: status, text: text)]
+        var records = [
+            CellRecord(
+                table: table, row: row, column: column, metric: d.recordMetric, unit: d.unit,
+                derived: value, status: status, text: text)
+        ]
         if d.kind == .speedup {
-            records.append(CellRecord(table: table, row: row, column: column, metric: d.recordMetric + "_pct", unit: "%",
-                                      derived: (value - 1) * 100, status: status, text: text))
+            records.append(
+                CellRecord(
+                    table: table, row: row, column: column, metric: d.recordMetric + "_pct", unit: "%",
+                    derived: (value - 1) * 100, status: status, text: text))
         }
         return (records, text, marks)
     }

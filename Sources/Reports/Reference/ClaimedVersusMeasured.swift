@@ -45,11 +45,13 @@ enum ClaimedVersusMeasured {
                 if let mean = stats.mean {
                     delta = mean - entry.value
                     partialUsed = partialUsed || !stats.isComplete
-                    deltaText = NumberText.signed(delta!, max(info.decimals, entry.decimals)) + (stats.isComplete ? "" : "*")
+                    deltaText =
+                        NumberText.signed(delta!, max(info.decimals, entry.decimals)) + (stats.isComplete ? "" : "*")
                 }
                 cells += [NumberText.fixed(entry.value, shownDecimals), measured, deltaText]
-                var record = CellRecord(table: title, row: model, column: method, metric: entry.measuredMetric,
-                                        unit: measuredUnits.unit, stats: stats, text: measured)
+                var record = CellRecord(
+                    table: title, row: model, column: method, metric: entry.measuredMetric,
+                    unit: measuredUnits.unit, stats: stats, text: measured)
                 record.claimed = entry.value
                 record.claimedUnit = entry.unit
                 record.delta = delta
@@ -59,10 +61,13 @@ enum ClaimedVersusMeasured {
         }
 
         let file = URL(fileURLWithPath: reference.origin).lastPathComponent
-        var notes = ["claimed: \(sources(entries)) (\(file)), in \(claimedUnit.isEmpty ? "the reference's units" : claimedUnit).",
-                     "measured: \(measuredMetrics.joined(separator: ", ")) in \(measuredUnits.unit.isEmpty ? "the engine's units" : measuredUnits.unit); Δ = measured - claimed."]
+        var notes = [
+            "claimed: \(sources(entries)) (\(file)), in \(claimedUnit.isEmpty ? "the reference's units" : claimedUnit).",
+            "measured: \(measuredMetrics.joined(separator: ", ")) in \(measuredUnits.unit.isEmpty ? "the engine's units" : measuredUnits.unit); Δ = measured - claimed.",
+        ]
         if grid.seedsPerCell > 1 {
-            notes.append("measured cells: mean ± sample std over \(grid.seedsPerCell) seeds unless a cell says otherwise (n=…).")
+            notes.append(
+                "measured cells: mean ± sample std over \(grid.seedsPerCell) seeds unless a cell says otherwise (n=…).")
         }
         if partialUsed { notes.append("* from an incomplete cell: its mean covers only the tasks that succeeded.") }
         for m in measuredMetrics {
@@ -71,8 +76,9 @@ enum ClaimedVersusMeasured {
         var seen = Set<String>()
         for e in entries where !e.note.isEmpty && seen.insert(e.note).inserted { notes.append("Note: \(e.note)") }
         notes += footnotes.lines
-        return ReportTable(title: title, stubHeader: "model", columnsBy: "method", groups: groups, rows: tableRows,
-                           notes: notes, records: records)
+        return ReportTable(
+            title: title, stubHeader: "model", columnsBy: "method", groups: groups, rows: tableRows,
+            notes: notes, records: records)
     }
 
     private static func sources(_ entries: [ReferenceTable.Entry]) -> String {

@@ -20,8 +20,10 @@ public struct ReferenceTable: Sendable, Equatable {
         /// Decimals the value was written with ("96.0" → 1), so it is shown as published.
         public var decimals: Int
 
-        public init(model: String, method: String, metric: String, value: Double, unit: String,
-                    measuredMetric: String, source: String = "", note: String = "", decimals: Int? = nil) {
+        public init(
+            model: String, method: String, metric: String, value: Double, unit: String,
+            measuredMetric: String, source: String = "", note: String = "", decimals: Int? = nil
+        ) {
             self.model = model
             self.method = method
             self.metric = metric
@@ -65,8 +67,10 @@ public struct ReferenceTable: Sendable, Equatable {
         do {
             text = try String(contentsOfFile: csvPath, encoding: .utf8)
         } catch {
-            throw ReportsError(.unreadableReference,
-                               "Could not read the reference table \(csvPath): \(error.localizedDescription). Check the path, or leave out --reference to report without claimed values.")
+            throw ReportsError(
+                .unreadableReference,
+                "Could not read the reference table \(csvPath): \(error.localizedDescription). Check the path, or leave out --reference to report without claimed values."
+            )
         }
         return try parse(csvText: text, origin: csvPath)
     }
@@ -76,34 +80,52 @@ public struct ReferenceTable: Sendable, Equatable {
         let records = CSVText.parse(csvText)
         let expected = "model,method,metric,value (and optionally unit,measured_metric,source,note)"
         guard let header = records.first else {
-            throw ReportsError(.malformedReference, "The reference table \(origin) is empty; it needs a header line \(expected) and one line per claimed value.")
+            throw ReportsError(
+                .malformedReference,
+                "The reference table \(origin) is empty; it needs a header line \(expected) and one line per claimed value."
+            )
         }
         let names = header.fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         var column: [String: Int] = [:]
         for (i, name) in names.enumerated() where column[name] == nil { column[name] = i }
         for required in ["model", "method", "metric", "value"] where column[required] == nil {
-            throw ReportsError(.malformedReference, "The reference table \(origin) has no '\(required)' column in its header (line 1: \(header.fields.joined(separator: ","))); the header must name \(expected).")
+            throw ReportsError(
+                .malformedReference,
+                "The reference table \(origin) has no '\(required)' column in its header (line 1: \(header.fields.joined(separator: ","))); the header must name \(expected)."
+            )
         }
         var entries: [Entry] = []
         for record in records.dropFirst() {
             guard record.fields.count == names.count else {
-                throw ReportsError(.malformedReference, "The reference table \(origin) line \(record.line) has \(record.fields.count) fields but the header has \(names.count); quote fields that contain commas.")
+                throw ReportsError(
+                    .malformedReference,
+                    "The reference table \(origin) line \(record.line) has \(record.fields.count) fields but the header has \(names.count); quote fields that contain commas."
+                )
             }
             func field(_ name: String) -> String {
                 column[name].map { record.fields[$0].trimmingCharacters(in: .whitespaces) } ?? ""
             }
             let rawValue = field("value")
             guard let value = Double(rawValue), value.isFinite else {
-                throw ReportsError(.malformedReference, "The reference table \(origin) line \(record.line): value '\(rawValue)' is not a number; write it as a plain decimal like 93.1.")
+                throw ReportsError(
+                    .malformedReference,
+                    "The reference table \(origin) line \(record.line): value '\(rawValue)' is not a number; write it as a plain decimal like 93.1."
+                )
             }
             for required in ["model", "method", "metric"] where field(required).isEmpty {
-                throw ReportsError(.malformedReference, "The reference table \(origin) line \(record.line) has an empty '\(required)'; every line needs a model, method and metric.")
+                throw ReportsError(
+                    .malformedReference,
+                    "The reference table \(origin) line \(record.line) has an empty '\(required)'; every line needs a model, method and metric."
+                )
             }
             let metric = field("metric")
             let measured = field("measured_metric")
-            entries.append(Entry(model: field("model"), method: field("method"), metric: metric, value: value,
-                                 unit: field("unit"), measuredMetric: measured.isEmpty ? (defaultMapping[metric] ?? metric) : measured,
-                                 source: field("source"), note: field("note"), decimals: decimals(in: rawValue)))
+            entries.append(
+                Entry(
+                    model: field("model"), method: field("method"), metric: metric, value: value,
+                    unit: field("unit"),
+                    measuredMetric: measured.isEmpty ? (defaultMapping[metric] ?? metric) : measured,
+                    source: field("source"), note: field("note"), decimals: decimals(in: rawValue)))
         }
         return ReferenceTable(origin: origin, entries: entries)
     }

@@ -77,7 +77,8 @@ enum TerminalRenderer {
             headerLine += zip(headers, widths).map { gap + padLeft($0, $1) }.joined()
             for (r, row) in table.rows.enumerated() {
                 let cells = table.cells(of: row, group: part.group)
-                let slice = cells[(cells.startIndex + part.columns.lowerBound)..<(cells.startIndex + part.columns.upperBound)]
+                let slice = cells[
+                    (cells.startIndex + part.columns.lowerBound)..<(cells.startIndex + part.columns.upperBound)]
                 bodies[r] += zip(slice, widths).map { gap + padLeft($0, $1) }.joined()
             }
         }
@@ -85,7 +86,9 @@ enum TerminalRenderer {
     }
 
     static func pad(_ s: String, _ width: Int) -> String { s + String(repeating: " ", count: max(0, width - s.count)) }
-    static func padLeft(_ s: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }
+    static func padLeft(_ s: String, _ width: Int) -> String {
+        String(repeating: " ", count: max(0, width - s.count)) + s
+    }
     static func trimEnd(_ s: String) -> String {
         var s = s
         while s.last == " " { s.removeLast() }

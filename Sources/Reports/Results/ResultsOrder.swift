@@ -32,7 +32,10 @@ enum ResultsOrder {
         }
         guard metricNames.contains(name) else {
             let valid = (columnKeys + metricNames.sorted()).joined(separator: ", ")
-            throw ReportsError(.unknownSortKey, "Cannot sort results by '\(key)': it is neither a column nor a metric of these results. Sort by one of: \(valid) (prefix '-' for descending).")
+            throw ReportsError(
+                .unknownSortKey,
+                "Cannot sort results by '\(key)': it is neither a column nor a metric of these results. Sort by one of: \(valid) (prefix '-' for descending)."
+            )
         }
         let present = base.filter { ($0.metrics[name] ?? nil) != nil }
         let absent = base.filter { ($0.metrics[name] ?? nil) == nil }

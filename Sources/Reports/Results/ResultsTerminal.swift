@@ -13,7 +13,10 @@ enum ResultsTerminal {
         let alignRight = headers.map { !["sweep", "stage", "model", "method", "state"].contains($0) }
         let body: [[String]] = rows.map { r in
             (oneSweep ? [] : [r.sweep])
-                + [r.stage, r.model ?? "", r.method, r.seed.map(String.init) ?? "", r.state.rawValue, String(r.attempts)]
+                + [
+                    r.stage, r.model ?? "", r.method, r.seed.map(String.init) ?? "", r.state.rawValue,
+                    String(r.attempts),
+                ]
                 + ResultsListing.mainMetrics.map { ResultsListing.metricText(r, $0) }
         }
         var widths = headers.map(\.count)
@@ -29,16 +32,21 @@ enum ResultsTerminal {
         out.append(summary(rows))
         out.append("")
         out.append(format(headers))
-        out.append(String(repeating: "─", count: min(width, widths.reduce(0, +) + TerminalRenderer.gap.count * (widths.count - 1))))
+        out.append(
+            String(
+                repeating: "─", count: min(width, widths.reduce(0, +) + TerminalRenderer.gap.count * (widths.count - 1))
+            ))
         for (r, line) in zip(rows, body) {
             out.append(format(line))
             if let error = r.error, !error.isEmpty {
-                out += TextWrap.wrap("error: " + ResultsListing.oneLine(error, limit: 400), width: width,
-                                     indent: "    ", hangingIndent: "           ")
+                out += TextWrap.wrap(
+                    "error: " + ResultsListing.oneLine(error, limit: 400), width: width,
+                    indent: "    ", hangingIndent: "           ")
             }
         }
         out.append("")
-        let legend = "acc % = accuracy (top-1 %); ms = latency_ms (median, dense kernels); sparse ms = latency_sparse_ms "
+        let legend =
+            "acc % = accuracy (top-1 %); ms = latency_ms (median, dense kernels); sparse ms = latency_sparse_ms "
             + "(real sparse kernels); GMAC = gmacs_effective (MACs of nonzero weights per image); peak MiB = peak_mib; "
             + "— = null (not applicable); blank = not reported. Use --format json for units and all metrics."
         out += TextWrap.wrap(legend, width: width)
@@ -51,6 +59,7 @@ enum ResultsTerminal {
             let n = rows.filter { $0.state == state }.count
             return n == 0 ? nil : "\(n) \(state.rawValue)"
         }
-        return "\(rows.count) task\(rows.count == 1 ? "" : "s")" + (counts.isEmpty ? "" : ": " + counts.joined(separator: ", "))
+        return "\(rows.count) task\(rows.count == 1 ? "" : "s")"
+            + (counts.isEmpty ? "" : ": " + counts.joined(separator: ", "))
     }
 }

@@ -18,8 +18,10 @@ struct Diagnostics: Sendable {
 
     mutating func add(at position: Position?, _ keyPath: String, _ message: @autoclosure () -> String) {
         guard issues.count < Self.maxIssues else { omitted += 1; return }
-        issues.append(SpecError.Issue(file: file, line: position?.line, column: position?.column,
-                                      keyPath: keyPath, message: message()))
+        issues.append(
+            SpecError.Issue(
+                file: file, line: position?.line, column: position?.column,
+                keyPath: keyPath, message: message()))
     }
 
     mutating func add(_ node: SpecNode, _ keyPath: String, _ message: @autoclosure () -> String) {
@@ -38,8 +40,12 @@ struct Diagnostics: Sendable {
         }
         var out = ordered.map(\.element)
         if omitted > 0 {
-            out.append(SpecError.Issue(file: file, line: nil, column: nil, keyPath: "",
-                message: "'\(file)' has \(omitted.grouped) more \(omitted == 1 ? "problem" : "problems") than the \(Self.maxIssues) shown; fix these and validate again."))
+            out.append(
+                SpecError.Issue(
+                    file: file, line: nil, column: nil, keyPath: "",
+                    message:
+                        "'\(file)' has \(omitted.grouped) more \(omitted == 1 ? "problem" : "problems") than the \(Self.maxIssues) shown; fix these and validate again."
+                ))
         }
         return SpecError(issues: out)
     }

@@ -14,8 +14,11 @@ internal import CYaml
 enum ExpansionBudget {
     static func check(yaml: String, file: String, limits: SpecLimits) throws(SpecError) {
         if case .refused(let problem) = measure(yaml: yaml, limits: limits) {
-            throw SpecError(issues: [SpecError.Issue(file: file, line: problem.line, column: problem.column,
-                                                     keyPath: "", message: problem.message)])
+            throw SpecError(issues: [
+                SpecError.Issue(
+                    file: file, line: problem.line, column: problem.column,
+                    keyPath: "", message: problem.message)
+            ])
         }
     }
 
@@ -106,7 +109,8 @@ enum ExpansionBudget {
                 total = saturating(total, 1)
                 if total > limits.maxNodes { return problem(tooManyValues(limits)) }
                 if open.count + 1 > limits.maxDepth { return problem(tooDeep(limits)) }
-                let anchor = event.type == YAML_SEQUENCE_START_EVENT
+                let anchor =
+                    event.type == YAML_SEQUENCE_START_EVENT
                     ? name(event.data.sequence_start.anchor) : name(event.data.mapping_start.anchor)
                 open.append(Open(anchor: anchor, line: line))
                 depth = max(depth, open.count)
@@ -117,17 +121,25 @@ enum ExpansionBudget {
                 let alias = name(event.data.alias.anchor) ?? ""
                 aliases += 1
                 if aliases > limits.maxAliases {
-                    return problem("`*\(alias)` is alias number \(aliases.grouped) in this spec, more than the limit of \(limits.maxAliases.grouped); a sweep spec needs only a few (e.g. `<<: *protocol` to share params); write the values out or share fewer.")
+                    return problem(
+                        "`*\(alias)` is alias number \(aliases.grouped) in this spec, more than the limit of \(limits.maxAliases.grouped); a sweep spec needs only a few (e.g. `<<: *protocol` to share params); write the values out or share fewer."
+                    )
                 }
                 if let container = open.last(where: { $0.anchor == alias }) {
-                    return problem("`*\(alias)` is inside the node anchored as `&\(alias)` (line \(container.line)), so that node would contain itself without end; an alias can only repeat a node that ends before it.")
+                    return problem(
+                        "`*\(alias)` is inside the node anchored as `&\(alias)` (line \(container.line)), so that node would contain itself without end; an alias can only repeat a node that ends before it."
+                    )
                 }
                 guard let target = anchors[alias] else {
-                    return problem("`*\(alias)` refers to no anchor above it; mark the value to repeat with `&\(alias)` before this line, or write the value here.")
+                    return problem(
+                        "`*\(alias)` refers to no anchor above it; mark the value to repeat with `&\(alias)` before this line, or write the value here."
+                    )
                 }
                 total = saturating(total, target.nodes)
                 if total > limits.maxNodes {
-                    return problem("`*\(alias)` repeats a node of \(target.nodes.grouped) values, which makes the spec hold more than \(limits.maxNodes.grouped) values once its aliases are expanded (the limit); aliases that repeat aliases grow exponentially, so write the values out instead of nesting aliases.")
+                    return problem(
+                        "`*\(alias)` repeats a node of \(target.nodes.grouped) values, which makes the spec hold more than \(limits.maxNodes.grouped) values once its aliases are expanded (the limit); aliases that repeat aliases grow exponentially, so write the values out instead of nesting aliases."
+                    )
                 }
                 // A scalar has height 1 and adds no level; a collection of height h adds h - 1.
                 if open.count + target.height - 1 > limits.maxDepth { return problem(tooDeep(limits)) }

@@ -7,19 +7,27 @@ extension SpecReader {
     /// passes through. Either way the engine receives it with its `name` added.
     mutating func methods(_ node: SpecNode, _ path: String, engine: String) -> [MethodSpec] {
         guard let entries = node.entries else {
-            diagnostics.add(node, path, "expected a mapping of method names to definitions, e.g. `{nm_2_4: {kind: n_m, n: 2, m: 4}}`; found \(node.found).")
+            diagnostics.add(
+                node, path,
+                "expected a mapping of method names to definitions, e.g. `{nm_2_4: {kind: n_m, n: 2, m: 4}}`; found \(node.found)."
+            )
             return []
         }
         var methods: [MethodSpec] = []
         for entry in entries {
             let methodPath = KeyPath.child(path, entry.key)
             guard Self.isName(entry.key) else {
-                diagnostics.add(at: entry.keyPosition, methodPath, "\"\(entry.key)\" is not a valid method name; use only letters, digits, `.`, `_` and `-`, e.g. `nm_2_4`.")
+                diagnostics.add(
+                    at: entry.keyPosition, methodPath,
+                    "\"\(entry.key)\" is not a valid method name; use only letters, digits, `.`, `_` and `-`, e.g. `nm_2_4`."
+                )
                 continue
             }
             // Reports label tasks without a method "dense"; a method of that name would be confused with them.
             guard entry.key != "dense" else {
-                diagnostics.add(at: entry.keyPosition, methodPath, "`dense` is reserved for tasks without a sparsity method; give this method another name.")
+                diagnostics.add(
+                    at: entry.keyPosition, methodPath,
+                    "`dense` is reserved for tasks without a sparsity method; give this method another name.")
                 continue
             }
             let definition: JSONValue?
@@ -28,7 +36,8 @@ extension SpecReader {
             } else if entry.value.entries != nil {
                 definition = entry.value.json
             } else {
-                diagnostics.add(entry.value, methodPath, "expected a mapping that defines the method, found \(entry.value.found).")
+                diagnostics.add(
+                    entry.value, methodPath, "expected a mapping that defines the method, found \(entry.value.found).")
                 definition = nil
             }
             guard case .object(var object)? = definition else { continue }
@@ -41,17 +50,24 @@ extension SpecReader {
     /// `{kind: n_m, n, m, skip}` or `{kind: block, shape, select, probability, probability_start, seed, skip}`.
     private mutating func sparsityMethod(_ node: SpecNode, _ path: String) -> JSONValue? {
         guard let entries = node.entries else {
-            diagnostics.add(node, path, "expected a mapping such as `{kind: n_m, n: 2, m: 4, skip: [first, last]}`; found \(node.found).")
+            diagnostics.add(
+                node, path,
+                "expected a mapping such as `{kind: n_m, n: 2, m: 4, skip: [first, last]}`; found \(node.found).")
             return nil
         }
         let kindPath = KeyPath.child(path, "kind")
         guard let kindNode = entries.first(where: { $0.key == "kind" })?.value else {
-            diagnostics.add(node, kindPath, "missing; say which pattern: `kind: n_m` (keep n of every m weights) or `kind: block` (zero whole blocks).")
+            diagnostics.add(
+                node, kindPath,
+                "missing; say which pattern: `kind: n_m` (keep n of every m weights) or `kind: block` (zero whole blocks)."
+            )
             return nil
         }
         guard let kind = choice(kindNode, kindPath, among: Self.methodKinds) else { return nil }
         if kind == "n_m" {
-            guard let f = fields(node, path, allowed: ["kind", "n", "m", "skip"], owner: "an n_m method") else { return nil }
+            guard let f = fields(node, path, allowed: ["kind", "n", "m", "skip"], owner: "an n_m method") else {
+                return nil
+            }
             let n = require(f, "n", "give how many weights of each group stay nonzero, e.g. `n: 2`.")
                 .flatMap { int($0, f.path("n"), min: 1, example: "`n: 2`") }
             let m = require(f, "m", "give the group size, e.g. `m: 4`.")
@@ -59,14 +75,18 @@ extension SpecReader {
             let skip = self.skip(f)
             guard let n, let m else { return nil }
             guard n < m else {
-                diagnostics.add(f["n"]!, f.path("n"), "must be smaller than `m` (\(m)) so that some weights are pruned, found \(n); e.g. `n: 2, m: 4`.")
+                diagnostics.add(
+                    f["n"]!, f.path("n"),
+                    "must be smaller than `m` (\(m)) so that some weights are pruned, found \(n); e.g. `n: 2, m: 4`.")
                 return nil
             }
             guard let skip else { return nil }
             return ["kind": "n_m", "n": .number(Double(n)), "m": .number(Double(m)), "skip": skip]
         }
-        guard let f = fields(node, path, allowed: ["kind", "shape", "select", "probability", "probability_start", "seed", "skip"],
-                             owner: "a block method")
+        guard
+            let f = fields(
+                node, path, allowed: ["kind", "shape", "select", "probability", "probability_start", "seed", "skip"],
+                owner: "a block method")
         else { return nil }
         let shape = require(f, "shape", "give the block height and width, e.g. `shape: [4, 4]`.")
             .flatMap { self.shape($0, f.path("shape")) }
@@ -74,15 +94,19 @@ extension SpecReader {
             .flatMap { choice($0, f.path("select"), among: Self.blockSelections) }
         let probability = require(f, "probability", "give the fraction of blocks zeroed, e.g. `probability: 0.5`.")
             .flatMap { node in
-                number(node, f.path("probability"), rule: "in (0, 1]", example: "`probability: 0.5`") { $0 > 0 && $0 <= 1 }
+                number(node, f.path("probability"), rule: "in (0, 1]", example: "`probability: 0.5`") {
+                    $0 > 0 && $0 <= 1
+                }
             }
         let seed = f["seed"].map { int($0, f.path("seed"), min: 0, example: "`seed: 0`") }
         let skip = self.skip(f)
         var start: Double??
         if let startNode = f["probability_start"] {
             let limit = probability ?? 1
-            start = number(startNode, f.path("probability_start"), rule: "in (0, probability]",
-                           example: "`probability_start: 0.3`") { $0 > 0 && $0 <= limit }
+            start = number(
+                startNode, f.path("probability_start"), rule: "in (0, probability]",
+                example: "`probability_start: 0.3`"
+            ) { $0 > 0 && $0 <= limit }
         }
         guard let shape, let select, let probability, let skip else { return nil }
         var definition: [String: JSONValue] = [
@@ -104,7 +128,10 @@ extension SpecReader {
 
     private mutating func shape(_ node: SpecNode, _ path: String) -> [Int]? {
         guard let items = node.items, items.count == 2 else {
-            diagnostics.add(node, path, "expected [height, width], e.g. `shape: [4, 4]`; found \(node.found)\(node.items.map { " of \($0.count)" } ?? "").")
+            diagnostics.add(
+                node, path,
+                "expected [height, width], e.g. `shape: [4, 4]`; found \(node.found)\(node.items.map { " of \($0.count)" } ?? "")."
+            )
             return nil
         }
         let h = int(items[0], KeyPath.index(path, 0), min: 1, example: "`shape: [4, 4]`")

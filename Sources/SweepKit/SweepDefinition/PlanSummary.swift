@@ -17,7 +17,8 @@ extension ValidatedSweep {
         if let methods = plan.context["methods"]?.objectValue, !methods.isEmpty {
             let width = (methods.keys.map(\.count).max() ?? 0) + 2
             for (i, name) in self.methods.enumerated() {
-                let text = name.padding(toLength: width, withPad: " ", startingAt: 0) + Self.describeMethod(methods[name]!)
+                let text =
+                    name.padding(toLength: width, withPad: " ", startingAt: 0) + Self.describeMethod(methods[name]!)
                 row(i == 0 ? "methods" : "", text)
             }
         }
@@ -38,8 +39,9 @@ extension ValidatedSweep {
             if let timeout = plan.timeout(ofStage: stage.name) { line += "  timeout \(Self.seconds(timeout))" }
             lines.append(line)
         }
-        lines.append("total".padding(toLength: nameWidth, withPad: " ", startingAt: 0)
-                     + "\(plan.tasks.count) \(plan.tasks.count == 1 ? "task" : "tasks")")
+        lines.append(
+            "total".padding(toLength: nameWidth, withPad: " ", startingAt: 0)
+                + "\(plan.tasks.count) \(plan.tasks.count == 1 ? "task" : "tasks")")
         return lines.map { $0.trailingSpacesRemoved }.joined(separator: "\n")
     }
 
@@ -71,7 +73,8 @@ extension ValidatedSweep {
             return "\(method["n"]?.displayText ?? "?"):\(method["m"]?.displayText ?? "?") (n_m)\(dense)"
         case "block":
             let shape = method["shape"]?.arrayValue?.map(\.displayText).joined(separator: "×") ?? "?"
-            var text = "\(shape) blocks, \(method["select"]?.displayText ?? "?"), p \(method["probability"]?.displayText ?? "?")"
+            var text =
+                "\(shape) blocks, \(method["select"]?.displayText ?? "?"), p \(method["probability"]?.displayText ?? "?")"
             if let start = method["probability_start"] { text += " (ramped from \(start.displayText))" }
             if let seed = method["seed"] { text += ", seed \(seed.displayText)" }
             return text + dense
@@ -86,7 +89,9 @@ extension ValidatedSweep {
         var parts: [String] = []
         if let latency = measure["latency"], !latency.isNull {
             let sizes = latency["batch_sizes"]?.arrayValue?.map(\.displayText).joined(separator: ", ") ?? "?"
-            parts.append("latency at batch sizes \(sizes) (\(latency["warmup"]?.displayText ?? "?") warm-up, \(latency["iterations"]?.displayText ?? "?") timed runs)")
+            parts.append(
+                "latency at batch sizes \(sizes) (\(latency["warmup"]?.displayText ?? "?") warm-up, \(latency["iterations"]?.displayText ?? "?") timed runs)"
+            )
         }
         if measure["flops"]?.boolValue == true { parts.append("FLOPs") }
         if measure["memory"]?.boolValue == true { parts.append("memory") }

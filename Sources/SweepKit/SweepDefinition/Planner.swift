@@ -30,26 +30,32 @@ enum Planner {
                     if let id = producers[producer.name]?[cellKey(params, producerKeys)] { inputs[producer.name] = id }
                 }
                 let method = params["method"]?.stringValue.flatMap { methods[$0] } ?? .null
-                let id = TaskIdentity.id(sweep: spec.name, stage: stage.name, params: params, inputs: inputs,
-                                         engine: spec.engine, data: data, method: method, measure: measure)
+                let id = TaskIdentity.id(
+                    sweep: spec.name, stage: stage.name, params: params, inputs: inputs,
+                    engine: spec.engine, data: data, method: method, measure: measure)
                 byCell[cellKey(params, axes.map(\.key))] = id
-                tasks.append(PlannedTask(id: id, stage: stage.name, params: params, inputs: inputs,
-                                         priority: spec.stages.count - index))
+                tasks.append(
+                    PlannedTask(
+                        id: id, stage: stage.name, params: params, inputs: inputs,
+                        priority: spec.stages.count - index))
             }
             producers[stage.name] = byCell
         }
         let context: JSONValue = ["data": data, "methods": .object(methods), "measure": measure]
         var timeouts: [String: Double] = [:]
         for stage in spec.stages { if let t = stage.timeout { timeouts[stage.name] = t } }
-        return SweepPlan(name: spec.name, engine: spec.engine, context: context, tasks: tasks, retries: spec.retries,
-                         device: spec.device, reports: spec.reports ?? defaultReports, specText: specText,
-                         stageTimeouts: timeouts.isEmpty ? nil : timeouts, deadAfter: spec.deadAfter)
+        return SweepPlan(
+            name: spec.name, engine: spec.engine, context: context, tasks: tasks, retries: spec.retries,
+            device: spec.device, reports: spec.reports ?? defaultReports, specText: specText,
+            stageTimeouts: timeouts.isEmpty ? nil : timeouts, deadAfter: spec.deadAfter)
     }
 
     /// The tables of the study, used when a spec has no `report:`.
     static let defaultReports = [
-        ReportSpec(title: "Accuracy and latency", rows: "model", columns: "method", values: ["accuracy", "latency_ms"]),
-        ReportSpec(title: "FLOPs and memory", rows: "model", columns: "method", values: ["gmacs", "weight_mib", "peak_mib"]),
+        ReportSpec(
+            title: "Accuracy and latency", rows: "model", columns: "method", values: ["accuracy", "latency_ms"]),
+        ReportSpec(
+            title: "FLOPs and memory", rows: "model", columns: "method", values: ["gmacs", "weight_mib", "peak_mib"]),
     ]
 
     /// Every combination of the axes' values, first axis varying slowest.

@@ -9,18 +9,22 @@ enum ReportRules {
             keys.append(key)
         }
         for axis in spec.reportAxes where !known.contains(axis.key) {
-            diagnostics.add(axis.node, axis.path,
+            diagnostics.add(
+                axis.node, axis.path,
                 "`\(axis.key)` is not a key of the grid;"
-                    + Suggestions.tail(for: axis.key, in: keys, label: "Tables can pivot on", list: Suggestions.sample(keys)))
+                    + Suggestions.tail(
+                        for: axis.key, in: keys, label: "Tables can pivot on", list: Suggestions.sample(keys)))
         }
         guard spec.isSparsity else { return }
         let metrics = KnownEngines.sparsityMetrics
         for metric in spec.reportMetrics
         where !metrics.contains(metric.key) && !KnownEngines.isPerBatchLatency(metric.key) {
-            diagnostics.add(metric.node, metric.path,
+            diagnostics.add(
+                metric.node, metric.path,
                 "`\(metric.key)` is not a metric of the sparsity engine;"
-                    + Suggestions.tail(for: metric.key, in: metrics, label: "Metrics",
-                                       list: metrics.joined(separator: ", ") + ", and latency_ms_bs64 etc. per batch size"))
+                    + Suggestions.tail(
+                        for: metric.key, in: metrics, label: "Metrics",
+                        list: metrics.joined(separator: ", ") + ", and latency_ms_bs64 etc. per batch size"))
         }
     }
 }

@@ -11,18 +11,22 @@ enum SparsityRules {
                 guard let rule = paramRules[param.key] else {
                     // A key that is also a grid key is reported by StageGraph, as swept and fixed at once.
                     if gridKeys.contains(param.key) { continue }
-                    reader.diagnostics.add(at: param.keyPosition, param.path,
+                    reader.diagnostics.add(
+                        at: param.keyPosition, param.path,
                         "`\(param.key)` is not a parameter of the sparsity engine;"
-                            + Suggestions.tail(for: param.key, in: KnownEngines.stageParamOrder, label: "Parameters",
-                                               list: KnownEngines.stageParamOrder.joined(separator: ", ")))
+                            + Suggestions.tail(
+                                for: param.key, in: KnownEngines.stageParamOrder, label: "Parameters",
+                                list: KnownEngines.stageParamOrder.joined(separator: ", ")))
                     continue
                 }
                 rule.check(param.node, param.path, &reader)
             }
             // After a mistyped grid key (`modle`) the missing model is that typo, already reported.
             if allKnown, !gridKeys.contains("model") {
-                reader.diagnostics.add(at: stage.position, stage.path,
-                    "has no `model`; the sparsity engine needs one per task: add `model: [resnet18, …]` to the top-level `grid` or to this stage's `grid`.")
+                reader.diagnostics.add(
+                    at: stage.position, stage.path,
+                    "has no `model`; the sparsity engine needs one per task: add `model: [resnet18, …]` to the top-level `grid` or to this stage's `grid`."
+                )
             }
         }
     }
@@ -43,10 +47,14 @@ enum SparsityRules {
             if let rule = paramRules[axis.key] {
                 for v in axis.values { rule.check(v.node, v.path, &reader) }
             } else {
-                reader.diagnostics.add(at: axis.keyPosition, axis.path,
+                reader.diagnostics.add(
+                    at: axis.keyPosition, axis.path,
                     "`\(axis.key)` is not a key of `grid`;"
-                        + Suggestions.tail(for: axis.key, in: validGridKeys, label: "Grid keys of the sparsity engine",
-                                           list: "model, seed, method and the stage parameters (\(KnownEngines.stageParamOrder.joined(separator: ", ")))"))
+                        + Suggestions.tail(
+                            for: axis.key, in: validGridKeys, label: "Grid keys of the sparsity engine",
+                            list:
+                                "model, seed, method and the stage parameters (\(KnownEngines.stageParamOrder.joined(separator: ", ")))"
+                        ))
                 return false
             }
         }
@@ -60,26 +68,34 @@ enum SparsityRules {
             return
         }
         guard !KnownEngines.sparsityModels.contains(name) else { return }
-        reader.diagnostics.add(v.node, v.path,
+        reader.diagnostics.add(
+            v.node, v.path,
             "`\(name)` is not a model of the sparsity engine;"
                 + Suggestions.tail(for: name, in: KnownEngines.sparsityModels, label: "Models", list: models))
     }
 
-    private static func checkMethod(_ v: GridValue, _ spec: SweepSpec, _ declared: Set<String>,
-                                    _ reader: inout SpecReader) {
+    private static func checkMethod(
+        _ v: GridValue, _ spec: SweepSpec, _ declared: Set<String>,
+        _ reader: inout SpecReader
+    ) {
         guard case .string(let name, _) = v.node.kind else {
-            reader.diagnostics.add(v.node, v.path, "expected the name of a method defined under `methods`, found \(v.node.found).")
+            reader.diagnostics.add(
+                v.node, v.path, "expected the name of a method defined under `methods`, found \(v.node.found).")
             return
         }
         guard !declared.contains(name) else { return }
         if spec.declaredMethods.isEmpty {
-            reader.diagnostics.add(v.node, v.path,
-                "`\(name)` is not defined: the spec has no `methods`; define it there, e.g. `methods: {nm_2_4: {kind: n_m, n: 2, m: 4, skip: [first, last]}}`.")
+            reader.diagnostics.add(
+                v.node, v.path,
+                "`\(name)` is not defined: the spec has no `methods`; define it there, e.g. `methods: {nm_2_4: {kind: n_m, n: 2, m: 4, skip: [first, last]}}`."
+            )
         } else {
-            reader.diagnostics.add(v.node, v.path,
+            reader.diagnostics.add(
+                v.node, v.path,
                 "`\(name)` is not defined under `methods`;"
-                    + Suggestions.tail(for: name, in: spec.declaredMethods, label: "Defined methods",
-                                       list: Suggestions.sample(spec.declaredMethods)))
+                    + Suggestions.tail(
+                        for: name, in: spec.declaredMethods, label: "Defined methods",
+                        list: Suggestions.sample(spec.declaredMethods)))
         }
     }
 
@@ -136,7 +152,8 @@ enum SparsityRules {
             return
         }
         if plateau.isNull { return }
-        guard let p = reader.fields(plateau, f.path("plateau"), allowed: ["patience", "factor"], owner: "`plateau`") else { return }
+        guard let p = reader.fields(plateau, f.path("plateau"), allowed: ["patience", "factor"], owner: "`plateau`")
+        else { return }
         if let n = p["patience"] { _ = reader.int(n, p.path("patience"), min: 0, example: "`patience: 5`") }
         if let n = p["factor"] {
             _ = reader.number(n, p.path("factor"), rule: "in (0, 1)", example: "`factor: 0.1`") { $0 > 0 && $0 < 1 }

@@ -23,9 +23,11 @@ public struct SpecLimits: Sendable, Hashable {
     public var maxDepth: Int
     public var maxTasks: Int
 
-    public init(maxFileBytes: Int = SpecLimits.defaultMaxFileBytes, maxNodes: Int = SpecLimits.defaultMaxNodes,
-                maxAliases: Int = SpecLimits.defaultMaxAliases, maxDepth: Int = SpecLimits.defaultMaxDepth,
-                maxTasks: Int = SpecLimits.defaultMaxTasks) {
+    public init(
+        maxFileBytes: Int = SpecLimits.defaultMaxFileBytes, maxNodes: Int = SpecLimits.defaultMaxNodes,
+        maxAliases: Int = SpecLimits.defaultMaxAliases, maxDepth: Int = SpecLimits.defaultMaxDepth,
+        maxTasks: Int = SpecLimits.defaultMaxTasks
+    ) {
         self.maxFileBytes = maxFileBytes
         self.maxNodes = maxNodes
         self.maxAliases = maxAliases

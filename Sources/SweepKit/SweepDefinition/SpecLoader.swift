@@ -36,11 +36,13 @@ public enum SpecLoader {
         var perStage: [String: Int] = [:]
         for task in plan.tasks { perStage[task.stage, default: 0] += 1 }
         let stages = spec.stages.map { stage in
-            ValidatedSweep.Stage(name: stage.name, after: stage.after?.name,
-                                 axes: (spec.grid + stage.grid).map(\.key),
-                                 tasks: perStage[stage.name] ?? 0)
+            ValidatedSweep.Stage(
+                name: stage.name, after: stage.after?.name,
+                axes: (spec.grid + stage.grid).map(\.key),
+                tasks: perStage[stage.name] ?? 0)
         }
-        return ValidatedSweep(plan: plan, stages: stages, methods: spec.methods.map(\.name), description: spec.description)
+        return ValidatedSweep(
+            plan: plan, stages: stages, methods: spec.methods.map(\.name), description: spec.description)
     }
 
     /// The spec's schema read from the text, within `limits` (size, aliases, nesting), before
@@ -56,8 +58,10 @@ public enum SpecLoader {
         let root: SpecNode
         do {
             guard let node = try Yams.compose(yaml: yaml) else {
-                reader.diagnostics.add(at: Position(line: 1, column: 1), "",
-                    "the file has no YAML document; a sweep spec needs at least `name`, `data`, `grid` and `stages` (see sweeps/smoke.yaml).")
+                reader.diagnostics.add(
+                    at: Position(line: 1, column: 1), "",
+                    "the file has no YAML document; a sweep spec needs at least `name`, `data`, `grid` and `stages` (see sweeps/smoke.yaml)."
+                )
                 throw reader.diagnostics.error!
             }
             root = SpecNode(yaml: node, path: "", diagnostics: &reader.diagnostics)
@@ -72,8 +76,11 @@ public enum SpecLoader {
     private static func tooLarge(_ file: String, size: Int?, limit: Int) -> SpecError.Issue {
         func text(_ n: Int) -> String { n < 1024 ? "\(n.grouped) bytes" : "\(n.byteSize) (\(n.grouped) bytes)" }
         let what = size.map { "is \(text($0)), more than" } ?? "holds more than"
-        return SpecError.Issue(file: file, line: nil, column: nil, keyPath: "",
-            message: "'\(file)' \(what) the \(text(limit)) a sweep spec may be; a spec lists values to sweep, not data (the shipped ones are under 5 KiB), so check that this is the file you meant.")
+        return SpecError.Issue(
+            file: file, line: nil, column: nil, keyPath: "",
+            message:
+                "'\(file)' \(what) the \(text(limit)) a sweep spec may be; a spec lists values to sweep, not data (the shipped ones are under 5 KiB), so check that this is the file you meant."
+        )
     }
 
     /// The file's text, refused unread when larger than `maxBytes`. Reads at most `maxBytes + 1`
@@ -89,15 +96,21 @@ public enum SpecLoader {
             defer { try? handle.close() }
             let attributes = try? FileManager.default.attributesOfItem(atPath: path)
             if attributes?[.type] as? FileAttributeType == .typeRegular,
-               let size = (attributes?[.size] as? NSNumber)?.intValue, size > maxBytes {
+                let size = (attributes?[.size] as? NSNumber)?.intValue, size > maxBytes
+            {
                 throw SpecError(issues: [tooLarge(path, size: size, limit: maxBytes)])
             }
             let data: Data
             do {
                 data = try handle.read(upToCount: maxBytes + 1) ?? Data()
             } catch {
-                throw SpecError(issues: [SpecError.Issue(file: path, line: nil, column: nil, keyPath: "",
-                    message: "cannot read sweep spec '\(path)': \(error.localizedDescription); pass the path of a YAML sweep spec, e.g. sweeps/smoke.yaml")])
+                throw SpecError(issues: [
+                    SpecError.Issue(
+                        file: path, line: nil, column: nil, keyPath: "",
+                        message:
+                            "cannot read sweep spec '\(path)': \(error.localizedDescription); pass the path of a YAML sweep spec, e.g. sweeps/smoke.yaml"
+                    )
+                ])
             }
             if data.count > maxBytes {
                 throw SpecError(issues: [tooLarge(path, size: nil, limit: maxBytes)])
@@ -107,8 +120,13 @@ public enum SpecLoader {
         } else {
             problem = "permission denied"
         }
-        throw SpecError(issues: [SpecError.Issue(file: path, line: nil, column: nil, keyPath: "",
-            message: "cannot read sweep spec '\(path)': \(problem); pass the path of a YAML sweep spec, e.g. sweeps/smoke.yaml")])
+        throw SpecError(issues: [
+            SpecError.Issue(
+                file: path, line: nil, column: nil, keyPath: "",
+                message:
+                    "cannot read sweep spec '\(path)': \(problem); pass the path of a YAML sweep spec, e.g. sweeps/smoke.yaml"
+            )
+        ])
     }
 
     /// A YAML syntax error as one issue at its line, in words rather than libyaml's layout.
@@ -119,11 +137,14 @@ public enum SpecLoader {
         let fix = "fix the YAML here (indentation, a missing `:` or an unclosed bracket or quote are the usual causes)."
         switch error {
         case .scanner(let context, let problem, let mark, _),
-             .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
+            .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
             // libyaml's own bound on nesting, met in its look-ahead before `ExpansionBudget` sees the levels.
             if problem.hasPrefix("Maximum nesting level reached") {
-                return issue(context?.mark ?? mark, "lists and mappings are nested deeper here than the YAML reader accepts; a sweep spec needs fewer than ten levels.")
+                return issue(
+                    context?.mark ?? mark,
+                    "lists and mappings are nested deeper here than the YAML reader accepts; a sweep spec needs fewer than ten levels."
+                )
             }
             let while_ = context.map { " (\($0.text) at line \($0.mark.line), column \($0.mark.column))" } ?? ""
             return issue(mark, "invalid YAML: \(problem)\(while_); \(fix)")

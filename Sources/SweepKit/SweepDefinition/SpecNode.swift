@@ -81,7 +81,8 @@ extension SpecNode {
         let position = node.mark.map { Position(line: $0.line, column: $0.column) }
         switch node {
         case .scalar(let scalar):
-            self.init(Self.resolve(scalar, tag: Resolver.default.resolveTag(of: node)), at: position, text: scalar.string)
+            self.init(
+                Self.resolve(scalar, tag: Resolver.default.resolveTag(of: node)), at: position, text: scalar.string)
         case .sequence(let sequence):
             let items = sequence.enumerated().map { index, item in
                 SpecNode(yaml: item, path: "\(path)[\(index)]", diagnostics: &diagnostics)
@@ -100,8 +101,9 @@ extension SpecNode {
                     let sources = merged.items ?? [merged]
                     for source in sources {
                         guard let sourceEntries = source.entries else {
-                            diagnostics.add(source, KeyPath.child(path, "<<"),
-                                            "`<<` merges a mapping (e.g. `<<: *defaults`), found \(source.found).")
+                            diagnostics.add(
+                                source, KeyPath.child(path, "<<"),
+                                "`<<` merges a mapping (e.g. `<<: *defaults`), found \(source.found).")
                             continue
                         }
                         for entry in sourceEntries
@@ -112,13 +114,16 @@ extension SpecNode {
                     continue
                 }
                 guard let name = key.scalar?.string else {
-                    diagnostics.add(at: keyPosition, path,
-                                    "a key here is a list or mapping; keys in a sweep spec are plain names.")
+                    diagnostics.add(
+                        at: keyPosition, path,
+                        "a key here is a list or mapping; keys in a sweep spec are plain names.")
                     continue
                 }
                 let child = path.isEmpty ? name : "\(path).\(name)"
-                entries.append(SpecEntry(key: name, keyPosition: keyPosition,
-                                         value: SpecNode(yaml: value, path: child, diagnostics: &diagnostics)))
+                entries.append(
+                    SpecEntry(
+                        key: name, keyPosition: keyPosition,
+                        value: SpecNode(yaml: value, path: child, diagnostics: &diagnostics)))
             }
             self.init(.map(entries), at: position)
         case .alias:

@@ -1,8 +1,10 @@
 /// Reads the fixed schema of a sweep spec (docs/spec-reference.md) from the node tree. Engine-specific
 /// rules (which models, which parameters) are checked afterwards by `SparsityRules`.
 extension SpecReader {
-    static let topKeys = ["name", "description", "engine", "data", "grid", "stages", "methods", "measure",
-                          "resources", "retries", "dead_after", "report"]
+    static let topKeys = [
+        "name", "description", "engine", "data", "grid", "stages", "methods", "measure",
+        "resources", "retries", "dead_after", "report",
+    ]
 
     /// The longest a stage's `timeout` may be: 30 days.
     static let maxStageTimeout = 30 * 86_400.0
@@ -13,7 +15,10 @@ extension SpecReader {
     /// out (and reported) so the remaining checks still run.
     mutating func sweep(_ root: SpecNode) -> SweepSpec? {
         guard root.entries != nil else {
-            diagnostics.add(root, "", "a sweep spec is a YAML mapping with keys such as `name`, `data`, `grid` and `stages`, but this file holds \(root.found); see sweeps/smoke.yaml for an example.")
+            diagnostics.add(
+                root, "",
+                "a sweep spec is a YAML mapping with keys such as `name`, `data`, `grid` and `stages`, but this file holds \(root.found); see sweeps/smoke.yaml for an example."
+            )
             return nil
         }
         guard let top = fields(root, "", allowed: Self.topKeys, owner: "a sweep spec") else { return nil }
@@ -31,24 +36,33 @@ extension SpecReader {
                 engine = self.name(node, "engine", what: "engine name", example: "`engine: sparsity`") ?? engine
             }
         }
-        let description = top["description"].flatMap { string($0, "description", example: "`description: what this sweep asks`") }
+        let description = top["description"].flatMap {
+            string($0, "description", example: "`description: what this sweep asks`")
+        }
 
         let data = top["data"].flatMap { self.data($0, "data") }
         if engine == KnownEngines.sparsity, top["data"] == nil {
-            diagnostics.add(root, "data", "missing; the sparsity engine needs a dataset, e.g. `data: {dataset: synthetic, train: 1024, test: 512}` or `data: {dataset: cifar10, root: ~/data/cifar-10-batches-py}`.")
+            diagnostics.add(
+                root, "data",
+                "missing; the sparsity engine needs a dataset, e.g. `data: {dataset: synthetic, train: 1024, test: 512}` or `data: {dataset: cifar10, root: ~/data/cifar-10-batches-py}`."
+            )
         }
         let grid = top["grid"].map { self.grid($0, "grid") } ?? []
         let methods = top["methods"].map { self.methods($0, "methods", engine: engine) } ?? []
         let declaredMethods = top["methods"]?.entries?.map(\.key) ?? []
         var stages: [StageSpec] = []
-        if let node = require(top, "stages", "a sweep needs at least one stage, e.g. `stages: {train: {params: {epochs: 1}}}`.") {
+        if let node = require(
+            top, "stages", "a sweep needs at least one stage, e.g. `stages: {train: {params: {epochs: 1}}}`.")
+        {
             stages = self.stages(node, "stages")
         }
         let measure = top["measure"].flatMap { self.measure($0, "measure") }
 
         var device = "any"
-        if let node = top["resources"], let resources = fields(node, "resources", allowed: ["device"], owner: "`resources`"),
-           let d = resources["device"] {
+        if let node = top["resources"],
+            let resources = fields(node, "resources", allowed: ["device"], owner: "`resources`"),
+            let d = resources["device"]
+        {
             device = choice(d, resources.path("device"), among: ["gpu", "cpu", "any"]) ?? device
         }
         var retries = 2
@@ -57,8 +71,10 @@ extension SpecReader {
         }
         var deadAfter: Double?
         if let node = top["dead_after"] {
-            deadAfter = number(node, "dead_after", rule: "greater than 0 and at most 86400 (a day)",
-                               example: "`dead_after: 300` (seconds)") { $0 > 0 && $0 <= Self.maxDeadAfter }
+            deadAfter = number(
+                node, "dead_after", rule: "greater than 0 and at most 86400 (a day)",
+                example: "`dead_after: 300` (seconds)"
+            ) { $0 > 0 && $0 <= Self.maxDeadAfter }
         }
         var reports: [ReportSpec]?
         var reportAxes: [ReportAxis] = []
@@ -66,11 +82,12 @@ extension SpecReader {
         if let node = top["report"] {
             reports = self.reports(node, "report", axes: &reportAxes, metrics: &reportMetrics)
         }
-        return SweepSpec(name: name, engine: engine, description: description, data: data, grid: grid,
-                         gridPosition: top.keyPosition("grid"), stages: stages, methods: methods,
-                         declaredMethods: declaredMethods,
-                         measure: measure, device: device, retries: retries, deadAfter: deadAfter, reports: reports,
-                         reportAxes: reportAxes, reportMetrics: reportMetrics)
+        return SweepSpec(
+            name: name, engine: engine, description: description, data: data, grid: grid,
+            gridPosition: top.keyPosition("grid"), stages: stages, methods: methods,
+            declaredMethods: declaredMethods,
+            measure: measure, device: device, retries: retries, deadAfter: deadAfter, reports: reports,
+            reportAxes: reportAxes, reportMetrics: reportMetrics)
     }
 
     /// One of a few fixed words.
@@ -91,7 +108,10 @@ extension SpecReader {
     /// An ordered mapping key → values. A single scalar stands for a list of one.
     mutating func grid(_ node: SpecNode, _ path: String) -> [GridAxis] {
         guard let entries = node.entries else {
-            diagnostics.add(node, path, "expected a mapping of keys to lists of values, e.g. `{model: [resnet18], seed: [0, 1]}`; found \(node.found).")
+            diagnostics.add(
+                node, path,
+                "expected a mapping of keys to lists of values, e.g. `{model: [resnet18], seed: [0, 1]}`; found \(node.found)."
+            )
             return []
         }
         return entries.compactMap { entry in
@@ -106,7 +126,9 @@ extension SpecReader {
         switch node.kind {
         case .list(let list):
             guard !list.isEmpty else {
-                diagnostics.add(node, path, "is an empty list, which would make no tasks; give at least one value or remove the key.")
+                diagnostics.add(
+                    node, path,
+                    "is an empty list, which would make no tasks; give at least one value or remove the key.")
                 return nil
             }
             items = list.enumerated().map { ($1, KeyPath.index(path, $0)) }
@@ -144,7 +166,10 @@ extension SpecReader {
     /// The stages in the order written; each stage's params pass through as written.
     mutating func stages(_ node: SpecNode, _ path: String) -> [StageSpec] {
         guard let entries = node.entries else {
-            diagnostics.add(node, path, "expected a mapping of stage names to stages, e.g. `{train: {params: {epochs: 1}}}`; found \(node.found).")
+            diagnostics.add(
+                node, path,
+                "expected a mapping of stage names to stages, e.g. `{train: {params: {epochs: 1}}}`; found \(node.found)."
+            )
             return []
         }
         guard !entries.isEmpty else {
@@ -155,17 +180,24 @@ extension SpecReader {
         for entry in entries {
             let stagePath = KeyPath.child(path, entry.key)
             guard Self.isName(entry.key), !entry.key.contains(".") else {
-                diagnostics.add(at: entry.keyPosition, stagePath, "\"\(entry.key)\" is not a valid stage name; use only letters, digits, `_` and `-`, e.g. `finetune`.")
+                diagnostics.add(
+                    at: entry.keyPosition, stagePath,
+                    "\"\(entry.key)\" is not a valid stage name; use only letters, digits, `_` and `-`, e.g. `finetune`."
+                )
                 continue
             }
-            var stage = StageSpec(name: entry.key, position: entry.keyPosition, path: stagePath, after: nil,
-                                  grid: [], params: [])
+            var stage = StageSpec(
+                name: entry.key, position: entry.keyPosition, path: stagePath, after: nil,
+                grid: [], params: [])
             // `train:` with nothing under it is a stage with no grid and default params.
             if !entry.value.isNull,
-               let body = fields(entry.value, stagePath, allowed: ["after", "grid", "params", "timeout"],
-                                 owner: "a stage") {
+                let body = fields(
+                    entry.value, stagePath, allowed: ["after", "grid", "params", "timeout"],
+                    owner: "a stage")
+            {
                 if let after = body["after"],
-                   let target = name(after, body.path("after"), what: "stage name", example: "`after: train`") {
+                    let target = name(after, body.path("after"), what: "stage name", example: "`after: train`")
+                {
                     stage.after = StageRef(name: target, node: after, path: body.path("after"))
                 }
                 if let grid = body["grid"] {
@@ -175,17 +207,23 @@ extension SpecReader {
                 if let params = body["params"] {
                     if let paramEntries = params.entries {
                         stage.params = paramEntries.map {
-                            StageParam(key: $0.key, keyPosition: $0.keyPosition, node: $0.value,
-                                       path: KeyPath.child(body.path("params"), $0.key))
+                            StageParam(
+                                key: $0.key, keyPosition: $0.keyPosition, node: $0.value,
+                                path: KeyPath.child(body.path("params"), $0.key))
                         }
                     } else {
-                        diagnostics.add(params, body.path("params"), "expected a mapping of parameter names to values, e.g. `{epochs: 3, lr: 0.05}`; found \(params.found).")
+                        diagnostics.add(
+                            params, body.path("params"),
+                            "expected a mapping of parameter names to values, e.g. `{epochs: 3, lr: 0.05}`; found \(params.found)."
+                        )
                     }
                 }
                 if let timeout = body["timeout"] {
-                    stage.timeout = number(timeout, body.path("timeout"),
-                                           rule: "of seconds greater than 0 and at most 2592000 (30 days)",
-                                           example: "`timeout: 3600` (an hour)") { $0 > 0 && $0 <= Self.maxStageTimeout }
+                    stage.timeout = number(
+                        timeout, body.path("timeout"),
+                        rule: "of seconds greater than 0 and at most 2592000 (30 days)",
+                        example: "`timeout: 3600` (an hour)"
+                    ) { $0 > 0 && $0 <= Self.maxStageTimeout }
                 }
             }
             stages.append(stage)
@@ -195,16 +233,23 @@ extension SpecReader {
 
     // MARK: report
 
-    mutating func reports(_ node: SpecNode, _ path: String,
-                          axes: inout [ReportAxis], metrics: inout [ReportAxis]) -> [ReportSpec]? {
+    mutating func reports(
+        _ node: SpecNode, _ path: String,
+        axes: inout [ReportAxis], metrics: inout [ReportAxis]
+    ) -> [ReportSpec]? {
         guard let items = node.items else {
-            diagnostics.add(node, path, "expected a list of tables, e.g. `- {title: Accuracy, rows: model, columns: method, values: [accuracy]}`; found \(node.found).")
+            diagnostics.add(
+                node, path,
+                "expected a list of tables, e.g. `- {title: Accuracy, rows: model, columns: method, values: [accuracy]}`; found \(node.found)."
+            )
             return nil
         }
         var reports: [ReportSpec] = []
         for (i, item) in items.enumerated() {
             let itemPath = KeyPath.index(path, i)
-            guard let table = fields(item, itemPath, allowed: ["title", "rows", "columns", "values"], owner: "a report table")
+            guard
+                let table = fields(
+                    item, itemPath, allowed: ["title", "rows", "columns", "values"], owner: "a report table")
             else { continue }
             var title: String?, rows: String?, columns: String?, values: [String]?
             if let n = require(table, "title", "give the table a title, e.g. `title: Accuracy and latency`.") {
@@ -222,7 +267,8 @@ extension SpecReader {
                 values = list(n, table.path("values"), allowSingle: true, what: "metric names") { reader, node, p in
                     reader.string(node, p, example: "`accuracy`")
                 }
-                let written = n.items.map { $0.enumerated().map { ($1, KeyPath.index(table.path("values"), $0)) } }
+                let written =
+                    n.items.map { $0.enumerated().map { ($1, KeyPath.index(table.path("values"), $0)) } }
                     ?? [(n, table.path("values"))]
                 for (item, p) in written {
                     if case .string(let s, _) = item.kind { metrics.append(ReportAxis(key: s, node: item, path: p)) }

@@ -40,12 +40,16 @@ struct SpecReader: Sendable {
         return Fields(node: node, path: path, entries: entries.filter { allowed.contains($0.key) })
     }
 
-    mutating func unknownKey(_ entry: SpecEntry, in path: String, allowed: [String], owner: String,
-                             validKeys: String? = nil) {
-        diagnostics.add(at: entry.keyPosition, KeyPath.child(path, entry.key),
-                        "`\(entry.key)` is not a key of \(owner);"
-                            + Suggestions.tail(for: entry.key, in: allowed, label: "Valid keys",
-                                               list: validKeys ?? allowed.joined(separator: ", ")))
+    mutating func unknownKey(
+        _ entry: SpecEntry, in path: String, allowed: [String], owner: String,
+        validKeys: String? = nil
+    ) {
+        diagnostics.add(
+            at: entry.keyPosition, KeyPath.child(path, entry.key),
+            "`\(entry.key)` is not a key of \(owner);"
+                + Suggestions.tail(
+                    for: entry.key, in: allowed, label: "Valid keys",
+                    list: validKeys ?? allowed.joined(separator: ", ")))
     }
 
     /// The value of a required key, or an issue at the mapping saying what to add.
@@ -63,7 +67,9 @@ struct SpecReader: Sendable {
         case .string:
             diagnostics.add(node, path, "is empty; write a value, e.g. \(example).")
         case .int, .float, .bool:
-            diagnostics.add(node, path, "expected text, found \(node.found); put it in quotes if it is meant as text, e.g. \(example).")
+            diagnostics.add(
+                node, path,
+                "expected text, found \(node.found); put it in quotes if it is meant as text, e.g. \(example).")
         default:
             diagnostics.add(node, path, "expected text, found \(node.found); e.g. \(example).")
         }
@@ -74,17 +80,20 @@ struct SpecReader: Sendable {
     mutating func name(_ node: SpecNode, _ path: String, what: String, example: String) -> String? {
         guard let s = string(node, path, example: example) else { return nil }
         guard Self.isName(s) else {
-            diagnostics.add(node, path, "\"\(s)\" is not a valid \(what); use only letters, digits, `.`, `_` and `-`, e.g. \(example).")
+            diagnostics.add(
+                node, path,
+                "\"\(s)\" is not a valid \(what); use only letters, digits, `.`, `_` and `-`, e.g. \(example).")
             return nil
         }
         return s
     }
 
     static func isName(_ s: String) -> Bool {
-        !s.isEmpty && s.unicodeScalars.allSatisfy {
-            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0)
-                || $0 == "." || $0 == "_" || $0 == "-"
-        }
+        !s.isEmpty
+            && s.unicodeScalars.allSatisfy {
+                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0)
+                    || $0 == "." || $0 == "_" || $0 == "-"
+            }
     }
 
     mutating func bool(_ node: SpecNode, _ path: String) -> Bool? {
@@ -101,23 +110,31 @@ struct SpecReader: Sendable {
         case .int(let i):
             diagnostics.add(node, path, "must be at least \(min), found \(i); e.g. \(example).")
         case .string(let s, _) where Int(s.trimmingCharacters(in: .whitespaces)) != nil:
-            diagnostics.add(node, path, "expected a whole number, found \(node.found); write it without quotes, e.g. \(example).")
+            diagnostics.add(
+                node, path, "expected a whole number, found \(node.found); write it without quotes, e.g. \(example).")
         default:
-            diagnostics.add(node, path, "expected a whole number\(min > Int.min ? " ≥ \(min)" : ""), found \(node.found); e.g. \(example).")
+            diagnostics.add(
+                node, path,
+                "expected a whole number\(min > Int.min ? " ≥ \(min)" : ""), found \(node.found); e.g. \(example).")
         }
         return nil
     }
 
     /// A finite number for which `valid` holds; `rule` says the range in words ("greater than 0").
-    mutating func number(_ node: SpecNode, _ path: String, rule: String, example: String,
-                         valid: (Double) -> Bool) -> Double? {
+    mutating func number(
+        _ node: SpecNode, _ path: String, rule: String, example: String,
+        valid: (Double) -> Bool
+    ) -> Double? {
         let value: Double
         switch node.kind {
         case .int(let i): value = Double(i)
         case .float(let d): value = d
         case .string(let s, _):
             if let fixed = Self.numberSpelling(s) {
-                diagnostics.add(node, path, "expected a number, found \(node.found); write \(fixed) without quotes so that YAML reads it as a number.")
+                diagnostics.add(
+                    node, path,
+                    "expected a number, found \(node.found); write \(fixed) without quotes so that YAML reads it as a number."
+                )
             } else {
                 diagnostics.add(node, path, "expected a number \(rule), found \(node.found); e.g. \(example).")
             }
@@ -144,8 +161,10 @@ struct SpecReader: Sendable {
 
     /// A list (or a single item, taken as a list of one) of items read by `item`; reports
     /// an empty list and repeated items.
-    mutating func list<T: Hashable>(_ node: SpecNode, _ path: String, allowSingle: Bool, what: String,
-                                     item: (inout SpecReader, SpecNode, String) -> T?) -> [T]? {
+    mutating func list<T: Hashable>(
+        _ node: SpecNode, _ path: String, allowSingle: Bool, what: String,
+        item: (inout SpecReader, SpecNode, String) -> T?
+    ) -> [T]? {
         let nodes: [SpecNode]
         if let items = node.items {
             nodes = items

@@ -22,8 +22,9 @@ struct TaskCount: Sendable {
         let top = Self.product(spec.grid.map(\.values.count))
         stages = spec.stages.map { stage in
             let own = Self.product(stage.grid.map(\.values.count))
-            return Stage(name: stage.name, tasks: Self.product([top, own]), fromTopGrid: top, fromStageGrid: own,
-                         gridPosition: stage.gridPosition)
+            return Stage(
+                name: stage.name, tasks: Self.product([top, own]), fromTopGrid: top, fromStageGrid: own,
+                gridPosition: stage.gridPosition)
         }
         total = Self.sum(stages.map(\.tasks))
         gridPosition = spec.gridPosition
@@ -59,19 +60,26 @@ struct TaskCount: Sendable {
         let largest = stages.max { ($0.tasks ?? Int.max) < ($1.tasks ?? Int.max) }
         var position = gridPosition ?? largest?.gridPosition
         if let largest, let stagePosition = largest.gridPosition,
-           (largest.fromStageGrid ?? Int.max) > (largest.fromTopGrid ?? Int.max) || gridPosition == nil {
+            (largest.fromStageGrid ?? Int.max) > (largest.fromTopGrid ?? Int.max) || gridPosition == nil
+        {
             position = stagePosition
         }
-        let amount = total.map { "\($0.grouped) tasks" }
+        let amount =
+            total.map { "\($0.grouped) tasks" }
             ?? "more than \(Int.max.grouped) tasks (more than a 64-bit count holds)"
         var perStage = ""
         if stages.count > 1 {
-            perStage = " (" + Suggestions.sample(stages.map {
-                "\($0.name) \($0.tasks.map(\.grouped) ?? "more than \(Int.max.grouped)")"
-            }) + ")"
+            perStage =
+                " ("
+                + Suggestions.sample(
+                    stages.map {
+                        "\($0.name) \($0.tasks.map(\.grouped) ?? "more than \(Int.max.grouped)")"
+                    }) + ")"
         }
         // Without any grid (many stages of one task each) the message still names the file.
-        diagnostics.add(at: position, position == nil ? "stages" : "",
-            "the grid expands to \(amount)\(perStage), more than the limit of \(maxTasks.grouped); shrink the grid or pass --max-tasks N.")
+        diagnostics.add(
+            at: position, position == nil ? "stages" : "",
+            "the grid expands to \(amount)\(perStage), more than the limit of \(maxTasks.grouped); shrink the grid or pass --max-tasks N."
+        )
     }
 }

@@ -16,8 +16,10 @@ import Foundation
 /// through `inputs` so does every task downstream of it; edits that change no task (the
 /// description, report tables, retries, resources, comments, key order) keep every id.
 public enum TaskIdentity {
-    public static func id(sweep: String, stage: String, params: [String: JSONValue], inputs: [String: String],
-                          engine: String, data: JSONValue, method: JSONValue, measure: JSONValue) -> String {
+    public static func id(
+        sweep: String, stage: String, params: [String: JSONValue], inputs: [String: String],
+        engine: String, data: JSONValue, method: JSONValue, measure: JSONValue
+    ) -> String {
         let identity: JSONValue = .object([
             "sweep": .string(sweep),
             "stage": .string(stage),

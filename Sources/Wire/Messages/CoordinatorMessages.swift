@@ -22,8 +22,10 @@ public struct Welcome: WireMessage {
     }
 
     public var json: JSONValue {
-        ["heartbeatInterval": .number(heartbeatInterval), "deadAfter": .number(deadAfter),
-         "dataEndpoint": .string(dataEndpoint)]
+        [
+            "heartbeatInterval": .number(heartbeatInterval), "deadAfter": .number(deadAfter),
+            "dataEndpoint": .string(dataEndpoint),
+        ]
     }
 }
 
@@ -73,9 +75,11 @@ public struct Assign: WireMessage {
     /// engine after the smaller of this and its own `--task-timeout`.
     public var timeout: Double?
 
-    public init(attemptId: String, taskId: String, sweep: String, stage: String, engine: String,
-                params: [String: JSONValue], method: JSONValue?, data: JSONValue?, measure: JSONValue?,
-                inputs: [String: InputArtifact], device: String, timeout: Double? = nil) {
+    public init(
+        attemptId: String, taskId: String, sweep: String, stage: String, engine: String,
+        params: [String: JSONValue], method: JSONValue?, data: JSONValue?, measure: JSONValue?,
+        inputs: [String: InputArtifact], device: String, timeout: Double? = nil
+    ) {
         self.attemptId = attemptId
         self.taskId = taskId
         self.sweep = sweep
@@ -117,10 +121,13 @@ public struct Assign: WireMessage {
     }
 
     public var json: JSONValue {
-        ["attemptId": .string(attemptId), "taskId": .string(taskId), "sweep": .string(sweep), "stage": .string(stage),
-         "engine": .string(engine), "params": .object(params), "method": method ?? .null, "data": data ?? .null,
-         "measure": measure ?? .null, "inputs": .object(inputs.mapValues(\.json)), "device": .string(device),
-         "timeout": timeout.map { .number($0) } ?? .null]
+        [
+            "attemptId": .string(attemptId), "taskId": .string(taskId), "sweep": .string(sweep),
+            "stage": .string(stage),
+            "engine": .string(engine), "params": .object(params), "method": method ?? .null, "data": data ?? .null,
+            "measure": measure ?? .null, "inputs": .object(inputs.mapValues(\.json)), "device": .string(device),
+            "timeout": timeout.map { .number($0) } ?? .null,
+        ]
     }
 }
 

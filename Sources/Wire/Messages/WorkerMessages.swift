@@ -26,8 +26,10 @@ public struct SlotInfo: Sendable, Hashable {
     }
 
     var json: JSONValue {
-        ["index": .number(Double(index)), "device": .string(device),
-         "memoryMiB": memoryMiB.map { .number(Double($0)) } ?? .null]
+        [
+            "index": .number(Double(index)), "device": .string(device),
+            "memoryMiB": memoryMiB.map { .number(Double($0)) } ?? .null,
+        ]
     }
 }
 
@@ -42,8 +44,10 @@ public struct Hello: WireMessage {
     /// Attempts this worker is still running (after a reconnect), so the coordinator reconciles.
     public var running: [String]
 
-    public init(workerId: String, host: String, pid: Int32, slots: [SlotInfo], engines: [String: JSONValue],
-                running: [String]) {
+    public init(
+        workerId: String, host: String, pid: Int32, slots: [SlotInfo], engines: [String: JSONValue],
+        running: [String]
+    ) {
         self.workerId = workerId
         self.host = host
         self.pid = pid
@@ -66,9 +70,11 @@ public struct Hello: WireMessage {
     }
 
     public var json: JSONValue {
-        ["workerId": .string(workerId), "host": .string(host), "pid": .number(Double(pid)),
-         "slots": .array(slots.map(\.json)), "engines": .object(engines),
-         "running": .array(running.map { .string($0) })]
+        [
+            "workerId": .string(workerId), "host": .string(host), "pid": .number(Double(pid)),
+            "slots": .array(slots.map(\.json)), "engines": .object(engines),
+            "running": .array(running.map { .string($0) }),
+        ]
     }
 }
 
@@ -140,8 +146,10 @@ public struct TaskResult: WireMessage {
     /// message less per task).
     public var credit: Int
 
-    public init(attemptId: String, taskId: String, metrics: [String: Double?], units: [String: String],
-                details: JSONValue, artifacts: [ProducedArtifact], credit: Int = 0) {
+    public init(
+        attemptId: String, taskId: String, metrics: [String: Double?], units: [String: String],
+        details: JSONValue, artifacts: [ProducedArtifact], credit: Int = 0
+    ) {
         self.attemptId = attemptId
         self.taskId = taskId
         self.metrics = metrics
@@ -156,7 +164,9 @@ public struct TaskResult: WireMessage {
         taskId = try f.id("taskId")
         var metrics: [String: Double?] = [:]
         for (name, value) in try f.object("metrics", maxCount: WireLimits.maxMetrics, optional: true) {
-            guard name.utf8.count <= WireLimits.maxMetricNameLength else { throw f.fail("metrics", "has a name too long") }
+            guard name.utf8.count <= WireLimits.maxMetricNameLength else {
+                throw f.fail("metrics", "has a name too long")
+            }
             switch value {
             case .number(let d): metrics[name] = .some(d)
             case .null: metrics[name] = .some(nil)
@@ -168,7 +178,10 @@ public struct TaskResult: WireMessage {
         for (name, value) in try f.object("units", maxCount: WireLimits.maxMetrics, optional: true) {
             guard case .string(let s) = value, s.utf8.count <= WireLimits.maxUnitLength,
                 name.utf8.count <= WireLimits.maxMetricNameLength
-            else { throw f.fail("units.\(name.prefix(64))", "must be a string of at most \(WireLimits.maxUnitLength) bytes") }
+            else {
+                throw f.fail(
+                    "units.\(name.prefix(64))", "must be a string of at most \(WireLimits.maxUnitLength) bytes")
+            }
             units[name] = s
         }
         self.units = units
@@ -179,10 +192,12 @@ public struct TaskResult: WireMessage {
     }
 
     public var json: JSONValue {
-        ["attemptId": .string(attemptId), "taskId": .string(taskId),
-         "metrics": .object(metrics.mapValues { $0.map(JSONValue.number) ?? .null }),
-         "units": .object(units.mapValues { .string($0) }), "details": details,
-         "artifacts": .array(artifacts.map(\.json)), "credit": .number(Double(credit))]
+        [
+            "attemptId": .string(attemptId), "taskId": .string(taskId),
+            "metrics": .object(metrics.mapValues { $0.map(JSONValue.number) ?? .null }),
+            "units": .object(units.mapValues { .string($0) }), "details": details,
+            "artifacts": .array(artifacts.map(\.json)), "credit": .number(Double(credit)),
+        ]
     }
 }
 
@@ -207,8 +222,10 @@ public struct TaskFailed: WireMessage {
     /// nil: an ordinary failure (recorded `failed`, or `invalid` when not retryable).
     public var outcome: Outcome?
 
-    public init(attemptId: String, taskId: String, error: String, exitCode: Int32?, stderrTail: String?,
-                retryable: Bool, credit: Int = 0, outcome: Outcome? = nil) {
+    public init(
+        attemptId: String, taskId: String, error: String, exitCode: Int32?, stderrTail: String?,
+        retryable: Bool, credit: Int = 0, outcome: Outcome? = nil
+    ) {
         self.attemptId = attemptId
         self.taskId = taskId
         self.error = error
@@ -223,13 +240,16 @@ public struct TaskFailed: WireMessage {
         attemptId = try f.id("attemptId")
         taskId = try f.id("taskId")
         error = try f.string("error", maxBytes: WireLimits.maxTextBytes)
-        exitCode = f.optional("exitCode") == nil ? nil : Int32(try f.int("exitCode", in: Int(Int32.min)...Int(Int32.max)))
+        exitCode =
+            f.optional("exitCode") == nil ? nil : Int32(try f.int("exitCode", in: Int(Int32.min)...Int(Int32.max)))
         stderrTail = try f.optionalString("stderrTail", maxBytes: WireLimits.maxStderrTailBytes)
         retryable = try f.bool("retryable", default: true)
         credit = try f.optionalInt("credit", in: 0...WireLimits.maxCredits, default: 0)
         if let raw = try f.optionalString("outcome", maxBytes: 32) {
             guard let outcome = Outcome(rawValue: raw) else {
-                throw f.fail("outcome", "is not a known failure outcome (\(Outcome.allCases.map(\.rawValue).joined(separator: ", ")))")
+                throw f.fail(
+                    "outcome",
+                    "is not a known failure outcome (\(Outcome.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             guard retryable else { throw f.fail("outcome", "`\(raw)` is always retryable, but `retryable` is false") }
             self.outcome = outcome
@@ -239,10 +259,12 @@ public struct TaskFailed: WireMessage {
     }
 
     public var json: JSONValue {
-        ["attemptId": .string(attemptId), "taskId": .string(taskId), "error": .string(error),
-         "exitCode": exitCode.map { .number(Double($0)) } ?? .null,
-         "stderrTail": stderrTail.map { .string($0) } ?? .null, "retryable": .bool(retryable),
-         "credit": .number(Double(credit)), "outcome": outcome.map { .string($0.rawValue) } ?? .null]
+        [
+            "attemptId": .string(attemptId), "taskId": .string(taskId), "error": .string(error),
+            "exitCode": exitCode.map { .number(Double($0)) } ?? .null,
+            "stderrTail": stderrTail.map { .string($0) } ?? .null, "retryable": .bool(retryable),
+            "credit": .number(Double(credit)), "outcome": outcome.map { .string($0.rawValue) } ?? .null,
+        ]
     }
 }
 

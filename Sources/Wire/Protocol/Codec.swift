@@ -55,12 +55,12 @@ public struct Envelope: Sendable {
 /// Frames: ["SG1", type, json-header, payload?] (docs/protocol.md).
 public enum Codec {
     // JSONEncoder/Decoder are thread-safe for concurrent use; each socket thread is a single owner anyway.
-    nonisolated(unsafe) static let encoder: JSONEncoder = {
+    static let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         return e
     }()
-    nonisolated(unsafe) static let decoder = JSONDecoder()
+    static let decoder = JSONDecoder()
     static let versionFrame = Array(wireVersion.utf8)
 
     public static func frames<T: WireMessage>(_ type: MessageType, _ header: T, payload: [UInt8]? = nil) -> [[UInt8]] {
@@ -79,14 +79,17 @@ public enum Codec {
 
     /// Parses a message's frames (without any routing identity). Sizes are checked before
     /// anything is decoded.
-    public static func parse(_ frames: some Collection<[UInt8]>, maxPayloadBytes: Int = 0,
-                             maxHeaderBytes: Int = WireLimits.maxHeaderBytes) throws -> Envelope {
+    public static func parse(
+        _ frames: some Collection<[UInt8]>, maxPayloadBytes: Int = 0,
+        maxHeaderBytes: Int = WireLimits.maxHeaderBytes
+    ) throws -> Envelope {
         var it = frames.makeIterator()
         guard let version = it.next() else { throw WireError("empty message") }
         guard version == versionFrame else {
             let shown = String(decoding: version.prefix(16).filter { $0 >= 0x20 && $0 < 0x7F }, as: UTF8.self)
-            throw WireError("unsupported protocol version '\(shown)'; this side speaks \(wireVersion)",
-                            code: .unsupportedVersion)
+            throw WireError(
+                "unsupported protocol version '\(shown)'; this side speaks \(wireVersion)",
+                code: .unsupportedVersion)
         }
         guard let typeFrame = it.next(), typeFrame.count <= 32,
             let type = MessageType(rawValue: String(decoding: typeFrame, as: UTF8.self))
@@ -95,13 +98,15 @@ public enum Codec {
         }
         guard let header = it.next() else { throw WireError("`\(type.rawValue)` message has no header frame") }
         guard header.count <= maxHeaderBytes else {
-            throw WireError("`\(type.rawValue)` header of \(header.count) bytes is over the limit of "
-                                + "\(maxHeaderBytes)", code: .tooLarge)
+            throw WireError(
+                "`\(type.rawValue)` header of \(header.count) bytes is over the limit of "
+                    + "\(maxHeaderBytes)", code: .tooLarge)
         }
         let payload = it.next()
         if let payload, payload.count > maxPayloadBytes {
-            throw WireError("`\(type.rawValue)` payload of \(payload.count) bytes is over the limit of "
-                                + "\(maxPayloadBytes)", code: .tooLarge)
+            throw WireError(
+                "`\(type.rawValue)` payload of \(payload.count) bytes is over the limit of "
+                    + "\(maxPayloadBytes)", code: .tooLarge)
         }
         if it.next() != nil { throw WireError("`\(type.rawValue)` message has too many frames") }
         return Envelope(type: type, header: header, payload: payload)

@@ -18,8 +18,9 @@ public enum ControlToken {
         }.joined()
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw WireError("cannot create the control token \(path): \(String(cString: strerror(errno))). "
-                                + "Check that the state directory is writable.")
+            throw WireError(
+                "cannot create the control token \(path): \(String(cString: strerror(errno))). "
+                    + "Check that the state directory is writable.")
         }
         defer { close(fd) }
         let bytes = Array((text + "\n").utf8)
@@ -34,13 +35,15 @@ public enum ControlToken {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
             let data = FileManager.default.contents(atPath: path)
         else {
-            throw WireError("cannot read the control token \(path): run this command as the user that runs the "
-                                + "coordinator, with --state set to its state directory (or pass --token-file)",
-                            code: .unauthorized)
+            throw WireError(
+                "cannot read the control token \(path): run this command as the user that runs the "
+                    + "coordinator, with --state set to its state directory (or pass --token-file)",
+                code: .unauthorized)
         }
         if let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue, mode & 0o077 != 0 {
-            throw WireError("the control token \(path) is readable by other users (mode \(String(mode, radix: 8))); "
-                                + "run `chmod 600 \(path)`", code: .unauthorized)
+            throw WireError(
+                "the control token \(path) is readable by other users (mode \(String(mode, radix: 8))); "
+                    + "run `chmod 600 \(path)`", code: .unauthorized)
         }
         let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard text.utf8.count == 64, text.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })

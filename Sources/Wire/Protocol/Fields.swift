@@ -72,7 +72,9 @@ public struct Fields {
 
     public func double(_ key: String, in range: ClosedRange<Double>) throws -> Double {
         guard case .number(let d) = try require(key) else { throw fail(key, "must be a number") }
-        guard d.isFinite, range.contains(d) else { throw fail(key, "must be in \(range.lowerBound)…\(range.upperBound)") }
+        guard d.isFinite, range.contains(d) else {
+            throw fail(key, "must be in \(range.lowerBound)…\(range.upperBound)")
+        }
         return d
     }
 

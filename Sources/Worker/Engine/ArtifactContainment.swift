@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An engine's artifacts are files it wrote in its attempt's work directory, and nothing else:
@@ -23,8 +23,9 @@ enum ArtifactContainment {
             throw WorkerError("\(shown) does not exist")
         }
         guard real.hasPrefix(root.hasSuffix("/") ? root : root + "/") else {
-            throw WorkerError("\(shown) is outside the attempt's work directory; an engine's artifacts are files it "
-                + "wrote under --workdir")
+            throw WorkerError(
+                "\(shown) is outside the attempt's work directory; an engine's artifacts are files it "
+                    + "wrote under --workdir")
         }
         var info = stat()
         guard lstat(real, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {

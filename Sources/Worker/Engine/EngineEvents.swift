@@ -53,15 +53,19 @@ struct EngineEvents {
             return .progress(value)
         case "artifact":
             guard artifacts.count < WireLimits.maxArtifactsPerResult else {
-                return .violation("the engine broke its contract (engine/CONTRACT.md): more than "
-                    + "\(WireLimits.maxArtifactsPerResult) artifacts")
+                return .violation(
+                    "the engine broke its contract (engine/CONTRACT.md): more than "
+                        + "\(WireLimits.maxArtifactsPerResult) artifacts")
             }
-            artifacts.append(Artifact(name: event["name"]!.stringValue!, path: event["path"]!.stringValue!,
-                                      sha256: event["sha256"]?.stringValue?.lowercased()))
+            artifacts.append(
+                Artifact(
+                    name: event["name"]!.stringValue!, path: event["path"]!.stringValue!,
+                    sha256: event["sha256"]?.stringValue?.lowercased()))
         case "result":
             guard result == nil else {
-                return .violation("the engine broke its contract (engine/CONTRACT.md): it printed a second "
-                    + "`result` event; exactly one is allowed")
+                return .violation(
+                    "the engine broke its contract (engine/CONTRACT.md): it printed a second "
+                        + "`result` event; exactly one is allowed")
             }
             result = value
         default:  // "error"

@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Starting an engine with `posix_spawn`, so that the child gets exactly what it should:
@@ -19,14 +19,16 @@ enum Spawn {
     /// Starts `executable` (an absolute path) with `arguments` (argv[1…]), `environment` and
     /// `directory` as its working directory. Returns its pid, which is also its process group
     /// id and session id.
-    static func start(executable: String, arguments: [String], environment: [String: String], directory: String,
-                      stdout: Int32, stderr: Int32) throws -> pid_t {
+    static func start(
+        executable: String, arguments: [String], environment: [String: String], directory: String,
+        stdout: Int32, stderr: Int32
+    ) throws -> pid_t {
         #if os(Linux)
-        var actions = posix_spawn_file_actions_t()
-        var attributes = posix_spawnattr_t()
+            var actions = posix_spawn_file_actions_t()
+            var attributes = posix_spawnattr_t()
         #else
-        var actions: posix_spawn_file_actions_t? = nil
-        var attributes: posix_spawnattr_t? = nil
+            var actions: posix_spawn_file_actions_t? = nil
+            var attributes: posix_spawnattr_t? = nil
         #endif
         try check(posix_spawn_file_actions_init(&actions), "posix_spawn_file_actions_init")
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -43,7 +45,7 @@ enum Spawn {
         try check(posix_spawnattr_setsigdefault(&attributes, &defaults), "posix_spawnattr_setsigdefault")
         var flags = Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETSIGDEF) | setsidFlag
         #if !os(Linux)
-        flags |= Int32(POSIX_SPAWN_CLOEXEC_DEFAULT)  // Darwin: only the descriptors named below survive
+            flags |= Int32(POSIX_SPAWN_CLOEXEC_DEFAULT)  // Darwin: only the descriptors named below survive
         #endif
         try check(posix_spawnattr_setflags(&attributes, Int16(flags)), "posix_spawnattr_setflags")
 
@@ -53,11 +55,11 @@ enum Spawn {
         try check(posix_spawn_file_actions_adddup2(&actions, stderr, 2), "adddup2 stderr")
         try addChdir(&actions, directory)
         #if os(Linux)
-        if let closeFrom = LibC.closeFrom {
-            try check(closeFrom(&actions, 3), "posix_spawn_file_actions_addclosefrom_np")
-        } else {
-            markEverythingCloseOnExec()
-        }
+            if let closeFrom = LibC.closeFrom {
+                try check(closeFrom(&actions, 3), "posix_spawn_file_actions_addclosefrom_np")
+            } else {
+                markEverythingCloseOnExec()
+            }
         #endif
 
         let argv = [executable] + arguments
@@ -77,9 +79,9 @@ enum Spawn {
     static func pipe() throws -> (read: Int32, write: Int32) {
         var ends: [Int32] = [-1, -1]
         #if os(Linux)
-        let made = LibC.pipe2.map { $0(&ends, O_CLOEXEC) } ?? Glibc.pipe(&ends)
+            let made = LibC.pipe2.map { $0(&ends, O_CLOEXEC) } ?? Glibc.pipe(&ends)
         #else
-        let made = Darwin.pipe(&ends)
+            let made = Darwin.pipe(&ends)
         #endif
         guard made == 0 else { throw Failure(description: "pipe: \(String(cString: strerror(errno)))") }
         for i in 0..<2 {
@@ -100,36 +102,39 @@ enum Spawn {
     }
 
     #if os(Linux)
-    /// glibc's POSIX_SPAWN_SETSID (a GNU extension Swift's Glibc module does not import).
-    private static let setsidFlag: Int32 = 0x80
+        /// glibc's POSIX_SPAWN_SETSID (a GNU extension Swift's Glibc module does not import).
+        private static let setsidFlag: Int32 = 0x80
 
-    private static func addChdir(_ actions: inout posix_spawn_file_actions_t, _ directory: String) throws {
-        guard let addChdir = LibC.addChdir else {
-            throw Failure(description: "this C library has no posix_spawn_file_actions_addchdir_np "
-                + "(glibc 2.29 or newer has)")
+        private static func addChdir(_ actions: inout posix_spawn_file_actions_t, _ directory: String) throws {
+            guard let addChdir = LibC.addChdir else {
+                throw Failure(
+                    description: "this C library has no posix_spawn_file_actions_addchdir_np "
+                        + "(glibc 2.29 or newer has)")
+            }
+            try check(addChdir(&actions, directory), "posix_spawn_file_actions_addchdir_np \(directory)")
         }
-        try check(addChdir(&actions, directory), "posix_spawn_file_actions_addchdir_np \(directory)")
-    }
 
-    /// Without `addclosefrom_np`: every descriptor this process has open becomes close-on-exec.
-    private static func markEverythingCloseOnExec() {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-        for fd in names.compactMap({ Int32($0) }) where fd > 2 {
-            let flags = fcntl(fd, F_GETFD)
-            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        /// Without `addclosefrom_np`: every descriptor this process has open becomes close-on-exec.
+        private static func markEverythingCloseOnExec() {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+            for fd in names.compactMap({ Int32($0) }) where fd > 2 {
+                let flags = fcntl(fd, F_GETFD)
+                if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+            }
         }
-    }
     #else
-    private static let setsidFlag = Int32(POSIX_SPAWN_SETSID)
+        private static let setsidFlag = Int32(POSIX_SPAWN_SETSID)
 
-    private static func addChdir(_ actions: inout posix_spawn_file_actions_t?, _ directory: String) throws {
-        try check(posix_spawn_file_actions_addchdir_np(&actions, directory), "posix_spawn_file_actions_addchdir_np")
-    }
+        private static func addChdir(_ actions: inout posix_spawn_file_actions_t?, _ directory: String) throws {
+            try check(posix_spawn_file_actions_addchdir_np(&actions, directory), "posix_spawn_file_actions_addchdir_np")
+        }
     #endif
 
     /// Calls `body` with a NULL-terminated C array of copies of `strings`.
-    private static func withCStrings<R>(_ strings: [String],
-                                        _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    private static func withCStrings<R>(
+        _ strings: [String],
+        _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R
+    ) -> R {
         let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) } + [nil]
         defer { for p in pointers { free(p) } }
         return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
@@ -137,23 +142,23 @@ enum Spawn {
 }
 
 #if os(Linux)
-/// glibc functions behind _GNU_SOURCE, which Swift's Glibc module does not define: looked up
-/// at run time (Debian 12's glibc 2.36 has them all).
-private enum LibC {
-    typealias Actions = UnsafeMutablePointer<posix_spawn_file_actions_t>
-    typealias AddChdir = @convention(c) (Actions, UnsafePointer<CChar>) -> Int32
-    typealias AddCloseFrom = @convention(c) (Actions, Int32) -> Int32
-    typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
+    /// glibc functions behind _GNU_SOURCE, which Swift's Glibc module does not define: looked up
+    /// at run time (Debian 12's glibc 2.36 has them all).
+    private enum LibC {
+        typealias Actions = UnsafeMutablePointer<posix_spawn_file_actions_t>
+        typealias AddChdir = @convention(c) (Actions, UnsafePointer<CChar>) -> Int32
+        typealias AddCloseFrom = @convention(c) (Actions, Int32) -> Int32
+        typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
 
-    nonisolated(unsafe) private static let handle = dlopen(nil, RTLD_NOW)
+        nonisolated(unsafe) private static let handle = dlopen(nil, RTLD_NOW)
 
-    private static func symbol<T>(_ name: String, as: T.Type) -> T? {
-        guard let address = dlsym(handle, name) else { return nil }
-        return unsafeBitCast(address, to: T.self)
+        private static func symbol<T>(_ name: String, as: T.Type) -> T? {
+            guard let address = dlsym(handle, name) else { return nil }
+            return unsafeBitCast(address, to: T.self)
+        }
+
+        static let addChdir = symbol("posix_spawn_file_actions_addchdir_np", as: AddChdir.self)
+        static let closeFrom = symbol("posix_spawn_file_actions_addclosefrom_np", as: AddCloseFrom.self)
+        static let pipe2 = symbol("pipe2", as: Pipe2.self)
     }
-
-    static let addChdir = symbol("posix_spawn_file_actions_addchdir_np", as: AddChdir.self)
-    static let closeFrom = symbol("posix_spawn_file_actions_addclosefrom_np", as: AddCloseFrom.self)
-    static let pipe2 = symbol("pipe2", as: Pipe2.self)
-}
 #endif

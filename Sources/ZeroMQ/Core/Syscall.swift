@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CZeroMQ
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 // The one door to libzmq, in the manner of swift-nio's System.swift: a call that reports
 // failure is retried while it was only interrupted by a signal (EINTR), and otherwise turned

@@ -72,7 +72,9 @@ public enum ZMQ {
         guard key.utf8.count == 40 else {
             throw ZMQError(
                 errno: EINVAL, function: function,
-                detail: "a CURVE \(role) of \(key.utf8.count) characters (expected 40 Z85 characters from ZMQ.curveKeypair())")
+                detail:
+                    "a CURVE \(role) of \(key.utf8.count) characters (expected 40 Z85 characters from ZMQ.curveKeypair())"
+            )
         }
     }
 

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CZeroMQ
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A failed libzmq call: which function, the errno it left, and what it was doing.
 ///
@@ -53,7 +54,8 @@ public struct ZMQError: Error, CustomStringConvertible, Sendable, Equatable {
         case EINVAL:
             return "Check the endpoint or option value for typos (tcp endpoints need host and port)."
         case EADDRINUSE:
-            return "Another socket already listens there; choose another port, use tcp://host:* for a free one, or stop the other process."
+            return
+                "Another socket already listens there; choose another port, use tcp://host:* for a free one, or stop the other process."
         case EADDRNOTAVAIL:
             return "The address is not one of this machine's interfaces; bind to 127.0.0.1, 0.0.0.0 or a local address."
         case ENODEV:
@@ -73,7 +75,8 @@ public struct ZMQError: Error, CustomStringConvertible, Sendable, Equatable {
                 return "The context was shut down; close the socket and stop using it."
             }
             if code == czmq_efsm() {
-                return "The socket type does not allow this operation in its current state (e.g. REQ must alternate send and receive)."
+                return
+                    "The socket type does not allow this operation in its current state (e.g. REQ must alternate send and receive)."
             }
             return nil
         }

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CZeroMQ
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 extension Socket {
     /// Sends all frames as one multipart message (delivered whole or not at all).
@@ -16,7 +17,9 @@ extension Socket {
     public func send(_ frames: [[UInt8]], dontWait: Bool = false) throws -> Bool {
         let socket = try liveHandle(for: "zmq_send")
         guard !frames.isEmpty else {
-            throw ZMQError(errno: EINVAL, function: "zmq_send", detail: "a message with no frames (send at least one, possibly empty, frame)")
+            throw ZMQError(
+                errno: EINVAL, function: "zmq_send",
+                detail: "a message with no frames (send at least one, possibly empty, frame)")
         }
         for (index, frame) in frames.enumerated() {
             var flags: Int32 = index < frames.count - 1 ? ZMQ_SNDMORE : 0

@@ -25,8 +25,9 @@ public final class CurveAuthenticator: @unchecked Sendable {
         domains: [String: Set<String>] = [:],
         onReject: (@Sendable (String) -> Void)? = nil
     ) throws {
-        let policy = ZAPPolicy(allowedPublicKeys: try Set(allowedPublicKeys.map(ZAPPolicy.normalise)),
-                               domainKeys: try domains.mapValues { try Set($0.map(ZAPPolicy.normalise)) })
+        let policy = ZAPPolicy(
+            allowedPublicKeys: try Set(allowedPublicKeys.map(ZAPPolicy.normalise)),
+            domainKeys: try domains.mapValues { try Set($0.map(ZAPPolicy.normalise)) })
         let state = State(policy: policy, onReject: onReject)
         let zap = try context.socket(.rep)
         try zap.setLinger(milliseconds: 0)

@@ -38,7 +38,10 @@ struct ZAPPolicy {
     func decide(_ request: ZAPRequest) -> ZAPDecision {
         let peer = request.address.isEmpty ? "an unknown address" : request.address
         guard request.mechanism == "CURVE" else {
-            return .reject(reason: "Refused a \(request.mechanism) client from \(peer) (ZAP domain '\(request.domain)'): only CURVE clients with an allowed public key may connect.")
+            return .reject(
+                reason:
+                    "Refused a \(request.mechanism) client from \(peer) (ZAP domain '\(request.domain)'): only CURVE clients with an allowed public key may connect."
+            )
         }
         guard request.credentials.count == 1, request.credentials[0].count == 32,
             let key = try? ZMQ.z85Encode(request.credentials[0])
@@ -46,7 +49,10 @@ struct ZAPPolicy {
             return .reject(reason: "Refused a CURVE client from \(peer): its credentials are not a 32-byte public key.")
         }
         guard (domainKeys[request.domain] ?? allowedPublicKeys).contains(key) else {
-            return .reject(reason: "Refused a CURVE client from \(peer) (ZAP domain '\(request.domain)'): its public key \(key) is not on the allow-list; add it to the allowed keys to let this client in.")
+            return .reject(
+                reason:
+                    "Refused a CURVE client from \(peer) (ZAP domain '\(request.domain)'): its public key \(key) is not on the allow-list; add it to the allowed keys to let this client in."
+            )
         }
         return .accept(userId: key)
     }

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CZeroMQ
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A dedicated OS thread (pthread) for a socket loop.
 ///
@@ -30,24 +31,28 @@ public final class SocketThread: @unchecked Sendable {
         let payload = ThreadPayload(name: name, body: body)
         let argument = Unmanaged.passRetained(payload).toOpaque()
         #if canImport(Darwin)
-        var thread: pthread_t? = nil
+            var thread: pthread_t? = nil
         #else
-        var thread = pthread_t()
+            var thread = pthread_t()
         #endif
-        let result = pthread_create(&thread, nil, { argument in
-            let payload = Unmanaged<ThreadPayload>.fromOpaque(argument!).takeRetainedValue()
-            payload.nameCurrentThread()
-            payload.run()
-            return nil
-        }, argument)
+        let result = pthread_create(
+            &thread, nil,
+            { argument in
+                let payload = Unmanaged<ThreadPayload>.fromOpaque(argument!).takeRetainedValue()
+                payload.nameCurrentThread()
+                payload.run()
+                return nil
+            }, argument)
         guard result == 0 else {
             Unmanaged<ThreadPayload>.fromOpaque(argument).release()
-            fatalError("Could not start thread '\(name)': \(String(cString: strerror(result))). The process has run out of threads or memory.")
+            fatalError(
+                "Could not start thread '\(name)': \(String(cString: strerror(result))). The process has run out of threads or memory."
+            )
         }
         #if canImport(Darwin)
-        return SocketThread(name: name, thread: thread!)
+            return SocketThread(name: name, thread: thread!)
         #else
-        return SocketThread(name: name, thread: thread)
+            return SocketThread(name: name, thread: thread)
         #endif
     }
 
@@ -85,9 +90,9 @@ private final class ThreadPayload: @unchecked Sendable {
         // Linux limits thread names to 15 bytes plus the terminator.
         let short = String(decoding: Array(name.utf8.prefix(15)), as: UTF8.self)
         #if canImport(Darwin)
-        pthread_setname_np(short)
+            pthread_setname_np(short)
         #else
-        czmq_name_current_thread(short)
+            czmq_name_current_thread(short)
         #endif
     }
 }

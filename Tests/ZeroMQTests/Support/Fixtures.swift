@@ -2,9 +2,9 @@ import Synchronization
 import ZeroMQ
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 private let serial = Atomic<Int>(0)

@@ -37,7 +37,9 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-test: deps venv build test-swift test-engine
+# Lint first (seconds), then the Swift suites, the engine's pytest, the committed fuzz corpus
+# through a plain build, and a bounded libFuzzer run over the wire decoders.
+test: deps venv build lint test-swift test-engine fuzz-replay fuzz-smoke
 
 test-swift: deps venv
 	$(SWIFT) test
@@ -55,14 +57,15 @@ bench: deps
 
 fmt:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
-	$(VENV)/bin/ruff format engine
+	$(VENV)/bin/ruff format engine bench
 
-lint:
-	$(SWIFT) format lint --recursive Sources Tests Package.swift
-	$(VENV)/bin/ruff check engine
+lint: venv
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+	$(VENV)/bin/ruff check engine bench
+	$(VENV)/bin/ruff format --check engine bench
 
 clean:
-	rm -rf .build .sparsegrid
+	rm -rf .build .build-fuzz .sparsegrid
 
 # --- Fuzzing the wire decoders (Sources/WireFuzz; results in bench/RESULTS.md) ---------------
 # fuzz-build: libFuzzer + AddressSanitizer, release, in its own scratch path (.build-fuzz).

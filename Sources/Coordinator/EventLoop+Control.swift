@@ -53,7 +53,7 @@ extension EventLoop {
         if let frames = try? Codec.frames(.reply, reply) {
             // Replies to the CLI go out after this turn's commit as well.
             let control = self.control
-            afterCommit.append { try? control.send([identity] + frames) }
+            afterCommit.append { _ = try? control.send([identity] + frames) }
         }
     }
 

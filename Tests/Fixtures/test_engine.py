@@ -3,6 +3,7 @@
 only (no torch import, so a task takes milliseconds). Parameters it understands (task params):
 
   sleep            seconds to run before finishing (progress events every 0.1 s)
+  spin             seconds of busy CPU work before finishing (progress events every second)
   exit_code        exit with this status after the sleep (2 = invalid task)
   fail_attempts    fail (exit 3) this many times per task id, then succeed; the count is kept
                    in $TEST_ENGINE_STATE (a directory) so it survives across workers
@@ -86,6 +87,17 @@ def main():
         step += 1
         emit("progress", epoch=1, epochs=1, step=step, loss=1.0 / step)
         time.sleep(min(0.1, max(0.0, sleep - (time.time() - start))))
+
+    spin = float(params.get("spin", 0))
+    start = time.time()
+    last = start
+    while time.time() - start < spin:
+        x = 0
+        for k in range(20000):
+            x += k * k
+        if time.time() - last >= 1:
+            last = time.time()
+            emit("progress", epoch=1, epochs=1, step=int(last - start), loss=1.0)
 
     code = int(params.get("exit_code", 0))
     if code:

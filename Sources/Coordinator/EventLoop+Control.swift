@@ -58,7 +58,14 @@ extension EventLoop {
     }
 
     func launch(_ plan: SweepPlan, now: Double) throws -> ControlReply {
-        try flush(now: now)  // earlier state changes first: launch commits on its own
+        do {
+            try flush(now: now)  // earlier state changes first: launch commits on its own
+        } catch let error as StoreError {
+            // Not a failed launch but a failed commit: stop the loop like any other (the run
+            // loop checks), so nothing of this turn is sent.
+            fatalStoreError = error
+            throw error
+        }
         let summary = try store.launch(plan, now: now)
         plans[plan.name] = plan
         let seeds = try store.loadSnapshot(sweep: plan.name).tasks.map(RestoredState.seed)

@@ -65,7 +65,7 @@ final class EventLoop {
     }
 
     /// Set when a commit failed and the loop stopped (the coordinator reports it and exits).
-    private(set) var fatalStoreError: StoreError?
+    var fatalStoreError: StoreError?
 
     func run(until stopped: @escaping @Sendable () -> Bool) {
         let items = [PollItem(socket: workers, events: .readable), PollItem(socket: control, events: .readable)]
@@ -83,6 +83,8 @@ final class EventLoop {
                 if fired[1].contains(.readable) {
                     while let message = try control.receiveMessage(dontWait: true) {
                         handleControlMessage(message, now: now)
+                        // A launch whose commit failed: stop as below, sending nothing.
+                        if let error = fatalStoreError { throw error }
                     }
                 }
                 if now - lastTick >= 0.05 {

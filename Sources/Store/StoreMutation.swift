@@ -23,6 +23,8 @@ public enum StoreMutation: Sendable {
     /// Refreshes last_seen; ignored for a worker that never registered, since a heartbeat
     /// carries no state worth failing a batch over.
     case workerSeen(id: String, at: Double)
+    /// A known worker's state changes; its host and info stay as stored.
+    case workerState(id: String, state: String, at: Double)
     /// Records a content-addressed file; a repeat of the same sha256 is a no-op.
     case artifact(sha256: String, bytes: Int64, path: String, at: Double)
     case taskArtifact(taskId: String, name: String, sha256: String)
@@ -41,6 +43,7 @@ public enum StoreMutation: Sendable {
         case .metric(let a, let step, let name, _): "record metric \(name) at step \(step) of attempt \(a)"
         case .worker(let id, _, _, _, _): "register worker \(id)"
         case .workerSeen(let id, _): "mark worker \(id) as seen"
+        case .workerState(let id, let state, _): "set worker \(id) to \(state)"
         case .artifact(let sha, _, _, _): "record artifact \(sha)"
         case .taskArtifact(let t, let name, let sha): "link artifact \(name) (\(sha)) to task \(t)"
         case .sweepCancelled(let s, let c, _): c ? "cancel sweep \(s)" : "un-cancel sweep \(s)"

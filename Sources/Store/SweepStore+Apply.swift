@@ -101,6 +101,10 @@ extension SweepStore {
             try db.cachedStatement(sql: "UPDATE workers SET last_seen = ? WHERE id = ?")
                 .execute(arguments: [at, id])
 
+        case .workerState(let id, let state, let at):
+            try db.cachedStatement(sql: "UPDATE workers SET state = ?, last_seen = ? WHERE id = ?")
+                .execute(arguments: [state, at, id])
+
         case .artifact(let sha256, let bytes, let path, let at):
             // Content-addressed: the same bytes produced twice are one artifact.
             try db.cachedStatement(

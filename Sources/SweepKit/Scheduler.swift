@@ -147,6 +147,7 @@ public struct Scheduler: Sendable {
             engine: engine, device: device, retries: retries, cancelled: cancelled,
             deadAfter: deadAfter)
         let keep = Set(seeds.map(\.id))
+        var dropped: Set<String> = []
         for (id, task) in tasks where task.sweep == name && !keep.contains(id) {
             for attemptId in task.running {
                 endAttempt(
@@ -155,7 +156,9 @@ public struct Scheduler: Sendable {
             }
             tasks[id] = nil
             artifacts[id] = nil
+            dropped.insert(id)
         }
+        if !dropped.isEmpty { endedAttempts = endedAttempts.filter { !dropped.contains($0.value.taskId) } }
         for seed in seeds {
             if var existing = tasks[seed.id] {
                 // A running task keeps running; anything else takes the store's state.

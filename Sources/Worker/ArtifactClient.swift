@@ -60,10 +60,13 @@ final class ArtifactClient {
             }
             let envelope = try receive()
             if envelope.type == .missing {
-                throw WorkerError(try envelope.decode(Missing.self).reason)
+                let missing = try envelope.decode(Missing.self)
+                try missing.validate()
+                throw WorkerError(missing.reason)
             }
             guard envelope.type == .chunk else { continue }
             let chunk = try envelope.decode(Chunk.self)
+            try chunk.validate(payloadBytes: envelope.payload?.count ?? 0)
             inFlight -= 1
             guard chunk.sha256 == sha, chunk.offset == offset, let payload = envelope.payload, !payload.isEmpty else {
                 throw WorkerError("artifact \(sha.prefix(12)) arrived out of order; it will be fetched again")
@@ -94,9 +97,18 @@ final class ArtifactClient {
             var have: Have? = nil
             while have == nil {
                 let envelope = try receive()
-                if envelope.type == .have { have = try envelope.decode(Have.self) }
+                if envelope.type == .have {
+                    // Checked like any peer input: a negative offset used to reach UInt64(…) and trap.
+                    let reply = try envelope.decode(Have.self)
+                    try reply.validate()
+                    have = reply
+                }
             }
             if have!.complete { return }
+            guard have!.offset <= total else {
+                throw WorkerError(
+                    "the data socket claims \(have!.offset) bytes of the \(total)-byte artifact \(sha.prefix(12))")
+            }
             var offset = have!.offset
             var acked = offset
             var inFlight = 0
@@ -116,6 +128,7 @@ final class ArtifactClient {
                 let envelope = try receive()
                 guard envelope.type == .putAck else { continue }
                 let ack = try envelope.decode(PutAck.self)
+                try ack.validate()
                 inFlight -= 1
                 if ack.complete { return }
                 if let error = ack.error { failure = error } else { acked = max(acked, ack.offset) }

@@ -54,7 +54,7 @@ final class ControlClient {
                     + "address with --coordinator; for a finished sweep, `sparsegrid results --state DIR` reads the "
                     + "database without a coordinator.")
         }
-        let reply = try Codec.parse(frames).decode(ControlReply.self)
+        let reply = try Codec.parse(frames, maxHeaderBytes: WireLimits.maxControlBytes).decode(ControlReply.self)
         if !reply.ok { throw UserError(reply.error ?? "the coordinator refused the request") }
         return reply
     }

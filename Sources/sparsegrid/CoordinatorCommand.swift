@@ -17,10 +17,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
             It binds to loopback by default. To take workers from other hosts, bind a reachable \
             address with CURVE: --curve-key (this coordinator's secret key) and --authorized-keys (the \
             workers' public keys), made with `sparsegrid keygen`; or pass --insecure on a network you \
-            trust. The control socket stays on loopback.
+            trust. The control socket takes commands only with <state>/control.token (readable by \
+            this user alone); with --authorized-clients it also takes CURVE clients with those keys and \
+            may bind a reachable --control address.
 
             Then:  sparsegrid worker --coordinator tcp://HOST:5555 --curve-key w.key --server-key coord.pub
-                   sparsegrid launch sweeps/quick.yaml --coordinator tcp://127.0.0.1:5557
+                   sparsegrid launch sweeps/quick.yaml --coordinator tcp://127.0.0.1:5557 --state DIR
             """)
 
     @Option(name: .long, help: "State directory (database, artifacts, logs).")

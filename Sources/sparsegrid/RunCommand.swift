@@ -57,9 +57,12 @@ struct RunCommand: AsyncParsableCommand {
     func validate() throws {
         if workers < 0 { throw ValidationError("--workers must be 0 or more.") }
         if slots < 1 { throw ValidationError("--slots must be at least 1.") }
-        if heartbeat <= 0 || deadAfter <= heartbeat {
+        if !WireLimits.intervalRange.contains(heartbeat) || !WireLimits.intervalRange.contains(deadAfter)
+            || deadAfter <= heartbeat
+        {
             throw ValidationError(
-                "--dead-after (\(deadAfter)) must be longer than --heartbeat (\(heartbeat)), both positive.")
+                "--dead-after (\(deadAfter)) must be longer than --heartbeat (\(heartbeat)), both between 0.01 and 86400 s."
+            )
         }
     }
 
@@ -85,7 +88,7 @@ struct RunCommand: AsyncParsableCommand {
                 startedAt: Date().timeIntervalSince1970
             ).write(state: state)
             let client = try ControlClient(endpoint: coordinator.controlEndpoint, state: state)
-            let launched = try client.request(.launch, LaunchRequest(plan: plan), timeout: 30)
+            let launched = try client.request(.launch, LaunchRequest(plan: plan), timeout: 600)
             let n = { (key: String) in launched.body[key]?.intValue ?? 0 }
             print(
                 "sweep \(plan.name): \(n("total")) tasks (\(n("new")) new, \(n("reused")) reused, "

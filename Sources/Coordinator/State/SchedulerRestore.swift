@@ -80,9 +80,13 @@ func storeMutations(
                 error: failure?.error ?? error, stderrTail: failure?.stderrTail)
         ]
     case .workerDead(let workerId):
-        let known = scheduler.registration(ofWorker: workerId)
         let state = departing.remove(workerId) != nil ? "left" : "dead"
-        return [.worker(id: workerId, host: known?.host ?? "?", info: known?.info ?? .null, seenAt: now, state: state)]
+        guard let known = scheduler.registration(ofWorker: workerId) else {
+            // Restored from the database and never said hello here: keep its stored host and
+            // info (its CURVE key among them), change only its state.
+            return [.workerState(id: workerId, state: state, at: now)]
+        }
+        return [.worker(id: workerId, host: known.host, info: known.info, seenAt: now, state: state)]
     case .log(let entry):
         return [
             .event(

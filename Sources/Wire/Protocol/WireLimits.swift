@@ -4,11 +4,12 @@
 public enum WireLimits {
     /// One JSON header frame (a result's metrics and details included).
     public static let maxHeaderBytes = 4 << 20
-    /// A whole message on the worker and control sockets (libzmq drops bigger ones and the
+    /// A whole message on the worker and data sockets (libzmq drops bigger ones and the
     /// connection with them: ZMQ_MAXMSGSIZE).
     public static let maxMessageBytes = 16 << 20
     /// A control request (a launch carries the whole plan: ~300 bytes a task, so 100,000
-    /// tasks are ~30 MB). The control socket takes only authenticated requests.
+    /// tasks are ~30 MB). libzmq accepts a message of this size before the token is checked:
+    /// a local peer can make the coordinator read (and drop) one such message at a time.
     public static let maxControlBytes = 512 << 20
     /// Ids (workers, attempts, tasks, sweeps): 1…128 characters of [A-Za-z0-9._:@-].
     public static let maxIdLength = 128

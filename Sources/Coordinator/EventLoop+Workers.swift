@@ -116,9 +116,10 @@ extension EventLoop {
                 return
             }
         }
-        let digests = result.artifacts.map { ArtifactDigest(name: $0.name, sha256: $0.sha256, bytes: $0.bytes) }
         let outcome: Ack.Outcome
-        switch scheduler.resultArrived(attemptId: result.attemptId, from: workerId, artifacts: digests, now: now) {
+        switch scheduler.resultArrived(
+            attemptId: result.attemptId, from: workerId, artifacts: result.artifacts, now: now)
+        {
         case .accept(let taskId):
             mutations.append(
                 .result(

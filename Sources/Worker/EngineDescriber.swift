@@ -146,6 +146,9 @@ final class EngineDescriber: Sendable {
             throw WorkerError("cannot start \(command.executable): \(error.localizedDescription)")
         }
         defer { state.withLock { $0.process = nil } }
+        // A cancel that came between registering the process and starting it found nothing to
+        // kill: look again now that it runs.
+        if state.withLock({ $0.cancelled }) { kill(process.processIdentifier, SIGKILL) }
         // A describe that hangs is killed; the engine is then not offered.
         let timer = DispatchWorkItem { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         DispatchQueue.global().asyncAfter(deadline: .now() + Self.describeTimeout, execute: timer)

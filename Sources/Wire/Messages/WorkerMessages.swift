@@ -111,23 +111,16 @@ public struct TaskProgress: WireMessage {
     public var json: JSONValue { ["attemptId": .string(attemptId), "event": event] }
 }
 
-/// An artifact a task produced, already uploaded over the data socket.
-public struct ProducedArtifact: Sendable, Hashable {
-    public var name: String
-    public var sha256: String
-    public var bytes: Int64
+/// An artifact a task produced, already uploaded over the data socket: the scheduler's
+/// `ArtifactDigest`, with its wire form.
+public typealias ProducedArtifact = ArtifactDigest
 
-    public init(name: String, sha256: String, bytes: Int64) {
-        self.name = name
-        self.sha256 = sha256
-        self.bytes = bytes
-    }
-
+extension ArtifactDigest {
     init(json: JSONValue) throws {
         let f = try Fields(json, message: "result.artifacts[]")
-        name = try f.id("name")
-        sha256 = try f.sha256("sha256")
-        bytes = try f.int64("bytes", in: 0...WireLimits.maxArtifactBytes)
+        self.init(
+            name: try f.id("name"), sha256: try f.sha256("sha256"),
+            bytes: try f.int64("bytes", in: 0...WireLimits.maxArtifactBytes))
     }
 
     var json: JSONValue { ["name": .string(name), "sha256": .string(sha256), "bytes": .number(Double(bytes))] }

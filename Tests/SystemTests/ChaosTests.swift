@@ -139,7 +139,10 @@ struct ChaosTests {
     )
     func inFlightAttemptSurvivesRestart() async throws {
         let dir = Harness.tempDir("chaos-inflight")
-        let coordinator = try await CoordinatorUnderTest(dir: dir, heartbeat: 0.25, deadAfter: 2)
+        // A dead interval of 4 s: short enough for the test, long enough that a loaded 2-core
+        // machine (the suites run in parallel) does not declare the re-registered worker dead
+        // between heartbeats, which would be a different fault from the one tested here.
+        let coordinator = try await CoordinatorUnderTest(dir: dir, heartbeat: 0.25, deadAfter: 4)
         defer { coordinator.stop() }
         let worker = try coordinator.startWorker(id: "W", testEngine: true)
         defer { Harness.kill9(worker) }

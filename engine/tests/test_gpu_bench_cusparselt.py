@@ -509,8 +509,12 @@ def test_a_slow_eager_sparse_call_is_capped_with_its_count_and_reason_and_the_ru
     gemm = report["parts"]["gemm"]
     assert gemm["dense"]["n"] == 20 and "dense" not in gemm["capped"]
     record = gemm["capped"]["sparse"]
-    assert 3 <= record["calls"] < 20 and gemm["sparse"]["n"] == record["calls"]
-    assert re.search(r"eager call ~\d+ ms: \d+ calls timed instead of 2 \+ 20 \(cap 1.2 s", record["reason"])
+    assert gemm["sparse"]["n"] == record["calls"]
+    if record["calls"] < 3:  # a busy machine: 3 stand-in calls did not fit in the cap
+        assert record["calls"] == 1 and "the only sample" in record["reason"]
+    else:
+        assert record["calls"] < 20
+        assert re.search(r"eager call ~\d+ ms: \d+ calls timed instead of 2 \+ 20 \(cap 1.2 s", record["reason"])
     assert gemm["sparse_first_call"]["total_ms"] >= 120
     assert f"sparse: {record['reason']}" in table  # the note column of the F.linear table
     kernel = gemm["kernel_only"]["variants"]
@@ -521,7 +525,14 @@ def test_a_slow_eager_sparse_call_is_capped_with_its_count_and_reason_and_the_ru
         for variant in ("dense", "masked"):  # timed in full, unless this busy CPU made them slow too
             capped = row["capped"].get(variant)
             assert row[variant]["n"] == 20 if capped is None else capped["first_call_ms"] * 22 > 1200
-        assert 3 <= row["sparse_all"]["n"] < 20 and row["capped"]["sparse_all"]["calls"] == row["sparse_all"]["n"]
+        # The cap's rule: at least 3 calls where 3 fit, else the first call is the only sample
+        # (on a busy CI machine the stand-in's 2:4 forward can be slow enough for that).
+        calls = row["sparse_all"]["n"]
+        assert row["capped"]["sparse_all"]["calls"] == calls
+        if calls < 3:
+            assert calls == 1 and "the only sample" in row["capped"]["sparse_all"]["reason"]
+        else:
+            assert calls < 20
         assert "eager call" in row["capped"]["sparse_all"]["reason"]
         # auto: every 2:4 layer rejected on its slow eager call, none timed at length
         decisions = {d["layer"]: d for d in row["layer_timings"] if d["layer"] in ("conv2", "conv3", "fc1")}

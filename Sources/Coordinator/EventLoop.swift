@@ -187,7 +187,7 @@ final class EventLoop {
         case .log(let entry):
             note(entry, now: now)
         default:
-            mutations += storeMutations(for: effect, scheduler: scheduler, departing: &departing, now: now)
+            appendStoreMutations(for: effect, scheduler: scheduler, departing: &departing, now: now, into: &mutations)
         }
     }
 

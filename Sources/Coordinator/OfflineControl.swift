@@ -45,7 +45,8 @@ public enum OfflineControl {
         let effects = state.scheduler.drainEffects()
         var departing: Set<String> = []
         for effect in effects {
-            mutations += storeMutations(for: effect, scheduler: state.scheduler, departing: &departing, now: now)
+            appendStoreMutations(
+                for: effect, scheduler: state.scheduler, departing: &departing, now: now, into: &mutations)
         }
         try store.apply(mutations)
         return count(effects)

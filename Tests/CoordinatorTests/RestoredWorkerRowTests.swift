@@ -24,8 +24,9 @@ struct RestoredWorkerRowTests {
         _ = scheduler.drainEffects()
         scheduler.tick(now: 1000)
         var departing: Set<String> = []
-        let mutations = scheduler.drainEffects().flatMap {
-            storeMutations(for: $0, scheduler: scheduler, departing: &departing, now: 1000)
+        var mutations: [StoreMutation] = []
+        for effect in scheduler.drainEffects() {
+            appendStoreMutations(for: effect, scheduler: scheduler, departing: &departing, now: 1000, into: &mutations)
         }
         let workerRows = mutations.compactMap { mutation -> String? in
             switch mutation {

@@ -57,41 +57,39 @@ struct RestoredState {
 
 /// What a scheduler effect changes in the database (the messages it implies are the event
 /// loop's business). `departing`: workers that said bye, recorded as `left` rather than `dead`.
-func storeMutations(
+/// Appends to `out` (no array per effect: this runs several times per task on the hot path).
+func appendStoreMutations(
     for effect: SchedulerEffect, scheduler: Scheduler, departing: inout Set<String>,
-    now: Double
-) -> [StoreMutation] {
+    now: Double, into out: inout [StoreMutation]
+) {
     switch effect {
     case .assign, .cancel:
-        return []
+        return
     case .taskState(let taskId, let state, let error):
-        return [.taskState(taskId: taskId, state: state, error: error, at: now)]
+        out.append(.taskState(taskId: taskId, state: state, error: error, at: now))
     case .attemptsUsed(let taskId, let count):
-        return [.taskAttemptsUsed(taskId: taskId, attemptsUsed: count)]
+        out.append(.taskAttemptsUsed(taskId: taskId, attemptsUsed: count))
     case .attemptStarted(let attemptId, let taskId, let workerId, let attemptsUsed):
-        return [
-            .taskStarted(taskId: taskId, attemptsUsed: attemptsUsed, at: now),
-            .attemptStarted(attemptId: attemptId, taskId: taskId, workerId: workerId, at: now),
-        ]
+        out.append(.taskStarted(taskId: taskId, attemptsUsed: attemptsUsed, at: now))
+        out.append(.attemptStarted(attemptId: attemptId, taskId: taskId, workerId: workerId, at: now))
     case .attemptEnded(let attemptId, _, let outcome, let error, let failure):
-        return [
+        out.append(
             .attemptEnded(
                 attemptId: attemptId, outcome: outcome, at: now, exitCode: failure?.exitCode,
-                error: failure?.error ?? error, stderrTail: failure?.stderrTail)
-        ]
+                error: failure?.error ?? error, stderrTail: failure?.stderrTail))
     case .workerDead(let workerId):
         let state = departing.remove(workerId) != nil ? "left" : "dead"
         guard let known = scheduler.registration(ofWorker: workerId) else {
             // Restored from the database and never said hello here: keep its stored host and
             // info (its CURVE key among them), change only its state.
-            return [.workerState(id: workerId, state: state, at: now)]
+            out.append(.workerState(id: workerId, state: state, at: now))
+            return
         }
-        return [.worker(id: workerId, host: known.host, info: known.info, seenAt: now, state: state)]
+        out.append(.worker(id: workerId, host: known.host, info: known.info, seenAt: now, state: state))
     case .log(let entry):
-        return [
+        out.append(
             .event(
                 at: now, kind: entry.kind, sweep: entry.sweep, taskId: entry.taskId, workerId: entry.workerId,
-                message: entry.message)
-        ]
+                message: entry.message))
     }
 }

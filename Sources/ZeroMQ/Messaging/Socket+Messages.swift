@@ -76,9 +76,12 @@ extension Socket {
                 throw error
             }
             // A ROUTER makes up the routing-id frame itself; metadata rides on the frames the
-            // peer sent, so read it from the first frame that has it.
-            if userId == nil { userId = property("User-Id", of: message) }
-            if peerAddress == nil { peerAddress = property("Peer-Address", of: message) }
+            // peer sent, so read it from the first two frames (the look-ups are per message, on
+            // the hot path: not on every frame).
+            if frames.count < 2 {
+                if userId == nil { userId = property("User-Id", of: message) }
+                if peerAddress == nil { peerAddress = property("Peer-Address", of: message) }
+            }
             let count = zmq_msg_size(message)
             if count == 0 {
                 frames.append([])

@@ -678,6 +678,31 @@ def _time_calls(fn, count: int, device: torch.device) -> list[float]:
     return times
 
 
+def time_into_row(
+    row: dict, variants: dict, device, sizes: dict, errors: dict, first: dict
+) -> dict:
+    """Times `variants` under the per-variant cap (`time_capped`) and stores each variant's
+    summary in `row`, with the capped variants' records under "capped". Returns the samples."""
+    capped: dict = {}
+    cap = sizes["cap"]
+    times = time_capped(
+        variants,
+        device=device,
+        warmup=sizes["warmup"],
+        iterations=sizes["iterations"],
+        errors=errors,
+        capped=capped,
+        cap_s=cap["variant_s"],
+        min_calls=cap["min_calls"],
+        first=first,
+    )
+    for name, samples in times.items():
+        row[name] = summarize(samples)
+    if capped:
+        row["capped"] = capped
+    return times
+
+
 def time_capped(
     variants: dict,
     *,
@@ -1196,23 +1221,7 @@ def gemm_row(cfg: "Config", tokens: int, fan_in: int, fan_out: int) -> dict:
             cfg.run.log(
                 f"gemm {tokens}x{fan_in}x{fan_out}: sparse FAILED: {error_line(error)}"
             )
-    capped: dict = {}
-    cap = sizes["cap"]
-    times = time_capped(
-        variants,
-        device=device,
-        warmup=sizes["warmup"],
-        iterations=sizes["iterations"],
-        errors=errors,
-        capped=capped,
-        cap_s=cap["variant_s"],
-        min_calls=cap["min_calls"],
-        first=first,
-    )
-    for name, samples in times.items():
-        row[name] = summarize(samples)
-    if capped:
-        row["capped"] = capped
+    times = time_into_row(row, variants, device, sizes, errors, first)
     flop = 2 * tokens * fan_in * fan_out
     if "dense" in row:
         row["dense_tflops"] = flop / row["dense"]["median"] / 1e9
@@ -1286,7 +1295,7 @@ def gemm_row(cfg: "Config", tokens: int, fan_in: int, fan_out: int) -> dict:
             errors=kernel_errors,
             warm=set(kernel_variants) - {"dense"},
             warmup=ko["warmup"],
-            cap_s=cap["variant_s"],
+            cap_s=sizes["cap"]["variant_s"],
             can_retry=lambda _variant: cfg.fits((calls + 1) * (cfg.sparse_call_s or 0)),
         )
     except Exception as error:
@@ -1886,23 +1895,7 @@ def model_batch(name: str, batch: int, cfg: "Config") -> dict:
                     cfg.run.log(
                         f"models/{name}/bs{batch} sparse_auto FAILED: {error_line(error)}"
                     )
-        capped: dict = {}
-        cap = sizes["cap"]
-        times = time_capped(
-            variants,
-            device=device,
-            warmup=sizes["warmup"],
-            iterations=sizes["iterations"],
-            errors=errors,
-            capped=capped,
-            cap_s=cap["variant_s"],
-            min_calls=cap["min_calls"],
-            first=first,
-        )
-        for variant, samples in times.items():
-            row[variant] = summarize(samples)
-        if capped:
-            row["capped"] = capped
+        times = time_into_row(row, variants, device, sizes, errors, first)
         # The end-to-end numbers land first: a hang in the kernel-only timings must not lose them.
         cfg.run.put(
             where,
@@ -1935,7 +1928,7 @@ def model_batch(name: str, batch: int, cfg: "Config") -> dict:
                 errors=kernel_errors,
                 warm=set(slow),
                 warmup=ko["warmup"],
-                cap_s=cap["variant_s"],
+                cap_s=sizes["cap"]["variant_s"],
                 can_retry=lambda variant: cfg.fits(2 * first[variant][0]),
             )
         except Exception as error:

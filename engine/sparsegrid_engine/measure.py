@@ -15,9 +15,9 @@ import contextlib
 import copy
 import ctypes
 import gc
+import math
 import os
 import resource
-import time
 from collections.abc import Callable
 
 import torch
@@ -26,12 +26,44 @@ from torch.utils.flop_counter import FlopCounterMode
 from .kernels import build_sparse_model, sparse_kernel_unavailable, weight_storage
 from .protocol import InvalidTask, log
 from .sparsity import SparsityPlan, sparsity_report, target_layers, validate_method
+from .timing import (  # noqa: F401  (percentile, summarize, MAX_BLOCKS: re-exported for bench/ and tests)
+    INTERVAL_TEXT,
+    MAX_BLOCKS,
+    STOP_FIXED,
+    percentile,
+    summarize,
+    time_adaptive,
+)
 
 INPUT_SHAPE = (3, 32, 32)  # CIFAR-10 images, channels first
-LATENCY_DEFAULTS = {"batch_sizes": [1, 64], "warmup": 20, "iterations": 200}
-INTERLEAVE_BLOCK = 10  # calls per variant before switching to the next one
+INTERLEAVE_BLOCK = 10  # calls per variant before switching to the next one (the default `block`)
+LATENCY_DEFAULTS = {
+    "batch_sizes": [1, 64],
+    "warmup": 20,
+    "iterations": 200,  # the minimum calls per variant
+    "precision": 0.02,  # target relative half-width of each 95% interval; 0 = exactly `iterations` calls
+    "max_seconds": 30,  # time budget per batch size for the timed loop after warm-up and the minimum
+    "block": INTERLEAVE_BLOCK,
+}
+# What the engine accepts for measure.latency, in the RANGE format of `describe` (which
+# publishes this table); validate_measure_cfg checks every key against it.
+MEASURE_RANGES = {
+    "latency": {
+        "batch_sizes": {"type": "int_list", "min": 1, "max": 4096, "max_length": 16},
+        "warmup": {"type": "int", "min": 0, "max": 100_000},
+        "iterations": {"type": "int", "min": 1, "max": 1_000_000},
+        "precision": {"type": "number", "min": 0, "max": 0.5},
+        "max_seconds": {"type": "number", "min": 0, "max": 3600, "min_exclusive": True},
+        "block": {"type": "int", "min": 1, "max": 10_000},
+    }
+}
 MIB = 1024 * 1024
 SPARSE_RTOL = 2e-2  # fp16 sparse vs fp16 masked dense, whole network; atol scales with the output
+# (name, baseline variant, measured variant); speedup = t_baseline / t_measured
+COMPARISONS = (
+    ("masked_vs_dense", "dense_baseline", "as_given"),
+    ("sparse_vs_masked_fp16", "masked_fp16", "sparse_fp16"),
+)
 LATENCY_NAMES = ("latency_ms", "latency_p10_ms", "latency_p90_ms", "latency_sparse_ms")
 
 
@@ -39,15 +71,49 @@ LATENCY_NAMES = ("latency_ms", "latency_p10_ms", "latency_p90_ms", "latency_spar
 # Configuration
 
 
-def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+def _describe_range(spec: dict) -> str:
+    """The allowed values of a RANGE (interfaces.md section B) in words, for error messages."""
+    low = ("greater than" if spec.get("min_exclusive") else "at least") + f" {spec['min']}"
+    high = ("less than" if spec.get("max_exclusive") else "at most") + f" {spec['max']}"
+    if spec["type"] == "int_list":
+        return f"a non-empty list of at most {spec['max_length']} distinct integers, each {low} and {high}"
+    kind = "an integer" if spec["type"] == "int" else "a number"
+    return f"{kind} {low} and {high}"
+
+
+def _in_range(value, spec: dict) -> bool:
+    """Whether one scalar value fits an "int" or "number" RANGE (bools never do; nor NaN or infinities)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if spec["type"] == "int" and not isinstance(value, int):
+        return False
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    above = value > spec["min"] if spec.get("min_exclusive") else value >= spec["min"]
+    below = value < spec["max"] if spec.get("max_exclusive") else value <= spec["max"]
+    return above and below
+
+
+def _check_latency_key(key: str, value) -> None:
+    spec = MEASURE_RANGES["latency"][key]
+    if spec["type"] == "int_list":
+        item = {**spec, "type": "int"}
+        ok = (
+            isinstance(value, list) and 1 <= len(value) <= spec["max_length"] and all(_in_range(v, item) for v in value)
+        )
+    else:
+        ok = _in_range(value, spec)
+    if not ok:
+        raise InvalidTask(f"measure.latency: key '{key}' must be {_describe_range(spec)}, got {value!r}.")
 
 
 def validate_measure_cfg(cfg) -> dict:
     """The task's `measure` mapping, checked and normalised; raises InvalidTask naming the key.
 
-    Returns {"latency": {batch_sizes, warmup, iterations} or None, "flops": bool, "memory": bool}.
-    An absent or false entry turns that measurement off.
+    Returns {"latency": {batch_sizes, warmup, iterations, precision, max_seconds, block} or None,
+    "flops": bool, "memory": bool}. An absent or false entry turns that measurement off. Every
+    latency key is checked against MEASURE_RANGES (the table `describe` publishes); the one rule
+    a table cannot state, distinct batch sizes, is checked by hand.
     """
     if cfg is None:
         cfg = {}
@@ -69,91 +135,33 @@ def validate_measure_cfg(cfg) -> dict:
         for key in latency:
             if key not in LATENCY_DEFAULTS:
                 raise InvalidTask(
-                    f"measure.latency: unknown key '{key}'; allowed keys are batch_sizes, iterations, warmup."
+                    f"measure.latency: unknown key '{key}'; allowed keys are {', '.join(sorted(LATENCY_DEFAULTS))}."
                 )
         latency = {**LATENCY_DEFAULTS, **latency}
+        for key in MEASURE_RANGES["latency"]:
+            _check_latency_key(key, latency[key])
         sizes = latency["batch_sizes"]
-        if not (isinstance(sizes, list) and sizes and all(_positive_int(b) for b in sizes)):
-            raise InvalidTask(
-                f"measure.latency: key 'batch_sizes' must be a non-empty list of positive integers, got {sizes!r}."
-            )
         if len(set(sizes)) != len(sizes):
             raise InvalidTask(f"measure.latency: key 'batch_sizes' lists a batch size twice: {sizes!r}.")
-        if not _positive_int(latency["iterations"]):
-            raise InvalidTask(
-                f"measure.latency: key 'iterations' must be a positive integer, got {latency['iterations']!r}."
-            )
-        warmup = latency["warmup"]
-        if not (isinstance(warmup, int) and not isinstance(warmup, bool) and warmup >= 0):
-            raise InvalidTask(f"measure.latency: key 'warmup' must be a non-negative integer, got {warmup!r}.")
+        latency["batch_sizes"] = list(sizes)
     else:
         raise InvalidTask(f"measure: key 'latency' must be a mapping, true or false, got {latency!r}.")
     return {"latency": latency, "flops": bool(cfg.get("flops", False)), "memory": bool(cfg.get("memory", False))}
 
 
 # ---------------------------------------------------------------------------------------
-# Timing
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile (q in [0, 100]) of a non-empty list."""
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def summarize(samples: list[float]) -> dict:
-    return {
-        "median": percentile(samples, 50),
-        "p10": percentile(samples, 10),
-        "p90": percentile(samples, 90),
-        "mean": sum(samples) / len(samples),
-        "n": len(samples),
-    }
-
-
-def _time_block(fn: Callable, count: int, device: torch.device) -> list[float]:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(count)]
-        for start, end in events:
-            start.record()
-            fn()
-            end.record()
-        torch.cuda.synchronize(device)
-        return [start.elapsed_time(end) for start, end in events]
-    times = []
-    for _ in range(count):
-        began = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - began) * 1000)
-    return times
+# Timing (the loop and its intervals live in timing.py)
 
 
 def time_interleaved(
     variants: dict[str, Callable], *, device, warmup: int, iterations: int, block: int = INTERLEAVE_BLOCK
 ) -> dict[str, list[float]]:
-    """Per-call times (ms) of each variant, run in alternating blocks so drift hits all alike.
-
-    The order of variants flips every round so none always runs first after a switch.
-    """
-    device = torch.device(device)
-    names = list(variants)
-    with torch.inference_mode():
-        for name in names:
-            _time_block(variants[name], warmup, device)
-        times = {name: [] for name in names}
-        done, round_index = 0, 0
-        while done < iterations:
-            count = min(block, iterations - done)
-            order = names if round_index % 2 == 0 else names[::-1]
-            for name in order:
-                times[name] += _time_block(variants[name], count, device)
-            done += count
-            round_index += 1
-    return times
+    """Per-call times (ms) of each variant: exactly `iterations` calls each, run in alternating
+    blocks (the order flipped every round) so drift hits all alike."""
+    run = time_adaptive(
+        variants, device=device, warmup=warmup, iterations=iterations, block=block, precision=0, max_seconds=1
+    )
+    return run.times
 
 
 # ---------------------------------------------------------------------------------------
@@ -214,7 +222,11 @@ def _latency(model, method, device, cfg, input_shape, out, baseline=None):
         else None,
         "warmup": cfg["warmup"],
         "iterations": cfg["iterations"],
-        "interleave_block": INTERLEAVE_BLOCK,
+        "precision": cfg["precision"],
+        "max_seconds": cfg["max_seconds"],
+        "interleave_block": cfg["block"],
+        "max_blocks": MAX_BLOCKS,
+        "interval": INTERVAL_TEXT,
         "batch_sizes": {},
     }
     generator = torch.Generator().manual_seed(0)
@@ -235,10 +247,28 @@ def _latency(model, method, device, cfg, input_shape, out, baseline=None):
                 except RuntimeError as error:  # a kernel that fails must not fail the task
                     reason = f"sparse kernel path failed: {str(error).strip().splitlines()[0]}"
                     log(f"[measure] {reason}")
-            times = time_interleaved(variants, device=device, warmup=cfg["warmup"], iterations=cfg["iterations"])
-        stats = {k: summarize(v) for k, v in times.items()}
-        info["batch_sizes"][str(batch)] = {**stats, "sparse_reason": reason, "sparse_layers": sparse_layers}
-        desc = f"median of {cfg['iterations']} calls after {cfg['warmup']} warm-up, batch size {batch}"
+            run = time_adaptive(
+                variants,
+                device=device,
+                warmup=cfg["warmup"],
+                iterations=cfg["iterations"],
+                block=cfg["block"],
+                precision=cfg["precision"],
+                max_seconds=cfg["max_seconds"],
+                comparisons=[c for c in COMPARISONS if c[1] in variants and c[2] in variants],
+            )
+        stats = {k: summarize(v) for k, v in run.times.items()}
+        info["batch_sizes"][str(batch)] = {
+            **stats,
+            "sparse_reason": reason,
+            "sparse_layers": sparse_layers,
+            "blocks": run.blocks,
+            "block_calls": run.block_calls,
+            "stopped": run.stopped,
+            "comparisons": run.comparisons,
+            "timed_seconds": run.seconds,
+        }
+        desc = _latency_desc(cfg, run, stats["as_given"]["n"], batch)
         suffixes = [f"_bs{batch}"] + ([""] if batch == first else [])
         for suffix in suffixes:
             as_given = stats["as_given"]
@@ -268,6 +298,28 @@ def _latency(model, method, device, cfg, input_shape, out, baseline=None):
             if sparse is None:
                 nulls["latency_sparse_ms" + suffix] = reason
     details["latency"] = info
+
+
+def _latency_desc(cfg: dict, run, calls: int, batch: int) -> str:
+    """How the latency medians of one batch size were taken, for their unit strings."""
+    blocks = len(run.blocks["as_given"])
+    if run.stopped == STOP_FIXED:
+        how = "fixed count"
+    else:
+        target = (
+            f"the 95% interval of every speedup in details.latency.batch_sizes.{batch}.comparisons"
+            if run.comparisons
+            else "the 95% interval of the as_given median"
+        )
+        how = (
+            f"adaptive: at least {cfg['iterations']} calls, then until {target} was within "
+            f"±{cfg['precision'] * 100:g}% or {cfg['max_seconds']:g} s of timing were spent; stopped: {run.stopped}"
+        )
+    size = f"{run.block_calls}" + (f", the last of {calls % run.block_calls}" if calls % run.block_calls else "")
+    return (
+        f"median of {calls} calls in {blocks} interleaved blocks of {size} ({how}), "
+        f"after {cfg['warmup']} warm-up calls, batch size {batch}"
+    )
 
 
 def _is_channels_last(model) -> bool:

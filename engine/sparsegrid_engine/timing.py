@@ -34,7 +34,8 @@ MAX_BLOCKS = 200  # rounds per batch size at most; block lists never grow past i
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 MIN_PAIRS = 5  # fewer block pairs give no interval (a bootstrap over 1-4 blocks is not one)
-CHECK_EVERY = 4  # rounds between precision checks once the minimum has run
+CHECK_EVERY = 4  # rounds between precision checks once the minimum has run, or 1/8 of the rounds
+# timed so far where that is more (an interval narrows with the square root of the blocks)
 BLOCK_DECIMALS = 6  # block medians kept to 1e-6 ms (1 ns), below the timers' resolution
 
 STOP_PRECISION = "precision reached"
@@ -223,7 +224,7 @@ def time_adaptive(
         for name in names:
             time_block(variants[name], warmup, device)
         started = clock()
-        done, stopped = 0, None
+        done, stopped, next_check = 0, None, min_rounds
         while stopped is None:
             rounds = len(blocks[names[0]])
             count = min(calls, iterations - done) if fixed else calls
@@ -241,7 +242,9 @@ def time_adaptive(
                 continue
             capped = rounds >= max_blocks
             spent = clock() - started >= max_seconds
-            due = (rounds - min_rounds) % CHECK_EVERY == 0 or capped or spent
+            due = rounds >= next_check or capped or spent
+            if rounds >= next_check:
+                next_check = rounds + max(CHECK_EVERY, rounds // 8)
             if due and _precise(blocks, comparisons, names[0], precision):
                 stopped = STOP_PRECISION
             elif capped:

@@ -101,7 +101,11 @@ def tiny_task(**overrides) -> dict:
         },
         "method": None,
         "data": {"dataset": "synthetic", "train": 120, "test": 40, "seed": 0},
-        "measure": {"latency": {"batch_sizes": [1, 2], "warmup": 1, "iterations": 3}, "flops": True, "memory": True},
+        "measure": {
+            "latency": {"batch_sizes": [1, 2], "warmup": 1, "iterations": 3, "precision": 0},
+            "flops": True,
+            "memory": True,
+        },
         "inputs": {},
         "device": "cpu",
     }

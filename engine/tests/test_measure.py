@@ -11,6 +11,7 @@ from torch import nn
 
 from sparsegrid_engine.kernels import nm_compressed_bytes
 from sparsegrid_engine.measure import (
+    MEASURE_RANGES,
     count_macs,
     measure_model,
     percentile,
@@ -24,7 +25,11 @@ from sparsegrid_engine.sparsity import apply_sparsity
 pytestmark = pytest.mark.usefixtures("two_threads")
 
 
-QUICK = {"latency": {"batch_sizes": [2, 1], "warmup": 1, "iterations": 4}, "flops": True, "memory": True}
+QUICK = {
+    "latency": {"batch_sizes": [2, 1], "warmup": 1, "iterations": 4, "precision": 0},
+    "flops": True,
+    "memory": True,
+}
 # The measurement names of engine/CONTRACT.md (accuracy, loss and training times come from train).
 CONTRACT_NAMES = (
     "latency_ms",
@@ -151,7 +156,7 @@ def test_peak_memory_grows_with_the_batch_size():
     model = _pristine("resnet18")
     peaks = []
     for batch in (1, 16):
-        cfg = {"latency": {"batch_sizes": [batch], "warmup": 0, "iterations": 1}, "memory": True}
+        cfg = {"latency": {"batch_sizes": [batch], "warmup": 0, "iterations": 1, "precision": 0}, "memory": True}
         metrics, _, _ = measure_model(model, plan=None, method=None, device="cpu", measure_cfg=cfg)
         peaks.append(metrics["peak_mib"])
     # One 64x32x32 fp32 activation is 0.25 MiB per image; at batch 16 a few of them are live.
@@ -159,7 +164,7 @@ def test_peak_memory_grows_with_the_batch_size():
 
 
 def test_dense_and_block_models_say_why_no_sparse_kernel_ran():
-    cfg = {"latency": {"batch_sizes": [1], "warmup": 0, "iterations": 2}, "memory": True}
+    cfg = {"latency": {"batch_sizes": [1], "warmup": 0, "iterations": 2, "precision": 0}, "memory": True}
     dense = copy.deepcopy(_pristine("resnet18"))
     metrics, _, details = measure_model(dense, plan=None, method=None, device="cpu", measure_cfg=cfg)
     assert metrics["latency_sparse_ms"] is None
@@ -241,8 +246,125 @@ def test_measure_config_errors_name_the_key(cfg, key):
 
 def test_measure_config_defaults():
     cfg = validate_measure_cfg({"latency": True, "flops": True})
-    assert cfg == {"latency": {"batch_sizes": [1, 64], "warmup": 20, "iterations": 200}, "flops": True, "memory": False}
+    latency = {
+        "batch_sizes": [1, 64],
+        "warmup": 20,
+        "iterations": 200,
+        "precision": 0.02,
+        "max_seconds": 30,
+        "block": 10,
+    }
+    assert cfg == {"latency": latency, "flops": True, "memory": False}
     assert validate_measure_cfg(None) == {"latency": None, "flops": False, "memory": False}
+
+
+def _rejected(spec: dict) -> list:
+    """Values just outside a RANGE, of the wrong type, or not finite."""
+    low, high = spec["min"], spec["max"]
+    if spec["type"] == "int_list":
+        too_many = list(range(1, spec["max_length"] + 2))
+        return [[], [low - 1], [high + 1], [1, 2.5], [True], [2.0], 4, "1", None, too_many]
+    step = 1 if spec["type"] == "int" else 1e-6
+    values = [low if spec.get("min_exclusive") else low - step, high + step, "1", True, None, [1]]
+    if spec["type"] == "int":
+        return values + [1.5, 2.0]
+    return values + [float("nan"), float("inf")]
+
+
+def _accepted(spec: dict) -> list:
+    """The bounds themselves (where inclusive), and a value just inside an exclusive one."""
+    low, high = spec["min"], spec["max"]
+    if spec["type"] == "int_list":
+        return [[high], [low], list(range(1, spec["max_length"] + 1))]
+    return [low + 1e-6 if spec.get("min_exclusive") else low, high]
+
+
+RANGE_CASES = [(key, spec) for key, spec in MEASURE_RANGES["latency"].items()]
+
+
+@pytest.mark.parametrize("key, spec", RANGE_CASES, ids=[key for key, _ in RANGE_CASES])
+def test_every_latency_key_is_range_checked_from_the_published_table(key, spec):
+    assert "max" in spec and spec["max"] < float("inf"), "every number has a finite maximum"
+    for value in _rejected(spec):
+        with pytest.raises(InvalidTask, match=f"'{key}' must be .*at most {spec['max']}") as error:
+            validate_measure_cfg({"latency": {key: value}})
+        assert repr(value)[:20] in str(error.value)
+    for value in _accepted(spec):
+        assert validate_measure_cfg({"latency": {key: value}})["latency"][key] == value
+
+
+def test_the_published_table_covers_every_latency_key_and_only_those():
+    assert set(MEASURE_RANGES) == {"latency"}
+    assert set(MEASURE_RANGES["latency"]) == set(validate_measure_cfg({"latency": True})["latency"])
+    assert MEASURE_RANGES["latency"]["max_seconds"]["min_exclusive"] is True
+    for spec in MEASURE_RANGES["latency"].values():
+        assert spec["type"] in ("int", "number", "int_list")
+
+
+class _Tiny(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3)
+        self.fc = nn.Linear(width * 6 * 6, 10)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+def _tiny_pair():
+    torch.manual_seed(0)
+    return _Tiny(8), _Tiny(8)
+
+
+def test_comparisons_pair_the_masked_model_with_its_dense_baseline():
+    model, baseline = _tiny_pair()
+    cfg = {"latency": {"batch_sizes": [1, 2], "warmup": 2, "iterations": 20, "block": 4, "precision": 0}}
+    metrics, units, details = measure_model(
+        model, plan=None, method=None, device="cpu", measure_cfg=cfg, input_shape=(3, 8, 8), baseline=baseline
+    )
+    latency = details["latency"]
+    assert latency["precision"] == 0 and latency["max_seconds"] == 30
+    for batch in (1, 2):
+        info = latency["batch_sizes"][str(batch)]
+        (comparison,) = info["comparisons"]
+        assert comparison["name"] == "masked_vs_dense"
+        assert (comparison["baseline"], comparison["measured"]) == ("dense_baseline", "as_given")
+        assert comparison["speedup"] == metrics[f"latency_dense_ms_bs{batch}"] / metrics[f"latency_ms_bs{batch}"]
+        assert comparison["verdict"] in ("faster", "slower", "no detectable difference")
+        lo, hi = comparison["ci95"]
+        assert lo <= hi and comparison["pairs"] == 5
+        assert {k: len(v) for k, v in info["blocks"].items()} == {"as_given": 5, "dense_baseline": 5}
+        assert info["block_calls"] == 4 and info["stopped"] == "fixed count"
+        assert info["as_given"]["n"] == info["dense_baseline"]["n"] == 20
+        assert "median of 20 calls in 5 interleaved blocks of 4 (fixed count)" in units[f"latency_ms_bs{batch}"]
+        assert "5 interleaved blocks" in units[f"latency_dense_ms_bs{batch}"]
+    assert metrics["latency_dense_ms"] == metrics["latency_dense_ms_bs1"]
+
+
+def test_adaptive_units_say_how_the_loop_stopped():
+    model, _ = _tiny_pair()
+    cfg = {
+        "latency": {
+            "batch_sizes": [1],
+            "warmup": 0,
+            "iterations": 8,
+            "block": 4,
+            "precision": 1e-9,
+            "max_seconds": 0.01,
+        }
+    }
+    metrics, units, details = measure_model(
+        model, plan=None, method=None, device="cpu", measure_cfg=cfg, input_shape=(3, 8, 8)
+    )
+    info = details["latency"]["batch_sizes"]["1"]
+    assert info["stopped"] == "time budget spent" and info["comparisons"] == []
+    blocks = len(info["blocks"]["as_given"])
+    assert blocks >= 2 and info["as_given"]["n"] == 4 * blocks
+    assert units["latency_ms"].startswith(
+        f"ms per forward call, median of {4 * blocks} calls in {blocks} interleaved blocks of 4 (adaptive: at "
+        "least 8 calls, then until the 95% interval of the as_given median was within ±1e-07% or 0.01 s of "
+        "timing were spent; stopped: time budget spent)"
+    )
 
 
 @pytest.mark.skipif(
@@ -252,11 +374,19 @@ def test_measure_config_defaults():
 def test_measure_model_on_a_sparse_gpu_times_real_sparse_kernels():
     model = copy.deepcopy(_pristine("resnet18"))
     plan = apply_sparsity(model, NM_2_4)
-    cfg = {"latency": {"batch_sizes": [64], "warmup": 5, "iterations": 20}, "flops": True, "memory": True}
+    cfg = {
+        "latency": {"batch_sizes": [64], "warmup": 5, "iterations": 20, "precision": 0},
+        "flops": True,
+        "memory": True,
+    }
     metrics, units, details = measure_model(model, plan=plan, method=NM_2_4, device="cuda", measure_cfg=cfg)
     info = details["latency"]["batch_sizes"]["64"]
     assert metrics["latency_sparse_ms"] is not None, info["sparse_reason"]
     assert metrics["latency_sparse_ms"] == info["sparse_fp16"]["median"]
     assert info["masked_fp16"]["n"] == info["sparse_fp16"]["n"] == 20
+    (comparison,) = info["comparisons"]  # no baseline given: only the sparse-kernel pair
+    assert comparison["name"] == "sparse_vs_masked_fp16"
+    assert comparison["speedup"] == info["masked_fp16"]["median"] / metrics["latency_sparse_ms"]
+    assert len(info["blocks"]["sparse_fp16"]) == len(info["blocks"]["masked_fp16"]) == comparison["pairs"] == 2
     assert any(layer["sparse"] for layer in info["sparse_layers"])
     assert "max_memory_allocated" in units["peak_mib"]

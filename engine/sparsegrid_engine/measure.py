@@ -2,8 +2,8 @@
 
 The measurement rules (README.md, "Measurements"): warm-up before timing, CUDA events and
 synchronisation on a GPU, a fixed and recorded thread count on CPU, median with p10/p90 over many calls,
-variants that are compared timed interleaved in one process, and a unit string for every
-metric. `latency_sparse_ms` is only ever a measured time through real sparse kernels;
+variants that are compared timed interleaved in one process (blocked and adaptive, each comparison
+with a 95% bootstrap interval and a verdict: timing.py), and a unit string for every metric. `latency_sparse_ms` is only ever a measured time through real sparse kernels;
 where none ran it is null and details.null_reasons says why.
 
     metrics, units, details = measure_model(model, plan=plan, method=method, device="cpu",

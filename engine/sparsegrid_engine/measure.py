@@ -104,7 +104,8 @@ def _check_latency_key(key: str, value) -> None:
     else:
         ok = _in_range(value, spec)
     if not ok:
-        raise InvalidTask(f"measure.latency: key '{key}' must be {_describe_range(spec)}, got {value!r}.")
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:80] + "…"  # hostile input stays short
+        raise InvalidTask(f"measure.latency: key '{key}' must be {_describe_range(spec)}, got {shown}.")
 
 
 def validate_measure_cfg(cfg) -> dict:

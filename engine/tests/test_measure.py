@@ -293,6 +293,12 @@ def test_every_latency_key_is_range_checked_from_the_published_table(key, spec):
         assert validate_measure_cfg({"latency": {key: value}})["latency"][key] == value
 
 
+def test_a_huge_hostile_value_gives_a_short_error():
+    with pytest.raises(InvalidTask, match="'batch_sizes'") as error:
+        validate_measure_cfg({"latency": {"batch_sizes": list(range(1, 100_000))}})
+    assert len(str(error.value)) < 300
+
+
 def test_the_published_table_covers_every_latency_key_and_only_those():
     assert set(MEASURE_RANGES) == {"latency"}
     assert set(MEASURE_RANGES["latency"]) == set(validate_measure_cfg({"latency": True})["latency"])

@@ -175,6 +175,17 @@ def test_describe_lists_models_methods_and_versions():
     assert {"dense", "n_m", "block"} <= set(info["methods"])
     assert info["cuda"]["available"] == torch.cuda.is_available()
     assert info["stage_params"]["lr"] == 0.05 and info["stage_params"]["epochs"] == {"train": 10, "finetune": 3}
+    ranges = info["ranges"]
+    assert set(ranges) == {"stage_params", "methods", "measure", "seed", "rules"}
+    assert ranges["methods"]["block"]["probability"] == {
+        "type": "number",
+        "min": 0,
+        "max": 1,
+        "min_exclusive": True,
+        "max_exclusive": True,
+    }
+    assert ranges["stage_params"]["epochs"] == {"type": "int", "min": 0, "max": 10000}
+    assert set(info["code"]) == {"commit", "dirty", "source"}
 
 
 def test_stray_output_cannot_corrupt_the_event_stream():

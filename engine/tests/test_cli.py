@@ -144,7 +144,7 @@ def test_unknown_model_exits_2_listing_the_valid_models(tmp_path, cache_dir):
     "change, fragment",
     [
         ({"params": {"learning_rate": 0.1}}, "unknown parameter(s) learning_rate; valid parameters: model, seed"),
-        ({"method": {"name": "nm_2_4", "kind": "n_m", "n": 4, "m": 4}}, "'n' must be an integer from 1"),
+        ({"method": {"name": "nm_2_4", "kind": "n_m", "n": 4, "m": 4}}, "'n' must be less than m = 4"),
         ({"data": {"dataset": "mnist"}}, "unknown dataset 'mnist'"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
         ({"measure": {"latency": {"batch_sizes": []}}}, "batch_sizes"),

@@ -1,11 +1,14 @@
-"""Command line: `run --task FILE --workdir DIR`, `describe`, `make-synthetic`.
+"""Command line: `run --task FILE --workdir DIR`, `check --task FILE`, `describe`, `make-synthetic`.
 
     PYTHONPATH=engine python -m sparsegrid_engine run --task task.json --workdir /tmp/w
+    PYTHONPATH=engine python -m sparsegrid_engine check --task task.json
     PYTHONPATH=engine python -m sparsegrid_engine describe
     PYTHONPATH=engine python -m sparsegrid_engine make-synthetic --out DIR --train 512 --test 256 --seed 0
 
 `run` speaks engine/CONTRACT.md: JSON lines on stdout, exit 0 with one result, 2 for an
-invalid task, 1 for anything else.
+invalid task, 1 for anything else. `check` validates a task as `run` does before any work
+(no data read, no weights allocated): prints `ok` and exits 0, or prints the reason on stderr
+and exits 2 (1 when the file cannot be read).
 """
 
 import argparse
@@ -47,6 +50,26 @@ def _run(args) -> int:
         return EXIT_FAILED
 
 
+def _check(args) -> int:
+    try:
+        try:
+            with open(args.task) as f:
+                task = json.load(f)
+        except OSError as e:
+            log(f"cannot read the task file {args.task}: {e.strerror}.")
+            return EXIT_FAILED
+        except ValueError as e:
+            raise InvalidTask(f"the task file {args.task} is not valid JSON: {e}.") from e
+        from .runner import validate_task  # imports torch: after the task file is known to be readable
+
+        validate_task(task)
+    except InvalidTask as e:
+        log(f"invalid task: {e}")
+        return EXIT_INVALID
+    sys.stdout.write("ok\n")
+    return EXIT_OK
+
+
 def _describe(_args) -> int:
     from .runner import describe
 
@@ -73,6 +96,9 @@ def main(argv=None) -> int:
     run.add_argument("--task", required=True, help="TASK.json written by the worker")
     run.add_argument("--workdir", required=True, help="directory for the checkpoint and scratch files")
     run.set_defaults(func=_run)
+    check = sub.add_parser("check", help="validate a task as run would, without running it: ok (exit 0) or exit 2")
+    check.add_argument("--task", required=True, help="TASK.json to check")
+    check.set_defaults(func=_check)
     sub.add_parser("describe", help="print the engine's models, methods, devices and versions as JSON").set_defaults(
         func=_describe
     )

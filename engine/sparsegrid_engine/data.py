@@ -250,9 +250,9 @@ def _int_field(spec: dict, key: str, default=None) -> int:
     return value
 
 
-def load_data(spec: dict) -> Dataset:
-    """Loads the data a task names: {"dataset": "synthetic", "train", "test", "seed"} or
-    {"dataset": "cifar10", "root", "allow_unverified"?}."""
+def check_data_spec(spec) -> str:
+    """The dataset a task's "data" names ("synthetic" or "cifar10"), after checking the spec's
+    keys and types; InvalidTask otherwise. Reads no file."""
     if not isinstance(spec, dict):
         raise InvalidTask(
             f'the task\'s "data" must be an object such as {{"dataset": "cifar10", "root": PATH}}; got {spec!r}.'
@@ -262,8 +262,9 @@ def load_data(spec: dict) -> Dataset:
         extra = set(spec) - {"dataset", "train", "test", "seed"}
         if extra:
             raise InvalidTask(f"unknown synthetic data key(s) {sorted(extra)}; valid: dataset, train, test, seed.")
-        folder = ensure_synthetic(_int_field(spec, "train"), _int_field(spec, "test"), _int_field(spec, "seed", 0))
-        return read_cifar_folder(folder)
+        for key, default in (("train", None), ("test", None), ("seed", 0)):
+            _int_field(spec, key, default)
+        return kind
     if kind == "cifar10":
         extra = set(spec) - {"dataset", "root", "allow_unverified"}
         if extra:
@@ -272,8 +273,17 @@ def load_data(spec: dict) -> Dataset:
             raise InvalidTask(
                 'data.root must be the path of the cifar-10-batches-py folder, e.g. "~/data/cifar-10-batches-py".'
             )
-        return read_cifar_folder(spec["root"], allow_unverified=bool(spec.get("allow_unverified", False)))
+        return kind
     raise InvalidTask(f"unknown dataset {kind!r}; valid datasets: cifar10, synthetic.")
+
+
+def load_data(spec: dict) -> Dataset:
+    """Loads the data a task names: {"dataset": "synthetic", "train", "test", "seed"} or
+    {"dataset": "cifar10", "root", "allow_unverified"?}."""
+    if check_data_spec(spec) == "synthetic":
+        folder = ensure_synthetic(_int_field(spec, "train"), _int_field(spec, "test"), _int_field(spec, "seed", 0))
+        return read_cifar_folder(folder)
+    return read_cifar_folder(spec["root"], allow_unverified=bool(spec.get("allow_unverified", False)))
 
 
 def hold_out(train: Split, n: int) -> tuple[Split, Split]:

@@ -6,21 +6,25 @@ the model from scratch. Both end the same way: strip the masks, evaluate on the 
 save `checkpoint.pt`, measure, and emit one `result` event.
 """
 
+import functools
 import hashlib
 import platform
+import re
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torchvision
 
-from . import __version__
-from .data import Dataset, hold_out, load_data
+from . import __version__, ranges
+from .data import Dataset, check_data_spec, hold_out, load_data
 from .measure import device_name, measure_model, validate_measure_cfg
 from .models import build_model, check_name
 from .protocol import InvalidTask, TaskFailed, emit, log
-from .sparsity import apply_sparsity, strip, validate_method
+from .sparsity import SKIP_ALIASES, apply_sparsity, check_skip, strip, validate_method
 from .train import FitResult, StageParams, evaluate, fit, parse_params, seed_everything
 
 ENGINE = "sparsity"
@@ -35,21 +39,33 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+_CUDA_DEVICE = re.compile(r"cuda(:[0-9]{1,3})?")
+
+
+def check_device(requested) -> str:
+    """The task's device as given ("auto" when absent); InvalidTask unless it is auto, cpu, cuda
+    or cuda:N. Whether this host has that device is resolve_device's question."""
+    if requested is None:
+        return "auto"
+    if requested in ("auto", "cpu") or (isinstance(requested, str) and _CUDA_DEVICE.fullmatch(requested)):
+        return requested
+    raise InvalidTask(f"unknown device {requested!r}; valid devices: auto, cpu, cuda, cuda:N.")
+
+
 def resolve_device(requested) -> torch.device:
     """ "auto" is cuda when one is visible, else cpu. Asking for cuda on a host without one is a
     failure of this host (exit 1, retried elsewhere), not of the task."""
-    if requested in (None, "auto"):
+    requested = check_device(requested)
+    if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested == "cpu":
         return torch.device("cpu")
-    if isinstance(requested, str) and requested.split(":")[0] == "cuda":
-        if not torch.cuda.is_available():
-            raise TaskFailed(
-                f"the task asks for device {requested!r} but this host has no usable CUDA device "
-                f"(torch {torch.__version__}); run it on a GPU worker or set device to cpu or auto."
-            )
-        return torch.device(requested)
-    raise InvalidTask(f"unknown device {requested!r}; valid devices: auto, cpu, cuda.")
+    if not torch.cuda.is_available():
+        raise TaskFailed(
+            f"the task asks for device {requested!r} but this host has no usable CUDA device "
+            f"(torch {torch.__version__}); run it on a GPU worker or set device to cpu or auto."
+        )
+    return torch.device(requested)
 
 
 def resolve_method(task: dict) -> dict | None:
@@ -161,24 +177,59 @@ def save_checkpoint(workdir: Path, model, *, model_name, method, task, accuracy)
     return artifact
 
 
-def run_task(task: dict, workdir) -> dict:
-    """Runs one task (engine/CONTRACT.md), emitting progress, artifact and result events.
-    Returns the result event's fields."""
+@dataclass(frozen=True)
+class CheckedTask:
+    """What validate_task read from a task, every part checked."""
+
+    params: dict
+    stage_params: StageParams
+    model_name: str
+    seed: int
+    method: dict | None
+    measure_cfg: object
+    device: str
+    artifact_in: dict | None
+
+
+def check_seed(params: dict) -> int:
+    seed = params.get("seed", 0)
+    if not ranges.accepts(ranges.SEED, seed):
+        raise InvalidTask(f"parameter seed must be {ranges.phrase(ranges.SEED)}; got {seed!r}.")
+    return seed
+
+
+def validate_task(task) -> CheckedTask:
+    """Checks everything about a task that can be checked before any work (params, method,
+    measure, device, the data spec's shape; skip names against the model's layer names, on the
+    meta device); raises InvalidTask naming what is wrong. Loads no data, allocates no weights."""
     if not isinstance(task, dict):
         raise InvalidTask("the task file must hold a JSON object.")
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    params = task.get("params") or {}
+    params = task.get("params")
+    params = {} if params is None else params
     artifact_in = input_checkpoint(task)
     p = parse_params(params, finetune=artifact_in is not None)
     model_name = check_name(params.get("model"))
-    seed = params.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InvalidTask(f"parameter seed must be a non-negative integer; got {seed!r}.")
+    seed = check_seed(params)
     method = resolve_method(task)
     measure_cfg = task.get("measure")
     validate_measure_cfg(measure_cfg)
-    device = resolve_device(task.get("device", "auto"))
+    device = check_device(task.get("device", "auto"))
+    check_data_spec(task.get("data"))
+    if method is not None and any(entry not in SKIP_ALIASES for entry in method.get("skip", [])):
+        with torch.device("meta"):
+            check_skip(build_model(model_name), method)
+    return CheckedTask(params, p, model_name, seed, method, measure_cfg, device, artifact_in)
+
+
+def run_task(task: dict, workdir) -> dict:
+    """Runs one task (engine/CONTRACT.md), emitting progress, artifact and result events.
+    Returns the result event's fields."""
+    checked = validate_task(task)
+    params, p, model_name, seed = checked.params, checked.stage_params, checked.model_name, checked.seed
+    method, measure_cfg, artifact_in = checked.method, checked.measure_cfg, checked.artifact_in
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(checked.device)
     if p.num_threads is not None:
         torch.set_num_threads(p.num_threads)
     label = device_name(device)
@@ -200,7 +251,7 @@ def run_task(task: dict, workdir) -> dict:
     model.to(device)
     if p.channels_last:
         model.to(memory_format=torch.channels_last)
-    plan = apply_sparsity(model, method) if method is not None else None
+    plan = apply_sparsity(model, method, seed=seed) if method is not None else None
 
     monitor = val_split if val_split is not None else test_split
     monitor_name = "val_acc" if val_split is not None else "test_acc"
@@ -258,6 +309,10 @@ def run_task(task: dict, workdir) -> dict:
         "device": str(device),
         "device_name": label,
         "threads": torch.get_num_threads(),
+        "cuda": torch.version.cuda,
+        "code": code_provenance(),
+        "cpu_model": cpu_model(),
+        "hostname": platform.node(),
         "task_id": task.get("task_id"),
         "stage": task.get("stage"),
         "params": params,
@@ -299,6 +354,58 @@ def _schedule(p: StageParams) -> str:
     return f"ReduceLROnPlateau on validation accuracy (mode max, patience {cfg['patience']}, factor {cfg['factor']})"
 
 
+ENGINE_SOURCE = Path(__file__).resolve().parent
+GIT_TIMEOUT_S = 2.0
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def _git(directory: Path, *args: str) -> str | None:
+    """stdout of `git -C directory ARGS`, or None when git is missing, fails or takes over 2 s."""
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(directory), *args],
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def git_provenance(directory: Path) -> dict:
+    """{"commit", "dirty", "source"} of the git checkout holding `directory`: the HEAD commit and
+    whether files under `directory` differ from it (untracked ones included); commit and dirty
+    are null and source "unknown" when it is not a git checkout or git is missing."""
+    head = _git(directory, "rev-parse", "HEAD")
+    commit = head.strip() if head is not None else ""
+    if not _SHA.fullmatch(commit):
+        return {"commit": None, "dirty": None, "source": "unknown"}
+    status = _git(directory, "status", "--porcelain", "--", ".")
+    return {"commit": commit, "dirty": None if status is None else bool(status.strip()), "source": "git"}
+
+
+@functools.cache
+def code_provenance() -> dict:
+    """git_provenance of this engine's source folder, computed once per process."""
+    return git_provenance(ENGINE_SOURCE)
+
+
+@functools.cache
+def cpu_model() -> str | None:
+    """The CPU's model name from /proc/cpuinfo (Linux), else platform.processor(), else null."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                    return value.strip()[:200]
+    except OSError:
+        pass
+    return platform.processor()[:200] or None
+
+
 def describe() -> dict:
     """What this engine can run, for the worker's hello."""
     from .models import MODELS
@@ -323,4 +430,26 @@ def describe() -> dict:
         "methods": ["dense", *METHOD_KINDS],
         "datasets": ["cifar10", "synthetic"],
         "stage_params": {**DEFAULTS, "epochs": {"train": DEFAULTS["epochs"], "finetune": FINETUNE_EPOCHS}},
+        "ranges": describe_ranges(),
+        "code": code_provenance(),
+    }
+
+
+def measure_ranges() -> dict:
+    """measure.py's own table when it has one, else the fallback with the same keys."""
+    try:
+        from .measure import MEASURE_RANGES
+    except ImportError:
+        return ranges.FALLBACK_MEASURE
+    return MEASURE_RANGES
+
+
+def describe_ranges() -> dict:
+    """The ranges the engine's checks use (ranges.py), for `describe`."""
+    return {
+        "stage_params": ranges.STAGE_PARAMS,
+        "methods": ranges.METHODS,
+        "measure": measure_ranges(),
+        "seed": ranges.SEED,
+        "rules": ranges.RULES,
     }

@@ -7,22 +7,28 @@ the layout sparse tensor cores read (channels-last im2col), so "m consecutive en
 row" are m consecutive input channels at one kernel position. Masks are built on W and
 mapped back to the weight's own shape.
 
-    plan = apply_sparsity(model, {"kind": "n_m", "n": 2, "m": 4, "skip": ["first", "last"]})
+A block method with random select draws its blocks from a stream seeded by both the method's
+`seed` and the task's seed (block_generator); N:M and magnitude select depend on the weights only.
+`skip` takes layer names and the aliases first, last and shortcuts (ResNet projection convs).
+
+    plan = apply_sparsity(model, {"kind": "n_m", "n": 2, "m": 4, "skip": ["first", "last"]}, seed=task_seed)
     ... optimizer.step(); plan.enforce(model) ...
     plan.report(model)["sparsity"]
 """
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils import parametrize, prune
 
+from . import ranges
 from .protocol import InvalidTask
 
 METHOD_KINDS = ("n_m", "block")
-BLOCK_SELECT = ("random", "magnitude")
-SKIP_ALIASES = ("first", "last")
+BLOCK_SELECT = tuple(ranges.METHODS["block"]["select"]["values"])
+SKIP_ALIASES = tuple(ranges.METHODS["skip_aliases"])
 
 _COMMON_KEYS = {"name", "kind", "skip"}
 _KIND_KEYS = {
@@ -70,10 +76,6 @@ def _where(method) -> str:
     return f"sparsity method '{name}'" if name else "the sparsity method"
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -97,48 +99,53 @@ def validate_method(method: dict) -> None:
             )
     skip = method.get("skip", [])
     if not isinstance(skip, list) or not all(isinstance(s, str) and s for s in skip):
-        raise InvalidTask(f"{where}: key 'skip' must be a list of layer names or 'first'/'last', got {skip!r}.")
+        raise InvalidTask(
+            f"{where}: key 'skip' must be a list of layer names or the aliases {', '.join(SKIP_ALIASES)}, got {skip!r}."
+        )
     if kind == "n_m":
         _validate_n_m(method, where)
     else:
         _validate_block(method, where)
 
 
+def _key(method: dict, where: str, key: str, rng: dict, what: str = ""):
+    """The method's value for `key`, or InvalidTask naming the key and its range."""
+    value = method[key]
+    if not ranges.accepts(rng, value):
+        raise InvalidTask(f"{where}: key '{key}' must be {ranges.phrase(rng)}{what}, got {value!r}.")
+    return value
+
+
 def _validate_n_m(method: dict, where: str) -> None:
     for key in ("n", "m"):
         if key not in method:
             raise InvalidTask(f"{where}: key '{key}' is missing; an n_m method needs n and m, e.g. n: 2, m: 4.")
-    n, m = method["n"], method["m"]
-    if not _is_int(m) or m < 2:
-        raise InvalidTask(f"{where}: key 'm' must be an integer of at least 2 (the group size), got {m!r}.")
-    if not _is_int(n) or not 1 <= n < m:
-        raise InvalidTask(
-            f"{where}: key 'n' must be an integer from 1 to m-1 = {m - 1} (weights kept per group of m), got {n!r}."
-        )
+    table = ranges.METHODS["n_m"]
+    m = _key(method, where, "m", table["m"], " (the group size)")
+    n = _key(method, where, "n", table["n"], " (weights kept per group of m)")
+    if not n < m:
+        raise InvalidTask(f"{where}: key 'n' must be less than m = {m} (weights kept per group of m), got {n!r}.")
 
 
 def _validate_block(method: dict, where: str) -> None:
-    shape = method.get("shape")
-    if not (isinstance(shape, list) and len(shape) == 2 and all(_is_int(s) and s >= 1 for s in shape)):
-        raise InvalidTask(f"{where}: key 'shape' must be two positive integers [rows, cols], got {shape!r}.")
-    select = method.get("select", "random")
-    if select not in BLOCK_SELECT:
-        raise InvalidTask(f"{where}: key 'select' is {select!r}; valid values are {', '.join(BLOCK_SELECT)}.")
+    table = ranges.METHODS["block"]
+    if "shape" not in method:
+        raise InvalidTask(f"{where}: key 'shape' is missing; give the block size [rows, cols], e.g. [4, 4].")
+    _key(method, where, "shape", table["shape"], " ([rows, cols])")
+    if "select" in method:
+        _key(method, where, "select", table["select"])
     if "probability" not in method:
         raise InvalidTask(f"{where}: key 'probability' is missing; give the fraction of blocks to zero, e.g. 0.5.")
-    p = method["probability"]
-    if not _is_number(p) or not 0.0 < p < 1.0:
-        raise InvalidTask(f"{where}: key 'probability' must be a number strictly between 0 and 1, got {p!r}.")
+    p = _key(method, where, "probability", table["probability"], " (the fraction of blocks zeroed)")
     if "probability_start" in method:
-        start = method["probability_start"]
-        if not _is_number(start) or not 0.0 <= start <= p:
+        start = _key(method, where, "probability_start", table["probability_start"])
+        if start > p:
             raise InvalidTask(
-                f"{where}: key 'probability_start' must be a number from 0 to probability ({p}), got {start!r}; "
+                f"{where}: key 'probability_start' must be at most probability ({p}), got {start!r}; "
                 "a ramp only ever zeroes more blocks."
             )
-    seed = method.get("seed", 0)
-    if not _is_int(seed) or seed < 0:
-        raise InvalidTask(f"{where}: key 'seed' must be a non-negative integer, got {seed!r}.")
+    if "seed" in method:
+        _key(method, where, "seed", table["seed"])
 
 
 # ---------------------------------------------------------------------------------------
@@ -187,7 +194,28 @@ def _unfit_reason(module: nn.Module, method: dict) -> str | None:
     return None
 
 
-def _resolve_skip(layers, skip: list[str], where: str) -> dict[str, str]:
+SHORTCUT_REASON = "skipped by the method: residual shortcut (the study recommends preserving skip connections)"
+
+
+def shortcut_convs(model: nn.Module) -> list[str]:
+    """Names of the convolutions on residual shortcuts: those inside the `downsample` branch of a
+    torchvision ResNet block (the 1x1 projection convs). Identity shortcuts (MobileNet-V2,
+    EfficientNet-B0) and DenseNet's concatenations have no weights, so other models give []."""
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    names = []
+    for block_name, block in model.named_modules():
+        if isinstance(block, (BasicBlock, Bottleneck)) and block.downsample is not None:
+            prefix = f"{block_name}.downsample" if block_name else "downsample"
+            names += [
+                f"{prefix}.{n}" if n else prefix
+                for n, m in block.downsample.named_modules()
+                if isinstance(m, nn.Conv2d)
+            ]
+    return names
+
+
+def _resolve_skip(model: nn.Module, layers, skip: list[str], where: str) -> dict[str, str]:
     """Module name -> reason, for the layers the method's `skip` names."""
     names = [n for n, _ in layers]
     convs = [n for n, m in layers if isinstance(m, nn.Conv2d)]
@@ -202,15 +230,31 @@ def _resolve_skip(layers, skip: list[str], where: str) -> dict[str, str]:
             target = (linears or names or [None])[-1]
             if target is not None:
                 out[target] = "skipped by the method: last layer (the classifier)"
+        elif entry == "shortcuts":
+            out.update(dict.fromkeys(shortcut_convs(model), SHORTCUT_REASON))
         elif entry in names:
             out[entry] = "skipped by the method: named in 'skip'"
         else:
             examples = ", ".join(names[:3])
             raise InvalidTask(
                 f"{where}: key 'skip' names '{entry}', which is not a convolution or linear layer "
-                f"of this model; use 'first', 'last' or a module name such as {examples}."
+                f"of this model; use {', '.join(repr(a) for a in SKIP_ALIASES)} or a module name such as {examples}."
             )
     return out
+
+
+def check_skip(model: nn.Module, method: dict) -> None:
+    """InvalidTask when the method's `skip` names a layer the model does not have (the model may
+    live on the meta device: only its module names are read)."""
+    _resolve_skip(model, target_layers(model), method.get("skip", []), _where(method))
+
+
+def block_generator(method_seed: int, task_seed: int) -> np.random.Generator:
+    """The random stream of a block method's random select: numpy's SeedSequence mixes the
+    method's seed and the task's seed (both 0 .. 2**31-1) into a 128-bit PCG64 state, so every
+    pair gets its own masks. (torch's CPU generator keeps only 32 bits of its seed, too few to
+    hold both seeds without collisions.)"""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([method_seed, task_seed])))
 
 
 class SparsityPlan:
@@ -301,12 +345,18 @@ def sparsity_report(model: nn.Module, plan: SparsityPlan | None = None) -> dict:
 
 
 @torch.no_grad()
-def apply_sparsity(model: nn.Module, method: dict) -> SparsityPlan:
-    """Builds masks from the model's current weights and zeroes the masked weights in place."""
+def apply_sparsity(model: nn.Module, method: dict, seed: int = 0) -> SparsityPlan:
+    """Builds masks from the model's current weights and zeroes the masked weights in place.
+
+    `seed` is the task's seed: a block method with random select draws its blocks from
+    block_generator(method seed, task seed), so the same pair gives the same masks and another
+    task seed other masks. N:M and magnitude select depend on the weights only, not on seeds."""
     validate_method(method)
+    if not ranges.accepts(ranges.SEED, seed):
+        raise InvalidTask(f"the task seed must be {ranges.phrase(ranges.SEED)}, got {seed!r}.")
     strip(model)
     layers = target_layers(model)
-    skip = _resolve_skip(layers, method.get("skip", []), _where(method))
+    skip = _resolve_skip(model, layers, method.get("skip", []), _where(method))
     kind = method["kind"]
     if kind == "n_m":
         pattern = f"{method['n']}:{method['m']}"
@@ -314,7 +364,7 @@ def apply_sparsity(model: nn.Module, method: dict) -> SparsityPlan:
     else:
         pattern = "block {}x{}".format(*method["shape"])
         fraction = method.get("probability_start", method["probability"])
-        generator = torch.Generator().manual_seed(method.get("seed", 0))
+        generator = block_generator(method.get("seed", 0), seed)
     masks, skipped, patterns, block_state = {}, [], {}, {}
     for module_name, module in layers:
         reason = skip.get(module_name) or _unfit_reason(module, method)
@@ -331,7 +381,7 @@ def apply_sparsity(model: nn.Module, method: dict) -> SparsityPlan:
             rows, cols = matrix.shape
             grid = (rows // shape[0], cols // shape[1])
             if method.get("select", "random") == "random":
-                scores = torch.rand(grid, generator=generator)
+                scores = torch.from_numpy(generator.random(grid, dtype=np.float32))
                 block_state[name] = scores
                 block_keep = scores >= fraction
             else:

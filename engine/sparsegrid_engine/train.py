@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import ranges
 from .data import Split, augment, normalise, shuffled_batches, steps_per_epoch
 from .protocol import InvalidTask
 
@@ -56,18 +57,10 @@ class StageParams:
         return asdict(self)
 
 
-def _int(name, v, lo):
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise InvalidTask(f"parameter {name} must be an integer >= {lo}; got {v!r}.")
-    return v
-
-
-def _num(name, v, lo, hi=math.inf, lo_open=False):
-    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-    if not ok or v < lo or (lo_open and v == lo) or v >= hi:
-        bounds = f"{'>' if lo_open else '>='} {lo}" + (f" and < {hi}" if hi != math.inf else "")
-        raise InvalidTask(f"parameter {name} must be a number {bounds}; got {v!r}.")
-    return float(v)
+def _check(name, v, rng):
+    if not ranges.accepts(rng, v):
+        raise InvalidTask(f"parameter {name} must be {ranges.phrase(rng)}; got {v!r}.")
+    return float(v) if rng["type"] == "number" and v is not None else v
 
 
 def _scheduler(v):
@@ -76,44 +69,19 @@ def _scheduler(v):
     if v == "plateau":
         v = {"plateau": {}}
     if isinstance(v, dict) and set(v) == {"plateau"} and isinstance(v["plateau"], dict):
-        extra = set(v["plateau"]) - {"patience", "factor"}
+        extra = set(v["plateau"]) - set(ranges.PLATEAU)
         if extra:
             raise InvalidTask(f"unknown plateau scheduler key(s) {sorted(extra)}; valid: patience, factor.")
+        defaults = DEFAULTS["scheduler"]["plateau"]
         return {
             "plateau": {
-                "patience": _int("scheduler.plateau.patience", v["plateau"].get("patience", 5), 0),
-                "factor": _num("scheduler.plateau.factor", v["plateau"].get("factor", 0.1), 0, 1, True),
+                key: _check(f"scheduler.plateau.{key}", v["plateau"].get(key, defaults[key]), rng)
+                for key, rng in ranges.PLATEAU.items()
             }
         }
     raise InvalidTask(
-        f'parameter scheduler must be "none" or {{"plateau": {{"patience": 5, "factor": 0.1}}}}; got {v!r}.'
+        f'parameter scheduler must be "none", "plateau" or {{"plateau": {{"patience": 5, "factor": 0.1}}}}; got {v!r}.'
     )
-
-
-def _optional(check):
-    return lambda name, v: None if v is None else check(name, v)
-
-
-def _bool(name, v):
-    if not isinstance(v, bool):
-        raise InvalidTask(f"parameter {name} must be true or false; got {v!r}.")
-    return v
-
-
-_CHECKS = {
-    "epochs": lambda n, v: _int(n, v, 0),
-    "batch_size": lambda n, v: _int(n, v, 2),
-    "lr": lambda n, v: _num(n, v, 0, lo_open=True),
-    "momentum": lambda n, v: _num(n, v, 0, 1),
-    "weight_decay": lambda n, v: _num(n, v, 0),
-    "scheduler": lambda n, v: _scheduler(v),
-    "lr_final": _optional(lambda n, v: _num(n, v, 0)),
-    "val_split": lambda n, v: _int(n, v, 0),
-    "max_steps": _optional(lambda n, v: _int(n, v, 1)),
-    "eval_batch_size": lambda n, v: _int(n, v, 1),
-    "channels_last": _bool,
-    "num_threads": _optional(lambda n, v: _int(n, v, 1)),
-}
 
 
 def parse_params(params: dict, *, finetune: bool) -> StageParams:
@@ -124,7 +92,10 @@ def parse_params(params: dict, *, finetune: bool) -> StageParams:
     if unknown:
         raise InvalidTask(f"unknown parameter(s) {', '.join(unknown)}; valid parameters: {', '.join(VALID_PARAMS)}.")
     defaults = {**DEFAULTS, "epochs": FINETUNE_EPOCHS if finetune else DEFAULTS["epochs"]}
-    values = {k: _CHECKS[k](k, params.get(k, d)) for k, d in defaults.items()}
+    values = {
+        k: _scheduler(params.get(k, d)) if k == "scheduler" else _check(k, params.get(k, d), ranges.STAGE_PARAMS[k])
+        for k, d in defaults.items()
+    }
     return StageParams(**values)
 
 

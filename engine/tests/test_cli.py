@@ -144,7 +144,7 @@ def test_unknown_model_exits_2_listing_the_valid_models(tmp_path, cache_dir):
     "change, fragment",
     [
         ({"params": {"learning_rate": 0.1}}, "unknown parameter(s) learning_rate; valid parameters: model, seed"),
-        ({"method": {"name": "nm_2_4", "kind": "n_m", "n": 4, "m": 4}}, "'n' must be an integer from 1"),
+        ({"method": {"name": "nm_2_4", "kind": "n_m", "n": 4, "m": 4}}, "'n' must be less than m = 4"),
         ({"data": {"dataset": "mnist"}}, "unknown dataset 'mnist'"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
         ({"measure": {"latency": {"batch_sizes": []}}}, "batch_sizes"),
@@ -175,6 +175,17 @@ def test_describe_lists_models_methods_and_versions():
     assert {"dense", "n_m", "block"} <= set(info["methods"])
     assert info["cuda"]["available"] == torch.cuda.is_available()
     assert info["stage_params"]["lr"] == 0.05 and info["stage_params"]["epochs"] == {"train": 10, "finetune": 3}
+    ranges = info["ranges"]
+    assert set(ranges) == {"stage_params", "methods", "measure", "seed", "rules"}
+    assert ranges["methods"]["block"]["probability"] == {
+        "type": "number",
+        "min": 0,
+        "max": 1,
+        "min_exclusive": True,
+        "max_exclusive": True,
+    }
+    assert ranges["stage_params"]["epochs"] == {"type": "int", "min": 0, "max": 10000}
+    assert set(info["code"]) == {"commit", "dirty", "source"}
 
 
 def test_stray_output_cannot_corrupt_the_event_stream():

@@ -13,9 +13,12 @@ from sparsegrid_engine.models import MODELS, build_model
 from sparsegrid_engine.protocol import InvalidTask
 from sparsegrid_engine.sparsity import (
     METHOD_KINDS,
+    SHORTCUT_REASON,
     apply_sparsity,
+    block_generator,
     block_norms,
     gemm_view,
+    shortcut_convs,
     strip,
     target_layers,
     validate_method,
@@ -143,13 +146,72 @@ def test_random_blocks_are_whole_and_zeroed_at_the_given_probability():
     assert plan.report(model)["sparsified_sparsity"] == pytest.approx(0.5, abs=0.005)
 
 
-def test_random_blocks_follow_the_seed():
-    a = apply_sparsity(fresh("resnet18"), {**BLOCK_4X4, "seed": 3})
-    b = apply_sparsity(fresh("resnet18"), {**BLOCK_4X4, "seed": 3})
-    c = apply_sparsity(fresh("resnet18"), {**BLOCK_4X4, "seed": 4})
+def test_random_blocks_follow_the_method_seed_and_the_task_seed():
+    # Before issue 9 the masks ignored the task's seed: all seeds of a sweep got one mask.
+    def masks(method_seed, task_seed):
+        return apply_sparsity(fresh("resnet18"), {**BLOCK_4X4, "seed": method_seed}, seed=task_seed).masks
+
+    a, again, other_task, other_method = masks(3, 0), masks(3, 0), masks(3, 1), masks(4, 0)
+    assert a.keys() == again.keys() == other_task.keys() == other_method.keys()
+    for name in a:
+        assert torch.equal(a[name], again[name])
     name = "layer2.0.conv2.weight"
-    assert torch.equal(a.masks[name], b.masks[name])
-    assert not torch.equal(a.masks[name], c.masks[name])
+    assert not torch.equal(a[name], other_task[name])
+    assert not torch.equal(a[name], other_method[name])
+    # The default task seed is 0, as the runner passes for a task without one.
+    default = apply_sparsity(fresh("resnet18"), {**BLOCK_4X4, "seed": 3}).masks
+    assert torch.equal(default[name], a[name])
+
+
+def test_seeds_differ_even_where_a_32_bit_mix_would_collide():
+    # torch's CPU generator keeps 32 bits of its seed: method * 2**31 + task would collide for
+    # method seeds 0 and 2. Both seeds go to numpy's SeedSequence instead.
+    g = block_generator
+    assert not (g(0, 5).random(8) == g(2, 5).random(8)).all()
+    assert not (g(0, 1).random(8) == g(1, 0).random(8)).all()
+    assert (g(7, 9).random(8) == g(7, 9).random(8)).all()
+
+
+def test_magnitude_blocks_and_n_m_do_not_depend_on_seeds():
+    magnitude = {**BLOCK_4X4, "select": "magnitude"}
+    for method in (magnitude, NM_2_4):
+        a = apply_sparsity(fresh("resnet18"), method, seed=0).masks
+        b = apply_sparsity(fresh("resnet18"), {**method, "seed": 5} if "shape" in method else method, seed=9).masks
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_task_seed_out_of_range_is_refused():
+    with pytest.raises(InvalidTask, match="task seed"):
+        apply_sparsity(fresh("resnet18"), BLOCK_4X4, seed=-1)
+
+
+@pytest.mark.parametrize("model_name", ["resnet18", "resnet50"])
+def test_shortcuts_keep_the_resnet_projection_convs_dense(model_name):
+    model = fresh(model_name)
+    shortcuts = [n for n, _ in target_layers(model) if ".downsample." in n]
+    assert shortcuts and shortcut_convs(model) == shortcuts
+    original = {n: m.weight.detach().clone() for n, m in target_layers(model)}
+    plan = apply_sparsity(model, {**NM_2_4, "skip": ["first", "last", "shortcuts"]})
+    reasons = {e["layer"]: e["reason"] for e in plan.skipped}
+    modules = dict(model.named_modules())
+    for name in shortcuts:
+        assert reasons[name] == SHORTCUT_REASON
+        assert f"{name}.weight" not in plan.masks
+        assert torch.equal(modules[name].weight.detach(), original[name])
+    others = [n for n, _ in target_layers(model) if n not in reasons]
+    assert others and all(f"{n}.weight" in plan.masks for n in others)
+    # Without the alias the same convs are sparsified: the check above can fail.
+    plain = apply_sparsity(fresh(model_name), NM_2_4)
+    assert all(f"{n}.weight" in plain.masks for n in shortcuts)
+
+
+@pytest.mark.parametrize("model_name", ["mobilenet_v2", "densenet121", "efficientnet_b0"])
+def test_shortcuts_skips_nothing_where_shortcuts_have_no_weights(model_name):
+    with_alias = apply_sparsity(fresh(model_name), {**NM_2_4, "skip": ["first", "shortcuts"]})
+    without = apply_sparsity(fresh(model_name), {**NM_2_4, "skip": ["first"]})
+    assert with_alias.skipped == without.skipped
+    assert with_alias.masks.keys() == without.masks.keys()
+    assert shortcut_convs(fresh(model_name)) == []
 
 
 def test_magnitude_blocks_zero_exactly_the_weakest_fraction_of_each_layer():
@@ -296,6 +358,9 @@ def test_strip_leaves_plain_weights_with_the_pruned_values():
         ({"kind": "block", "shape": [4, 4], "probability": 0.5, "select": "l2"}, "'select'"),
         ({"kind": "block", "shape": [4, 4], "probability": 0.5, "probability_start": 0.7}, "'probability_start'"),
         ({"kind": "block", "shape": [4, 4], "probability": 0.5, "seed": -1}, "'seed'"),
+        ({"kind": "block", "shape": [4, 4], "probability": 1.0}, "'probability'"),
+        ({"kind": "block", "shape": [4, 65], "probability": 0.5}, "'shape'"),
+        ({"kind": "n_m", "n": 2, "m": 65}, "'m'"),
         ({"kind": "block", "shape": [4, 4], "probability": True}, "'probability'"),
     ],
 )

@@ -48,14 +48,16 @@ def test_unknown_parameter_is_named_with_the_valid_ones():
 @pytest.mark.parametrize(
     "params, fragment",
     [
-        ({"epochs": -1}, "epochs must be an integer >= 0"),
+        ({"epochs": -1}, "epochs must be an integer from 0 to 10000"),
+        ({"epochs": 10001}, "epochs must be an integer from 0 to 10000"),
         ({"batch_size": 1.5}, "batch_size must be an integer"),
-        ({"lr": 0}, "lr must be a number > 0"),
+        ({"lr": 0}, "lr must be a number > 0 and <= 10"),
         ({"momentum": 1.0}, "momentum must be a number >= 0 and < 1"),
         ({"channels_last": 1}, "channels_last must be true or false"),
-        ({"scheduler": "cosine"}, 'scheduler must be "none" or'),
+        ({"scheduler": "cosine"}, 'scheduler must be "none", "plateau" or'),
+        ({"scheduler": {"plateau": {"factor": 1.0}}}, "scheduler.plateau.factor must be a number > 0 and < 1"),
         ({"scheduler": {"plateau": {"patience": 2, "cooldown": 1}}}, "unknown plateau scheduler key"),
-        ({"max_steps": 0}, "max_steps must be an integer >= 1"),
+        ({"max_steps": 0}, "max_steps must be null or an integer from 1 to 10000000"),
         ({"epochs": True}, "epochs must be an integer"),
     ],
 )

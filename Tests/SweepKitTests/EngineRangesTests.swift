@@ -114,7 +114,7 @@ struct EngineRangesValidationTests {
         let text = Fixtures.twoStage.replacingOccurrences(of: "probability: 0.5", with: "probability: 1.0")
         #expect(
             Fixtures.problems(text) == [
-                "spec.yaml:16:70: `methods.block_4x4.probability`: must be a number in (0, 1) (the engine's range), found 1.0; e.g. `probability: 0.5`."
+                "spec.yaml:16:72: `methods.block_4x4.probability`: must be a number in (0, 1) (the engine's range), found 1.0; e.g. `probability: 0.5`."
             ])
     }
 
@@ -171,7 +171,7 @@ struct EngineRangesValidationTests {
         let found = problems(spec, ranges: stricter).map(\.description)
         #expect(
             found == [
-                "spec.yaml:8:31: `stages.train.params.batch_size`: must be a whole number from 2 to 8 (the engine's range), found 1; e.g. `batch_size: 64`."
+                "spec.yaml:8:37: `stages.train.params.batch_size`: must be a whole number from 2 to 8 (the engine's range), found 1; e.g. `batch_size: 64`."
             ])
         // A parameter only the engine's table names is a parameter; one it drops is not.
         stricter.stageParams["dropout"] = EngineRange(.number, min: 0, max: 1, maxExclusive: true)
@@ -191,7 +191,7 @@ struct EngineRangesValidationTests {
         #expect(measure == ["batch_sizes": [1], "warmup": 2, "iterations": 5, "precision": 0.02, "max_seconds": 30, "block": 10])
         #expect(
             Fixtures.problems(text.replacingOccurrences(of: "block: 10", with: "blok: 10")) == [
-                "spec.yaml:18:92: `measure.latency.blok`: `blok` is not a key of `measure.latency`; did you mean `block`? Valid keys: batch_sizes, warmup, iterations, precision, max_seconds, block."
+                "spec.yaml:18:91: `measure.latency.blok`: `blok` is not a key of `measure.latency`; did you mean `block`? Valid keys: batch_sizes, warmup, iterations, precision, max_seconds, block."
             ])
     }
 
@@ -206,7 +206,7 @@ struct EngineRangesValidationTests {
             ])
         #expect(
             problems(RangeSite.latency("batch_sizes").spec("[1, 64, 1]")).map(\.description) == [
-                "spec.yaml:13:38: `measure.latency.batch_sizes[2]`: repeats an earlier value (first at line 13); list each value once."
+                "spec.yaml:13:34: `measure.latency.batch_sizes[2]`: repeats an earlier value (first at line 13); list each value once."
             ])
     }
 
@@ -219,7 +219,7 @@ struct EngineRangesValidationTests {
         older.methods.skipAliases = ["first", "last"]
         #expect(
             problems(text, ranges: older).map(\.description) == [
-                "spec.yaml:15:46: `methods.nm_2_4.skip[1]`: `shortcuts` is not an alias this engine takes (it takes `first` or `last`); name the layers instead, e.g. `skip: [fc]`."
+                "spec.yaml:15:49: `methods.nm_2_4.skip[1]`: `shortcuts` is not an alias this engine takes (it takes `first` or `last`); name the layers instead, e.g. `skip: [fc]`."
             ])
     }
 

@@ -155,12 +155,12 @@ struct EngineRangesSystemTests {
         func task(_ plan: SweepPlan, _ value: JSONValue) -> JSONValue {
             let t = plan.tasks[0]
             var params = t.params
-            var method = plan.context["methods"]![method]!.objectValue!
+            var definition = plan.context["methods"]![method]!.objectValue!
             var measure = plan.context["measure"]!.objectValue!
             switch self {
             case .stageParam(let k), .gridParam(let k): params[k] = value
             case .seed: params["seed"] = value
-            case .nM(let k), .block(let k): method[k] = value
+            case .nM(let k), .block(let k): definition[k] = value
             case .latency(let k):
                 var l = measure["latency"]!.objectValue!
                 l[k] = value
@@ -168,7 +168,7 @@ struct EngineRangesSystemTests {
             }
             return [
                 "task_id": .string(t.id), "attempt_id": "a", "sweep": "ranges", "stage": "train",
-                "params": .object(params), "method": .object(method), "data": plan.context["data"]!,
+                "params": .object(params), "method": .object(definition), "data": plan.context["data"]!,
                 "measure": .object(measure), "inputs": [:], "device": "cpu",
             ]
         }

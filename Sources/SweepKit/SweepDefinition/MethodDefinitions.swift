@@ -133,7 +133,7 @@ extension SpecReader {
 
     /// A method key's range from the engine's table, or the built-in one when the engine's
     /// table leaves the key out.
-    private func methodRange(_ table: KeyPath<EngineRanges.Methods, [String: EngineRange]>, _ key: String)
+    private func methodRange(_ table: Swift.KeyPath<EngineRanges.Methods, [String: EngineRange]>, _ key: String)
         -> EngineRange
     {
         ranges.methods[keyPath: table][key] ?? EngineRanges.builtin.methods[keyPath: table][key]!
@@ -146,7 +146,8 @@ extension SpecReader {
         guard let node = f["skip"] else { return .array([]) }
         if let items = node.items, items.isEmpty { return .array([]) }
         let aliases = ranges.methods.skipAliases
-        let names = list(node, f.path("skip"), allowSingle: true, what: "layer names") { r, n, p in
+        let names = list(node, f.path("skip"), allowSingle: true, what: "layer names") {
+            (r: inout SpecReader, n: SpecNode, p: String) -> String? in
             guard let name = r.string(n, p, example: "`skip: [first, last]` or a module name such as `fc`") else {
                 return nil
             }

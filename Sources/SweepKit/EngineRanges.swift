@@ -139,7 +139,8 @@ public struct EngineRanges: Sendable, Hashable, Codable {
 
     private static func describe(_ error: DecodingError) -> String {
         func at(_ path: [CodingKey]) -> String {
-            path.isEmpty ? "" : " at " + path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            path.isEmpty
+                ? "" : " at " + path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
         }
         switch error {
         case .keyNotFound(let key, let context): return "\"\(key.stringValue)\" is missing\(at(context.codingPath))"
@@ -374,7 +375,10 @@ extension EngineRange {
             out.append(Probe(value: .bool(true), accepted: false))
             if kind == .int { out.append(Probe(value: .number(inside + 0.5), accepted: false)) }
         case .bool:
-            out += [Probe(value: true, accepted: true), Probe(value: false, accepted: true), Probe(value: 1, accepted: false)]
+            out += [
+                Probe(value: true, accepted: true), Probe(value: false, accepted: true),
+                Probe(value: 1, accepted: false),
+            ]
         case .enum:
             out += (values ?? []).map { Probe(value: .string($0), accepted: true) }
             out.append(Probe(value: "no_such_value", accepted: false))
@@ -386,10 +390,14 @@ extension EngineRange {
                 out.append(Probe(value: .array([p.value] + Array(repeating: fill, count: n - 1)), accepted: p.accepted))
             }
             if let length {
-                if length > 1 { out.append(Probe(value: .array(Array(repeating: fill, count: length - 1)), accepted: false)) }
+                if length > 1 {
+                    out.append(Probe(value: .array(Array(repeating: fill, count: length - 1)), accepted: false))
+                }
                 out.append(Probe(value: .array(Array(repeating: fill, count: length + 1)), accepted: false))
             }
-            if let most = maxLength, let lo = element.lowestWhole, lo + Double(most) <= (element.highestWhole ?? .infinity) {
+            if let most = maxLength, let lo = element.lowestWhole,
+                lo + Double(most) <= (element.highestWhole ?? .infinity)
+            {
                 let distinct = (0...most).map { JSONValue.number(lo + Double($0)) }
                 out.append(Probe(value: .array(Array(distinct.prefix(most))), accepted: true))
                 out.append(Probe(value: .array(distinct), accepted: false))

@@ -60,9 +60,9 @@ final class SpecRanges {
         }
         let outcome = EngineDescription.describe(
             name: engine, command: command, cacheDirectory: cacheDirectory,
-            willRun: { printErr("asking \(source) for its ranges (its describe is cached afterwards)…") })
+            willRun: { printErr("asking \(source) for its ranges (its describe is cached once it answers)…") })
         guard let described = outcome.described else {
-            return (.builtin, "\(builtin) (\(source) could not be described: \(outcome.problem ?? "no answer"))")
+            return (.builtin, "\(builtin) (\(source) could not be described: \(Self.oneLine(outcome.problem)))")
         }
         do {
             let ranges = try EngineRanges(describe: described)
@@ -70,5 +70,17 @@ final class SpecRanges {
         } catch {
             return (.builtin, "\(builtin) (\(source): \(error))")
         }
+    }
+
+    /// The worker's log line about a failed describe, as part of one line: its last line of
+    /// output kept, at most 300 characters.
+    static func oneLine(_ problem: String?) -> String {
+        var text = problem ?? "no answer"
+        if let cut = text.range(of: " is not offered: ") { text = String(text[cut.upperBound...]) }
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        let head = lines.first ?? ""
+        let last = lines.count > 1 ? lines.last(where: { !$0.isEmpty }) ?? "" : ""
+        let joined = last.isEmpty ? head : "\(head) … \(last)"
+        return joined.count > 300 ? String(joined.prefix(300)) + "…" : joined
     }
 }

@@ -188,7 +188,10 @@ struct EngineRangesValidationTests {
         let text = Fixtures.twoStage.replacingOccurrences(
             of: "iterations: 5}", with: "iterations: 5, precision: 0.02, max_seconds: 30, block: 10}")
         let measure = try Fixtures.plan(text).context["measure"]?["latency"]
-        #expect(measure == ["batch_sizes": [1], "warmup": 2, "iterations": 5, "precision": 0.02, "max_seconds": 30, "block": 10])
+        #expect(
+            measure == [
+                "batch_sizes": [1], "warmup": 2, "iterations": 5, "precision": 0.02, "max_seconds": 30, "block": 10,
+            ])
         #expect(
             Fixtures.problems(text.replacingOccurrences(of: "block: 10", with: "blok: 10")) == [
                 "spec.yaml:18:91: `measure.latency.blok`: `blok` is not a key of `measure.latency`; did you mean `block`? Valid keys: batch_sizes, warmup, iterations, precision, max_seconds, block."

@@ -36,8 +36,8 @@ struct EngineRangesSystemTests {
         env["PYTHONPATH"] = "\(Harness.repoRoot)/engine"
         process.environment = env
         process.currentDirectoryURL = URL(fileURLWithPath: dir)
-        FileManager.default.createFile(atPath: "\(dir)/out", contents: nil)
-        FileManager.default.createFile(atPath: "\(dir)/err", contents: nil)
+        _ = FileManager.default.createFile(atPath: "\(dir)/out", contents: nil)
+        _ = FileManager.default.createFile(atPath: "\(dir)/err", contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(dir)/out"))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(dir)/err"))
         process.standardInput = FileHandle.nullDevice
@@ -128,7 +128,9 @@ struct EngineRangesSystemTests {
             }
             switch self {
             case .stageParam(let k):
-                edit("stages") { $0["train"] = ["params": .object(["epochs": 1, k: value])] }
+                var params: [String: JSONValue] = ["epochs": 1]
+                params[k] = value
+                edit("stages") { $0["train"] = ["params": .object(params)] }
             case .gridParam(let k):
                 edit("stages") { $0["train"] = ["params": .object(k == "epochs" ? [:] : ["epochs": 1])] }
                 edit("grid") { $0[k] = [value] }
@@ -204,14 +206,16 @@ struct EngineRangesSystemTests {
             let mine = Site.all(builtin).first { $0.0.description == site.description }?.1
             #expect(mine == range, "\(site): built in \(String(describing: mine)), engine \(range)")
         }
-        for (site, _) in Site.all(builtin) where !Site.all(live).contains(where: { $0.0.description == site.description }) {
+        for (site, _) in Site.all(builtin)
+        where !Site.all(live).contains(where: { $0.0.description == site.description }) {
             Issue.record("\(site) is in the built-in table, not in the engine's")
         }
         #expect(builtin.methods.skipAliases == live.methods.skipAliases)
         #expect(builtin == live)
     }
 
-    @Test("every value just outside a range is refused by validate and by the engine's check; just inside, taken by both")
+    @Test(
+        "every value just outside a range is refused by validate and by the engine's check; just inside, taken by both")
     func sameVerdicts() async throws {
         guard let live = try await Self.liveRanges() else { return }
         let dir = Harness.tempDir("ranges")
@@ -233,7 +237,8 @@ struct EngineRangesSystemTests {
                 #expect(refused.isEmpty == probe.accepted, "validate: \(what): \(refused)")
                 if !probe.accepted {
                     #expect(
-                        refused.contains { $0.contains("`\(site.description)") }, "validate names the key: \(what): \(refused)")
+                        refused.contains { $0.contains("`\(site.description)") },
+                        "validate names the key: \(what): \(refused)")
                 }
                 // The engine, on the task the planner makes.
                 guard site.reachesEngineSeparately else { continue }

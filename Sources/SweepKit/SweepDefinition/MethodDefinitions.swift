@@ -96,7 +96,9 @@ extension SpecReader {
         let select = require(f, "select", "say how blocks are chosen: `select: random` or `select: magnitude`.")
             .flatMap { ranged($0, f.path("select"), methodRange(\.block, "select"), key: "select")?.stringValue }
         let probability = require(f, "probability", "give the fraction of blocks zeroed, e.g. `probability: 0.5`.")
-            .flatMap { rangedNumber($0, f.path("probability"), methodRange(\.block, "probability"), key: "probability") }
+            .flatMap {
+                rangedNumber($0, f.path("probability"), methodRange(\.block, "probability"), key: "probability")
+            }
         let seed = f["seed"].map { rangedInt($0, f.path("seed"), methodRange(\.block, "seed"), key: "seed") }
         let skip = self.skip(f)
         var start: Double??

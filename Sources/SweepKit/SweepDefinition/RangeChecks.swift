@@ -112,7 +112,8 @@ extension SpecReader {
             let count = range.length.map { "exactly \($0) " } ?? ""
             diagnostics.add(
                 node, path,
-                "expected a list of \(count)\(Self.rule("whole numbers", range)), found \(node.found); e.g. \(example).")
+                "expected a list of \(count)\(Self.rule("whole numbers", range)), found \(node.found); e.g. \(example)."
+            )
             return nil
         }
         if let length = range.length, items.count != length {

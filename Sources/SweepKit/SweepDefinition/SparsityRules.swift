@@ -52,7 +52,8 @@ enum SparsityRules {
                     at: axis.keyPosition, axis.path,
                     "`\(axis.key)` is not a key of `grid`;"
                         + Suggestions.tail(
-                            for: axis.key, in: KnownEngines.sparsityAxes + params, label: "Grid keys of the sparsity engine",
+                            for: axis.key, in: KnownEngines.sparsityAxes + params,
+                            label: "Grid keys of the sparsity engine",
                             list: "model, seed, method and the stage parameters (\(params.joined(separator: ", ")))"
                         ))
                 return false
@@ -124,7 +125,8 @@ enum SparsityRules {
         if plateau.isNull {
             reader.diagnostics.add(
                 plateau, f.path("plateau"),
-                "expected a mapping such as `{patience: 5, factor: 0.1}`, or `{}` for those defaults; found \(plateau.found).")
+                "expected a mapping such as `{patience: 5, factor: 0.1}`, or `{}` for those defaults; found \(plateau.found)."
+            )
             return
         }
         guard let p = reader.fields(plateau, f.path("plateau"), allowed: ["patience", "factor"], owner: "`plateau`")

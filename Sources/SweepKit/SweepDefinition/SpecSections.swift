@@ -69,7 +69,8 @@ extension SpecReader {
         var latency: JSONValue = .null
         if let l = f["latency"] {
             let table = ranges.measure.latency
-            let keys = Self.latencyKeyOrder.filter { table[$0] != nil }
+            let keys =
+                Self.latencyKeyOrder.filter { table[$0] != nil }
                 + table.keys.filter { !Self.latencyKeyOrder.contains($0) }.sorted()
             if let lf = fields(l, f.path("latency"), allowed: keys, owner: "`measure.latency`") {
                 var object: [String: JSONValue] = [:]

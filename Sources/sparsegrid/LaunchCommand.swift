@@ -27,9 +27,14 @@ struct LaunchCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-tasks"), help: "Refuse a spec that expands to more tasks than this.")
     var maxTasks: Int = SpecLimits.defaultMaxTasks
 
+    @Flag(
+        name: .customLong("builtin-ranges"),
+        help: "Check values against this build's table of the sparsity engine's ranges instead of asking the engine.")
+    var builtinRanges = false
+
     func run() async throws {
         try await userFacing {
-            let plan = try loadPlan(spec, maxTasks: maxTasks)
+            let plan = try loadPlan(spec, maxTasks: maxTasks, ranges: SpecRanges(builtinOnly: builtinRanges))
             let client = try ControlClient(endpoint: coordinator, state: state, credentials: credentials.auth)
             // A quick question first, so an absent coordinator is reported in seconds; the launch
             // itself may take minutes (it commits every task of a big sweep before it answers).

@@ -38,9 +38,12 @@ func userFacing<T>(_ body: () async throws -> T) async throws -> T {
 }
 
 /// Loads a spec, printing its validation errors as they are (file:line: key: what to do).
-func loadPlan(_ path: String, maxTasks: Int = SpecLimits.defaultMaxTasks) throws -> SweepPlan {
+/// `ranges`: which table of the sparsity engine's ranges to check against; its line is
+/// printed after the spec's messages.
+func loadPlan(_ path: String, maxTasks: Int = SpecLimits.defaultMaxTasks, ranges: SpecRanges) throws -> SweepPlan {
+    defer { ranges.report() }
     do {
-        return try SpecLoader.load(path: path, limits: SpecLimits(maxTasks: maxTasks))
+        return try SpecLoader.load(path: path, limits: SpecLimits(maxTasks: maxTasks), rangesFor: ranges.ranges(for:))
     } catch let error as SpecError {
         printErr(error.description)
         throw ExitCode(1)

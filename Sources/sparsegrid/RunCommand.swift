@@ -54,6 +54,11 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-tasks"), help: "Refuse a spec that expands to more tasks than this.")
     var maxTasks: Int = SpecLimits.defaultMaxTasks
 
+    @Flag(
+        name: .customLong("builtin-ranges"),
+        help: "Check values against this build's table of the sparsity engine's ranges instead of asking the engine.")
+    var builtinRanges = false
+
     func validate() throws {
         if workers < 0 { throw ValidationError("--workers must be 0 or more.") }
         if slots < 1 { throw ValidationError("--slots must be at least 1.") }
@@ -68,7 +73,8 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await userFacing {
-            let plan = try loadPlan(spec, maxTasks: maxTasks)
+            let plan = try loadPlan(
+                spec, maxTasks: maxTasks, ranges: SpecRanges(builtinOnly: builtinRanges, engines: engine))
             if let running = CoordinatorInfo.read(state: state) {
                 throw UserError(
                     "a coordinator (pid \(running.pid)) is already running on \(state). Launch into it "

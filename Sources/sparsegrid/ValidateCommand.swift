@@ -14,6 +14,11 @@ struct ValidateCommand: AsyncParsableCommand {
             instead: each task's id, stage, parameters and inputs, as the coordinator \
             would store them.
 
+            Values are checked against the ranges the sparsity engine publishes in its \
+            `describe` (read once and cached with the workers' describe cache), or, when the \
+            engine's code is not found or with --builtin-ranges, against the table built into \
+            this binary; one line on stderr says which.
+
             Task ids are content hashes: validating the same spec twice gives the same ids, \
             and a launch reuses the cells that already finished.
             """
@@ -28,10 +33,18 @@ struct ValidateCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-tasks"), help: "Refuse a spec that expands to more tasks than this.")
     var maxTasks: Int = SpecLimits.defaultMaxTasks
 
+    @Flag(
+        name: .customLong("builtin-ranges"),
+        help: "Check values against this build's table of the sparsity engine's ranges instead of asking the engine.")
+    var builtinRanges = false
+
     func run() async throws {
         let validated: ValidatedSweep
+        let ranges = SpecRanges(builtinOnly: builtinRanges)
+        defer { ranges.report() }
         do {
-            validated = try SpecLoader.validate(path: spec, limits: SpecLimits(maxTasks: maxTasks))
+            validated = try SpecLoader.validate(
+                path: spec, limits: SpecLimits(maxTasks: maxTasks), rangesFor: ranges.ranges(for:))
         } catch let error as SpecError {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(1)

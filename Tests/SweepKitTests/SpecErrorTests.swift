@@ -32,7 +32,7 @@ struct MistypedKeyTests {
     func noGuess() {
         #expect(
             Fixtures.problems(edit("warmup: 2,", "warmup: 2, zzz: 1,")) == [
-                "spec.yaml:18:42: `measure.latency.zzz`: `zzz` is not a key of `measure.latency`; valid keys: batch_sizes, warmup, iterations."
+                "spec.yaml:18:42: `measure.latency.zzz`: `zzz` is not a key of `measure.latency`; valid keys: batch_sizes, warmup, iterations, precision, max_seconds, block."
             ])
     }
 
@@ -93,10 +93,10 @@ struct WrongTypeTests {
             "params: {epochs: ten, max_steps: 2.5, lr: \"5e-4\", momentum: 1.5, scheduler: cosine, channels_last: 1}")
         #expect(
             Fixtures.problems(text) == [
-                "spec.yaml:8:22: `stages.train.params.epochs`: expected a whole number ≥ 1, found the string \"ten\"; e.g. `epochs: 10`.",
-                "spec.yaml:8:38: `stages.train.params.max_steps`: expected a whole number ≥ 1, found the number 2.5; e.g. `max_steps: 20`.",
+                "spec.yaml:8:22: `stages.train.params.epochs`: expected a whole number from 0 to 10000, found the string \"ten\"; e.g. `epochs: 10`.",
+                "spec.yaml:8:38: `stages.train.params.max_steps`: expected a whole number from 1 to 10000000 or null (the engine decides), found the number 2.5; e.g. `max_steps: 20`.",
                 "spec.yaml:8:47: `stages.train.params.lr`: expected a number, found the string \"5e-4\"; write 5.0e-4 without quotes so that YAML reads it as a number.",
-                "spec.yaml:8:65: `stages.train.params.momentum`: must be a number in [0, 1), found 1.5; e.g. `momentum: 0.9`.",
+                "spec.yaml:8:65: `stages.train.params.momentum`: must be a number in [0, 1) (the engine's range), found 1.5; e.g. `momentum: 0.9`.",
                 "spec.yaml:8:81: `stages.train.params.scheduler`: expected `none` or a plateau schedule, found the string \"cosine\"; write `scheduler: none` or `scheduler: {plateau: {patience: 5, factor: 0.1}}`.",
                 "spec.yaml:8:104: `stages.train.params.channels_last`: expected true or false, found the integer 1.",
             ])
@@ -117,7 +117,7 @@ struct WrongTypeTests {
             Fixtures.problems(text) == [
                 "spec.yaml:15:26: `methods.nm_2_4.n`: must be smaller than `m` (4) so that some weights are pruned, found 4; e.g. `n: 2, m: 4`.",
                 "spec.yaml:16:51: `methods.block_4x4.select`: expected `random` or `magnitude`, found the string \"rand\"; did you mean `random`?",
-                "spec.yaml:16:70: `methods.block_4x4.probability`: must be a number in (0, 1], found 0.0; e.g. `probability: 0.5`.",
+                "spec.yaml:16:70: `methods.block_4x4.probability`: must be a number in (0, 1) (the engine's range), found 0.0; e.g. `probability: 0.5`.",
             ])
     }
 

@@ -1,7 +1,6 @@
 /// `methods:` — named sparsity methods a grid's `method` values refer to.
 extension SpecReader {
     static let methodKinds = ["n_m", "block"]
-    static let blockSelections = ["random", "magnitude"]
 
     /// For the sparsity engine each definition is checked; for other engines any mapping
     /// passes through. Either way the engine receives it with its `name` added.
@@ -69,9 +68,9 @@ extension SpecReader {
                 return nil
             }
             let n = require(f, "n", "give how many weights of each group stay nonzero, e.g. `n: 2`.")
-                .flatMap { int($0, f.path("n"), min: 1, example: "`n: 2`") }
+                .flatMap { rangedInt($0, f.path("n"), methodRange(\.nM, "n"), key: "n") }
             let m = require(f, "m", "give the group size, e.g. `m: 4`.")
-                .flatMap { int($0, f.path("m"), min: 2, example: "`m: 4`") }
+                .flatMap { rangedInt($0, f.path("m"), methodRange(\.nM, "m"), key: "m") }
             let skip = self.skip(f)
             guard let n, let m else { return nil }
             guard n < m else {
@@ -89,24 +88,32 @@ extension SpecReader {
                 owner: "a block method")
         else { return nil }
         let shape = require(f, "shape", "give the block height and width, e.g. `shape: [4, 4]`.")
-            .flatMap { self.shape($0, f.path("shape")) }
-        let select = require(f, "select", "say how blocks are chosen: `select: random` or `select: magnitude`.")
-            .flatMap { choice($0, f.path("select"), among: Self.blockSelections) }
-        let probability = require(f, "probability", "give the fraction of blocks zeroed, e.g. `probability: 0.5`.")
-            .flatMap { node in
-                number(node, f.path("probability"), rule: "in (0, 1]", example: "`probability: 0.5`") {
-                    $0 > 0 && $0 <= 1
-                }
+            .flatMap {
+                rangedIntList(
+                    $0, f.path("shape"), methodRange(\.block, "shape"), key: "shape", allowSingle: false,
+                    distinct: false)
             }
-        let seed = f["seed"].map { int($0, f.path("seed"), min: 0, example: "`seed: 0`") }
+        let select = require(f, "select", "say how blocks are chosen: `select: random` or `select: magnitude`.")
+            .flatMap { ranged($0, f.path("select"), methodRange(\.block, "select"), key: "select")?.stringValue }
+        let probability = require(f, "probability", "give the fraction of blocks zeroed, e.g. `probability: 0.5`.")
+            .flatMap {
+                rangedNumber($0, f.path("probability"), methodRange(\.block, "probability"), key: "probability")
+            }
+        let seed = f["seed"].map { rangedInt($0, f.path("seed"), methodRange(\.block, "seed"), key: "seed") }
         let skip = self.skip(f)
         var start: Double??
         if let startNode = f["probability_start"] {
-            let limit = probability ?? 1
-            start = number(
-                startNode, f.path("probability_start"), rule: "in (0, probability]",
-                example: "`probability_start: 0.3`"
-            ) { $0 > 0 && $0 <= limit }
+            start = rangedNumber(
+                startNode, f.path("probability_start"), methodRange(\.block, "probability_start"),
+                key: "probability_start")
+            // The engine only ever zeroes more blocks during a ramp.
+            if case .some(.some(let s)) = start, let probability, s > probability {
+                diagnostics.add(
+                    startNode, f.path("probability_start"),
+                    "must be at most `probability` (\(probability)): a ramp only ever zeroes more blocks; found \(s), e.g. `probability_start: 0.3`."
+                )
+                start = .some(nil)
+            }
         }
         guard let shape, let select, let probability, let skip else { return nil }
         var definition: [String: JSONValue] = [
@@ -126,27 +133,34 @@ extension SpecReader {
         return .object(definition)
     }
 
-    private mutating func shape(_ node: SpecNode, _ path: String) -> [Int]? {
-        guard let items = node.items, items.count == 2 else {
-            diagnostics.add(
-                node, path,
-                "expected [height, width], e.g. `shape: [4, 4]`; found \(node.found)\(node.items.map { " of \($0.count)" } ?? "")."
-            )
-            return nil
-        }
-        let h = int(items[0], KeyPath.index(path, 0), min: 1, example: "`shape: [4, 4]`")
-        let w = int(items[1], KeyPath.index(path, 1), min: 1, example: "`shape: [4, 4]`")
-        guard let h, let w else { return nil }
-        return [h, w]
+    /// A method key's range from the engine's table, or the built-in one when the engine's
+    /// table leaves the key out.
+    private func methodRange(_ table: Swift.KeyPath<EngineRanges.Methods, [String: EngineRange]>, _ key: String)
+        -> EngineRange
+    {
+        ranges.methods[keyPath: table][key] ?? EngineRanges.builtin.methods[keyPath: table][key]!
     }
 
-    /// Layers left dense: `first`, `last` or module names as torch names them (`features.0.0`).
-    /// Absent means none.
+    /// Layers left dense: the engine's aliases (`first`, `last`, `shortcuts`: residual
+    /// shortcut convolutions) or module names as torch names them (`features.0.0`). An alias
+    /// this build knows that the engine in use does not take is refused. Absent means none.
     private mutating func skip(_ f: Fields) -> JSONValue? {
         guard let node = f["skip"] else { return .array([]) }
         if let items = node.items, items.isEmpty { return .array([]) }
-        let names = list(node, f.path("skip"), allowSingle: true, what: "layer names") { r, n, p in
-            r.string(n, p, example: "`skip: [first, last]` or a module name such as `fc`")
+        let aliases = ranges.methods.skipAliases
+        let names = list(node, f.path("skip"), allowSingle: true, what: "layer names") {
+            (r: inout SpecReader, n: SpecNode, p: String) -> String? in
+            guard let name = r.string(n, p, example: "`skip: [first, last]` or a module name such as `fc`") else {
+                return nil
+            }
+            if EngineRanges.builtin.methods.skipAliases.contains(name), !aliases.contains(name) {
+                r.diagnostics.add(
+                    n, p,
+                    "`\(name)` is not an alias this engine takes (it takes \(Suggestions.list(aliases.map { "`\($0)`" }))); name the layers instead, e.g. `skip: [fc]`."
+                )
+                return nil
+            }
+            return name
         }
         return names.map { .array($0.map { .string($0) }) }
     }

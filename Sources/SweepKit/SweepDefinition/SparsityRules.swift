@@ -7,19 +7,20 @@ enum SparsityRules {
         for stage in spec.stages {
             let gridKeys = Set(spec.grid.map(\.key) + stage.grid.map(\.key))
             for axis in stage.grid { allKnown = checkAxis(axis, spec, &reader) && allKnown }
+            let params = paramNames(reader.ranges)
             for param in stage.params {
-                guard let rule = paramRules[param.key] else {
+                guard let range = reader.ranges.stageParams[param.key] else {
                     // A key that is also a grid key is reported by StageGraph, as swept and fixed at once.
                     if gridKeys.contains(param.key) { continue }
                     reader.diagnostics.add(
                         at: param.keyPosition, param.path,
                         "`\(param.key)` is not a parameter of the sparsity engine;"
                             + Suggestions.tail(
-                                for: param.key, in: KnownEngines.stageParamOrder, label: "Parameters",
-                                list: KnownEngines.stageParamOrder.joined(separator: ", ")))
+                                for: param.key, in: params, label: "Parameters",
+                                list: params.joined(separator: ", ")))
                     continue
                 }
-                rule.check(param.node, param.path, &reader)
+                reader.ranged(param.node, param.path, range, key: param.key)
             }
             // After a mistyped grid key (`modle`) the missing model is that typo, already reported.
             if allKnown, !gridKeys.contains("model") {
@@ -31,29 +32,29 @@ enum SparsityRules {
         }
     }
 
-    private static let validGridKeys = KnownEngines.sparsityAxes + KnownEngines.stageParamOrder
-
     /// False when the key itself is unknown.
     private static func checkAxis(_ axis: GridAxis, _ spec: SweepSpec, _ reader: inout SpecReader) -> Bool {
         switch axis.key {
         case "model":
             for v in axis.values { checkModel(v, &reader) }
         case "seed":
-            for v in axis.values { _ = reader.int(v.node, v.path, min: 0, example: "`seed: [0, 1, 2]`") }
+            let range = reader.ranges.seed
+            for v in axis.values { reader.rangedInt(v.node, v.path, range, key: "seed") }
         case "method":
             let declared = Set(spec.declaredMethods)
             for v in axis.values { checkMethod(v, spec, declared, &reader) }
         default:
-            if let rule = paramRules[axis.key] {
-                for v in axis.values { rule.check(v.node, v.path, &reader) }
+            if let range = reader.ranges.stageParams[axis.key] {
+                for v in axis.values { reader.ranged(v.node, v.path, range, key: axis.key) }
             } else {
+                let params = paramNames(reader.ranges)
                 reader.diagnostics.add(
                     at: axis.keyPosition, axis.path,
                     "`\(axis.key)` is not a key of `grid`;"
                         + Suggestions.tail(
-                            for: axis.key, in: validGridKeys, label: "Grid keys of the sparsity engine",
-                            list:
-                                "model, seed, method and the stage parameters (\(KnownEngines.stageParamOrder.joined(separator: ", ")))"
+                            for: axis.key, in: KnownEngines.sparsityAxes + params,
+                            label: "Grid keys of the sparsity engine",
+                            list: "model, seed, method and the stage parameters (\(params.joined(separator: ", ")))"
                         ))
                 return false
             }
@@ -99,43 +100,12 @@ enum SparsityRules {
         }
     }
 
-    // MARK: parameter types
-
-    enum ParamRule {
-        case int(min: Int, example: String)
-        case number(rule: String, example: String, valid: @Sendable (Double) -> Bool)
-        case bool
-        case scheduler
-
-        func check(_ node: SpecNode, _ path: String, _ reader: inout SpecReader) {
-            switch self {
-            case .int(let min, let example):
-                _ = reader.int(node, path, min: min, example: example)
-            case .number(let rule, let example, let valid):
-                _ = reader.number(node, path, rule: rule, example: example, valid: valid)
-            case .bool:
-                _ = reader.bool(node, path)
-            case .scheduler:
-                SparsityRules.checkScheduler(node, path, &reader)
-            }
-        }
+    /// The stage parameters of the table, in the order the docs list them (any the docs do
+    /// not know last, sorted).
+    static func paramNames(_ ranges: EngineRanges) -> [String] {
+        let known = KnownEngines.stageParamOrder.filter { ranges.stageParams[$0] != nil }
+        return known + ranges.stageParams.keys.filter { !known.contains($0) }.sorted()
     }
-
-    static let paramRules: [String: ParamRule] = [
-        "epochs": .int(min: 1, example: "`epochs: 10`"),
-        "batch_size": .int(min: 1, example: "`batch_size: 64`"),
-        "lr": .number(rule: "greater than 0", example: "`lr: 0.05`") { $0 > 0 },
-        "lr_final": .number(rule: "greater than 0", example: "`lr_final: 1.0e-5`") { $0 > 0 },
-        "momentum": .number(rule: "in [0, 1)", example: "`momentum: 0.9`") { $0 >= 0 && $0 < 1 },
-        "weight_decay": .number(rule: "≥ 0", example: "`weight_decay: 5.0e-4`") { $0 >= 0 },
-        "scheduler": .scheduler,
-        // A count of training images held out for validation; 0 evaluates on the test split.
-        "val_split": .int(min: 0, example: "`val_split: 5000`"),
-        "max_steps": .int(min: 1, example: "`max_steps: 20`"),
-        "eval_batch_size": .int(min: 1, example: "`eval_batch_size: 256`"),
-        "channels_last": .bool,
-        "num_threads": .int(min: 1, example: "`num_threads: 2`"),
-    ]
 
     /// `none` or `{plateau: {patience: N, factor: F}}`.
     static func checkScheduler(_ node: SpecNode, _ path: String, _ reader: inout SpecReader) {
@@ -151,7 +121,14 @@ enum SparsityRules {
             reader.diagnostics.add(node, path, "is empty; \(advice).")
             return
         }
-        if plateau.isNull { return }
+        // The engine refuses `{plateau: null}`; `{plateau: {}}` takes both defaults.
+        if plateau.isNull {
+            reader.diagnostics.add(
+                plateau, f.path("plateau"),
+                "expected a mapping such as `{patience: 5, factor: 0.1}`, or `{}` for those defaults; found \(plateau.found)."
+            )
+            return
+        }
         guard let p = reader.fields(plateau, f.path("plateau"), allowed: ["patience", "factor"], owner: "`plateau`")
         else { return }
         if let n = p["patience"] { _ = reader.int(n, p.path("patience"), min: 0, example: "`patience: 5`") }

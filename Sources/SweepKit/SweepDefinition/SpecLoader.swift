@@ -7,22 +7,48 @@ import Yams
 /// to, its nesting and the number of tasks, each checked before the work it bounds is done.
 public enum SpecLoader {
     /// Reads, validates and plans a spec file. Throws `SpecError`.
-    public static func load(path: String, limits: SpecLimits = .default) throws -> SweepPlan {
-        try plan(yaml: read(path: path, maxBytes: limits.maxFileBytes), file: path, limits: limits)
+    /// `rangesFor`: what the sparsity engine accepts, asked only for a spec of that engine.
+    public static func load(
+        path: String, limits: SpecLimits = .default,
+        rangesFor: (_ engine: String) -> EngineRanges = { _ in .builtin }
+    ) throws -> SweepPlan {
+        try validate(path: path, limits: limits, rangesFor: rangesFor).plan
     }
 
     /// Same from text; `file` is the name used in messages.
-    public static func plan(yaml: String, file: String, limits: SpecLimits = .default) throws -> SweepPlan {
-        try validate(yaml: yaml, file: file, limits: limits).plan
+    public static func plan(
+        yaml: String, file: String, limits: SpecLimits = .default, ranges: EngineRanges = .builtin
+    ) throws -> SweepPlan {
+        try validate(yaml: yaml, file: file, limits: limits, ranges: ranges).plan
     }
 
     /// The plan plus the outline `sparsegrid validate` prints (which keys each stage varies).
-    public static func validate(path: String, limits: SpecLimits = .default) throws -> ValidatedSweep {
-        try validate(yaml: read(path: path, maxBytes: limits.maxFileBytes), file: path, limits: limits)
+    /// `ranges`: what the sparsity engine accepts (`EngineRanges`); the built-in table by default.
+    public static func validate(
+        path: String, limits: SpecLimits = .default, ranges: EngineRanges = .builtin
+    ) throws -> ValidatedSweep {
+        try validate(path: path, limits: limits, rangesFor: { _ in ranges })
     }
 
-    public static func validate(yaml: String, file: String, limits: SpecLimits = .default) throws -> ValidatedSweep {
-        let (spec, read) = try sweepSpec(yaml: yaml, file: file, limits: limits)
+    /// Same, asking `rangesFor` for the engine's table only when the spec is for the sparsity
+    /// engine (so a spec for another engine never makes the caller describe the sparsity one).
+    public static func validate(
+        path: String, limits: SpecLimits = .default, rangesFor: (_ engine: String) -> EngineRanges
+    ) throws -> ValidatedSweep {
+        try validate(
+            yaml: read(path: path, maxBytes: limits.maxFileBytes), file: path, limits: limits, rangesFor: rangesFor)
+    }
+
+    public static func validate(
+        yaml: String, file: String, limits: SpecLimits = .default, ranges: EngineRanges = .builtin
+    ) throws -> ValidatedSweep {
+        try validate(yaml: yaml, file: file, limits: limits, rangesFor: { _ in ranges })
+    }
+
+    public static func validate(
+        yaml: String, file: String, limits: SpecLimits = .default, rangesFor: (_ engine: String) -> EngineRanges
+    ) throws -> ValidatedSweep {
+        let (spec, read) = try sweepSpec(yaml: yaml, file: file, limits: limits, rangesFor: rangesFor)
         var reader = read
         // Counted from the axis lengths before anything is expanded.
         let count = TaskCount(spec)
@@ -47,7 +73,10 @@ public enum SpecLoader {
 
     /// The spec's schema read from the text, within `limits` (size, aliases, nesting), before
     /// the checks that span sections; the reader holds the issues found so far.
-    static func sweepSpec(yaml: String, file: String, limits: SpecLimits) throws -> (SweepSpec, SpecReader) {
+    static func sweepSpec(
+        yaml: String, file: String, limits: SpecLimits,
+        rangesFor: (String) -> EngineRanges = { _ in .builtin }
+    ) throws -> (SweepSpec, SpecReader) {
         let size = yaml.utf8.count
         if size > limits.maxFileBytes {
             throw SpecError(issues: [tooLarge(file, size: size, limit: limits.maxFileBytes)])
@@ -68,7 +97,7 @@ public enum SpecLoader {
         } catch let error as YamlError {
             throw SpecError(issues: [syntaxIssue(error, file: file)])
         }
-        guard let spec = reader.sweep(root) else { throw reader.diagnostics.error! }
+        guard let spec = reader.sweep(root, rangesFor: rangesFor) else { throw reader.diagnostics.error! }
         return (spec, reader)
     }
 

@@ -12,8 +12,9 @@ extension SpecReader {
     static let maxDeadAfter = 86_400.0
 
     /// The spec, or nil when the document is not even a mapping. Parts with problems are left
-    /// out (and reported) so the remaining checks still run.
-    mutating func sweep(_ root: SpecNode) -> SweepSpec? {
+    /// out (and reported) so the remaining checks still run. `rangesFor` gives the table of
+    /// what the named engine accepts; it is asked only for the sparsity engine, once its name is read.
+    mutating func sweep(_ root: SpecNode, rangesFor: (String) -> EngineRanges) -> SweepSpec? {
         guard root.entries != nil else {
             diagnostics.add(
                 root, "",
@@ -36,6 +37,7 @@ extension SpecReader {
                 engine = self.name(node, "engine", what: "engine name", example: "`engine: sparsity`") ?? engine
             }
         }
+        if engine == KnownEngines.sparsity { ranges = rangesFor(engine) }
         let description = top["description"].flatMap {
             string($0, "description", example: "`description: what this sweep asks`")
         }

@@ -4,9 +4,13 @@ import Foundation
 /// keep going and report every problem of a spec in one run.
 struct SpecReader: Sendable {
     var diagnostics: Diagnostics
+    /// What the engine accepts (`RangeChecks.swift`); the sparsity engine's built-in table
+    /// unless the caller has the live engine's.
+    var ranges: EngineRanges
 
-    init(file: String) {
+    init(file: String, ranges: EngineRanges = .builtin) {
         diagnostics = Diagnostics(file: file)
+        self.ranges = ranges
     }
 
     /// A mapping whose keys were checked against `allowed`.

@@ -52,8 +52,15 @@ extension SpecReader {
         }
     }
 
-    /// `{latency: {batch_sizes, warmup, iterations}, flops: bool, memory: bool}`; what is not
-    /// asked for is not measured.
+    /// `measure.latency`'s keys in the order the docs list them; keys of the engine's table
+    /// the docs do not know come last, sorted.
+    static let latencyKeyOrder = ["batch_sizes", "warmup", "iterations", "precision", "max_seconds", "block"]
+    /// What the spec reader fills in when `measure.latency` leaves them out (part of task ids).
+    static let latencyDefaults: [String: Int] = ["warmup": 10, "iterations": 50]
+
+    /// `{latency: {batch_sizes, warmup, iterations, precision, max_seconds, block}, flops: bool,
+    /// memory: bool}`; what is not asked for is not measured. `latency`'s keys and ranges are the
+    /// engine's (`EngineRanges.measure.latency`); `batch_sizes` must list distinct sizes.
     mutating func measure(_ node: SpecNode, _ path: String) -> JSONValue? {
         guard let f = fields(node, path, allowed: ["latency", "flops", "memory"], owner: "`measure`") else {
             return nil
@@ -61,26 +68,31 @@ extension SpecReader {
         var ok = true
         var latency: JSONValue = .null
         if let l = f["latency"] {
-            if let lf = fields(
-                l, f.path("latency"), allowed: ["batch_sizes", "warmup", "iterations"], owner: "`measure.latency`")
-            {
-                let sizes = require(lf, "batch_sizes", "list the batch sizes to time, e.g. `batch_sizes: [1, 64]`.")
-                    .flatMap { node in
-                        list(node, lf.path("batch_sizes"), allowSingle: true, what: "batch sizes") { r, n, p in
-                            r.int(n, p, min: 1, example: "`[1, 64]`")
-                        }
+            let table = ranges.measure.latency
+            let keys =
+                Self.latencyKeyOrder.filter { table[$0] != nil }
+                + table.keys.filter { !Self.latencyKeyOrder.contains($0) }.sorted()
+            if let lf = fields(l, f.path("latency"), allowed: keys, owner: "`measure.latency`") {
+                var object: [String: JSONValue] = [:]
+                for key in keys {
+                    let range = table[key]!
+                    let p = lf.path(key)
+                    let value: JSONValue?
+                    if key == "batch_sizes" {
+                        value = require(lf, key, "list the batch sizes to time, e.g. `batch_sizes: [1, 64]`.")
+                            .flatMap {
+                                rangedIntList($0, p, range, key: key, allowSingle: true, distinct: true)
+                                    .map { .array($0.map { .number(Double($0)) }) }
+                            }
+                    } else if let n = lf[key] {
+                        value = ranged(n, p, range, key: key)
+                    } else {
+                        if let d = Self.latencyDefaults[key] { object[key] = .number(Double(d)) }
+                        continue
                     }
-                let warmup = lf["warmup"].map { int($0, lf.path("warmup"), min: 0, example: "`warmup: 20`") } ?? 10
-                let iterations =
-                    lf["iterations"].map { int($0, lf.path("iterations"), min: 1, example: "`iterations: 200`") } ?? 50
-                if let sizes, let warmup, let iterations {
-                    latency = [
-                        "batch_sizes": .array(sizes.map { .number(Double($0)) }),
-                        "warmup": .number(Double(warmup)), "iterations": .number(Double(iterations)),
-                    ]
-                } else {
-                    ok = false
+                    if let value { object[key] = value } else { ok = false }
                 }
+                if ok { latency = .object(object) }
             } else {
                 ok = false
             }

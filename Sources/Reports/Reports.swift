@@ -79,7 +79,8 @@ public enum Reports {
 
     /// Returns `specs` (the defaults when empty) with every table's speedup percentage set to
     /// `percent` — what `sparsegrid report --speedup-percent` does.
-    public static func specs(_ specs: [ReportSpec], speedupPercent percent: ReportSpec.SpeedupPercent?) -> [ReportSpec] {
+    public static func specs(_ specs: [ReportSpec], speedupPercent percent: ReportSpec.SpeedupPercent?) -> [ReportSpec]
+    {
         var all = specs.isEmpty ? defaultSpecs : specs
         if let percent { for i in all.indices { all[i].speedupPercent = percent } }
         return all

@@ -2,10 +2,10 @@
 public struct ReportSpec: Codable, Sendable, Hashable {
     /// How a speedup (t_baseline / t_measured) is written as a percentage.
     public enum SpeedupPercent: String, Codable, Sendable, Hashable, CaseIterable {
-        /// (speedup − 1) × 100: how much more work per unit time.
+        /// (speedup - 1) × 100: how much more work per unit time.
         case gain
-        /// (1 − t_measured / t_baseline) × 100 = (1 − 1/speedup) × 100: how much less time, the
-        /// study's definition (its 27.9% = 1 − 3.1/4.3).
+        /// (1 - t_measured / t_baseline) × 100 = (1 - 1/speedup) × 100: how much less time, the
+        /// study's definition (its 27.9% = 1 - 3.1/4.3).
         case reduction
 
         /// The percentage for a speedup.
@@ -20,9 +20,11 @@ public struct ReportSpec: Codable, Sendable, Hashable {
         public var definition: String {
             switch self {
             case .gain:
-                return "% = throughput gain, (speedup − 1) × 100 (set speedup_percent: reduction for the study's latency reduction)"
+                return
+                    "% = throughput gain, (speedup - 1) × 100 (set speedup_percent: reduction for the study's latency reduction)"
             case .reduction:
-                return "% = latency reduction, (1 − t_measured / t_baseline) × 100 = (1 − 1/speedup) × 100, the study's definition (its 27.9% = 1 − 3.1/4.3)"
+                return
+                    "% = latency reduction, (1 - t_measured / t_baseline) × 100 = (1 - 1/speedup) × 100, the study's definition (its 27.9% = 1 - 3.1/4.3)"
             }
         }
     }

@@ -145,7 +145,8 @@ struct ReportCommand: AsyncParsableCommand {
         }
         if let speedupPercent, ReportSpec.SpeedupPercent(rawValue: speedupPercent) == nil {
             throw ValidationError(
-                "--speedup-percent must be gain or reduction (not '\(speedupPercent)'): gain = (speedup - 1) x 100, reduction = (1 - 1/speedup) x 100.")
+                "--speedup-percent must be gain or reduction (not '\(speedupPercent)'): gain = (speedup - 1) x 100, reduction = (1 - 1/speedup) x 100."
+            )
         }
     }
 

@@ -110,7 +110,7 @@ struct AggregationTests {
         // Seeds: 2.03/1.68, 2.04/1.70, 2.05/1.72, averaged.
         let expected = (2.03 / 1.68 + 2.04 / 1.70 + 2.05 / 1.72) / 3
         #expect(abs((sparse["mean"] as! Double) - expected) < 1e-6)
-        #expect((sparse["text"] as? String)?.hasPrefix("1.20× (+20.2%) [") == true)
+        #expect((sparse["text"] as? String)?.hasPrefix("1.20× (+20.0%) [") == true)
         #expect(sparse["verdict"] as? String == "faster")
         let notes = Read.tables(json)[0]["notes"] as! [String]
         #expect(!notes.contains { $0.hasPrefix("†") })

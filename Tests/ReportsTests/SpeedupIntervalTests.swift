@@ -34,7 +34,9 @@ enum TimedRows {
             "as_given": ["median": .number(latency)], "dense_baseline": ["median": .number(denseLatency)],
         ]
         if keepBlocks {
-            size["blocks"] = ["as_given": .array(m.map { .number($0) }), "dense_baseline": .array(d.map { .number($0) })]
+            size["blocks"] = [
+                "as_given": .array(m.map { .number($0) }), "dense_baseline": .array(d.map { .number($0) }),
+            ]
         }
         if let ci95 {
             size["comparisons"] = [
@@ -91,7 +93,8 @@ struct SpeedupIntervalTests {
     @Test("a real 2× difference is detected, in either direction")
     func twofold() throws {
         for (masked, verdict) in [(20.0, "slower"), (5.0, "faster")] {
-            let rows = [0, 1].map { TimedRows.dense(seed: $0) }
+            let rows =
+                [0, 1].map { TimedRows.dense(seed: $0) }
                 + [0, 1].map { TimedRows.task(seed: $0, dense: 10, masked: masked, spread: 0.05) }
             let (cell, _) = try TimedRows.masked(rows)
             let low = try #require(cell["ci_low"] as? Double), high = try #require(cell["ci_high"] as? Double)
@@ -137,7 +140,9 @@ struct SpeedupIntervalTests {
         #expect(cell["verdict"] as? String == "faster")
         #expect((cell["text"] as! String).contains("[1.10–1.40]"))
 
-        let bare = [TimedRows.dense(seed: 0), TimedRows.task(seed: 0, dense: 10, masked: 8, spread: 0.05, keepBlocks: false)]
+        let bare = [
+            TimedRows.dense(seed: 0), TimedRows.task(seed: 0, dense: 10, masked: 8, spread: 0.05, keepBlocks: false),
+        ]
         let (none, notes) = try TimedRows.masked(bare)
         #expect(none["ci_low"] is NSNull && none["verdict"] is NSNull)
         #expect((none["text"] as! String).hasSuffix(" ?"))
@@ -181,7 +186,8 @@ struct SpeedupIntervalTests {
         let cells = (table["rows"] as! [[String: Any]])[0]["cells"] as! [String]
         #expect(cells[2] == paired["text"] as? String && cells[3] == speedup["text"] as? String)
         let notes = table["notes"] as! [String]
-        #expect(notes.contains { $0.hasPrefix("dense (train): the train stage's own latency, timed in other processes") })
+        #expect(
+            notes.contains { $0.hasPrefix("dense (train): the train stage's own latency, timed in other processes") })
     }
 
     @Test("the sparse-kernel speedup shows its fp16 dense-kernel baseline beside it")
@@ -209,7 +215,7 @@ struct SpeedupIntervalTests {
         #expect(abs((pct["mean"] as! Double) - (1 - 3.1 / 4.3) * 100) < 1e-6)
         #expect((pct["text"] as! String).hasPrefix("1.39× (+27.9%)"))
         let notes = Read.tables(json)[0]["notes"] as! [String]
-        #expect(notes.contains { $0.contains("latency reduction, (1 − t_measured / t_baseline) × 100") })
+        #expect(notes.contains { $0.contains("latency reduction, (1 - t_measured / t_baseline) × 100") })
 
         let gain = try #require(
             Read.cell(
@@ -226,6 +232,8 @@ struct SpeedupIntervalTests {
             name: t
             engine: "null"
             grid: {model: [resnet18]}
+            stages:
+              train: {params: {epochs: 1}}
             report:
               - {title: T, rows: model, columns: method, values: [latency_ms], speedup_percent: %@}
             """
@@ -236,7 +244,7 @@ struct SpeedupIntervalTests {
             Issue.record("speedup_percent: ratio was accepted")
         } catch let error as SpecError {
             let text = error.description
-            #expect(text.contains("s.yaml:5") && text.contains("report[0].speedup_percent"), "\(text)")
+            #expect(text.contains("s.yaml:7") && text.contains("report[0].speedup_percent"), "\(text)")
             #expect(text.contains("expected gain or reduction"))
         }
         // Stored plans from before the key decode with the default, and the default is not written.
@@ -251,7 +259,7 @@ struct SpeedupIntervalTests {
 struct HonestFigureTests {
     /// Tick labels (muted, size 11) that are plain numbers.
     static func ticks(_ svg: String, anchor: String) -> [Double] {
-        let pattern = #"<text [^>]*font-size="11" text-anchor="\#(anchor)" fill="#777777"[^>]*>([^<]*)</text>"#
+        let pattern = ##"<text [^>]*font-size="11" text-anchor="\##(anchor)" fill="#777777"[^>]*>([^<]*)</text>"##
         let regex = try! NSRegularExpression(pattern: pattern)
         return regex.matches(in: svg, range: NSRange(svg.startIndex..., in: svg)).compactMap {
             Double(String(svg[Range($0.range(at: 1), in: svg)!]))
@@ -265,20 +273,23 @@ struct HonestFigureTests {
             #expect(!ticks.isEmpty, "\(figure.name) has no numeric ticks")
             #expect(ticks.allSatisfy { $0 >= 0 }, "\(figure.name): \(ticks)")
         }
-        let tradeoff = try #require(Reports.figures(sweep: Fixture.sweep, rows: Fixture.rows).first { $0.name == "latency_vs_accuracy" })
+        let tradeoff = try #require(
+            Reports.figures(sweep: Fixture.sweep, rows: Fixture.rows).first { $0.name == "latency_vs_accuracy" })
         #expect(Self.ticks(tradeoff.svg, anchor: "middle").min() == 0)
     }
 
     @Test("the speedup figure draws 95% intervals, a line at 1×, and the % definition in use")
     func speedupFigure() throws {
-        let rows = [0, 1, 2].map { TimedRows.dense(seed: $0, latency: 4.3) }
+        let rows =
+            [0, 1, 2].map { TimedRows.dense(seed: $0, latency: 4.3) }
             + [0, 1, 2].map { TimedRows.task(seed: $0, dense: 4.3, masked: 3.1, spread: 0.03) }
         let figure = try #require(
-            Reports.figures(sweep: Fixture.sweep, rows: rows, speedupPercent: .reduction).first { $0.name == "speedup" })
+            Reports.figures(sweep: Fixture.sweep, rows: rows, speedupPercent: .reduction).first { $0.name == "speedup" }
+        )
         let texts = try #require(SVGReader.read(figure.svg)).texts
         #expect(texts.contains { $0.contains("error bars: 95% interval") })
         #expect(texts.contains { $0.contains("95% interval [") && $0.contains("faster") })
-        #expect(texts.contains { $0.contains("(1 − 1/speedup) × 100") })
+        #expect(texts.contains { $0.contains("(1 - 1/speedup) × 100") })
         #expect(texts.contains { $0.hasPrefix("1.39× (+27.") })
         #expect(texts.contains("1× (0%) = as fast as dense"))
         // A whisker: a vertical ink line with caps.
@@ -288,7 +299,8 @@ struct HonestFigureTests {
 
     @Test("the memory panel plots peak inference memory, what the study's memory is compared with")
     func memoryPanel() throws {
-        let figure = try #require(Reports.figures(sweep: Fixture.sweep, rows: Fixture.rows).first { $0.name == "macs_memory" })
+        let figure = try #require(
+            Reports.figures(sweep: Fixture.sweep, rows: Fixture.rows).first { $0.name == "macs_memory" })
         let texts = try #require(SVGReader.read(figure.svg)).texts
         #expect(texts.contains("peak memory (MiB)"))
         #expect(texts.contains("Peak inference memory"))

@@ -24,10 +24,11 @@ struct SpeedupInterval: Sendable, Equatable {
     }
 
     /// Why a cell has no interval (shown in notes; no verdict then).
-    enum Missing: String, Sendable, CaseIterable {
+    enum Missing: String, Error, Sendable, CaseIterable {
         case noBlocks = "no interval: the result has no per-block timings"
         case someWithoutBlocks = "no interval: not every task of the cell has per-block timings"
-        case malformedBlocks = "no interval: the per-block timings are malformed (unequal lengths, fewer than 2 or more than 200 blocks, or non-positive values)"
+        case malformedBlocks =
+            "no interval: the per-block timings are malformed (unequal lengths, fewer than 2 or more than 200 blocks, or non-positive values)"
     }
 
     static let resamples = 2000

@@ -156,7 +156,8 @@ struct BarChart {
             let y = above - BarChart.valueSize < plotTop ? end + BarChart.valueSize + 3 : above
             canvas.text(label, x: center, y: y, size: BarChart.valueSize, anchor: .middle, halo: true)
         } else if end - 4 - width < plotTop {
-            canvas.text(label, x: center + 3, y: end + 4, size: BarChart.valueSize, anchor: .end, rotate: -90, halo: true)
+            canvas.text(
+                label, x: center + 3, y: end + 4, size: BarChart.valueSize, anchor: .end, rotate: -90, halo: true)
         } else {
             canvas.text(label, x: center + 3, y: end - 4, size: BarChart.valueSize, rotate: -90, halo: true)
         }

@@ -77,15 +77,19 @@ enum SpeedupFigure {
         var tooltip =
             "\(model), \(method): \(NumberText.speedup(speedup.value, percent: data.speedupPercent)) (\(metric), n=\(speedup.n))"
         if let interval = speedup.interval {
-            tooltip += ", 95% interval \(NumberText.interval(interval.low, interval.high)): \(interval.verdict.rawValue)"
+            tooltip +=
+                ", 95% interval \(NumberText.interval(interval.low, interval.high)): \(interval.verdict.rawValue)"
         } else if let missing = speedup.missingInterval {
             tooltip += ", \(missing.rawValue)"
         }
         if speedup.partial { tooltip += ", from incomplete cells" }
-        if speedup.againstDenseModel { tooltip += ", against the dense model's latency_ms (other processes; no interval)" }
+        if speedup.againstDenseModel {
+            tooltip += ", against the dense model's latency_ms (other processes; no interval)"
+        }
         var bar = BarChart.Bar(value: speedup.value, error: nil, gap: nil, tooltip: tooltip, partial: speedup.partial)
         bar.interval = speedup.interval.map { ($0.low, $0.high) }
-        bar.mark = speedup.interval.map { $0.verdict == .noDifference ? " ≈" : "" } ?? (speedup.againstDenseModel ? "†" : " ?")
+        bar.mark =
+            speedup.interval.map { $0.verdict == .noDifference ? " ≈" : "" } ?? (speedup.againstDenseModel ? "†" : " ?")
         return bar
     }
 }

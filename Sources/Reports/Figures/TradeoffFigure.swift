@@ -87,7 +87,8 @@ enum TradeoffFigure {
             size: 12, anchor: .middle)
         canvas.text(
             "top-1 accuracy (\(unitOr(data.unit("accuracy"), "%")))"
-                + (yScale.lower > 0 ? ", axis from \(yScale.label(yScale.lower))" : ""), x: plot.x - 44, y: plot.y + plot.height / 2,
+                + (yScale.lower > 0 ? ", axis from \(yScale.label(yScale.lower))" : ""), x: plot.x - 44,
+            y: plot.y + plot.height / 2,
             size: 12,
             anchor: .middle, rotate: -90)
         if points.isEmpty {

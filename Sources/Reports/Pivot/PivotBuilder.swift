@@ -84,7 +84,7 @@ enum PivotBuilder {
         }
         if let denseColumn, metrics.contains(where: { Derivation.forMetric($0, unit: "")?.pairedHeader != nil }) {
             allNotes.append(
-                "\(denseColumn) (train): the train stage's own latency, timed in other processes (the train tasks) at other times; no speedup here divides by it — each speedup divides the paired baseline in the column before it, timed interleaved with the method in the same process."
+                "\(denseColumn) (train): the train stage's own latency, timed in other processes (the train tasks) at other times; a speedup divides the paired baseline in the column before it, timed interleaved with the method in the same process, and divides this column only where marked †."
             )
         }
         allNotes += definitions
@@ -154,7 +154,8 @@ enum PivotBuilder {
                 pairedTexts = [text]
                 pairedRecords = [
                     CellRecord(
-                        table: table, row: row, column: column, metric: pairedMetric, unit: MetricUnits(metric: "latency_ms", rows: grid.allRows).unit,
+                        table: table, row: row, column: column, metric: pairedMetric,
+                        unit: MetricUnits(metric: "latency_ms", rows: grid.allRows).unit,
                         stats: paired, text: text)
                 ]
             }

@@ -38,8 +38,9 @@ extension ReportRules {
         if case .string(let s, _) = node.kind, let value = ReportSpec.SpeedupPercent(rawValue: s) { return value }
         diagnostics.add(
             node, path,
-            "expected \(choices.joined(separator: " or ")), found \(node.found); gain = (speedup − 1) × 100, "
-                + "reduction = (1 − 1/speedup) × 100 (the study's latency reduction), e.g. `speedup_percent: reduction`.")
+            "expected \(choices.joined(separator: " or ")), found \(node.found); gain = (speedup - 1) × 100, "
+                + "reduction = (1 - 1/speedup) × 100 (the study's latency reduction), e.g. `speedup_percent: reduction`."
+        )
         return nil
     }
 }

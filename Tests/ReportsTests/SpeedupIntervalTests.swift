@@ -278,6 +278,27 @@ struct HonestFigureTests {
         #expect(Self.ticks(tradeoff.svg, anchor: "middle").min() == 0)
     }
 
+    @Test("the latency axis of Fig. 2 starts at zero, however far from zero the latencies are")
+    func tradeoffFromZero() throws {
+        func xTicks(_ rows: [ResultRow]) throws -> [Double] {
+            let figure = try #require(
+                Reports.figures(sweep: Fixture.sweep, rows: rows).first { $0.name == "latency_vs_accuracy" })
+            return Self.ticks(figure.svg, anchor: "middle")
+        }
+        // Clustered far from zero (a padded axis would start near 40 ms).
+        let near = [
+            TimedRows.dense(seed: 0, latency: 40), TimedRows.task(seed: 0, dense: 40, masked: 42, spread: 0.01),
+        ]
+        #expect(try xTicks(near).min() == 0)
+        // Spread wide (a padded axis would reach below zero, as the issue's −50 ms).
+        var slow = TimedRows.dense(seed: 0, latency: 500)
+        slow.params["model"] = "resnet50"
+        slow.taskId = "train-resnet50-0"
+        let wide = [TimedRows.dense(seed: 0, latency: 1), slow]
+        let ticks = try xTicks(wide)
+        #expect(ticks.min() == 0 && ticks.max()! >= 500, "\(ticks)")
+    }
+
     @Test("the speedup figure draws 95% intervals, a line at 1×, and the % definition in use")
     func speedupFigure() throws {
         let rows =

@@ -56,14 +56,34 @@ public enum Reports {
         case .html:
             return HTMLRenderer.render(
                 sweep: sweep, summary: content.summary, pivots: content.pivots,
-                references: content.references, figures: figures(sweep: sweep, rows: rows))
+                references: content.references,
+                figures: figures(sweep: sweep, rows: rows, speedupPercent: figurePercent(specs)))
         }
     }
 
     /// The four figures: accuracy, latency versus accuracy, MACs and memory, speedup.
-    public static func figures(sweep: String, rows: [ResultRow]) -> [Figure] {
-        let data = FigureData(sweep: sweep, rows: ReportContent.rows(of: sweep, in: rows))
+    /// `speedupPercent`: how Fig. 4 writes speedups as percentages.
+    public static func figures(
+        sweep: String, rows: [ResultRow], speedupPercent: ReportSpec.SpeedupPercent = .gain
+    ) -> [Figure] {
+        let data = FigureData(
+            sweep: sweep, rows: ReportContent.rows(of: sweep, in: rows), speedupPercent: speedupPercent)
         return [AccuracyFigure.make(data), TradeoffFigure.make(data), CostFigure.make(data), SpeedupFigure.make(data)]
+    }
+
+    /// The figures follow the first table's `speedup_percent` (the CLI's --speedup-percent
+    /// sets every table's).
+    static func figurePercent(_ specs: [ReportSpec]) -> ReportSpec.SpeedupPercent {
+        (specs.isEmpty ? defaultSpecs : specs)[0].speedupPercent
+    }
+
+    /// Returns `specs` (the defaults when empty) with every table's speedup percentage set to
+    /// `percent` — what `sparsegrid report --speedup-percent` does.
+    public static func specs(_ specs: [ReportSpec], speedupPercent percent: ReportSpec.SpeedupPercent?) -> [ReportSpec]
+    {
+        var all = specs.isEmpty ? defaultSpecs : specs
+        if let percent { for i in all.indices { all[i].speedupPercent = percent } }
+        return all
     }
 
     /// Writes report.html, the tables in every other format (report.txt, .md, .csv, .json,
@@ -90,7 +110,7 @@ public enum Reports {
         for format in [OutputFormat.csv, .json] {
             files.append(("results.\(format.fileExtension)", try renderResults(sweepRows, format: format)))
         }
-        for figure in figures(sweep: sweep, rows: sweepRows) {
+        for figure in figures(sweep: sweep, rows: sweepRows, speedupPercent: figurePercent(specs)) {
             files.append(("figures/\(figure.name).svg", figure.svg))
         }
         return try ReportFiles.write(files, into: directory)

@@ -130,10 +130,23 @@ struct ReportCommand: AsyncParsableCommand {
     )
     var reference: String?
 
+    @Option(
+        name: .long,
+        help: """
+            How speedups are written as percentages, overriding every table's `speedup_percent`: gain = \
+            (speedup - 1) x 100, reduction = (1 - 1/speedup) x 100 (the study's latency reduction).
+            """)
+    var speedupPercent: String?
+
     func validate() throws {
         if OutputFormat(rawValue: format) == nil {
             throw ValidationError(
                 "--format must be one of \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        if let speedupPercent, ReportSpec.SpeedupPercent(rawValue: speedupPercent) == nil {
+            throw ValidationError(
+                "--speedup-percent must be gain or reduction (not '\(speedupPercent)'): gain = (speedup - 1) x 100, reduction = (1 - 1/speedup) x 100."
+            )
         }
     }
 
@@ -148,7 +161,8 @@ struct ReportCommand: AsyncParsableCommand {
             }
             let rows = try store.resultRows(sweep: name)
             let ref = try reference.map { try ReferenceTable.load(csvPath: $0) }
-            let specs = plan.reports.isEmpty ? Reports.defaultSpecs : plan.reports
+            let specs = Reports.specs(
+                plan.reports, speedupPercent: speedupPercent.flatMap(ReportSpec.SpeedupPercent.init(rawValue:)))
             if let out {
                 let paths = try Reports.writeReport(sweep: name, rows: rows, specs: specs, reference: ref, to: out)
                 for path in paths { print(path) }

@@ -60,8 +60,8 @@ struct FigureTests {
         #expect(texts[0].contains("failed") && texts[0].contains("missing"))
         #expect(texts[1].contains("latency (ms)") && texts[1].contains("model:") && texts[1].contains("method:"))
         #expect(texts[1].contains("hollow: sparse kernels"))
-        #expect(texts[2].contains("effective MACs per image (G-MAC)") && texts[2].contains("weights (MiB)"))
-        #expect(texts[3].contains("speedup over dense (×)") && texts[3].contains("1× = as fast as dense"))
+        #expect(texts[2].contains("effective MACs per image (G-MAC)") && texts[2].contains("peak memory (MiB)"))
+        #expect(texts[3].contains("speedup over dense (×)") && texts[3].contains("1× (0%) = as fast as dense"))
         #expect(texts[3].contains("nm_2_4, masked dense kernels") && texts[3].contains("nm_2_4, sparse kernels"))
     }
 

@@ -12,12 +12,24 @@ struct PlotRect {
 struct BarChart {
     struct Bar {
         var value: Double?
+        /// ±1 std whisker; `interval` (e.g. a 95% interval) wins when both are given.
         var error: Double?
         /// Shown in place of a missing bar.
         var gap: String?
         var tooltip: String
         /// The value comes from an incomplete cell; its label gets a "*".
         var partial = false
+        /// An asymmetric whisker [low, high], drawn instead of ±error.
+        var interval: (low: Double, high: Double)? = nil
+        /// Appended to the value label (e.g. " ≈" for an interval containing 1.0).
+        var mark = ""
+
+        /// The whisker's ends, clamped at the zero baseline; nil when there is none.
+        var whisker: (low: Double, high: Double)? {
+            if let interval { return (max(0, interval.low), max(0, interval.high)) }
+            guard let value, let error, error > 0 else { return nil }
+            return (max(0, value - error), value + error)
+        }
     }
 
     /// Whether any bar is from an incomplete cell (the figure then explains the "*").
@@ -61,7 +73,7 @@ struct BarChart {
         if let panelTitle {
             canvas.text(panelTitle, x: plot.x, y: plot.y - 10, size: 13, bold: true)
         }
-        let tops = series.flatMap { $0.bars.compactMap { b in b.value.map { $0 + (b.error ?? 0) } } }
+        let tops = series.flatMap { $0.bars.compactMap { b in b.value.map { max($0, b.whisker?.high ?? 0) } } }
         let highest = max(tops.max() ?? yCeiling ?? 1, referenceLine?.value ?? 0)
         var scale = AxisScale(minValue: 0, maxValue: highest * 1.1)
         if let yCeiling, scale.upper > yCeiling, highest <= yCeiling {
@@ -103,19 +115,17 @@ struct BarChart {
                     x: x + 1, y: top, width: barWidth - 2, height: plot.bottom - top, fill: line.color,
                     stroke: line.pale ? line.color : nil, strokeWidth: 1.5, fillOpacity: line.pale ? 0.3 : nil,
                     tooltip: bar.tooltip)
-                var labelY = top - 4
-                if let error = bar.error, error > 0 {
-                    let hi = yOf(value + error), lo = yOf(max(0, value - error))
+                var end = top
+                if let whisker = bar.whisker {
+                    let hi = yOf(whisker.high), lo = yOf(whisker.low)
                     canvas.line(center, hi, center, lo, stroke: Palette.ink, width: 1.2)
                     canvas.line(center - 4, hi, center + 4, hi, stroke: Palette.ink, width: 1.2)
                     canvas.line(center - 4, lo, center + 4, lo, stroke: Palette.ink, width: 1.2)
-                    labelY = hi - 4
+                    end = min(top, hi)
                 }
-                drawValueLabel(
-                    valueText(value) + (bar.partial ? "*" : ""), on: &canvas, center: center, top: top, labelY: labelY,
-                    barWidth: barWidth,
-                    barHeight: plot.bottom - top, pale: line.pale, hasError: bar.error != nil,
-                    lineY: referenceLine.map { yOf($0.value) })
+                BarChart.drawValueLabel(
+                    valueText(value) + bar.mark + (bar.partial ? "*" : ""), on: &canvas, center: center, end: end,
+                    barWidth: barWidth, plotTop: plot.y)
             }
             let labelX = plot.x + slot * (Double(c) + 0.5)
             if rotatesLabels(plotWidth: plot.width) {
@@ -132,22 +142,24 @@ struct BarChart {
             size: 12, anchor: .middle)
     }
 
-    /// Above the bar when it fits and is clear of the reference line; otherwise turned upright
-    /// inside the bar's top when the bar is tall enough, and upright above it as a last resort.
-    private func drawValueLabel(
-        _ label: String, on canvas: inout SVGCanvas, center: Double, top: Double, labelY: Double,
-        barWidth: Double, barHeight: Double, pale: Bool, hasError: Bool, lineY: Double?
+    /// The one placement rule for value labels of every bar chart: just above the end of the
+    /// bar (or of its whisker, when it has one), horizontal when the label fits the bar's width
+    /// and turned upright otherwise; where that would run past the top of the plot, the label
+    /// goes just below that end instead (inside the bar). A white halo keeps it legible where
+    /// it crosses a grid or reference line.
+    static func drawValueLabel(
+        _ label: String, on canvas: inout SVGCanvas, center: Double, end: Double, barWidth: Double, plotTop: Double
     ) {
         let width = SVGCanvas.textWidth(label, size: BarChart.valueSize)
-        let onLine = lineY.map { abs(labelY - 4 - $0) < 10 } ?? false
-        if width <= barWidth && !onLine {
-            canvas.text(label, x: center, y: labelY, size: BarChart.valueSize, anchor: .middle, halo: true)
-        } else if !hasError && barHeight > width + 8 {
+        if width <= barWidth {
+            let above = end - 4
+            let y = above - BarChart.valueSize < plotTop ? end + BarChart.valueSize + 3 : above
+            canvas.text(label, x: center, y: y, size: BarChart.valueSize, anchor: .middle, halo: true)
+        } else if end - 4 - width < plotTop {
             canvas.text(
-                label, x: center + 3, y: top + 4, size: BarChart.valueSize, anchor: .end,
-                fill: pale ? Palette.ink : "#ffffff", rotate: -90)
+                label, x: center + 3, y: end + 4, size: BarChart.valueSize, anchor: .end, rotate: -90, halo: true)
         } else {
-            canvas.text(label, x: center + 3, y: labelY, size: BarChart.valueSize, rotate: -90, halo: true)
+            canvas.text(label, x: center + 3, y: end - 4, size: BarChart.valueSize, rotate: -90, halo: true)
         }
     }
 }

@@ -2,16 +2,18 @@
 enum CostFigure {
     static func make(_ data: FigureData) -> Figure {
         var canvas = SVGCanvas(width: 940, height: 480)
-        let title = "MACs and weight memory per model and method"
-        // One metric per panel for every bar: effective MACs and compressed weights where the
-        // engine reports them, the dense figures otherwise (and the labels say which).
+        let title = "MACs and peak inference memory per model and method"
+        // One metric per panel for every bar: effective MACs where the engine reports them, the
+        // dense MACs otherwise (and the labels say which). Memory is peak_mib, the measured
+        // counterpart of the study's Table II "memory" (the memory needed to run the model, not
+        // the weights' storage size, which Table II of this report lists separately).
         let macs = data.firstReported(["gmacs_effective", "gmacs"])
-        let memory = data.firstReported(["weight_compressed_mib", "weight_mib"])
+        let memory = "peak_mib"
         let macsAxis =
             "\(macs == "gmacs_effective" ? "effective MACs" : "MACs") per image (\(unitOr(data.unit(macs), "GMAC")))"
         let charts = [
             (macs, "Compute", macsAxis, 3),
-            (memory, "Weight memory", "weights (\(unitOr(data.unit(memory), "MiB")))", 1),
+            (memory, "Peak inference memory", "peak memory (\(unitOr(data.unit(memory), "MiB")))", 1),
         ]
         .map { metric, panelTitle, axis, decimals in
             BarChart(
@@ -27,8 +29,7 @@ enum CostFigure {
         let legend = Legend(items: data.methods.map { (.bar(color: data.colors[$0]!, pale: false), $0) })
         let macsWhat = macs == "gmacs_effective" ? "MACs of nonzero weights" : "dense MACs"
         let memoryWhat =
-            memory == "weight_compressed_mib"
-            ? "weights in each method's storage format" : "weights stored dense (fp32)"
+            "peak inference memory, what the study's \"memory\" is compared with (GPU: max_memory_allocated; CPU: peak RSS increase; not the weights' storage size)"
         let subtitle =
             "sweep \(data.sweep) · left: \(macsWhat) per image (\(macs); 1 MAC = 2 FLOPs) · right: \(memoryWhat) (\(memory)) · \(data.spreadNote)"
             + (charts.contains(where: \.hasPartial) ? " · " + BarChart.partialNote : "")

@@ -8,9 +8,12 @@ struct FigureData {
     var methods: [String] { grid.columnValues }
     var sparseMethods: [String] { methods.filter { $0 != "dense" } }
     let colors: [String: String]
+    /// How speedups are written as percentages in labels and captions.
+    let speedupPercent: ReportSpec.SpeedupPercent
 
-    init(sweep: String, rows: [ResultRow]) {
+    init(sweep: String, rows: [ResultRow], speedupPercent: ReportSpec.SpeedupPercent = .gain) {
         self.sweep = sweep
+        self.speedupPercent = speedupPercent
         grid = Grid(rows: rows, rowsBy: "model", columnsBy: "method")
         colors = Palette.methodColors(grid.columnValues)
     }

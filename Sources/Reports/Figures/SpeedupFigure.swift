@@ -21,10 +21,12 @@ enum SpeedupFigure {
                 legendItems.append((.bar(color: color, pale: true), "\(method), sparse kernels"))
             }
         }
-        legendItems.append((.dashedLine, "1× = as fast as dense"))
+        legendItems.append((.dashedLine, "1× (0%) = as fast as dense"))
+        let percent = data.speedupPercent
         let chart = BarChart(
             categories: data.models, series: series, yLabel: "speedup over dense (×)", xLabel: "model",
-            panelTitle: nil, referenceLine: (1, "1× = as fast as dense"), valueText: { NumberText.fixed($0, 2) + "×" })
+            panelTitle: nil, referenceLine: (1, "1× (0%) = as fast as dense"),
+            valueText: { NumberText.speedup($0, percent: percent) })
         var subtitle =
             "sweep \(data.sweep) · masked: per task, the dense model it started from (timed interleaved) / its latency_ms"
         let fallback = data.models.contains { model in
@@ -39,9 +41,13 @@ enum SpeedupFigure {
                 + " · n/a: no sparse kernel ran"
             : " · no task ran real sparse kernels, so only masked dense kernels are shown"
         subtitle +=
-            " · medians per task, means over seeds"
-            + (chart.series.contains { $0.bars.contains { ($0.error ?? 0) > 0 } }
-                ? ", error bars ±1 std of per-task sparse speedups" : "")
+            " · speedup = t_dense / t_method (axis from 0, dashed line at 1×) · \(percent.definition)"
+            + " · medians per task, means over seeds"
+            + (chart.series.contains { $0.bars.contains { $0.interval != nil } }
+                ? " · error bars: 95% interval (bootstrap over interleaved block pairs and seeds; ≈ in a label: the interval contains 1.0, no detectable difference)"
+                : "")
+            + (chart.series.contains { $0.bars.contains { $0.value != nil && $0.interval == nil } }
+                ? " · ? in a label: no interval (no per-block timings recorded)" : "")
             + (chart.hasPartial ? " · " + BarChart.partialNote : "")
         let top = FigureFrame.drawHeader(
             on: &canvas, title: title, subtitle: subtitle, legend: Legend(items: legendItems))
@@ -68,10 +74,22 @@ enum SpeedupFigure {
             let word = data.gapWord(cell)
             return BarChart.Bar(value: nil, error: nil, gap: word, tooltip: "\(model), \(method): \(word)")
         }
-        var tooltip = "\(model), \(method): \(NumberText.fixed(speedup.value, 2))× (\(metric), n=\(speedup.n))"
+        var tooltip =
+            "\(model), \(method): \(NumberText.speedup(speedup.value, percent: data.speedupPercent)) (\(metric), n=\(speedup.n))"
+        if let interval = speedup.interval {
+            tooltip +=
+                ", 95% interval \(NumberText.interval(interval.low, interval.high)): \(interval.verdict.rawValue)"
+        } else if let missing = speedup.missingInterval {
+            tooltip += ", \(missing.rawValue)"
+        }
         if speedup.partial { tooltip += ", from incomplete cells" }
-        if speedup.againstDenseModel { tooltip += ", against the dense model's latency_ms" }
-        return BarChart.Bar(
-            value: speedup.value, error: speedup.std, gap: nil, tooltip: tooltip, partial: speedup.partial)
+        if speedup.againstDenseModel {
+            tooltip += ", against the dense model's latency_ms (other processes; no interval)"
+        }
+        var bar = BarChart.Bar(value: speedup.value, error: nil, gap: nil, tooltip: tooltip, partial: speedup.partial)
+        bar.interval = speedup.interval.map { ($0.low, $0.high) }
+        bar.mark =
+            speedup.interval.map { $0.verdict == .noDifference ? " ≈" : "" } ?? (speedup.againstDenseModel ? "†" : " ?")
+        return bar
     }
 }

@@ -65,7 +65,10 @@ enum TradeoffFigure {
 
         let xs = points.flatMap { [$0.x - ($0.xError ?? 0), $0.x + ($0.xError ?? 0)] }
         let ys = points.flatMap { [$0.y - ($0.yError ?? 0), $0.y + ($0.yError ?? 0)] }
-        let xScale = padded(xs), yScale = padded(ys)
+        // Latency is a magnitude: its axis starts at zero. Accuracy stays zoomed to the points
+        // (a 0–100 axis would hide the differences), never below 0 or above 100, and the axis
+        // label says where it starts.
+        let xScale = fromZero(xs), yScale = padded(ys, within: 0...100)
         let px = { (v: Double) in xScale.position(v, from: plot.x, to: plot.right) }
         let py = { (v: Double) in yScale.position(v, from: plot.bottom, to: plot.y) }
         for tick in xScale.ticks {
@@ -83,7 +86,9 @@ enum TradeoffFigure {
             "latency (\(unitOr(data.unit("latency_ms"), "ms")))", x: plot.x + plot.width / 2, y: plot.bottom + 36,
             size: 12, anchor: .middle)
         canvas.text(
-            "top-1 accuracy (\(unitOr(data.unit("accuracy"), "%")))", x: plot.x - 44, y: plot.y + plot.height / 2,
+            "top-1 accuracy (\(unitOr(data.unit("accuracy"), "%")))"
+                + (yScale.lower > 0 ? ", axis from \(yScale.label(yScale.lower))" : ""), x: plot.x - 44,
+            y: plot.y + plot.height / 2,
             size: 12,
             anchor: .middle, rotate: -90)
         if points.isEmpty {
@@ -94,7 +99,7 @@ enum TradeoffFigure {
         for p in points {
             let color = modelColor[p.model]!
             let (x, y) = (px(p.x), py(p.y))
-            if let e = p.xError, e > 0 { canvas.line(px(p.x - e), y, px(p.x + e), y, stroke: color, width: 1) }
+            if let e = p.xError, e > 0 { canvas.line(px(max(0, p.x - e)), y, px(p.x + e), y, stroke: color, width: 1) }
             if let e = p.yError, e > 0 { canvas.line(x, py(p.y - e), x, py(p.y + e), stroke: color, width: 1) }
             let tooltip =
                 "\(p.model), \(p.method): \(NumberText.fixed(p.y, 1))% at \(NumberText.fixed(p.x, 2)) ms"
@@ -132,10 +137,15 @@ enum TradeoffFigure {
         return summary.flatMap { TextWrap.wrap($0, width: width) }
     }
 
-    private static func padded(_ values: [Double]) -> AxisScale {
+    private static func padded(_ values: [Double], within limits: ClosedRange<Double>) -> AxisScale {
         guard let lo = values.min(), let hi = values.max() else { return AxisScale(minValue: 0, maxValue: 1) }
         let pad = (hi - lo) * 0.08
-        return AxisScale(minValue: lo - pad, maxValue: hi + pad)
+        // Round ticks (1, 2 or 5 × 10^k) divide 0 and 100, so rounding outwards stays within them.
+        return AxisScale(minValue: max(limits.lowerBound, lo - pad), maxValue: min(limits.upperBound, hi + pad))
+    }
+
+    private static func fromZero(_ values: [Double]) -> AxisScale {
+        AxisScale(minValue: 0, maxValue: max(values.max() ?? 1, 0) * 1.08)
     }
 
     private static func unitOr(_ unit: String, _ fallback: String) -> String { unit.isEmpty ? fallback : unit }

@@ -1,4 +1,5 @@
 import Foundation
+import SweepKit
 
 /// Number spellings shared by every format.
 enum NumberText {
@@ -34,5 +35,15 @@ enum NumberText {
         // Identical values (MAC counts, weight sizes) have nothing to show after a ±.
         guard let std, std > 0 else { return fixed(mean, decimals) }
         return "\(fixed(mean, decimals)) ± \(fixed(std, decimals))"
+    }
+
+    /// "1.39× (+27.9%)": the ratio and its percentage under the definition in use.
+    static func speedup(_ value: Double, percent: ReportSpec.SpeedupPercent) -> String {
+        "\(fixed(value, 2))× (\(signed(percent.percent(value), 1))%)"
+    }
+
+    /// "[0.96–2.01]": a ratio's interval.
+    static func interval(_ low: Double, _ high: Double) -> String {
+        "[\(fixed(low, 2))–\(fixed(high, 2))]"
     }
 }

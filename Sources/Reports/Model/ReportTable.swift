@@ -54,6 +54,11 @@ struct CellRecord: Sendable, Equatable {
     var claimed: Double? = nil
     var claimedUnit: String? = nil
     var delta: Double? = nil
+    /// Speedups: the 95% interval and its verdict (faster, slower, no detectable difference);
+    /// nil where there is none (the text says why).
+    var ciLow: Double? = nil
+    var ciHigh: Double? = nil
+    var verdict: String? = nil
 
     init(table: String, row: String, column: String, metric: String, unit: String, stats: CellStats, text: String) {
         self.table = table

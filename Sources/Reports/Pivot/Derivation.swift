@@ -1,3 +1,5 @@
+import SweepKit
+
 /// A column computed from a measured cell and the dense cell of the same row: accuracy change
 /// in points, speedup (dense latency / this latency), MAC reduction. Each names the
 /// measured metric it sits beside and the dense metric it is computed against.
@@ -16,6 +18,10 @@ struct Derivation: Sendable {
     var unit: String
     /// The note that defines it.
     var definition: String
+    /// Speedups only: the column of per-task baselines the ratio divides (shown beside it) and
+    /// its record name.
+    var pairedHeader: String? = nil
+    var pairedMetric: String? = nil
 
     static func forMetric(_ metric: String, unit: String) -> Derivation? {
         switch metric {
@@ -32,14 +38,16 @@ struct Derivation: Sendable {
                 kind: .speedup, header: "speedup", groupTitle: "latency (\(unit)) and speedup, masked dense kernels",
                 baseMetrics: ["latency_ms"], recordMetric: "speedup_masked", unit: "x",
                 definition:
-                    "speedup, masked dense kernels: per task, latency_dense_ms (the dense model it started from, timed interleaved in the same process) / its latency_ms (dense kernels on masked weights, zeros still multiplied), averaged over seeds; % = (speedup - 1) × 100."
+                    "speedup, masked dense kernels = paired dense / the method's latency_ms: per task, latency_dense_ms (the dense model it started from, timed interleaved with it in the same process; the \"paired dense\" column) / its latency_ms (dense kernels on masked weights, zeros still multiplied), mean over seeds.",
+                pairedHeader: "paired dense", pairedMetric: "latency_dense_ms"
             )
         case "latency_sparse_ms":
             return Derivation(
                 kind: .speedup, header: "speedup", groupTitle: "latency (\(unit)) and speedup, sparse kernels",
                 baseMetrics: ["latency_ms"], recordMetric: "speedup_sparse", unit: "x",
                 definition:
-                    "speedup, sparse kernels: per task, the same weights in fp16 on dense kernels / latency_sparse_ms (fp16 on real sparse kernels), the two timed interleaved in one process; mean over seeds; % = (speedup - 1) × 100."
+                    "speedup, sparse kernels = fp16 dense / latency_sparse_ms: per task, the same weights in fp16 on dense kernels (the \"fp16 dense\" column, details.latency.batch_sizes.B.masked_fp16) / latency_sparse_ms (fp16 on real sparse kernels), the two timed interleaved in one process; mean over seeds.",
+                pairedHeader: "fp16 dense", pairedMetric: "latency_fp16_dense_ms"
             )
         case "gmacs_effective":
             return Derivation(
@@ -59,10 +67,10 @@ struct Derivation: Sendable {
         }
     }
 
-    func text(_ value: Double) -> String {
+    func text(_ value: Double, percent: ReportSpec.SpeedupPercent) -> String {
         switch kind {
         case .difference: return NumberText.signed(value, 1)
-        case .speedup: return "\(NumberText.fixed(value, 2))× (\(NumberText.signed((value - 1) * 100, 0))%)"
+        case .speedup: return NumberText.speedup(value, percent: percent)
         case .reduction: return "\(NumberText.fixed(value, 1))%"
         }
     }

@@ -35,8 +35,13 @@ enum PivotBuilder {
             let unitSuffix = units.unit.isEmpty ? "" : " (\(units.unit))"
             var group = ReportTable.Group(title: derivation?.groupTitle ?? info.label + unitSuffix, columns: [])
             for column in grid.columnValues {
-                group.columns.append(column)
-                if derivation != nil && column != denseColumn { group.columns.append(derivation!.header) }
+                // The train stage's own latency comes from other processes than any speedup's
+                // baseline; its header says so, and each speedup has its paired baseline beside it.
+                let trainLatency = column == denseColumn && derivation?.pairedHeader != nil
+                group.columns.append(trainLatency ? "\(column) (train)" : column)
+                guard let derivation, column != denseColumn else { continue }
+                if let paired = derivation.pairedHeader { group.columns.append(paired) }
+                group.columns.append(derivation.header)
             }
             groups.append(group)
 
@@ -59,9 +64,10 @@ enum PivotBuilder {
                     guard let derivation, let denseColumn, column != denseColumn else { continue }
                     let derived = derive(
                         derivation, stats: stats, grid: grid, row: row, dense: denseColumn,
-                        table: spec.title, column: column)
+                        table: spec.title, column: column, percent: spec.speedupPercent,
+                        decimals: info.decimals, usualN: usualN, footnotes: &footnotes)
                     marksUsed.formUnion(derived.marks)
-                    cellsByRow[i].append(derived.text)
+                    cellsByRow[i] += derived.texts
                     records += derived.records
                 }
             }
@@ -76,7 +82,24 @@ enum PivotBuilder {
         if denseColumn != nil {
             allNotes.append("dense: the train stage's final evaluation (tasks without a method parameter).")
         }
+        if let denseColumn, metrics.contains(where: { Derivation.forMetric($0, unit: "")?.pairedHeader != nil }) {
+            allNotes.append(
+                "\(denseColumn) (train): the train stage's own latency, timed in other processes (the train tasks) at other times; a speedup divides the paired baseline in the column before it, timed interleaved with the method in the same process, and divides this column only where marked †."
+            )
+        }
         allNotes += definitions
+        if metrics.contains(where: { Derivation.forMetric($0, unit: "")?.kind == .speedup }) && denseColumn != nil {
+            allNotes.append("speedup %: \(spec.speedupPercent.definition).")
+            allNotes.append(
+                "[lo–hi]: 95% interval of the speedup, percentile bootstrap (\(SpeedupInterval.resamples) resamples) over the interleaved block pairs of each task and, with several seeds, over seeds (seeds drawn with replacement, then blocks within each); where a single task recorded no blocks, the engine's own interval (details.latency comparisons ci95). Verdict: faster if the interval lies above 1.0, slower if below."
+            )
+        }
+        if marksUsed.contains("≈") {
+            allNotes.append("≈: the 95% interval contains 1.0 — no detectable difference.")
+        }
+        for reason in SpeedupInterval.Missing.allCases where marksUsed.contains(reason.rawValue) {
+            allNotes.append("?: \(reason.rawValue), so no verdict.")
+        }
         if marksUsed.contains("n/a") {
             allNotes.append("n/a: this cell or the dense cell of its row has no value to compute from.")
         }
@@ -85,7 +108,7 @@ enum PivotBuilder {
         }
         if marksUsed.contains("†") {
             allNotes.append(
-                "† no baseline was timed beside this method in the same process (latency_dense_ms for masked weights, the fp16 dense-kernel timing for sparse kernels), so this speedup divides latencies measured in different processes, possibly under different load, and for sparse kernels possibly across a precision change (fp32 → fp16)."
+                "† no baseline was timed beside this method in the same process (latency_dense_ms for masked weights, the fp16 dense-kernel timing for sparse kernels; its column says \"not timed\"), so this speedup divides the dense cell's latency_ms by this cell's — latencies measured in different processes, possibly under different load, and for sparse kernels possibly across a precision change (fp32 → fp16); it has no interval and no verdict."
             )
         }
         for metric in metrics {
@@ -104,19 +127,38 @@ enum PivotBuilder {
 
     private static func derive(
         _ d: Derivation, stats: CellStats, grid: Grid, row: String, dense: String,
-        table: String, column: String
-    ) -> (records: [CellRecord], text: String, marks: Set<String>) {
+        table: String, column: String, percent: ReportSpec.SpeedupPercent, decimals: Int, usualN: Int,
+        footnotes: inout Footnotes
+    ) -> (records: [CellRecord], texts: [String], marks: Set<String>) {
         let value: Double?, partial: Bool
         var marks = Set<String>()
+        var speedup: Speedup?
+        var pairedTexts: [String] = [], pairedRecords: [CellRecord] = []
         switch d.kind {
         case .speedup:
-            let speedup =
+            speedup =
                 d.recordMetric == "speedup_sparse"
                 ? Speedup.sparse(grid, row: row, column: column, dense: dense)
                 : Speedup.masked(grid, row: row, column: column, dense: dense)
             value = speedup?.value
             partial = speedup?.partial ?? false
             if speedup?.againstDenseModel == true { marks.insert("†") }
+            if let pairedMetric = d.pairedMetric {
+                let paired = pairedStats(d, speedup: speedup, stats: stats, grid: grid, row: row, column: column)
+                let text =
+                    speedup?.againstDenseModel == true
+                    ? "not timed"
+                    : CellText.measured(paired, decimals: decimals, usualN: usualN) {
+                        footnotes.number(for: "\(pairedMetric) is null: \($0)")
+                    }
+                pairedTexts = [text]
+                pairedRecords = [
+                    CellRecord(
+                        table: table, row: row, column: column, metric: pairedMetric,
+                        unit: MetricUnits(metric: "latency_ms", rows: grid.allRows).unit,
+                        stats: paired, text: text)
+                ]
+            }
         case .difference, .reduction:
             let base = d.baseMetrics.lazy.map { grid.stats($0, row: row, column: dense) }.first { $0.mean != nil }
             value = stats.mean.flatMap { measured in base?.mean.flatMap { d.value(measured, base: $0) } }
@@ -126,23 +168,52 @@ enum PivotBuilder {
             let record = CellRecord(
                 table: table, row: row, column: column, metric: d.recordMetric, unit: d.unit,
                 derived: nil, status: "unavailable", text: "n/a")
-            return ([record], "n/a", ["n/a"])
+            return (pairedRecords + [record], pairedTexts + ["n/a"], ["n/a"])
         }
         if partial { marks.insert("*") }
-        let text = d.text(value) + (partial ? "*" : "") + (marks.contains("†") ? "†" : "")
-        let status = partial ? "partial" : "complete"
-        var records = [
-            CellRecord(
-                table: table, row: row, column: column, metric: d.recordMetric, unit: d.unit,
-                derived: value, status: status, text: text)
-        ]
-        if d.kind == .speedup {
-            records.append(
-                CellRecord(
-                    table: table, row: row, column: column, metric: d.recordMetric + "_pct", unit: "%",
-                    derived: (value - 1) * 100, status: status, text: text))
+        var text = d.text(value, percent: percent)
+        let interval = speedup?.interval
+        if let interval {
+            text += " " + NumberText.interval(interval.low, interval.high)
+            if interval.verdict == .noDifference {
+                text += " ≈"
+                marks.insert("≈")
+            }
+        } else if let missing = speedup?.missingInterval {
+            text += " ?"
+            marks.insert(missing.rawValue)
         }
-        return (records, text, marks)
+        text += (partial ? "*" : "") + (marks.contains("†") ? "†" : "")
+        let status = partial ? "partial" : "complete"
+        var record = CellRecord(
+            table: table, row: row, column: column, metric: d.recordMetric, unit: d.unit,
+            derived: value, status: status, text: text)
+        record.ciLow = interval?.low
+        record.ciHigh = interval?.high
+        record.verdict = interval?.verdict.rawValue
+        var records = pairedRecords + [record]
+        if d.kind == .speedup {
+            var pct = CellRecord(
+                table: table, row: row, column: column, metric: d.recordMetric + "_pct", unit: "%",
+                derived: percent.percent(value), status: status, text: text)
+            pct.ciLow = interval.map { percent.percent($0.low) }
+            pct.ciHigh = interval.map { percent.percent($0.high) }
+            pct.verdict = record.verdict
+            records.append(pct)
+        }
+        return (records, pairedTexts + [text], marks)
+    }
+
+    /// The per-task baselines of a speedup as a cell: latency_dense_ms of the method's tasks
+    /// for masked weights; for sparse kernels the fp16 dense-kernel medians, with the gaps and
+    /// nulls of the latency_sparse_ms cell (no sparse timing, no baseline either).
+    private static func pairedStats(
+        _ d: Derivation, speedup: Speedup?, stats: CellStats, grid: Grid, row: String, column: String
+    ) -> CellStats {
+        if d.pairedMetric == "latency_dense_ms" { return grid.stats("latency_dense_ms", row: row, column: column) }
+        var paired = stats
+        paired.values = speedup?.againstDenseModel == false ? speedup?.baseline.values ?? [] : []
+        return paired
     }
 }
 

@@ -90,19 +90,21 @@ enum HTMLRenderer {
 
     static let css = """
         body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #222;
-               max-width: 1100px; margin: 2rem auto; padding: 0 1rem; line-height: 1.45; }
+               max-width: 1360px; margin: 2rem auto; padding: 0 1rem; line-height: 1.45; }
         h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
         h2 { font-size: 1.3rem; margin-top: 2.2rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; }
         h3 { font-size: 1.1rem; margin-top: 1.6rem; }
         .summary { color: #555; margin-top: 0; }
         nav ul { padding-left: 1.2rem; }
-        .scroll { overflow-x: auto; }
+        .scroll { overflow-x: auto; max-width: 100%; border-right: 1px solid #eee; }
+        .scroll table { margin: 0; }
         table { border-collapse: collapse; font-size: 0.9rem; font-variant-numeric: tabular-nums; margin: 0.6rem 0; }
         th, td { padding: 0.25rem 0.6rem; white-space: nowrap; }
         thead th { border-bottom: 1px solid #999; font-weight: 600; text-align: right; }
         thead tr:first-child th { border-top: 2px solid #222; }
         th.group { text-align: center; border-left: 1px solid #ddd; }
-        th.stub { text-align: left; }
+        th.stub { text-align: left; position: sticky; left: 0; z-index: 1; background: #fff; }
+        tbody tr:nth-child(even) th.stub { background: #f7f7f7; }
         td { text-align: right; }
         td.first { border-left: 1px solid #ddd; }
         td.gap { color: #a33; font-style: italic; }

@@ -9,7 +9,7 @@ enum TableData {
             CSVText.line([
                 "table", rowsName, columnsName, "metric", "unit", "mean", "std", "n", "failed",
                 "missing", "running", "pending", "cancelled", "nulls", "status", "text",
-                "claimed", "claimed_unit", "delta",
+                "claimed", "claimed_unit", "delta", "ci_low", "ci_high", "verdict",
             ])
         ]
         for table in tables {
@@ -20,6 +20,7 @@ enum TableData {
                         r.n.map(String.init) ?? "",
                         String(r.failed), String(r.missing), String(r.running), String(r.pending), String(r.cancelled),
                         String(r.nulls), r.status, r.text, number(r.claimed), r.claimedUnit ?? "", number(r.delta),
+                        number(r.ciLow), number(r.ciHigh), r.verdict ?? "",
                     ]))
             }
         }
@@ -58,6 +59,7 @@ enum TableData {
             "cancelled": .number(Double(r.cancelled)), "nulls": .number(Double(r.nulls)), "status": .string(r.status),
             "text": .string(r.text),
             "claimed": .nullable(r.claimed), "claimed_unit": .nullable(r.claimedUnit), "delta": .nullable(r.delta),
+            "ci_low": .nullable(r.ciLow), "ci_high": .nullable(r.ciHigh), "verdict": .nullable(r.verdict),
         ])
     }
 

@@ -28,3 +28,19 @@ enum ReportRules {
         }
     }
 }
+
+extension ReportRules {
+    /// `speedup_percent: gain | reduction` of a report table; nil (and an issue) otherwise.
+    static func speedupPercent(_ node: SpecNode, _ path: String, _ diagnostics: inout Diagnostics)
+        -> ReportSpec.SpeedupPercent?
+    {
+        let choices = ReportSpec.SpeedupPercent.allCases.map(\.rawValue)
+        if case .string(let s, _) = node.kind, let value = ReportSpec.SpeedupPercent(rawValue: s) { return value }
+        diagnostics.add(
+            node, path,
+            "expected \(choices.joined(separator: " or ")), found \(node.found); gain = (speedup - 1) × 100, "
+                + "reduction = (1 - 1/speedup) × 100 (the study's latency reduction), e.g. `speedup_percent: reduction`."
+        )
+        return nil
+    }
+}

@@ -251,7 +251,8 @@ extension SpecReader {
             let itemPath = KeyPath.index(path, i)
             guard
                 let table = fields(
-                    item, itemPath, allowed: ["title", "rows", "columns", "values"], owner: "a report table")
+                    item, itemPath, allowed: ["title", "rows", "columns", "values", "speedup_percent"],
+                    owner: "a report table")
             else { continue }
             var title: String?, rows: String?, columns: String?, values: [String]?
             if let n = require(table, "title", "give the table a title, e.g. `title: Accuracy and latency`.") {
@@ -276,8 +277,14 @@ extension SpecReader {
                     if case .string(let s, _) = item.kind { metrics.append(ReportAxis(key: s, node: item, path: p)) }
                 }
             }
+            var speedupPercent = ReportSpec.SpeedupPercent.gain
+            if let n = table["speedup_percent"] {
+                speedupPercent = ReportRules.speedupPercent(n, table.path("speedup_percent"), &diagnostics) ?? .gain
+            }
             if let title, let rows, let columns, let values {
-                reports.append(ReportSpec(title: title, rows: rows, columns: columns, values: values))
+                reports.append(
+                    ReportSpec(
+                        title: title, rows: rows, columns: columns, values: values, speedupPercent: speedupPercent))
             }
         }
         return reports

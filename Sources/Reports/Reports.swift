@@ -36,7 +36,8 @@ public enum Reports {
         switch format {
         case .table:
             let tables = content.pivots + content.references
-            return ([content.heading] + TerminalRenderer.provenance(content) + [""]
+            return
+                ([content.heading] + TerminalRenderer.provenance(content) + [""]
                 + tables.map { TerminalRenderer.render($0) }).joined(separator: "\n")
         case .markdown:
             var parts =

@@ -10,11 +10,13 @@ struct ProvenanceTests {
             sweep: Fixture.sweep, rows: rows, specs: Reports.defaultSpecs, format: format, reference: reference)
     }
 
-    @Test("each format names the synthetic data, the device, the versions and the commit", arguments: OutputFormat.allCases)
+    @Test(
+        "each format names the synthetic data, the device, the versions and the commit",
+        arguments: OutputFormat.allCases)
     func everyFormat(format: OutputFormat) throws {
         let text = render(ProvenanceFixture.rows(), format)
         for needle in [
-            "synthetic", "SYNTHETIC DATA", ProvenanceFixture.cpuName, ProvenanceFixture.torch, "torchvision 0.19.1+cpu",
+            "synthetic", "SYNTHETIC DATA", ProvenanceFixture.cpuName, ProvenanceFixture.torch, "0.19.1+cpu",
             "3.11.9", "sparsegrid-torch 0.4.0", ProvenanceFixture.commit, "2026-05-01 12:00:00 UTC", "0, 1, 2",
         ] {
             #expect(text.contains(needle), "\(format.rawValue) report lacks '\(needle)'")
@@ -35,7 +37,8 @@ struct ProvenanceTests {
 
     @Test("the JSON report carries a provenance object; the CSV stays one rectangular table")
     func machineReadable() throws {
-        let json = try JSONSerialization.jsonObject(with: Data(render(ProvenanceFixture.rows(), .json).utf8))
+        let json =
+            try JSONSerialization.jsonObject(with: Data(render(ProvenanceFixture.rows(), .json).utf8))
             as! [String: Any]
         let provenance = try #require(json["provenance"] as? [String: Any])
         let devices = try #require(provenance["devices"] as? [[String: Any]])
@@ -60,12 +63,13 @@ struct ProvenanceTests {
             dataset: ["dataset": "cifar10", "verified": true, "fingerprint": "c1fa"], device: "cuda:0",
             deviceName: "NVIDIA H200", cuda: "12.4")
         // resnet18's tasks from the GPU run, the others from the CPU run.
-        let rows = cpu.map { $0.model == "resnet18" ? gpu.first { g in g.taskId == $0.taskId }! : $0 }
+        let rows = cpu.map { row in row.model == "resnet18" ? gpu.first { $0.taskId == row.taskId }! : row }
         let text = render(rows, .table)
         #expect(text.contains("devices: cpu (\(ProvenanceFixture.cpuName)) ×10, cuda:0 (NVIDIA H200) ×9"))
-        #expect(text.contains("synthetic [fingerprint 5eed5eed5eed5eed] ×10, CIFAR-10 (verified) [fingerprint c1fa] ×9"))
+        #expect(
+            text.contains("synthetic [fingerprint 5eed5eed5eed5eed] ×10, CIFAR-10 (verified) [fingerprint c1fa] ×9"))
         #expect(text.contains("code: unknown ×10, \(ProvenanceFixture.commit) (clean) ×9"))
-        #expect(text.contains("CUDA none (CPU-only torch build) ×10, 12.4 ×9"))
+        #expect(text.contains("CUDA: none (CPU-only torch build) ×10, 12.4 ×9"))
         #expect(text.contains("10 of 19 tasks ran on synthetic data"))
 
         let bare = render(Fixture.rows, .table)

@@ -14,7 +14,8 @@ struct ReferenceConditionsTests {
     func terminal(_ rows: [ResultRow], _ csv: String = claims) throws -> String {
         let reference = try ReferenceTable.parse(csvText: csv, origin: "claims.csv")
         return Reports.renderReport(
-            sweep: Fixture.sweep, rows: rows, specs: [ReportSpec(title: "t", rows: "model", columns: "method", values: ["accuracy"])],
+            sweep: Fixture.sweep, rows: rows,
+            specs: [ReportSpec(title: "t", rows: "model", columns: "method", values: ["accuracy"])],
             format: .table, reference: reference)
     }
 
@@ -31,7 +32,8 @@ struct ReferenceConditionsTests {
         let opening = text.components(separatedBy: "\n").prefix(4).joined(separator: " ")
         #expect(opening.contains("CLAIMS COMPARED ACROSS DIFFERENT CONDITIONS"))
         #expect(text.contains("Δ‡"))
-        let line = try #require(text.components(separatedBy: "\n").first { $0.hasPrefix("resnet18 ") && $0.contains("94.2") })
+        let line = try #require(
+            text.components(separatedBy: "\n").first { $0.hasPrefix("resnet18 ") && $0.contains("94.2") })
         #expect(line.contains("-0.7‡"))
         // Fine-tuned rows ran the claimed 3 epochs but on other data and device: still marked.
         #expect(line.contains("92.8") && line.filter { $0 == "‡" }.count == 2)
@@ -75,7 +77,8 @@ struct ReferenceConditionsTests {
     func machineReadable() throws {
         let reference = try ReferenceTable.parse(csvText: Self.claims, origin: "claims.csv")
         let json = try Read.reportJSON(ProvenanceFixture.rows(), reference: reference)
-        let table = try #require(Read.tables(json).first { ($0["title"] as! String).hasPrefix("Claimed versus measured") })
+        let table = try #require(
+            Read.tables(json).first { ($0["title"] as! String).hasPrefix("Claimed versus measured") })
         #expect((table["warnings"] as? [String])?.first?.hasPrefix("CONDITIONS DIFFER") == true)
         #expect((table["title"] as! String).hasSuffix("[conditions differ]"))
         let csv = Reports.renderReport(
@@ -92,7 +95,8 @@ struct ReferenceColumnsTests {
     @Test("dataset, device and epochs are read and normalized; a CSV without them still loads")
     func columns() throws {
         let table = try ReferenceTable.parse(
-            csvText: "model,method,metric,value,dataset,device,epochs\nr,dense,accuracy,1,CIFAR-10,cuda,10\nr,x,accuracy,2,,,\n",
+            csvText:
+                "model,method,metric,value,dataset,device,epochs\nr,dense,accuracy,1,CIFAR-10,cuda,10\nr,x,accuracy,2,,,\n",
             origin: "c.csv")
         #expect(table.entries[0].dataset == "cifar10")
         #expect(table.entries[0].device == "gpu")

@@ -56,7 +56,9 @@ struct Provenance: Sendable, Equatable {
         devices = Self.tally(details.map(Self.device))
         // The host CPU matters beside a GPU too (data loading, launch overhead); on a CPU
         // device `device_name` already names it.
-        cpuModels = Self.tally(details.compactMap { $0["cpu_model"]?.stringValue }.filter { !$0.isEmpty })
+        let offCPU = details.contains { Conditions.normalDevice($0["device"]?.stringValue ?? "") != "cpu" }
+        cpuModels =
+            offCPU ? Self.tally(details.compactMap { $0["cpu_model"]?.stringValue }.filter { !$0.isEmpty }) : []
         engines = Self.tally(
             details.map { d in
                 let name = d["engine"]?.stringValue, version = d["engine_version"]?.stringValue
@@ -88,8 +90,10 @@ struct Provenance: Sendable, Equatable {
         for row in rows {
             var params = row.params
             params["seed"] = nil
-            let key = row.stage + "|" + params.keys.sorted().map { "\($0)=\(params[$0]!.displayText)" }.joined(
-                separator: ",")
+            let key =
+                row.stage + "|"
+                + params.keys.sorted().map { "\($0)=\(params[$0]!.displayText)" }.joined(
+                    separator: ",")
             perCell[key, default: 0] += row.state == .succeeded ? 1 : 0
         }
         cells = perCell.count
@@ -121,15 +125,16 @@ struct Provenance: Sendable, Equatable {
         ]
             + (cpuModels.isEmpty ? [] : [Item(label: "host CPUs", text: Self.join(cpuModels))])
             + [
-                Item(
-                    label: "software",
-                    text: [
-                        "engine " + Self.join(engines), "Python " + Self.join(python), "torch " + Self.join(torch),
-                        "torchvision " + Self.join(torchvision), "CUDA " + Self.join(cuda),
-                    ].joined(separator: "; ")),
+                Item(label: "engine", text: Self.join(engines)),
+                Item(label: "Python", text: Self.join(python)),
+                Item(label: "torch", text: Self.join(torch)),
+                Item(label: "torchvision", text: Self.join(torchvision)),
+                Item(label: "CUDA", text: Self.join(cuda)),
                 Item(label: "code", text: Self.join(code)),
                 Item(label: "dates", text: dates),
-                Item(label: "seeds", text: seeds.isEmpty ? Self.notRecorded : seeds.map(String.init).joined(separator: ", ")),
+                Item(
+                    label: "seeds",
+                    text: seeds.isEmpty ? Self.notRecorded : seeds.map(String.init).joined(separator: ", ")),
                 Item(label: "tasks", text: tasksText),
             ]
     }
@@ -142,8 +147,10 @@ struct Provenance: Sendable, Equatable {
     private var tasksText: String {
         var text = "\(tasksBacking) succeeded of \(tasksTotal) task\(tasksTotal == 1 ? "" : "s") back this report"
         if let range = tasksPerCell {
-            let count = range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound)–\(range.upperBound)"
-            text += "; \(count) per cell over \(cells) cell\(cells == 1 ? "" : "s") (same stage and parameters, seeds apart)"
+            let count =
+                range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound)–\(range.upperBound)"
+            text +=
+                "; \(count) per cell over \(cells) cell\(cells == 1 ? "" : "s") (same stage and parameters, seeds apart)"
         }
         return text
     }
@@ -180,7 +187,8 @@ struct Provenance: Sendable, Equatable {
         var text: String
         switch name {
         case "synthetic": text = "synthetic"
-        case "cifar10": text = info["verified"]?.boolValue == true ? "CIFAR-10 (verified)" : "CIFAR-10 layout (UNVERIFIED)"
+        case "cifar10":
+            text = info["verified"]?.boolValue == true ? "CIFAR-10 (verified)" : "CIFAR-10 layout (UNVERIFIED)"
         default: text = name
         }
         if let fingerprint = info["fingerprint"]?.stringValue, !fingerprint.isEmpty {

@@ -95,7 +95,9 @@ enum ClaimedVersusMeasured {
             for line in MetricUnits(metric: m, rows: grid.allRows).descriptions { notes.append("\(m): \(line)") }
         }
         var seen = Set<String>()
-        for e in entries where !e.note.isEmpty && seen.insert(e.note).inserted { notes.append("Note: \(e.note)") }
+        for e in entries {
+            if let fresh = TextClaims.freshSentences(e.note, seen: &seen) { notes.append("Note: \(fresh)") }
+        }
         notes += footnotes.lines
         return ReportTable(
             title: title, stubHeader: "model", columnsBy: "method", groups: groups, rows: tableRows,

@@ -118,7 +118,8 @@ struct ConditionDifferences {
             m.append(text)
             c.append("with " + claimed.epochs.sorted(by: >).map(String.init).joined(separator: "/") + " epochs")
         }
-        return "CONDITIONS DIFFER — measured \(m.joined(separator: " ")); claimed \(c.joined(separator: " ")): \(subject) compares different experiments."
+        return
+            "CONDITIONS DIFFER — measured \(m.joined(separator: " ")); claimed \(c.joined(separator: " ")): \(subject) compares different experiments."
     }
 
     private static func list(_ names: [String]) -> String { names.sorted().joined(separator: " and ") }

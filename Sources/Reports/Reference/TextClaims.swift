@@ -29,6 +29,10 @@ enum TextClaims {
             metrics: ["latency_ms", "latency_dense_ms"]),
     ]
 
+    /// The table's stub header; its records hold the claim's model and method as `row` and
+    /// `column` (model "all" for every model), like the other reference tables.
+    static let stubHeader = "claim"
+
     static func isTextClaim(_ entry: ReferenceTable.Entry) -> Bool { derivations[entry.metric] != nil }
 
     /// The "Claims in the text" table, or nil when the reference holds no text claims.
@@ -55,23 +59,19 @@ enum TextClaims {
             }
             let differs = differences.compare(claimed: entry.conditions, with: used)
             marked = marked || differs
-            let claimedText = NumberText.fixed(entry.value, entry.decimals) + (entry.unit.isEmpty ? "" : " " + entry.unit)
-            var measuredText = "n/a", over = "no model measured"
+            let claimedText =
+                NumberText.fixed(entry.value, entry.decimals) + (entry.unit.isEmpty ? "" : " " + entry.unit)
+            var measuredText = "n/a", over = ""
             if let lo = perModel.min(by: { $0.value < $1.value }), let hi = perModel.max(by: { $0.value < $1.value }) {
-                measuredText =
-                    perModel.count == 1
-                    ? NumberText.fixed(lo.value, 1)
-                    : "\(NumberText.fixed(lo.value, 1)) to \(NumberText.fixed(hi.value, 1))"
+                let low = NumberText.fixed(lo.value, 1), high = NumberText.fixed(hi.value, 1)
+                measuredText = low == high ? low : "\(low) to \(high)"
                 measuredText += (entry.unit.isEmpty ? "" : " " + entry.unit) + (differs ? " ‡" : "")
-                over =
-                    perModel.count == 1
-                    ? lo.model
-                    : "\(perModel.count) models: min \(lo.model), max \(hi.model)"
+                over = low == high ? perModel.map(\.model).joined(separator: ", ") : "\(lo.model) / \(hi.model)"
             }
-            let label = "\(entry.method): \(entry.metric) (\(entry.model == "all" ? "all models" : entry.model))"
+            let label = "\(entry.method) \(entry.metric) (\(entry.model))"
             rows.append(ReportTable.Row(label: label, cells: [claimedText, measuredText, over]))
             var record = CellRecord(
-                table: baseTitle, row: label, column: entry.method, metric: entry.metric, unit: entry.unit,
+                table: baseTitle, row: entry.model, column: entry.method, metric: entry.metric, unit: entry.unit,
                 derived: nil, status: perModel.isEmpty ? "missing" : "ok", text: measuredText)
             record.claimed = entry.value
             record.claimedUnit = entry.unit
@@ -90,15 +90,15 @@ enum TextClaims {
         for metric in entries.map(\.metric) where seen.insert(metric).inserted {
             notes.append("\(metric): \(derivations[metric]!.definition).")
         }
-        // Claims share sentences (what model 'all' means): each sentence is shown once.
         var seenSentences = Set<String>()
-        for e in entries where !e.note.isEmpty {
-            let fresh = e.note.components(separatedBy: ". ").filter { seenSentences.insert($0).inserted }
-            if !fresh.isEmpty { notes.append("Note (\(e.method), \(e.metric)): \(fresh.joined(separator: ". "))") }
+        for e in entries {
+            if let fresh = freshSentences(e.note, seen: &seenSentences) {
+                notes.append("Note (\(e.method) \(e.metric)): \(fresh)")
+            }
         }
         return ReportTable(
-            title: title, stubHeader: "claim", columnsBy: "method",
-            groups: [ReportTable.Group(title: "text claims", columns: ["claimed", "measured", "over"])],
+            title: title, stubHeader: stubHeader, columnsBy: "method",
+            groups: [ReportTable.Group(title: "text claims", columns: ["claimed", "measured", "min / max model"])],
             rows: rows, notes: notes, records: records,
             warnings: marked ? [differences.warning(subject: "the measured range")] : [])
     }
@@ -113,7 +113,9 @@ enum TextClaims {
         func pairedReduction(_ measured: String, _ baseline: String) -> Double? {
             mean(
                 cell.compactMap { row in
-                    guard let m = metricValue(row, measured), let b = metricValue(row, baseline), b > 0 else { return nil }
+                    guard let m = metricValue(row, measured), let b = metricValue(row, baseline), b > 0 else {
+                        return nil
+                    }
                     return (1 - m / b) * 100
                 })
         }
@@ -127,6 +129,15 @@ enum TextClaims {
             return (1 - m / b) * 100
         default: return nil
         }
+    }
+
+    /// The sentences of a note not shown yet, or nil: claims share sentences (what model
+    /// 'all' means, how a metric is read), and each is shown once per table.
+    static func freshSentences(_ note: String, seen: inout Set<String>) -> String? {
+        let parts = note.components(separatedBy: ". ")
+        let sentences = parts.enumerated().map { i, part in i + 1 < parts.count ? part + "." : part }
+        let fresh = sentences.filter { !$0.isEmpty && seen.insert($0).inserted }
+        return fresh.isEmpty ? nil : fresh.joined(separator: " ")
     }
 
     private static func sources(_ entries: [ReferenceTable.Entry]) -> String {

@@ -90,7 +90,9 @@ enum TableData {
     /// The CSV names its row and column dimensions ("model", "method") when every table
     /// agrees on them, and calls them "row" and "column" otherwise.
     static func dimensionNames(_ tables: [ReportTable]) -> (String, String) {
-        let rows = Set(tables.map(\.stubHeader)), columns = Set(tables.map(\.columnsBy))
+        // The text-claims table shows claims as rows, but its records hold model and method.
+        let rows = Set(tables.map { $0.stubHeader == TextClaims.stubHeader ? "model" : $0.stubHeader })
+        let columns = Set(tables.map(\.columnsBy))
         let reserved: Set<String> = ["table", "metric", "unit", "mean", "std", "n", "status", "text"]
         let rowName = rows.count == 1 && !reserved.contains(rows.first!) ? rows.first! : "row"
         let columnName =

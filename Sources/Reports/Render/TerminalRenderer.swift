@@ -7,7 +7,9 @@ enum TerminalRenderer {
 
     static func render(_ table: ReportTable, width: Int = defaultWidth) -> String {
         var out: [String] = [table.title, String(repeating: "═", count: min(width, table.title.count))]
-        for warning in table.warnings { out += TextWrap.wrap("!! " + warning, width: width, indent: "", hangingIndent: "   ") }
+        for warning in table.warnings {
+            out += TextWrap.wrap("!! " + warning, width: width, indent: "", hangingIndent: "   ")
+        }
         out.append("")
         let stubWidth = max(table.stubHeader.count, table.rows.map(\.label.count).max() ?? 0)
         for panel in panels(table, stubWidth: stubWidth, width: width) {

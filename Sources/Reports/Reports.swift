@@ -36,10 +36,13 @@ public enum Reports {
         switch format {
         case .table:
             let tables = content.pivots + content.references
-            return ([content.heading, ""] + tables.map { TerminalRenderer.render($0) }).joined(separator: "\n")
+            return
+                ([content.heading] + TerminalRenderer.provenance(content) + [""]
+                + tables.map { TerminalRenderer.render($0) }).joined(separator: "\n")
         case .markdown:
             var parts =
-                ["# \(Escaping.markdown(content.heading))", ""] + content.pivots.map { MarkdownRenderer.render($0) }
+                ["# \(Escaping.markdown(content.heading))", ""] + MarkdownRenderer.provenance(content)
+                + content.pivots.map { MarkdownRenderer.render($0) }
             if !content.references.isEmpty {
                 parts +=
                     ["## Claimed versus measured", ""]
@@ -47,15 +50,18 @@ public enum Reports {
             }
             return parts.joined(separator: "\n")
         case .csv:
-            return TableData.csv(content.pivots + content.references)
+            return TableData.csv(content.pivots + content.references, provenance: content)
         case .json:
-            return TableData.json(sweep: sweep, pivots: content.pivots, references: content.references)
+            return TableData.json(
+                sweep: sweep, pivots: content.pivots, references: content.references, provenance: content)
         case .latex:
-            let preamble = "% \(Escaping.latex(content.heading))\n% Needs \\usepackage{booktabs}.\n"
+            let preamble =
+                "% \(Escaping.latex(content.heading))\n% Needs \\usepackage{booktabs}.\n"
+                + LaTeXRenderer.provenance(content)
             return preamble + (content.pivots + content.references).map { "\n" + LaTeXRenderer.render($0) }.joined()
         case .html:
             return HTMLRenderer.render(
-                sweep: sweep, summary: content.summary, pivots: content.pivots,
+                sweep: sweep, summary: content.summary, content: content, pivots: content.pivots,
                 references: content.references,
                 figures: figures(sweep: sweep, rows: rows, speedupPercent: figurePercent(specs)))
         }

@@ -15,6 +15,7 @@ extension SweepStore {
     ///
     /// `error` is, for a failed task, its last attempt's error (or the task's own when it
     /// never ran); `attempts` counts every attempt the task has had, reruns included.
+    /// `startedAt` / `finishedAt` are those of the attempt whose result the row carries.
     /// - Returns: rows ordered by sweep, stage (plan order), model, method, seed.
     public func resultRows(
         sweep: String?, stage: String? = nil, states: [TaskState]? = nil,
@@ -45,8 +46,9 @@ extension SweepStore {
                 db,
                 sql: """
                     SELECT t.id, t.sweep, t.stage, t.params_json, t.state, t.error, t.ordinal,
-                           r.metrics_json, r.units_json, r.details_json
-                    FROM tasks t LEFT JOIN results r ON r.task_id = t.id WHERE \(selected)
+                           r.metrics_json, r.units_json, r.details_json, w.started_at, w.ended_at
+                    FROM tasks t LEFT JOIN results r ON r.task_id = t.id
+                    LEFT JOIN attempts w ON w.id = r.attempt_id WHERE \(selected)
                     """, arguments: arguments)
             {
                 let id: String = row[0]
@@ -59,6 +61,9 @@ extension SweepStore {
                     result.metrics = try JSONColumns.metrics(metrics, what: "metrics of task \(id)")
                     result.units = try JSONColumns.units(row[8], what: "units of task \(id)")
                     result.details = try JSONColumns.value(row[9], what: "details of task \(id)")
+                    // The winning attempt's times; a non-finite value reads as unknown.
+                    result.startedAt = (row[10] as Double?).flatMap { $0.isFinite ? $0 : nil }
+                    result.finishedAt = (row[11] as Double?).flatMap { $0.isFinite ? $0 : nil }
                 }
                 ordinals[id] = row[6]
                 rows.append(result)

@@ -18,11 +18,17 @@ public struct ResultRow: Codable, Sendable, Hashable {
     public var attempts: Int
     /// Artifacts the task produced: name, sha256, bytes, path under the state directory.
     public var artifacts: [ArtifactRef]
+    /// Unix seconds the winning attempt (the one whose result this row shows) started; nil
+    /// when the task has no result or the time is unknown.
+    public var startedAt: Double?
+    /// Unix seconds the winning attempt finished; nil when unknown.
+    public var finishedAt: Double?
 
     public init(
         sweep: String, stage: String, taskId: String, params: [String: JSONValue], state: TaskState,
         metrics: [String: Double?] = [:], units: [String: String] = [:], details: JSONValue = .null,
-        error: String? = nil, attempts: Int = 0, artifacts: [ArtifactRef] = []
+        error: String? = nil, attempts: Int = 0, artifacts: [ArtifactRef] = [],
+        startedAt: Double? = nil, finishedAt: Double? = nil
     ) {
         self.sweep = sweep
         self.stage = stage
@@ -35,6 +41,8 @@ public struct ResultRow: Codable, Sendable, Hashable {
         self.error = error
         self.attempts = attempts
         self.artifacts = artifacts
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
     }
 
     public var method: String { params["method"]?.stringValue ?? "dense" }

@@ -5,7 +5,7 @@ import Testing
 
 @Suite("Every output format matches its reviewed golden file")
 struct GoldenTests {
-    let rows = Fixture.rows
+    let rows = ProvenanceFixture.rows()
     let reference: ReferenceTable
 
     init() throws { reference = try ReferenceTable.load(csvPath: Repository.referenceCSV) }

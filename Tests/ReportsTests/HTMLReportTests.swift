@@ -26,7 +26,10 @@ struct HTMLReportTests {
         #expect(html.hasPrefix("<!DOCTYPE html>"))
         #expect(html.contains("<style>"))
         for spec in Reports.defaultSpecs { #expect(html.contains("<h2>\(spec.title)</h2>")) }
-        #expect(html.components(separatedBy: "<table>").count - 1 == 2 + 4)
+        // Two pivots, four claimed-versus-measured tables and the paper's text claims.
+        #expect(html.components(separatedBy: "<table>").count - 1 == 2 + 4 + 1)
+        #expect(html.contains("Claims in the text"))
+        #expect(html.contains("<section id=\"provenance\" class=\"provenance\"><h2>Provenance</h2>"))
         #expect(html.components(separatedBy: "<svg ").count - 1 == 4)
         #expect(html.components(separatedBy: "</svg>").count - 1 == 4)
         for title in Reports.figures(sweep: Fixture.sweep, rows: Fixture.rows).map(\.title) {

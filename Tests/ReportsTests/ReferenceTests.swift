@@ -7,7 +7,9 @@ import Testing
 struct ReferenceTests {
     @Test("the shipped table holds the published values under the engine's names")
     func shippedTable() throws {
-        let table = try ReferenceTable.load(csvPath: Repository.referenceCSV)
+        var table = try ReferenceTable.load(csvPath: Repository.referenceCSV)
+        // The text claims are checked in ReferenceColumnsTests; here, the two tables.
+        table.entries = table.entries.filter { $0.source.contains("Table") }
         #expect(table.entries.count == 5 * 3 * 4)
         #expect(
             Set(table.entries.map(\.model)) == [

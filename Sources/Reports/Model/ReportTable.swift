@@ -22,6 +22,9 @@ struct ReportTable: Sendable, Equatable {
     var rows: [Row]
     var notes: [String]
     var records: [CellRecord]
+    /// Lines every format prints prominently before the table body, e.g. that a comparison
+    /// crosses different experimental conditions.
+    var warnings: [String] = []
 
     var columnCount: Int { groups.reduce(0) { $0 + $1.columns.count } }
 

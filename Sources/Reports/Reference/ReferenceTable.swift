@@ -4,7 +4,13 @@ import Foundation
 ///
 /// CSV columns (header required, any order): `model`, `method`, `metric`, `value`, and
 /// optionally `unit`, `measured_metric` (which measured metric to compare with; empty → the
-/// built-in mapping), `source`, `note`.
+/// built-in mapping), `source`, `note`, and the conditions the claim was obtained under:
+/// `dataset` (e.g. cifar10), `device` (gpu or cpu), `epochs` (training epochs of the stage
+/// that produced the number). An empty or absent condition is not compared; a stated one that
+/// the measured tasks do not share marks the comparison as one across different conditions.
+///
+/// Metrics named in `TextClaims.derivations` (e.g. `flops_reduction_pct`) are claims of a
+/// paper's text rather than its tables; model `all` means "every model of the study".
 public struct ReferenceTable: Sendable, Equatable {
     public struct Entry: Sendable, Equatable {
         public var model: String
@@ -19,10 +25,17 @@ public struct ReferenceTable: Sendable, Equatable {
         public var note: String
         /// Decimals the value was written with ("96.0" → 1), so it is shown as published.
         public var decimals: Int
+        /// The dataset the claim was obtained on ("cifar10"), normalized; nil when not stated.
+        public var dataset: String?
+        /// The device class ("gpu", "cpu"), normalized; nil when not stated.
+        public var device: String?
+        /// Training epochs of the stage that produced the number; nil when not stated.
+        public var epochs: Int?
 
         public init(
             model: String, method: String, metric: String, value: Double, unit: String,
-            measuredMetric: String, source: String = "", note: String = "", decimals: Int? = nil
+            measuredMetric: String, source: String = "", note: String = "", decimals: Int? = nil,
+            dataset: String? = nil, device: String? = nil, epochs: Int? = nil
         ) {
             self.model = model
             self.method = method
@@ -33,7 +46,12 @@ public struct ReferenceTable: Sendable, Equatable {
             self.source = source
             self.note = note
             self.decimals = decimals ?? ReferenceTable.decimals(in: NumberText.plain(value))
+            self.dataset = dataset.map(Conditions.normalDataset)
+            self.device = device.map(Conditions.normalDevice)
+            self.epochs = epochs
         }
+
+        var conditions: Conditions { Conditions(dataset: dataset, device: device, epochs: epochs) }
     }
 
     /// Where it was loaded from, for notes and error messages.
@@ -78,7 +96,8 @@ public struct ReferenceTable: Sendable, Equatable {
     /// Parses reference CSV text; `origin` names it in error messages.
     public static func parse(csvText: String, origin: String) throws -> ReferenceTable {
         let records = CSVText.parse(csvText)
-        let expected = "model,method,metric,value (and optionally unit,measured_metric,source,note)"
+        let expected =
+            "model,method,metric,value (and optionally unit,measured_metric,source,note,dataset,device,epochs)"
         guard let header = records.first else {
             throw ReportsError(
                 .malformedReference,
@@ -120,12 +139,26 @@ public struct ReferenceTable: Sendable, Equatable {
             }
             let metric = field("metric")
             let measured = field("measured_metric")
+            let rawEpochs = field("epochs")
+            var epochs: Int?
+            if !rawEpochs.isEmpty {
+                guard let e = Int(rawEpochs), (0...100_000).contains(e) else {
+                    throw ReportsError(
+                        .malformedReference,
+                        "The reference table \(origin) line \(record.line): epochs '\(rawEpochs)' is not a whole number from 0 to 100000; write the training epochs of the stage that produced the value, or leave it empty."
+                    )
+                }
+                epochs = e
+            }
+            let dataset = field("dataset"), device = field("device")
             entries.append(
                 Entry(
                     model: field("model"), method: field("method"), metric: metric, value: value,
                     unit: field("unit"),
                     measuredMetric: measured.isEmpty ? (defaultMapping[metric] ?? metric) : measured,
-                    source: field("source"), note: field("note"), decimals: decimals(in: rawValue)))
+                    source: field("source"), note: field("note"), decimals: decimals(in: rawValue),
+                    dataset: dataset.isEmpty ? nil : dataset, device: device.isEmpty ? nil : device,
+                    epochs: epochs))
         }
         return ReferenceTable(origin: origin, entries: entries)
     }

@@ -5,7 +5,7 @@ import Foundation
 /// be mailed or archived as one file.
 enum HTMLRenderer {
     static func render(
-        sweep: String, summary: String, pivots: [ReportTable], references: [ReportTable],
+        sweep: String, summary: String, content: ReportContent, pivots: [ReportTable], references: [ReportTable],
         figures: [Figure]
     ) -> String {
         var out: [String] = []
@@ -21,6 +21,7 @@ enum HTMLRenderer {
         out.append(
             "<header><h1>sparsegrid report: \(Escaping.markup(sweep))</h1><p class=\"summary\">\(Escaping.markup(summary))</p></header>"
         )
+        out += provenance(content)
         out.append("<nav><ul>")
         for (i, t) in pivots.enumerated() {
             out.append("<li><a href=\"#table-\(i + 1)\">\(Escaping.markup(t.title))</a></li>")
@@ -50,11 +51,22 @@ enum HTMLRenderer {
         return out.joined(separator: "\n") + "\n"
     }
 
+    /// The box at the top: warnings, then what was measured and on what.
+    private static func provenance(_ content: ReportContent) -> [String] {
+        var out = ["<section id=\"provenance\" class=\"provenance\"><h2>Provenance</h2>"]
+        out += content.warnings.map { "<p class=\"warning\">\(Escaping.markup($0))</p>" }
+        out.append("<dl>")
+        for item in content.provenance.items {
+            out.append("<dt>\(Escaping.markup(item.label))</dt><dd>\(Escaping.markup(item.text))</dd>")
+        }
+        out.append("</dl></section>")
+        return out
+    }
+
     private static func section(_ t: ReportTable, id: String, level: Int) -> [String] {
-        var out = [
-            "<section id=\"\(id)\">", "<h\(level)>\(Escaping.markup(t.title))</h\(level)>",
-            "<div class=\"scroll\"><table>", "<thead>",
-        ]
+        var out = ["<section id=\"\(id)\">", "<h\(level)>\(Escaping.markup(t.title))</h\(level)>"]
+        out += t.warnings.map { "<p class=\"warning\">\(Escaping.markup($0))</p>" }
+        out += ["<div class=\"scroll\"><table>", "<thead>"]
         var groupRow = "<tr><th rowspan=\"2\" class=\"stub\">\(Escaping.markup(t.stubHeader))</th>"
         for g in t.groups {
             groupRow += "<th colspan=\"\(g.columns.count)\" class=\"group\">\(Escaping.markup(g.title))</th>"
@@ -95,6 +107,12 @@ enum HTMLRenderer {
         h2 { font-size: 1.3rem; margin-top: 2.2rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; }
         h3 { font-size: 1.1rem; margin-top: 1.6rem; }
         .summary { color: #555; margin-top: 0; }
+        .provenance { border: 1px solid #bbb; background: #fafafa; padding: 0.4rem 1rem; margin: 1rem 0; }
+        .provenance h2 { margin-top: 0.4rem; border-bottom: none; }
+        .provenance dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.15rem 1rem; font-size: 0.9rem; }
+        .provenance dt { font-weight: 600; }
+        .provenance dd { margin: 0; overflow-wrap: anywhere; }
+        p.warning { border-left: 4px solid #b00; background: #fdecea; color: #700; font-weight: 600; padding: 0.4rem 0.7rem; }
         nav ul { padding-left: 1.2rem; }
         .scroll { overflow-x: auto; max-width: 100%; border-right: 1px solid #eee; }
         .scroll table { margin: 0; }

@@ -9,6 +9,7 @@ enum LaTeXRenderer {
         out.append("\\centering")
         out.append("\\caption{\(Escaping.latex(table.title))}")
         out.append("\\small")
+        for warning in table.warnings { out.append("\\textbf{\(Escaping.latex(warning))}\\par\\smallskip") }
         for (g, group) in table.groups.enumerated() {
             if g > 0 { out.append("\\medskip") }
             out.append("\\begin{tabular}{l" + String(repeating: "r", count: group.columns.count) + "}")
@@ -29,6 +30,19 @@ enum LaTeXRenderer {
         }
         out.append("\\end{table}")
         return out.joined(separator: "\n") + "\n"
+    }
+
+    /// The provenance as comment lines after the heading comment (values are cleaned of line
+    /// breaks by `Provenance`, so a comment cannot end early).
+    static func provenance(_ content: ReportContent) -> String {
+        var out = content.warnings.map { "% WARNING: \(comment($0))" }
+        out.append("% Provenance:")
+        out += content.provenance.items.map { "%   \(comment($0.label)): \(comment($0.text))" }
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    private static func comment(_ text: String) -> String {
+        String(text.map { $0.isNewline ? " " : $0 })
     }
 
     /// A tabular row: the stub starts the line, right after `\\` or a rule.

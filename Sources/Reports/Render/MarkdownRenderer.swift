@@ -3,6 +3,7 @@
 enum MarkdownRenderer {
     static func render(_ table: ReportTable, level: Int = 2) -> String {
         var out = [String(repeating: "#", count: level) + " " + Escaping.markdown(table.title), ""]
+        for warning in table.warnings { out += ["> **\(Escaping.markdown(warning))**", ""] }
         for (g, group) in table.groups.enumerated() {
             out.append("**\(Escaping.markdown(group.title))**")
             out.append("")
@@ -16,6 +17,16 @@ enum MarkdownRenderer {
             out.append("")
         }
         return out.joined(separator: "\n")
+    }
+
+    /// Warnings in bold block quotes, then the provenance as a list, under the report's heading.
+    static func provenance(_ content: ReportContent) -> [String] {
+        var out: [String] = []
+        for warning in content.warnings { out += ["> **\(Escaping.markdown(warning))**", ""] }
+        out += ["**Provenance**", ""]
+        out += content.provenance.items.map { "- \(Escaping.markdown($0.label)): \(Escaping.markdown($0.text))" }
+        out.append("")
+        return out
     }
 
     static func row(_ cells: [String]) -> String {

@@ -3,15 +3,32 @@ import SweepKit
 /// The machine-readable forms of report tables: one long CSV (one header, one line per cell,
 /// numbers plain, mean/std/n in their own columns) and a JSON document.
 enum TableData {
-    static func csv(_ tables: [ReportTable]) -> String {
+    /// The provenance comes first, as lines of the same shape (table "provenance", the item's
+    /// label under `metric`, its text under `text`, status "provenance" or "warning", numbers
+    /// empty), so the file stays one rectangular table that any CSV reader loads as is.
+    static func csv(_ tables: [ReportTable], provenance content: ReportContent? = nil) -> String {
         let (rowsName, columnsName) = dimensionNames(tables)
-        var lines = [
-            CSVText.line([
-                "table", rowsName, columnsName, "metric", "unit", "mean", "std", "n", "failed",
-                "missing", "running", "pending", "cancelled", "nulls", "status", "text",
-                "claimed", "claimed_unit", "delta", "ci_low", "ci_high", "verdict",
-            ])
+        let header = [
+            "table", rowsName, columnsName, "metric", "unit", "mean", "std", "n", "failed",
+            "missing", "running", "pending", "cancelled", "nulls", "status", "text",
+            "claimed", "claimed_unit", "delta", "ci_low", "ci_high", "verdict",
         ]
+        var lines = [CSVText.line(header)]
+        func info(_ metric: String, _ status: String, _ text: String) -> String {
+            var fields = [String](repeating: "", count: header.count)
+            fields[header.firstIndex(of: "table")!] = "provenance"
+            fields[header.firstIndex(of: "metric")!] = metric
+            fields[header.firstIndex(of: "status")!] = status
+            fields[header.firstIndex(of: "text")!] = text
+            return CSVText.line(fields)
+        }
+        if let content {
+            lines += content.warnings.map { info("warning", "warning", $0) }
+            lines += content.provenance.items.map { info($0.label, "provenance", $0.text) }
+        }
+        for table in tables {
+            lines += table.warnings.map { info("warning", "warning", "\(table.title): \($0)") }
+        }
         for table in tables {
             for r in table.records {
                 lines.append(
@@ -27,10 +44,16 @@ enum TableData {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    static func json(sweep: String, pivots: [ReportTable], references: [ReportTable]) -> String {
+    static func json(
+        sweep: String, pivots: [ReportTable], references: [ReportTable], provenance content: ReportContent
+    ) -> String {
         let tables =
             pivots.map { object($0, kind: "pivot") } + references.map { object($0, kind: "claimed_vs_measured") }
-        return JSONText.pretty(.object(["sweep": .string(sweep), "tables": .array(tables)]))
+        return JSONText.pretty(
+            .object([
+                "sweep": .string(sweep), "warnings": .array(content.warnings.map { .string($0) }),
+                "provenance": content.provenance.json, "tables": .array(tables),
+            ]))
     }
 
     private static func object(_ table: ReportTable, kind: String) -> JSONValue {
@@ -46,6 +69,7 @@ enum TableData {
             "rows": .array(
                 table.rows.map { .object(["label": .string($0.label), "cells": .array($0.cells.map { .string($0) })]) }),
             "notes": .array(table.notes.map { .string($0) }),
+            "warnings": .array(table.warnings.map { .string($0) }),
             "cells": .array(table.records.map(record)),
         ])
     }
@@ -68,7 +92,9 @@ enum TableData {
     /// The CSV names its row and column dimensions ("model", "method") when every table
     /// agrees on them, and calls them "row" and "column" otherwise.
     static func dimensionNames(_ tables: [ReportTable]) -> (String, String) {
-        let rows = Set(tables.map(\.stubHeader)), columns = Set(tables.map(\.columnsBy))
+        // The text-claims table shows claims as rows, but its records hold model and method.
+        let rows = Set(tables.map { $0.stubHeader == TextClaims.stubHeader ? "model" : $0.stubHeader })
+        let columns = Set(tables.map(\.columnsBy))
         let reserved: Set<String> = ["table", "metric", "unit", "mean", "std", "n", "status", "text"]
         let rowName = rows.count == 1 && !reserved.contains(rows.first!) ? rows.first! : "row"
         let columnName =

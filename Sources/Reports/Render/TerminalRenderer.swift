@@ -6,7 +6,11 @@ enum TerminalRenderer {
     static let gap = "  "
 
     static func render(_ table: ReportTable, width: Int = defaultWidth) -> String {
-        var out: [String] = [table.title, String(repeating: "═", count: min(width, table.title.count)), ""]
+        var out: [String] = [table.title, String(repeating: "═", count: min(width, table.title.count))]
+        for warning in table.warnings {
+            out += TextWrap.wrap("!! " + warning, width: width, indent: "", hangingIndent: "   ")
+        }
+        out.append("")
         let stubWidth = max(table.stubHeader.count, table.rows.map(\.label.count).max() ?? 0)
         for panel in panels(table, stubWidth: stubWidth, width: width) {
             out += renderPanel(panel, table: table, stubWidth: stubWidth)
@@ -16,6 +20,19 @@ enum TerminalRenderer {
             out += TextWrap.wrap(note, width: width, indent: "  ", hangingIndent: "    ")
         }
         return out.joined(separator: "\n") + "\n"
+    }
+
+    /// The lines under the report's heading: warnings marked "!!", then the provenance.
+    static func provenance(_ content: ReportContent, width: Int = defaultWidth) -> [String] {
+        var out: [String] = []
+        for warning in content.warnings {
+            out += TextWrap.wrap("!! " + warning, width: width, indent: "", hangingIndent: "   ")
+        }
+        out.append("Provenance")
+        for item in content.provenance.items {
+            out += TextWrap.wrap("\(item.label): \(item.text)", width: width, indent: "  ", hangingIndent: "    ")
+        }
+        return out
     }
 
     /// A slice of one group's columns (a group wider than the screen is cut into parts).

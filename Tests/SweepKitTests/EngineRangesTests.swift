@@ -165,13 +165,13 @@ struct EngineRangesValidationTests {
     @Test("the table is the source: another engine's table changes the verdict")
     func tableDecides() {
         var stricter = EngineRanges.builtin
-        stricter.stageParams["batch_size"] = EngineRange(.int, min: 2, max: 8)
-        let spec = RangeSite.stageParam("batch_size").spec("1")
+        stricter.stageParams["batch_size"] = EngineRange(.int, min: 4, max: 8)
+        let spec = RangeSite.stageParam("batch_size").spec("2")
         #expect(problems(spec).isEmpty)
         let found = problems(spec, ranges: stricter).map(\.description)
         #expect(
             found == [
-                "spec.yaml:8:37: `stages.train.params.batch_size`: must be a whole number from 2 to 8 (the engine's range), found 1; e.g. `batch_size: 64`."
+                "spec.yaml:8:37: `stages.train.params.batch_size`: must be a whole number from 4 to 8 (the engine's range), found 2; e.g. `batch_size: 64`."
             ])
         // A parameter only the engine's table names is a parameter; one it drops is not.
         stricter.stageParams["dropout"] = EngineRange(.number, min: 0, max: 1, maxExclusive: true)
@@ -252,7 +252,7 @@ struct EngineRangesValidationTests {
         #expect(problems(RangeSite.stageParam("max_steps").spec("null")).isEmpty)
         #expect(
             problems(RangeSite.stageParam("batch_size").spec("null")).map(\.message) == [
-                "expected a whole number from 1 to 65536, found nothing (null); e.g. `batch_size: 64`."
+                "expected a whole number from 2 to 65536, found nothing (null); e.g. `batch_size: 64`."
             ])
     }
 }

@@ -10,26 +10,8 @@ public enum KnownEngines {
         "resnet18", "resnet50", "mobilenet_v2", "densenet121", "efficientnet_b0",
     ]
 
-    /// Stage parameters of the sparsity engine and the value it uses when a stage leaves one
-    /// out (null: the engine decides, e.g. no step cap, thread count from the host). Defaults
-    /// are the published protocol's, except `epochs`, whose value differs by stage (10 for
-    /// dense training, 3 for fine-tuning) and which specs therefore always set.
-    public static let stageParams: [String: JSONValue] = [
-        "epochs": 10,
-        "batch_size": 64,
-        "lr": 0.05,
-        "lr_final": .null,
-        "momentum": 0.9,
-        "weight_decay": 5.0e-4,
-        "scheduler": "none",
-        "val_split": 0,
-        "max_steps": .null,
-        "eval_batch_size": 256,
-        "channels_last": .null,
-        "num_threads": .null,
-    ]
-
-    /// `stageParams`' names in the order the docs list them.
+    /// The sparsity engine's stage parameters in the order the docs list them (their ranges:
+    /// `EngineRanges`).
     static let stageParamOrder = [
         "epochs", "batch_size", "lr", "lr_final", "momentum", "weight_decay", "scheduler", "val_split",
         "max_steps", "eval_batch_size", "channels_last", "num_threads",

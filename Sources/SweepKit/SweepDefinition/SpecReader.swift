@@ -106,13 +106,15 @@ struct SpecReader: Sendable {
         return nil
     }
 
-    /// A whole number ≥ `min`.
-    mutating func int(_ node: SpecNode, _ path: String, min: Int, example: String) -> Int? {
+    /// A whole number ≥ `min` (and ≤ `max` when given).
+    mutating func int(_ node: SpecNode, _ path: String, min: Int, max: Int = Int.max, example: String) -> Int? {
         switch node.kind {
-        case .int(let i) where i >= min:
+        case .int(let i) where i >= min && i <= max:
             return i
-        case .int(let i):
+        case .int(let i) where i < min:
             diagnostics.add(node, path, "must be at least \(min), found \(i); e.g. \(example).")
+        case .int(let i):
+            diagnostics.add(node, path, "must be at most \(max), found \(i); e.g. \(example).")
         case .string(let s, _) where Int(s.trimmingCharacters(in: .whitespaces)) != nil:
             diagnostics.add(
                 node, path, "expected a whole number, found \(node.found); write it without quotes, e.g. \(example).")

@@ -12,7 +12,7 @@ struct ShippedSweepsTests {
     /// Tasks per stage each shipped sweep must expand to.
     static let expected: [String: [String: Int]] = [
         "smoke.yaml": ["train": 2, "finetune": 4],
-        "quick.yaml": ["train": 5, "finetune": 10],
+        "quick.yaml": ["train": 2, "finetune": 4],
         "paper.yaml": ["train": 15, "finetune": 30],
         "recommended.yaml": ["train": 15, "finetune": 30, "finetune_lowlr": 15, "finetune_ramp": 15],
     ]
@@ -71,5 +71,43 @@ struct ShippedSweepsTests {
         #expect(ramp.params["epochs"] == 8)
         #expect(
             plan.tasks.filter { $0.stage.hasPrefix("finetune") }.allSatisfy { $0.inputs.keys.sorted() == ["train"] })
+    }
+}
+
+@Suite("Synthetic data keys are bounded and passed on only when written")
+struct SyntheticDataKeysTests {
+    static func spec(_ data: String) -> String {
+        """
+        name: s
+        engine: sparsity
+        data: \(data)
+        grid: {model: [resnet18]}
+        stages:
+          train: {params: {epochs: 1}}
+        """
+    }
+
+    @Test("noise and distractor reach the task; out-of-range values name the key and range")
+    func difficulty() throws {
+        let plan = try SpecLoader.plan(
+            yaml: Self.spec("{dataset: synthetic, train: 64, test: 32, noise: 0.1, distractor: 0}"), file: "s.yaml")
+        #expect(plan.context["data"]?["noise"] == 0.1)
+        #expect(plan.context["data"]?["distractor"] == 0)
+        let plain = try SpecLoader.plan(
+            yaml: Self.spec("{dataset: synthetic, train: 64, test: 32}"), file: "s.yaml")
+        #expect(plain.context["data"]?["noise"] == nil)
+        for (data, key) in [
+            ("{dataset: synthetic, train: 64, test: 32, noise: 5}", "data.noise"),
+            ("{dataset: synthetic, train: 64, test: 32, distractor: -0.5}", "data.distractor"),
+            ("{dataset: synthetic, train: 2000000, test: 32}", "data.train"),
+            ("{dataset: synthetic, train: 64, test: 32, seed: 4294967296}", "data.seed"),
+        ] {
+            #expect(throws: SpecError.self) { try SpecLoader.plan(yaml: Self.spec(data), file: "s.yaml") }
+            do {
+                _ = try SpecLoader.plan(yaml: Self.spec(data), file: "s.yaml")
+            } catch {
+                #expect("\(error)".contains("`\(key)`"), "\(data): \(error)")
+            }
+        }
     }
 }

@@ -145,14 +145,17 @@ def _read_marker(marker: Path) -> dict:
         meta = json.loads(marker.read_text())
     except (OSError, ValueError):
         return {}
-    return {k: meta[k] for k in ("generator", "seed") if k in meta}
+    return {k: meta[k] for k in ("generator", "seed", "noise", "distractor") if k in meta}
 
 
 # ---------------------------------------------------------------- synthetic data
 
 SYNTHETIC_GENERATOR = "sparsegrid-gratings-v1"  # bump when the images a seed produces change
-NOISE = 1.2  # pixel noise std, in units of a template's amplitude
-DISTRACTOR = 0.7  # weight of another class's pattern mixed into each image
+NOISE = 1.2  # default pixel noise std, in units of a template's amplitude (data key `noise`)
+DISTRACTOR = 0.7  # default weight of another class's pattern mixed into each image (`distractor`)
+SYNTHETIC_MAX_IMAGES = 1_000_000  # per split: a bound on what a task may ask the engine to generate
+NOISE_RANGE = (0.0, 4.0)
+DISTRACTOR_RANGE = (0.0, 1.0)
 
 
 def _class_templates(rng: np.random.Generator) -> np.ndarray:
@@ -171,7 +174,9 @@ def _class_templates(rng: np.random.Generator) -> np.ndarray:
     return templates
 
 
-def _synthetic_images(templates: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _synthetic_images(
+    templates: np.ndarray, n: int, rng: np.random.Generator, noise: float = NOISE, distractor: float = DISTRACTOR
+) -> tuple[np.ndarray, np.ndarray]:
     labels = rng.permutation(np.arange(n) % CLASSES)
     images = np.empty((n, 3, 32, 32), np.uint8)
     ar = np.arange(32)
@@ -190,14 +195,18 @@ def _synthetic_images(templates: np.ndarray, n: int, rng: np.random.Generator) -
         ]
         # A faint copy of another class, contrast/brightness jitter and pixel noise.
         other = templates[(y + rng.integers(1, CLASSES, k)) % CLASSES]
-        value = (base + DISTRACTOR * other) * rng.uniform(0.6, 1.4, (k, 1, 1, 1)) + rng.uniform(-0.3, 0.3, (k, 1, 1, 1))
-        value += rng.normal(0.0, NOISE, value.shape).astype(np.float32)
+        value = (base + distractor * other) * rng.uniform(0.6, 1.4, (k, 1, 1, 1)) + rng.uniform(-0.3, 0.3, (k, 1, 1, 1))
+        value += rng.normal(0.0, noise, value.shape).astype(np.float32)
         images[lo : lo + k] = np.clip(128 + 70 * value, 0, 255).astype(np.uint8)
     return images, labels
 
 
-def make_synthetic(out, train: int, test: int, seed: int) -> Path:
-    """Writes learnable synthetic data in the cifar-10-batches-py format, with the marker."""
+def make_synthetic(out, train: int, test: int, seed: int, noise: float = NOISE, distractor: float = DISTRACTOR) -> Path:
+    """Writes learnable synthetic data in the cifar-10-batches-py format, with the marker.
+
+    `noise` and `distractor` set how hard it is: the defaults make a task that a CIFAR model
+    needs many epochs to learn; the demo lowers both so a few optimizer steps get well above
+    chance (10%)."""
     if train < CLASSES or test < CLASSES:
         raise InvalidTask(
             f"synthetic data needs at least {CLASSES} train and test images (one per class); "
@@ -206,12 +215,14 @@ def make_synthetic(out, train: int, test: int, seed: int) -> Path:
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     templates = _class_templates(np.random.default_rng([seed, 0]))
-    images, labels = _synthetic_images(templates, train, np.random.default_rng([seed, 1]))
+    images, labels = _synthetic_images(templates, train, np.random.default_rng([seed, 1]), noise, distractor)
     for i, idx in enumerate(np.array_split(np.arange(train), len(TRAIN_FILES))):
         _write_batch(out / TRAIN_FILES[i], images[idx], labels[idx], f"synthetic training batch {i + 1} of 5")
-    images, labels = _synthetic_images(templates, test, np.random.default_rng([seed, 2]))
+    images, labels = _synthetic_images(templates, test, np.random.default_rng([seed, 2]), noise, distractor)
     _write_batch(out / TEST_FILE, images, labels, "synthetic testing batch 1 of 1")
     marker = {"dataset": "synthetic", "generator": SYNTHETIC_GENERATOR, "train": train, "test": test, "seed": seed}
+    if (noise, distractor) != (NOISE, DISTRACTOR):
+        marker.update({"noise": noise, "distractor": distractor})
     (out / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=1) + "\n")
     return out
 
@@ -220,19 +231,22 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SPARSEGRID_CACHE") or "~/.cache/sparsegrid").expanduser()
 
 
-def ensure_synthetic(train: int, test: int, seed: int) -> Path:
+def ensure_synthetic(train: int, test: int, seed: int, noise: float = NOISE, distractor: float = DISTRACTOR) -> Path:
     """The cached synthetic folder for these sizes and seed, generated once.
 
     Generated into a private temporary folder and renamed into place, so concurrent workers
     never see a half-written folder; the loser of a race discards its copy.
     """
-    final = cache_dir() / f"synthetic-{train}-{test}-{seed}"
+    name = f"synthetic-{train}-{test}-{seed}"
+    if (noise, distractor) != (NOISE, DISTRACTOR):
+        name += f"-noise{noise!r}-distractor{distractor!r}"
+    final = cache_dir() / name
     if (final / SYNTHETIC_MARKER).is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
-        make_synthetic(tmp, train, test, seed)
+        make_synthetic(tmp, train, test, seed, noise, distractor)
         try:
             os.rename(tmp, final)
         except OSError:
@@ -243,11 +257,29 @@ def ensure_synthetic(train: int, test: int, seed: int) -> Path:
     return final
 
 
-def _int_field(spec: dict, key: str, default=None) -> int:
+def _int_field(spec: dict, key: str, default=None, maximum: int = 2**31 - 1) -> int:
     value = spec.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidTask(f"data.{key} must be a non-negative integer; got {value!r}.")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise InvalidTask(f"data.{key} must be an integer from 0 to {maximum}; got {str(value)[:40]}.")
     return value
+
+
+def _float_field(spec: dict, key: str, default: float, bounds: tuple[float, float]) -> float:
+    value = spec.get(key, default)
+    lo, hi = bounds
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise InvalidTask(f"data.{key} must be a number from {lo} to {hi}; got {str(value)[:40]}.")
+    return float(value)
+
+
+def _synthetic_args(spec: dict) -> tuple[int, int, int, float, float]:
+    return (
+        _int_field(spec, "train", maximum=SYNTHETIC_MAX_IMAGES),
+        _int_field(spec, "test", maximum=SYNTHETIC_MAX_IMAGES),
+        _int_field(spec, "seed", 0),
+        _float_field(spec, "noise", NOISE, NOISE_RANGE),
+        _float_field(spec, "distractor", DISTRACTOR, DISTRACTOR_RANGE),
+    )
 
 
 def check_data_spec(spec) -> str:
@@ -259,11 +291,12 @@ def check_data_spec(spec) -> str:
         )
     kind = spec.get("dataset")
     if kind == "synthetic":
-        extra = set(spec) - {"dataset", "train", "test", "seed"}
+        extra = set(spec) - {"dataset", "train", "test", "seed", "noise", "distractor"}
         if extra:
-            raise InvalidTask(f"unknown synthetic data key(s) {sorted(extra)}; valid: dataset, train, test, seed.")
-        for key, default in (("train", None), ("test", None), ("seed", 0)):
-            _int_field(spec, key, default)
+            raise InvalidTask(
+                f"unknown synthetic data key(s) {sorted(extra)[:8]}; valid: dataset, train, test, seed, noise, distractor."
+            )
+        _synthetic_args(spec)
         return kind
     if kind == "cifar10":
         extra = set(spec) - {"dataset", "root", "allow_unverified"}
@@ -281,7 +314,7 @@ def load_data(spec: dict) -> Dataset:
     """Loads the data a task names: {"dataset": "synthetic", "train", "test", "seed"} or
     {"dataset": "cifar10", "root", "allow_unverified"?}."""
     if check_data_spec(spec) == "synthetic":
-        folder = ensure_synthetic(_int_field(spec, "train"), _int_field(spec, "test"), _int_field(spec, "seed", 0))
+        folder = ensure_synthetic(*_synthetic_args(spec))
         return read_cifar_folder(folder)
     return read_cifar_folder(spec["root"], allow_unverified=bool(spec.get("allow_unverified", False)))
 

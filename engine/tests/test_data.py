@@ -142,6 +142,45 @@ def test_data_spec_errors_are_invalid_tasks():
         data.load_data({"dataset": "cifar10"})
 
 
+def test_synthetic_difficulty_keys_are_range_checked_and_change_the_cached_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPARSEGRID_CACHE", str(tmp_path))
+    easy = {"dataset": "synthetic", "train": 40, "test": 20, "seed": 3, "noise": 0.1, "distractor": 0.0}
+    ds = data.load_data(easy)
+    assert (ds.info["noise"], ds.info["distractor"]) == (0.1, 0.0)
+    default = data.load_data({"dataset": "synthetic", "train": 40, "test": 20, "seed": 3})
+    assert "noise" not in default.info  # the default data keeps its folder name and marker
+    assert not torch.equal(ds.test.images, default.test.images)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "synthetic-40-20-3",
+        "synthetic-40-20-3-noise0.1-distractor0.0",
+    ]
+    for bad, message in [
+        ({"noise": -0.1}, "data.noise must be a number from 0.0 to 4.0"),
+        ({"noise": 4.5}, "data.noise must be a number from 0.0 to 4.0"),
+        ({"noise": True}, "data.noise"),
+        ({"distractor": 1.5}, "data.distractor must be a number from 0.0 to 1.0"),
+        ({"train": data.SYNTHETIC_MAX_IMAGES + 1}, "data.train must be an integer from 0 to 1000000"),
+        ({"seed": 2**31}, "data.seed must be an integer from 0"),
+    ]:
+        with pytest.raises(InvalidTask, match=message):
+            data.check_data_spec({**easy, **bad})
+
+
+def test_low_noise_synthetic_data_is_easier_for_the_cheapest_classifier(tmp_path):
+    """The demo's setting (noise 0.1, no distractor) must be easier than the default: a
+    nearest-class-mean colour classifier gains accuracy when the noise goes."""
+
+    def colour_accuracy(folder):
+        ds = data.read_cifar_folder(folder)
+        colour = ds.train.images.float().mean(dim=(2, 3))
+        centres = torch.stack([colour[ds.train.labels == c].mean(0) for c in range(10)])
+        return (torch.cdist(colour, centres).argmin(1) == ds.train.labels).float().mean().item()
+
+    hard = data.make_synthetic(tmp_path / "hard", train=500, test=20, seed=0)
+    easy = data.make_synthetic(tmp_path / "easy", train=500, test=20, seed=0, noise=0.1, distractor=0.0)
+    assert colour_accuracy(easy) > colour_accuracy(hard) + 0.1
+
+
 def test_cifar10_root_expands_the_home_directory(synthetic_dir, monkeypatch):
     monkeypatch.setenv("HOME", str(synthetic_dir.parent))
     ds = data.load_data({"dataset": "cifar10", "root": f"~/{synthetic_dir.name}"})

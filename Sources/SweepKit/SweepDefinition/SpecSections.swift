@@ -2,8 +2,11 @@
 /// defaults filled in.
 extension SpecReader {
     static let datasets = ["cifar10", "synthetic"]
+    /// Images per split the engine will generate at most (engine/sparsegrid_engine/data.py).
+    static let syntheticMaxImages = 1_000_000
 
-    /// `{dataset: cifar10, root: PATH}` or `{dataset: synthetic, train: N, test: N, seed: S}`.
+    /// `{dataset: cifar10, root: PATH}` or `{dataset: synthetic, train: N, test: N, seed: S, noise: X,
+    /// distractor: Y}` (the last two set how hard the synthetic data is; engine defaults 1.2 and 0.7).
     mutating func data(_ node: SpecNode, _ path: String) -> JSONValue? {
         guard let entries = node.entries else {
             diagnostics.add(
@@ -37,18 +40,32 @@ extension SpecReader {
         default:
             guard
                 let f = fields(
-                    node, path, allowed: ["dataset", "train", "test", "seed"], owner: "`data` for synthetic")
+                    node, path, allowed: ["dataset", "train", "test", "seed", "noise", "distractor"],
+                    owner: "`data` for synthetic")
             else { return nil }
+            // The engine generates what these ask for: bounded like every other number.
+            let most = Self.syntheticMaxImages
             let train = require(f, "train", "give the number of training images, e.g. `train: 1024`.")
-                .flatMap { int($0, f.path("train"), min: 1, example: "`train: 1024`") }
+                .flatMap { int($0, f.path("train"), min: 1, max: most, example: "`train: 1024`") }
             let test = require(f, "test", "give the number of test images, e.g. `test: 512`.")
-                .flatMap { int($0, f.path("test"), min: 1, example: "`test: 512`") }
-            let seed = f["seed"].map { int($0, f.path("seed"), min: 0, example: "`seed: 0`") } ?? 0
+                .flatMap { int($0, f.path("test"), min: 1, max: most, example: "`test: 512`") }
+            let seed =
+                f["seed"].map { int($0, f.path("seed"), min: 0, max: 2_147_483_647, example: "`seed: 0`") } ?? 0
             guard let train, let test, let seed else { return nil }
-            return [
+            var data: [String: JSONValue] = [
                 "dataset": "synthetic", "train": .number(Double(train)), "test": .number(Double(test)),
                 "seed": .number(Double(seed)),
             ]
+            // Passed on only when written, so specs without them keep their task ids.
+            for (key, upper, example) in [("noise", 4.0, "`noise: 0.1`"), ("distractor", 1.0, "`distractor: 0`")] {
+                guard let valueNode = f[key] else { continue }
+                let value = number(valueNode, f.path(key), rule: "from 0 to \(Int(upper))", example: example) {
+                    $0 >= 0 && $0 <= upper
+                }
+                guard let value else { return nil }
+                data[key] = .number(value)
+            }
+            return .object(data)
         }
     }
 

@@ -83,7 +83,7 @@ struct AggregationTests {
         let delta = try #require(
             Read.cell(json, table: "Table I", row: "resnet18", column: "nm_2_4", metric: "accuracy_change"))
         #expect(abs((delta["mean"] as! Double) - (92.3 - 93.5)) < 1e-9)
-        #expect(delta["text"] as? String == "-1.2")
+        #expect(delta["text"] as? String == "-1.2 [-1.4, -1.0]")
         // Masked speedup: per task, the interleaved dense baseline over the task's own latency.
         let pairs = Fixture.rows.filter { $0.model == "resnet18" && $0.method == "nm_2_4" && $0.state == .succeeded }
             .map { ($0.metrics["latency_dense_ms"]!! / $0.metrics["latency_ms"]!!) }
@@ -152,7 +152,7 @@ struct AggregationTests {
     func derivedFromGaps() throws {
         let partial = try #require(
             Read.cell(json, table: "Table I", row: "resnet50", column: "nm_2_4", metric: "accuracy_change"))
-        #expect(partial["text"] as? String == "-1.4*")
+        #expect(partial["text"] as? String == "-1.4 [-1.9, -0.6]*")
         #expect(partial["status"] as? String == "partial")
         let none = try #require(
             Read.cell(json, table: "Table I", row: "resnet50", column: "block_4x4", metric: "accuracy_change"))

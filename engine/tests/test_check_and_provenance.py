@@ -51,7 +51,7 @@ def test_check_accepts_a_valid_task_without_reading_its_data_or_needing_its_devi
         ({"method": {**BLOCK_4X4, "probability": 1.0}}, "key 'probability' must be a number > 0 and < 1"),
         ({"method": {**BLOCK_4X4, "skip": ["layer9.conv"]}}, "key 'skip' names 'layer9.conv'"),
         ({"params": {"epochs": 10001}}, "parameter epochs must be an integer from 0 to 10000"),
-        ({"data": {"dataset": "synthetic", "train": -1, "test": 4}}, "data.train must be a non-negative integer"),
+        ({"data": {"dataset": "synthetic", "train": -1, "test": 4}}, "data.train must be an integer from 0 to 1000000"),
         ({"device": "cuda:x"}, "unknown device 'cuda:x'"),
     ],
 )

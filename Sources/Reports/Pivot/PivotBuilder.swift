@@ -97,6 +97,19 @@ enum PivotBuilder {
         if marksUsed.contains("≈") {
             allNotes.append("≈: the 95% interval contains 1.0 — no detectable difference.")
         }
+        if marksUsed.contains("Δ " + DifferenceInterval.Basis.seeds.rawValue) {
+            allNotes.append(
+                "Δ pts [lo, hi]: 95% interval of the change, paired by seed (each fine-tune against the dense model of its own seed): mean ± t(0.975, n-1) · s/√n over the per-seed changes."
+            )
+        }
+        if marksUsed.contains("Δ " + DifferenceInterval.Basis.evaluationSampling.rawValue) {
+            allNotes.append(
+                "Δ pts [lo, hi] with one seed: 95% interval from the sampling of the evaluation images only, ±1.96 · √(p₁(1-p₁)/N₁ + p₂(1-p₂)/N₂) with N the evaluation split's size; it says nothing about seed-to-seed variation, which more seeds would show."
+            )
+        }
+        if marksUsed.contains("≈Δ") {
+            allNotes.append("Δ pts ≈: the 95% interval contains 0 — no detectable difference in accuracy.")
+        }
         for reason in SpeedupInterval.Missing.allCases where marksUsed.contains(reason.rawValue) {
             allNotes.append("?: \(reason.rawValue), so no verdict.")
         }
@@ -133,6 +146,7 @@ enum PivotBuilder {
         let value: Double?, partial: Bool
         var marks = Set<String>()
         var speedup: Speedup?
+        var change: DifferenceInterval?
         var pairedTexts: [String] = [], pairedRecords: [CellRecord] = []
         switch d.kind {
         case .speedup:
@@ -163,6 +177,9 @@ enum PivotBuilder {
             let base = d.baseMetrics.lazy.map { grid.stats($0, row: row, column: dense) }.first { $0.mean != nil }
             value = stats.mean.flatMap { measured in base?.mean.flatMap { d.value(measured, base: $0) } }
             partial = !stats.isComplete || base?.isComplete == false
+            if d.kind == .difference, let metric = d.baseMetrics.first {
+                change = DifferenceInterval.of(metric, grid: grid, row: row, column: column, dense: dense)
+            }
         }
         guard let value else {
             let record = CellRecord(
@@ -183,14 +200,22 @@ enum PivotBuilder {
             text += " ?"
             marks.insert(missing.rawValue)
         }
+        if let change {
+            text += " [\(NumberText.signed(change.low, 1)), \(NumberText.signed(change.high, 1))]"
+            marks.insert("Δ " + change.basis.rawValue)
+            if change.verdict == .noDifference {
+                text += " ≈"
+                marks.insert("≈Δ")
+            }
+        }
         text += (partial ? "*" : "") + (marks.contains("†") ? "†" : "")
         let status = partial ? "partial" : "complete"
         var record = CellRecord(
             table: table, row: row, column: column, metric: d.recordMetric, unit: d.unit,
             derived: value, status: status, text: text)
-        record.ciLow = interval?.low
-        record.ciHigh = interval?.high
-        record.verdict = interval?.verdict.rawValue
+        record.ciLow = interval?.low ?? change?.low
+        record.ciHigh = interval?.high ?? change?.high
+        record.verdict = interval?.verdict.rawValue ?? change?.verdict.rawValue
         var records = pairedRecords + [record]
         if d.kind == .speedup {
             var pct = CellRecord(

@@ -132,8 +132,8 @@ enum SparsityRules {
         guard let p = reader.fields(plateau, f.path("plateau"), allowed: ["patience", "factor"], owner: "`plateau`")
         else { return }
         if let n = p["patience"] {
-                _ = reader.int(n, p.path("patience"), min: 0, max: 10_000, example: "`patience: 5`")
-            }
+            _ = reader.int(n, p.path("patience"), min: 0, max: 10_000, example: "`patience: 5`")
+        }
         if let n = p["factor"] {
             _ = reader.number(n, p.path("factor"), rule: "in (0, 1)", example: "`factor: 0.1`") { $0 > 0 && $0 < 1 }
         }

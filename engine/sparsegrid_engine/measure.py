@@ -210,7 +210,7 @@ def _latency(model, method, device, cfg, input_shape, out, baseline=None):
     where = (
         f"CUDA events after synchronize on {name}, cuDNN benchmark on"
         if device.type == "cuda"
-        else f"time.perf_counter per call, {threads} CPU threads, on {name}"
+        else f"time.perf_counter per call, {threads} CPU thread{'' if threads == 1 else 's'}, on {name}"
     )
     info = {
         "device": name,
@@ -305,20 +305,22 @@ def _latency_desc(cfg: dict, run, calls: int, batch: int) -> str:
     """How the latency medians of one batch size were taken, for their unit strings."""
     blocks = len(run.blocks["as_given"])
     if run.stopped == STOP_FIXED:
-        how = "fixed count"
-    else:
-        target = (
-            f"the 95% interval of every speedup in details.latency.batch_sizes.{batch}.comparisons"
-            if run.comparisons
-            else "the 95% interval of the as_given median"
+        size = f"{run.block_calls}" + (f", the last of {calls % run.block_calls}" if calls % run.block_calls else "")
+        return (
+            f"median of {calls} calls in {blocks} interleaved blocks of {size} (fixed count), "
+            f"after {cfg['warmup']} warm-up calls, batch size {batch}"
         )
-        how = (
-            f"adaptive: at least {cfg['iterations']} calls, then until {target} was within "
-            f"±{cfg['precision'] * 100:g}% or {cfg['max_seconds']:g} s of timing were spent; stopped: {run.stopped}"
-        )
-    size = f"{run.block_calls}" + (f", the last of {calls % run.block_calls}" if calls % run.block_calls else "")
+    # The call count and the reason the loop stopped differ from task to task; they are in
+    # details, so that the unit string stays one sentence for every task of a sweep.
+    target = (
+        f"the 95% interval of every speedup in details.latency.batch_sizes.{batch}.comparisons"
+        if run.comparisons
+        else "the 95% interval of the as_given median"
+    )
     return (
-        f"median of {calls} calls in {blocks} interleaved blocks of {size} ({how}), "
+        f"median over interleaved blocks of {run.block_calls} calls (adaptive: at least {cfg['iterations']} calls, "
+        f"then until {target} is within ±{cfg['precision'] * 100:g}% or {cfg['max_seconds']:g} s of timing are "
+        f"spent; the count and why it stopped: details.latency.batch_sizes.{batch}), "
         f"after {cfg['warmup']} warm-up calls, batch size {batch}"
     )
 

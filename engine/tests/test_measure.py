@@ -366,10 +366,11 @@ def test_adaptive_units_say_how_the_loop_stopped():
     assert info["stopped"] == "time budget spent" and info["comparisons"] == []
     blocks = len(info["blocks"]["as_given"])
     assert blocks >= 2 and info["as_given"]["n"] == 4 * blocks
+    # One sentence for every task of a sweep: the count and the stop reason live in details.
     assert units["latency_ms"].startswith(
-        f"ms per forward call, median of {4 * blocks} calls in {blocks} interleaved blocks of 4 (adaptive: at "
-        "least 8 calls, then until the 95% interval of the as_given median was within ±1e-07% or 0.01 s of "
-        "timing were spent; stopped: time budget spent)"
+        "ms per forward call, median over interleaved blocks of 4 calls (adaptive: at least 8 calls, then until "
+        "the 95% interval of the as_given median is within ±1e-07% or 0.01 s of timing are spent; the count and "
+        "why it stopped: details.latency.batch_sizes.1), after "
     )
 
 

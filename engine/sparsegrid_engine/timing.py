@@ -119,10 +119,14 @@ def relative_half_width(ci: list[float] | None) -> float:
     return (ci[1] - ci[0]) / (ci[1] + ci[0])
 
 
-def verdict(ci: list[float] | None) -> str:
-    if ci is not None and ci[0] > 1:
+def verdict(ci: list[float] | None) -> str | None:
+    """faster / slower / no detectable difference; None without an interval (no verdict then:
+    "no detectable difference" is a finding, which too few blocks cannot support)."""
+    if ci is None:
+        return None
+    if ci[0] > 1:
         return FASTER
-    if ci is not None and ci[1] < 1:
+    if ci[1] < 1:
         return SLOWER
     return SAME
 

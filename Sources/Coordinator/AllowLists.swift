@@ -21,7 +21,8 @@ public enum AllowListFile {
         guard let data = FileManager.default.contents(atPath: path), data.count <= maxBytes,
             let text = String(data: data, encoding: .utf8)
         else {
-            throw CoordinatorError("cannot read \(what) \(path) as UTF-8 text: it should list public keys, one per line.")
+            throw CoordinatorError(
+                "cannot read \(what) \(path) as UTF-8 text: it should list public keys, one per line.")
         }
         return try parse(text, file: path, what: what)
     }

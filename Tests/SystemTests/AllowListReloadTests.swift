@@ -79,6 +79,7 @@ struct AllowListReloadTests {
                 "--authorized-keys", "\(dir)/list.txt",
             ], timeout: 30)
         #expect(out.status != 0)
-        #expect(out.stderr.contains("\(dir)/list.txt:2: 'short' in --authorized-keys is not a 40-character Z85 public key"))
+        #expect(
+            out.stderr.contains("\(dir)/list.txt:2: 'short' in --authorized-keys is not a 40-character Z85 public key"))
     }
 }

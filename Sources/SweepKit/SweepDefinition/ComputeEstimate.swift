@@ -122,7 +122,8 @@ public struct ComputeEstimate: Sendable, Equatable {
                 + "guessed for the others; GPU assumed, not measured), see `sparsegrid help validate`",
         ]
         if !unknownModels.isEmpty {
-            lines.append("          no estimate for model(s) \(unknownModels.joined(separator: ", ")): not in the table")
+            lines.append(
+                "          no estimate for model(s) \(unknownModels.joined(separator: ", ")): not in the table")
         }
         return lines.joined(separator: "\n")
     }

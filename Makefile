@@ -10,7 +10,7 @@ APT_PACKAGES := libzmq3-dev libsqlite3-dev pkg-config librsvg2-bin
 BIN          := .build/debug/sparsegrid
 export SPARSEGRID_PYTHON := $(abspath $(VPY))
 
-.PHONY: all deps venv build release test test-swift test-engine demo bench fmt lint clean
+.PHONY: all deps venv build release install uninstall test test-swift test-engine demo bench fmt lint clean
 
 all: build
 
@@ -36,6 +36,21 @@ build: deps
 
 release: deps
 	$(SWIFT) build -c release
+
+# `make install` (as root for /usr/local): the release binary to PREFIX/bin and the man page
+# (docs/sparsegrid.1) to PREFIX/share/man/man1. DESTDIR stages a package. INSTALL_BIN installs
+# another build instead of making the release one (the install test uses the debug binary).
+PREFIX      ?= /usr/local
+RELEASE_BIN := .build/release/sparsegrid
+INSTALL_BIN ?= $(RELEASE_BIN)
+
+install: $(if $(filter $(RELEASE_BIN),$(INSTALL_BIN)),release)
+	install -d "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(PREFIX)/share/man/man1"
+	install -m 755 "$(INSTALL_BIN)" "$(DESTDIR)$(PREFIX)/bin/sparsegrid"
+	install -m 644 docs/sparsegrid.1 "$(DESTDIR)$(PREFIX)/share/man/man1/sparsegrid.1"
+
+uninstall:
+	rm -f "$(DESTDIR)$(PREFIX)/bin/sparsegrid" "$(DESTDIR)$(PREFIX)/share/man/man1/sparsegrid.1"
 
 # Lint first (seconds), then the Swift suites, the engine's pytest, the committed fuzz corpus
 # through a plain build, and a bounded libFuzzer run over the wire decoders.

@@ -158,6 +158,29 @@ public final class Coordinator: Service, Sendable {
         }
     }
 
+    /// Replaces the allow-lists the ZAP handler checks, from the next handshake on (a peer
+    /// already connected stays connected). `clients`: the control socket's list, only for a
+    /// coordinator started with one (nil: leave it). Throws, changing nothing, for a key that is
+    /// not a Z85 public key, or when this coordinator has no such list to replace.
+    public func replaceAuthorizedKeys(workers: Set<String>, clients: Set<String>?) throws(CoordinatorError) {
+        guard let authenticator, let curve = config.curve else {
+            throw CoordinatorError("this coordinator runs without CURVE, so it has no allow-list to reload.")
+        }
+        var domains = [ZAPDomain.workers: workers]
+        if let clients {
+            guard curve.securesControl else {
+                throw CoordinatorError(
+                    "the control socket was started without --authorized-clients; restart to add client keys.")
+            }
+            domains[ZAPDomain.control] = clients
+        }
+        do {
+            try authenticator.setDomainKeys(domains)
+        } catch {
+            throw CoordinatorError("the new allow-list was not applied: \(error)")
+        }
+    }
+
     /// Asks `run()` to finish: each loop completes its current turn, so nothing committed is half-sent.
     public func stop() {
         loopService.stop()

@@ -64,8 +64,10 @@ public final class WorkerNode: Sendable {
                 task: entry.taskId, attempt: entry.attemptId, msg: entry.message))
     }
 
-    /// Opens a DEALER socket to the coordinator. Throws only for an address that cannot be used.
-    private func connect() throws -> Socket {
+    /// Opens a DEALER socket to the coordinator, with a monitor of its CURVE handshakes when
+    /// CURVE is on (so a refused key is told here, not only in the coordinator's log). Throws
+    /// only for an address that cannot be used.
+    private func connect() throws -> (Socket, SocketMonitor?) {
         let socket = try context.socket(.dealer)
         try socket.setLinger(milliseconds: 0)
         // The same routing id on every connection of this process: a reconnect is recognised
@@ -74,6 +76,7 @@ public final class WorkerNode: Sendable {
         try socket.setSendHighWaterMark(0)
         try socket.setReceiveHighWaterMark(0)
         try socket.applyCurve(config.curve)
+        let monitor = config.curve == nil ? nil : try socket.monitor([.handshakeFailedAuth])
         do {
             try socket.connect(config.coordinator)
         } catch {
@@ -81,7 +84,7 @@ public final class WorkerNode: Sendable {
                 "cannot use coordinator address '\(config.coordinator)': \(error). "
                     + "Pass --coordinator tcp://HOST:PORT, the address `sparsegrid coordinator` printed.")
         }
-        return socket
+        return (socket, monitor)
     }
 
     /// The socket pump: the protocol's decisions are `WorkerSession`'s; this loop polls the
@@ -95,7 +98,8 @@ public final class WorkerNode: Sendable {
         let (known, pending) = describer.known()
         var engines = known
         var session = WorkerSession(config: config, pid: getpid(), engines: engines)
-        var socket = try connect()
+        var (socket, monitor) = try connect()
+        defer { monitor?.close() }
         var jobs: [String: Job] = [:]
         var stopsSeen = 0
 
@@ -118,7 +122,8 @@ public final class WorkerNode: Sendable {
                 case .reconnect:
                     // A fresh socket, so queued messages to a dead peer are dropped.
                     socket.close()
-                    socket = try connect()
+                    monitor?.close()
+                    (socket, monitor) = try connect()
                 case .log(let entry):
                     write(entry)
                 case .fail(let error):
@@ -145,7 +150,16 @@ public final class WorkerNode: Sendable {
                 describer.cancel()
                 if try perform() { return }
             }
-            let fired = try Poller.poll([PollItem(socket: socket, events: .readable)], timeoutMilliseconds: 10)
+            var items = [PollItem(socket: socket, events: .readable)]
+            if let monitor { items.append(PollItem(socket: monitor.socket, events: .readable)) }
+            let fired = try Poller.poll(items, timeoutMilliseconds: 10)
+            if let monitor, fired.count > 1, fired[1].contains(.readable) {
+                while let event = try monitor.next() {
+                    guard event.kind == .handshakeFailedAuth else { continue }
+                    session.keyRefused(status: event.value, endpoint: event.endpoint, now: wallClock())
+                }
+                if try perform() { return }
+            }
             if fired[0].contains(.readable) {
                 while let frames = try socket.receive(dontWait: true) {
                     do {

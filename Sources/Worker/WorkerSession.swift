@@ -1,5 +1,6 @@
 import SweepKit
 import Wire
+import ZeroMQ
 
 /// The worker's side of the protocol as a pure state machine: whether the coordinator has
 /// welcomed us, credits, results kept until acknowledged, heartbeats, reconnecting with
@@ -43,6 +44,9 @@ struct WorkerSession: Sendable {
     private(set) var firstContact = 0.0
     private(set) var backoff = Timing.firstBackoff
     private var warnedUnreachable = false
+    /// What the coordinator's refusal of this worker's key means, from the socket monitor;
+    /// nil once a welcome came (or before any refusal).
+    private(set) var refusal: String? = nil
     /// A hello went out on a live connection (new engines) and its welcome has not come yet:
     /// finished attempts send no `ready` meanwhile, since the welcome's counts every free slot.
     private(set) var helloPending = false
@@ -196,6 +200,10 @@ struct WorkerSession: Sendable {
         } else if !welcomed, now - connectedAt > backoff {
             if let limit = config.connectTimeout, !everWelcomed, now - firstContact > limit {
                 phase = .ended
+                if let refusal {
+                    effects.append(.fail(WorkerError("\(refusal) Gave up after --connect-timeout \(Int(limit)) s.")))
+                    return
+                }
                 effects.append(
                     .fail(
                         WorkerError(
@@ -213,6 +221,31 @@ struct WorkerSession: Sendable {
             reconnect(now: now)
             backoff = min(backoff * 2, Timing.maxBackoff)
         }
+    }
+
+    /// The coordinator's ZAP handler refused this worker's CURVE key (the socket monitor saw
+    /// the handshake fail with `status`). Logged as an error at the first refusal since the
+    /// last welcome; the worker keeps trying (the key may be added and the coordinator's list
+    /// reloaded), and with a connect timeout it gives up with this explanation.
+    mutating func keyRefused(status: UInt32, endpoint: String, now: Double) {
+        guard isLive, let curve = config.curve else { return }
+        let fingerprint = Self.keyFingerprint(curve.publicKey)
+        let explanation =
+            "the coordinator at \(endpoint.isEmpty ? config.coordinator : endpoint) refused this worker's CURVE key "
+            + "(ZAP status \(status)): its public key \(curve.publicKey) (fingerprint \(fingerprint)) is not on the "
+            + "coordinator's allow-list. Add that key (this worker's .pub file) as a line of the file the coordinator "
+            + "was given with --authorized-keys, then send the coordinator SIGHUP (kill -HUP PID) or wait a few "
+            + "seconds: it re-reads the file when it changes."
+        guard refusal == nil else { return }
+        refusal = explanation
+        log("refused", level: .error, explanation + " This worker keeps retrying.")
+    }
+
+    /// "SHA256:" and the first 16 hex digits of the SHA-256 of the key's 32 bytes: short enough
+    /// to compare by eye with the coordinator's log; the key itself is public too.
+    static func keyFingerprint(_ publicKey: String) -> String {
+        let raw = (try? ZMQ.z85Decode(publicKey)) ?? Array(publicKey.utf8)
+        return "SHA256:" + ArtifactFiles.sha256(bytes: raw).prefix(16)
     }
 
     /// The first SIGTERM: drain. No new work; running attempts may finish for
@@ -297,6 +330,7 @@ struct WorkerSession: Sendable {
         everWelcomed = true
         helloPending = false
         warnedUnreachable = false
+        refusal = nil
         backoff = Timing.firstBackoff
         heartbeatInterval = welcome.heartbeatInterval
         deadAfter = welcome.deadAfter

@@ -3,6 +3,7 @@ import Coordinator
 import Foundation
 import ServiceLifecycle
 import SweepKit
+import UnixSignals
 import Wire
 
 struct CoordinatorCommand: AsyncParsableCommand {
@@ -104,26 +105,13 @@ struct CoordinatorCommand: AsyncParsableCommand {
         try await userFacing {
             var curve: CurveServerConfig? = nil
             if let curveKey, let authorizedKeys {
-                guard let text = try? String(contentsOfFile: authorizedKeys, encoding: .utf8) else {
-                    throw UserError(
-                        "cannot read --authorized-keys \(authorizedKeys): it should list the workers' "
-                            + ".pub keys, one per line.")
-                }
-                let keys = Set(keyLines(text))
-                if keys.isEmpty { throw UserError("\(authorizedKeys) lists no worker keys; no worker could connect.") }
-                var clients: Set<String> = []
-                if let authorizedClients {
-                    guard let text = try? String(contentsOfFile: authorizedClients, encoding: .utf8) else {
-                        throw UserError(
-                            "cannot read --authorized-clients \(authorizedClients): it should list the CLI "
-                                + "users' .pub keys, one per line.")
-                    }
-                    clients = Set(keyLines(text))
-                    if clients.isEmpty { throw UserError("\(authorizedClients) lists no client keys.") }
+                let keys = try AllowListFile.load(authorizedKeys, what: "--authorized-keys")
+                let clients = try authorizedClients.map { file throws(CoordinatorError) in
+                    try AllowListFile.load(file, what: "--authorized-clients")
                 }
                 curve = CurveServerConfig(
                     secretKey: try readKey(curveKey, what: "coordinator's secret key"),
-                    authorizedWorkerKeys: keys, authorizedClientKeys: clients)
+                    authorizedWorkerKeys: keys, authorizedClientKeys: clients ?? [])
             }
             let config = CoordinatorConfig(
                 stateDirectory: state, workerEndpoint: bind, dataEndpoint: data, controlEndpoint: control,
@@ -131,6 +119,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff), insecure: insecure,
                 curve: curve, log: OperatorLog(format: logFormat, source: "coordinator"))
             let coordinator = try Coordinator(config: config)
+            // SIGHUP re-reads the allow-lists (and so does a change to their files, looked at every
+            // few seconds); trapped before the endpoints are announced, so an early SIGHUP does not
+            // end the process.
+            let reloads = await allowListReloads(coordinator: coordinator, log: config.log)
+            defer { reloads.forEach { $0.cancel() } }
             let info = CoordinatorInfo(
                 pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
                 dataEndpoint: coordinator.dataEndpoint,
@@ -153,6 +146,39 @@ struct CoordinatorCommand: AsyncParsableCommand {
             print("coordinator stopped")
             CoordinatorInfo.remove(state: state)
         }
+    }
+}
+
+extension CoordinatorCommand {
+    /// Seconds between looks at the allow-list files' size and modification time.
+    static let allowListPollSeconds = 2.0
+
+    /// The tasks that reload the allow-lists on SIGHUP and on a change to their files (none
+    /// without CURVE; then SIGHUP keeps its default action).
+    private func allowListReloads(coordinator: Coordinator, log: OperatorLog?) async -> [Task<Void, Never>] {
+        guard let authorizedKeys, curveKey != nil else { return [] }
+        let reloader = AllowListReloader(
+            coordinator: coordinator, workerKeysFile: authorizedKeys, clientKeysFile: authorizedClients)
+        @Sendable func report(_ outcome: (message: String, isError: Bool)?) {
+            guard let outcome else { return }
+            if let log {
+                log.write(event: "allow-list", level: outcome.isError ? .error : .info, outcome.message)
+            } else {
+                printErr("coordinator: \(outcome.message)")
+            }
+        }
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let onSignal = Task {
+            for await _ in hangups { report(reloader.check(force: true)) }
+        }
+        let poll = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(Self.allowListPollSeconds))
+                if Task.isCancelled { break }
+                report(reloader.check(force: false))
+            }
+        }
+        return [onSignal, poll]
     }
 }
 

@@ -19,6 +19,10 @@ struct ValidateCommand: AsyncParsableCommand {
             engine's code is not found or with --builtin-ranges, against the table built into \
             this binary; one line on stderr says which.
 
+            For the sparsity engine it ends with a rough compute estimate: per task, the images             it trains on divided by a per-model training throughput, plus its evaluations and             latency timing at a third of that cost per image, plus a start-up of 10 s (CPU) or             15 s (GPU); summed over the tasks, for one slot. Training images/s per slot, CPU / GPU:             resnet18 33 / 4000, densenet121 12 / 1000, resnet50 12 / 1500, mobilenet_v2 30 / 3000,             efficientnet_b0 20 / 2000. The CPU figures for resnet18 and densenet121 were measured             by `make demo` on a 2-core host (two workers at once); the other CPU figures are             guesses from model size, and the GPU ones are assumed for an A100-class GPU, not             measured. Expect it to be off by a factor of two or more.
+
+            A CIFAR-10 data.root that does not exist on this host gets a warning on stderr (exit             status 0): workers resolve it on their own hosts.
+
             Task ids are content hashes: validating the same spec twice gives the same ids, \
             and a launch reuses the cells that already finished.
             """
@@ -56,6 +60,15 @@ struct ValidateCommand: AsyncParsableCommand {
             print(String(decoding: data, as: UTF8.self))
         } else {
             print(validated.summary)
+            if let estimate = ComputeEstimate(plan: validated.plan) {
+                print("")
+                print(estimate.text)
+            }
+        }
+        if let warning = DataRootCheck.warning(
+            plan: validated.plan, exists: { FileManager.default.fileExists(atPath: $0) })
+        {
+            FileHandle.standardError.write(Data((warning + "\n").utf8))
         }
     }
 }

@@ -24,6 +24,8 @@ struct WorkerCommand: AsyncParsableCommand {
             each once described. Time limits: a stage's `timeout`, else --task-timeout; --idle-timeout \
             when an engine prints no event. SIGTERM drains (no new work, running tasks may finish \
             within --drain-grace); a second SIGTERM stops at once. Stopped tasks run again elsewhere.
+
+            With --curve-key, a coordinator that refuses this worker's key is reported at once, on             stderr, with the public key and its fingerprint. The worker keeps retrying: add the key to             the coordinator's --authorized-keys file (it re-reads the file on SIGHUP and when it             changes) and this worker gets in without a restart. With --connect-timeout it gives up             with that message instead (exit status 1).
             """)
 
     @Option(name: .long, help: "The coordinator's worker address (what `sparsegrid coordinator` printed).")

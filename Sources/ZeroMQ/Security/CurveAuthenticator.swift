@@ -48,6 +48,16 @@ public final class CurveAuthenticator: @unchecked Sendable {
         state.policy.withLock { $0.allowedPublicKeys = normalised }
     }
 
+    /// Replaces the allow-lists of the given ZAP domains (other domains keep theirs); takes
+    /// effect from the next handshake. Every key is checked first, so a bad key changes nothing.
+    /// Connections admitted before stay connected: ZAP runs only at a handshake.
+    public func setDomainKeys(_ domains: [String: Set<String>]) throws {
+        let normalised = try domains.mapValues { try Set($0.map(ZAPPolicy.normalise)) }
+        state.policy.withLock { policy in
+            for (domain, keys) in normalised { policy.domainKeys[domain] = keys }
+        }
+    }
+
     /// Stops the handler and waits for its thread. Safe to call more than once.
     public func stop() {
         let first = stopped.withLock { done in

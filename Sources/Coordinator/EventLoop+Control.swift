@@ -96,7 +96,9 @@ extension EventLoop {
                 name: name, counts: byName, total: counts.values.reduce(0, +),
                 cancelled: scheduler.sweeps[name]?.cancelled ?? false,
                 waitingReason: open > 0 ? scheduler.waitingReason(sweep: name) : nil,
-                timing: (try? store.progressTimings(sweep: name)).map { Self.timing($0.tasks, running: $0.running, now: now) })
+                timing: (try? store.progressTimings(sweep: name)).map {
+                    EventLoop.timing($0.tasks, running: $0.running, now: now)
+                })
         }
         let workers = scheduler.knownWorkers.map { id -> LiveStatus.WorkerStatus in
             let running = scheduler.runningAttempts(ofWorker: id).map { attempt -> LiveStatus.RunningAttempt in

@@ -23,7 +23,8 @@ struct StatusCommand: AsyncParsableCommand {
 
     @Flag(
         name: .long,
-        help: "Refresh every 2 seconds until interrupted (on a terminal in place; otherwise a block of lines when something changes, at least every 30 s)."
+        help:
+            "Refresh every 2 seconds until interrupted (on a terminal in place; otherwise a block of lines when something changes, at least every 30 s)."
     )
     var watch = false
 

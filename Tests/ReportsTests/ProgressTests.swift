@@ -130,7 +130,8 @@ struct ProgressTests {
     func taskLine() {
         let t = RunningTaskProgress(
             worker: "local-1", label: "train resnet18 seed 0", epoch: 3, epochs: 10, loss: 1.23456, elapsed: 123)
-        #expect(ProgressText.task(t, colour: false) == "  local-1  train resnet18 seed 0  epoch 3/10  loss 1.2346  2m03s")
+        #expect(
+            ProgressText.task(t, colour: false) == "  local-1  train resnet18 seed 0  epoch 3/10  loss 1.2346  2m03s")
         let bare = RunningTaskProgress(worker: "w", label: "t", epoch: nil, epochs: nil, loss: .nan, elapsed: 5)
         #expect(ProgressText.task(bare, colour: false) == "  w  t  5s")
     }
@@ -147,7 +148,8 @@ struct ProgressTests {
             TerminalMode.detect(stdoutIsTerminal: true, environment: ["NO_COLOR": ""])
                 == TerminalMode(redraw: true, colour: true))
         #expect(
-            TerminalMode.detect(stdoutIsTerminal: false, environment: [:]) == TerminalMode(redraw: false, colour: false))
+            TerminalMode.detect(stdoutIsTerminal: false, environment: [:]) == TerminalMode(redraw: false, colour: false)
+        )
         #expect(
             TerminalMode.detect(stdoutIsTerminal: true, environment: ["TERM": "dumb"])
                 == TerminalMode(redraw: false, colour: false))

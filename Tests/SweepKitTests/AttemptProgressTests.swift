@@ -31,7 +31,8 @@ struct AttemptProgressTests {
             s.progressArrived(
                 attemptId: attempt, from: "w1",
                 event: ["event": "progress", "epoch": 3, "epochs": 10, "step": 40, "loss": 1.5, "lr": 0.1]))
-        #expect(s.progressArrived(attemptId: attempt, from: "w1", event: ["event": "metric", "name": "loss", "value": 2]))
+        #expect(
+            s.progressArrived(attemptId: attempt, from: "w1", event: ["event": "metric", "name": "loss", "value": 2]))
         #expect(s.progress(ofAttempt: attempt) == ["epoch": 3, "epochs": 10, "step": 40, "loss": 1.5])
     }
 

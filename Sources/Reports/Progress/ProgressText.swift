@@ -101,6 +101,7 @@ public enum ProgressText {
         case .done: return "ETA 0s"
         case .noWorkers: return "ETA ? (no worker slots)"
         case .unknown(let stages, let atLeast):
+            if stages.isEmpty { return "ETA ?" }
             let why = "no \(stages.joined(separator: "/")) task finished yet"
             if let atLeast { return "ETA ? (over \(duration(atLeast)); \(why))" }
             return "ETA ? (\(why))"

@@ -142,7 +142,8 @@ final class LiveOutput {
 
     static func terminalColumns() -> Int {
         var size = winsize()
-        if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+        let ok = withUnsafeMutablePointer(to: &size) { ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), $0) }
+        if ok == 0, size.ws_col > 0 { return Int(size.ws_col) }
         return 80
     }
 }

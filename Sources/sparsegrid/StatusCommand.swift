@@ -36,7 +36,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await userFacing {
-            let output = LiveOutput(mode: LiveOutput.detectMode(plain: plain))
+            let output = LiveOutput(mode: LiveOutput.detectMode(plain: plain), fullScreen: true)
             repeat {
                 let (text, key) = try render(colour: output.mode.colour)
                 if watch {

@@ -81,11 +81,15 @@ enum LiveView {
 /// printed when something changed and at least every `PlainThrottle.interval` seconds.
 final class LiveOutput {
     let mode: TerminalMode
+    /// On a terminal, clear the screen and draw from its top (`status --watch`) rather than
+    /// redraw the block below the lines already printed (`run`).
+    let fullScreen: Bool
     private var throttle: PlainThrottle
     private var rowsDrawn = 0
 
-    init(mode: TerminalMode, interval: Double = 30) {
+    init(mode: TerminalMode, fullScreen: Bool = false, interval: Double = 30) {
         self.mode = mode
+        self.fullScreen = fullScreen
         self.throttle = PlainThrottle(interval: interval)
     }
 
@@ -97,7 +101,10 @@ final class LiveOutput {
     }
 
     func show(_ lines: [String], changeKey: String, now: Double = Date().timeIntervalSince1970) {
-        if mode.redraw {
+        if mode.redraw, fullScreen {
+            print("\u{1B}[H\u{1B}[2J", terminator: "")
+            for line in lines { print(line) }
+        } else if mode.redraw {
             erase()
             for line in lines { print(line) }
             let width = Self.terminalColumns()

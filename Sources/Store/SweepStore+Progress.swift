@@ -41,7 +41,7 @@ extension SweepStore {
             .map { row in
                 let id: String = row[0]
                 return TaskTiming(
-                    stage: row[1], model: row[2], state: try JSONColumns.stored(row[3], task: id),
+                    stage: row[1], model: row[2], state: try TaskState.stored(row[3], task: id),
                     startedAt: row[4], endedAt: row[5])
             }
             let running = try Row.fetchAll(

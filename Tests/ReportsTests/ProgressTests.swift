@@ -4,7 +4,7 @@ import Testing
 
 @Suite("Live progress: the ETA estimator and the progress text")
 struct ProgressTests {
-    func group(
+    func work(
         _ stage: String = "train", _ model: String? = "resnet18", waiting: Int = 0, running: [Double] = [],
         durations: [Double] = []
     ) -> ETAGroup {
@@ -28,7 +28,7 @@ struct ProgressTests {
     func workOverSlots() throws {
         // 8 waiting tasks of ~100 s on 2 slots: 400 s; quartiles 90 and 110 → 360…440 s.
         let eta = ETAEstimator.estimate(
-            [group(waiting: 8, durations: [80, 90, 100, 110, 120])], slots: 2)
+            [work(waiting: 8, durations: [80, 90, 100, 110, 120])], slots: 2)
         let (e, low, high) = try #require(point(eta))
         #expect(e == 400)
         #expect(low == 360)
@@ -37,7 +37,7 @@ struct ProgressTests {
 
     @Test("running tasks count only what is left of their typical length")
     func runningCredit() throws {
-        let eta = ETAEstimator.estimate([group(waiting: 1, running: [60, 500], durations: [100])], slots: 2)
+        let eta = ETAEstimator.estimate([work(waiting: 1, running: [60, 500], durations: [100])], slots: 2)
         let (e, _, _) = try #require(point(eta))
         // 100 (waiting) + 40 (60 s in) + 0 (already past 100 s) over 2 slots = 70, but one task
         // alone takes 100 s.
@@ -46,9 +46,9 @@ struct ProgressTests {
 
     @Test("one task that finishes far faster than the others does not swing the estimate")
     func stableAgainstOutlier() throws {
-        let steady = ETAEstimator.estimate([group(waiting: 10, durations: [300, 310, 290, 305])], slots: 1)
+        let steady = ETAEstimator.estimate([work(waiting: 10, durations: [300, 310, 290, 305])], slots: 1)
         let withOutlier = ETAEstimator.estimate(
-            [group(waiting: 9, durations: [300, 310, 290, 305, 20])], slots: 1)
+            [work(waiting: 9, durations: [300, 310, 290, 305, 20])], slots: 1)
         let (a, _, _) = try #require(point(steady))
         let (b, _, _) = try #require(point(withOutlier))
         // Nine tasks left of ~300 s: the fast one moved the median by one order statistic only.
@@ -63,8 +63,8 @@ struct ProgressTests {
     func perModel() throws {
         let eta = ETAEstimator.estimate(
             [
-                group(model: "resnet18", waiting: 2, durations: [10, 10, 10]),
-                group(model: "resnet50", waiting: 2, durations: [100, 100, 100]),
+                work("train", "resnet18", waiting: 2, durations: [10, 10, 10]),
+                work("train", "resnet50", waiting: 2, durations: [100, 100, 100]),
             ], slots: 1)
         let (e, _, _) = try #require(point(eta))
         #expect(e == 220)
@@ -74,8 +74,8 @@ struct ProgressTests {
     func stageFallback() throws {
         let eta = ETAEstimator.estimate(
             [
-                group(model: "resnet18", durations: [50, 50]),
-                group(model: "vgg16", waiting: 2),
+                work("train", "resnet18", durations: [50, 50]),
+                work("train", "vgg16", waiting: 2),
             ], slots: 1)
         let (e, _, _) = try #require(point(eta))
         #expect(e == 100)
@@ -85,18 +85,18 @@ struct ProgressTests {
     func unknownStage() {
         let eta = ETAEstimator.estimate(
             [
-                group("train", waiting: 1, durations: [30]),
-                group("prune", waiting: 3),
+                work("train", waiting: 1, durations: [30]),
+                work("prune", waiting: 3),
             ], slots: 1)
         #expect(eta == .unknown(stages: ["prune"], atLeast: 30))
-        #expect(ETAEstimator.estimate([group(waiting: 2)], slots: 1) == .unknown(stages: ["train"], atLeast: nil))
-        #expect(ETAEstimator.estimate([group(durations: [5])], slots: 1) == .done)
-        #expect(ETAEstimator.estimate([group(waiting: 1, durations: [5])], slots: 0) == .noWorkers)
+        #expect(ETAEstimator.estimate([work(waiting: 2)], slots: 1) == .unknown(stages: ["train"], atLeast: nil))
+        #expect(ETAEstimator.estimate([work(durations: [5])], slots: 1) == .done)
+        #expect(ETAEstimator.estimate([work(waiting: 1, durations: [5])], slots: 0) == .noWorkers)
     }
 
     @Test("hostile durations (negative, infinite, NaN) are ignored")
     func hostileDurations() throws {
-        let eta = ETAEstimator.estimate([group(waiting: 1, durations: [-5, .infinity, .nan, 40])], slots: 1)
+        let eta = ETAEstimator.estimate([work(waiting: 1, durations: [-5, .infinity, .nan, 40])], slots: 1)
         let (e, _, _) = try #require(point(eta))
         #expect(e == 40)
     }
@@ -161,10 +161,7 @@ struct ProgressTests {
     @Test("plain output prints on a change and at least every 30 s")
     func throttle() {
         var t = PlainThrottle(interval: 30)
-        #expect(t.shouldPrint(key: "a", now: 0))
-        #expect(!t.shouldPrint(key: "a", now: 10))
-        #expect(t.shouldPrint(key: "b", now: 11))
-        #expect(!t.shouldPrint(key: "b", now: 40))
-        #expect(t.shouldPrint(key: "b", now: 41))
+        let printed = [("a", 0.0), ("a", 10), ("b", 11), ("b", 40), ("b", 41)].map { t.shouldPrint(key: $0, now: $1) }
+        #expect(printed == [true, false, true, false, true])
     }
 }

@@ -95,7 +95,10 @@ extension EventLoop {
             return LiveStatus.SweepStatus(
                 name: name, counts: byName, total: counts.values.reduce(0, +),
                 cancelled: scheduler.sweeps[name]?.cancelled ?? false,
-                waitingReason: open > 0 ? scheduler.waitingReason(sweep: name) : nil)
+                waitingReason: open > 0 ? scheduler.waitingReason(sweep: name) : nil,
+                timing: (try? store.progressTimings(sweep: name)).map {
+                    EventLoop.timing($0.tasks, running: $0.running, now: now)
+                })
         }
         let workers = scheduler.knownWorkers.map { id -> LiveStatus.WorkerStatus in
             let running = scheduler.runningAttempts(ofWorker: id).map { attempt -> LiveStatus.RunningAttempt in
@@ -104,7 +107,8 @@ extension EventLoop {
                     attemptId: attempt, taskId: taskId,
                     label: scheduler.assignment(of: taskId)?.label ?? taskId,
                     startedAt: scheduler.startedAt(attempt: attempt) ?? now,
-                    progress: scheduler.progress(ofAttempt: attempt))
+                    progress: scheduler.progress(ofAttempt: attempt),
+                    sweep: scheduler.assignment(of: taskId)?.sweep)
             }
             return LiveStatus.WorkerStatus(
                 id: id, host: scheduler.registration(ofWorker: id)?.host ?? "?",
@@ -114,5 +118,59 @@ extension EventLoop {
                 running: running)
         }
         return LiveStatus(now: now, startedAt: startedAt, sweeps: sweeps, workers: workers)
+    }
+
+    /// The rate window: throughput is measured over at most the last 10 minutes.
+    static let rateWindow = 600.0
+
+    /// Groups a sweep's tasks by (stage, model) for the ETA: waiting tasks, running tasks'
+    /// elapsed time, succeeded tasks' durations (the most recent `maxDurations`); and how many
+    /// succeeded in the rate window, which starts at the earliest start of an attempt that
+    /// ended in it or still runs, when that is later than 10 minutes ago.
+    static func timing(
+        _ tasks: [TaskTiming], running: [(stage: String, model: String?, startedAt: Double)], now: Double
+    ) -> LiveStatus.SweepTiming {
+        struct Key: Hashable {
+            var stage: String
+            var model: String?
+        }
+        var groups: [Key: LiveStatus.SweepTiming.Group] = [:]
+        var order: [Key] = []
+        func group(_ key: Key) -> LiveStatus.SweepTiming.Group {
+            if let g = groups[key] { return g }
+            order.append(key)
+            return .init(stage: key.stage, model: key.model, waiting: 0, runningElapsed: [], durations: [])
+        }
+        var ended: [Key: [(end: Double, duration: Double)]] = [:]
+        var finishedInWindow = 0
+        var windowStart = now
+        let earliest = now - rateWindow
+        for t in tasks {
+            let key = Key(stage: t.stage, model: t.model)
+            var g = group(key)
+            if t.state == .ready || t.state == .pending { g.waiting += 1 }
+            if t.state == .succeeded, let start = t.startedAt, let end = t.endedAt, end >= start {
+                ended[key, default: []].append((end, end - start))
+                if end >= earliest {
+                    finishedInWindow += 1
+                    windowStart = min(windowStart, start)
+                }
+            }
+            groups[key] = g
+        }
+        for r in running {
+            let key = Key(stage: r.stage, model: r.model)
+            var g = group(key)
+            g.runningElapsed.append(max(now - r.startedAt, 0))
+            windowStart = min(windowStart, r.startedAt)
+            groups[key] = g
+        }
+        for (key, list) in ended {
+            groups[key]?.durations = list.sorted { $0.end < $1.end }.suffix(LiveStatus.SweepTiming.maxDurations)
+                .map(\.duration)
+        }
+        return LiveStatus.SweepTiming(
+            groups: order.compactMap { groups[$0] }, finishedInWindow: finishedInWindow,
+            window: now - max(windowStart, earliest))
     }
 }

@@ -572,10 +572,13 @@ public struct Scheduler: Sendable {
         return .recorded(tasks[attempt.taskId]?.state ?? .failed)
     }
 
-    /// A progress event from worker `sender`; false when the attempt is not its own.
+    /// A progress or metric event from worker `sender`; false when the attempt is not its own.
+    /// Only a `progress` event replaces the attempt's last progress, and only with the fields
+    /// `status` shows, range-checked (`AttemptProgress.checked`): a metric event in between
+    /// must not hide the epoch and loss.
     public mutating func progressArrived(attemptId: String, from sender: String, event: JSONValue) -> Bool {
         guard attempts[attemptId]?.workerId == sender else { return false }
-        attempts[attemptId]!.progress = event
+        if let checked = AttemptProgress.checked(event) { attempts[attemptId]!.progress = checked }
         return true
     }
 

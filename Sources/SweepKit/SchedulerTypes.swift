@@ -281,3 +281,38 @@ public struct Assignment: Sendable {
         return parts.joined(separator: " ")
     }
 }
+
+/// The part of an engine's `progress` event that `status` shows, from a hostile source: epoch,
+/// epochs and step are whole numbers in 0...`maxCount` (epoch ≤ epochs when both are given),
+/// loss and the accuracies finite numbers in range; anything else is dropped.
+public enum AttemptProgress {
+    public static let maxCount = 1_000_000_000
+    public static let maxLoss = 1e15
+
+    /// The checked fields as a JSON object, or nil when `event` is not a `progress` event or
+    /// carries none of them.
+    public static func checked(_ event: JSONValue) -> JSONValue? {
+        guard let fields = event.objectValue, fields["event"]?.stringValue == "progress" else { return nil }
+        func count(_ key: String) -> Int? {
+            guard let v = fields[key]?.doubleValue, v.isFinite, v >= 0, v <= Double(maxCount), v == v.rounded()
+            else { return nil }
+            return Int(v)
+        }
+        func number(_ key: String, in range: ClosedRange<Double>) -> Double? {
+            guard let v = fields[key]?.doubleValue, v.isFinite, range.contains(v) else { return nil }
+            return v
+        }
+        var out: [String: JSONValue] = [:]
+        var epoch = count("epoch")
+        let epochs = count("epochs")
+        if let e = epoch, let n = epochs, e > n { epoch = nil }
+        if let epoch { out["epoch"] = .number(Double(epoch)) }
+        if let epochs, epoch != nil { out["epochs"] = .number(Double(epochs)) }
+        if let step = count("step") { out["step"] = .number(Double(step)) }
+        if let loss = number("loss", in: -maxLoss...maxLoss) { out["loss"] = .number(loss) }
+        for key in ["test_acc", "val_acc"] {
+            if let acc = number(key, in: 0...100) { out[key] = .number(acc) }
+        }
+        return out.isEmpty ? nil : .object(out)
+    }
+}

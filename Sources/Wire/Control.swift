@@ -57,13 +57,20 @@ public struct LiveStatus: Codable, Sendable {
         public var taskId: String
         public var label: String
         public var startedAt: Double
+        /// The engine's last `progress` event, reduced to checked fields (`AttemptProgress`).
         public var progress: JSONValue?
-        public init(attemptId: String, taskId: String, label: String, startedAt: Double, progress: JSONValue?) {
+        /// The sweep the task belongs to.
+        public var sweep: String?
+        public init(
+            attemptId: String, taskId: String, label: String, startedAt: Double, progress: JSONValue?,
+            sweep: String? = nil
+        ) {
             self.attemptId = attemptId
             self.taskId = taskId
             self.label = label
             self.startedAt = startedAt
             self.progress = progress
+            self.sweep = sweep
         }
     }
     public struct SweepStatus: Codable, Sendable {
@@ -72,12 +79,49 @@ public struct LiveStatus: Codable, Sendable {
         public var total: Int
         public var cancelled: Bool
         public var waitingReason: String?
-        public init(name: String, counts: [String: Int], total: Int, cancelled: Bool, waitingReason: String?) {
+        /// What the ETA and rate are computed from; nil when the store could not be read.
+        public var timing: SweepTiming?
+        public init(
+            name: String, counts: [String: Int], total: Int, cancelled: Bool, waitingReason: String?,
+            timing: SweepTiming? = nil
+        ) {
             self.name = name
             self.counts = counts
             self.total = total
             self.cancelled = cancelled
             self.waitingReason = waitingReason
+            self.timing = timing
+        }
+    }
+    /// Measured task durations of a sweep by stage and model, and its recent throughput.
+    public struct SweepTiming: Codable, Sendable, Equatable {
+        public struct Group: Codable, Sendable, Equatable {
+            public var stage: String
+            public var model: String?
+            /// Tasks not started yet (ready or pending).
+            public var waiting: Int
+            /// Seconds each running task has run.
+            public var runningElapsed: [Double]
+            /// Seconds each succeeded task took, the most recent `maxDurations` at most.
+            public var durations: [Double]
+            public init(stage: String, model: String?, waiting: Int, runningElapsed: [Double], durations: [Double]) {
+                self.stage = stage
+                self.model = model
+                self.waiting = waiting
+                self.runningElapsed = runningElapsed
+                self.durations = durations
+            }
+        }
+        public static let maxDurations = 256
+        public var groups: [Group]
+        /// Tasks that succeeded in the last `window` seconds.
+        public var finishedInWindow: Int
+        /// The window: the last 10 minutes, or less when the sweep's work started more recently.
+        public var window: Double
+        public init(groups: [Group], finishedInWindow: Int, window: Double) {
+            self.groups = groups
+            self.finishedInWindow = finishedInWindow
+            self.window = window
         }
     }
     public var now: Double

@@ -48,7 +48,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("retry-backoff"), help: "Seconds before the first retry of a failed task.")
     var retryBackoff: Double = 0.5
 
-    @Flag(name: .long, help: "No live progress display; print a line when counts change.")
+    @Flag(
+        name: .long,
+        help: "No colour or redrawing even on a terminal: print lines when something changes, at least every 30 s.")
     var plain = false
 
     @Option(name: .customLong("max-tasks"), help: "Refuse a spec that expands to more tasks than this.")
@@ -108,7 +110,7 @@ struct RunCommand: AsyncParsableCommand {
                 count: workers, slots: slots, endpoint: coordinator.workerEndpoint,
                 state: state, engines: engine, only: plan.engine)
             let interrupted = await SignalWatcher.interrupts()
-            let display = ProgressDisplay(sweep: plan.name, plain: plain || isatty(1) == 0)
+            let display = ProgressDisplay(sweep: plan.name, plain: plain)
             var finished = false
             while !finished {
                 try await Task.sleep(nanoseconds: 500_000_000)
@@ -231,70 +233,30 @@ final class LocalWorkers {
     }
 }
 
-/// The live view of `run`: a redrawn block on a terminal, change-only lines otherwise.
+/// The live view of `run`: its sweep's bar, counts, rate and ETA, and each running task's
+/// worker, epoch, loss and elapsed time; redrawn on a terminal, plain lines otherwise
+/// (`LiveOutput`).
 final class ProgressDisplay {
     let sweep: String
-    let plain: Bool
-    private var linesDrawn = 0
-    private var lastPlain = ""
-    private let started = Date()
+    private let output: LiveOutput
 
     init(sweep: String, plain: Bool) {
         self.sweep = sweep
-        self.plain = plain
+        self.output = LiveOutput(mode: LiveOutput.detectMode(plain: plain))
     }
 
-    func note(_ text: String) {
-        clear()
-        print(text)
-        flushOutput()
-    }
-
-    private func clear() {
-        guard !plain, linesDrawn > 0 else { return }
-        print("\u{1B}[\(linesDrawn)A\u{1B}[J", terminator: "")
-        linesDrawn = 0
-    }
+    func note(_ text: String) { output.note(text) }
 
     func update(_ status: LiveStatus) {
-        guard let s = status.sweeps.first(where: { $0.name == sweep }) else { return }
-        let done = (s.counts["succeeded"] ?? 0) + (s.counts["failed"] ?? 0) + (s.counts["cancelled"] ?? 0)
-        let elapsed = Date().timeIntervalSince(started)
-        var eta = "?"
-        if done > 0, done < s.total {
-            eta = formatDuration(elapsed / Double(done) * Double(s.total - done))
-        } else if done == s.total {
-            eta = "0s"
-        }
-        let head =
-            "\(sweep): \(StatusView.counts(s.counts, total: s.total)) — elapsed \(formatDuration(elapsed)), ETA \(eta)"
-        if plain {
-            let key = StatusView.counts(s.counts, total: s.total)
-            if key != lastPlain {
-                print(head)
-                flushOutput()
-                lastPlain = key
-            }
-            return
-        }
-        var lines = [head]
-        if let why = s.waitingReason { lines.append("  waiting: \(why)") }
-        for worker in status.workers where worker.alive {
-            if worker.running.isEmpty { lines.append("  \(worker.id): idle") }
-            for attempt in worker.running {
-                let progress = StatusView.progressText(attempt.progress)
-                lines.append(
-                    "  \(worker.id): \(attempt.label) (\(formatDuration(status.now - attempt.startedAt)))"
-                        + (progress.isEmpty ? "" : " \(progress)"))
+        guard status.sweeps.contains(where: { $0.name == sweep }) else { return }
+        var lines = LiveView.sweepLines(status, only: sweep, colour: output.mode.colour)
+        if output.mode.redraw {
+            for worker in status.workers where worker.alive && worker.running.isEmpty {
+                lines.append("  \(worker.id): idle")
             }
         }
-        clear()
-        for line in lines { print(String(line.prefix(120))) }
-        linesDrawn = lines.count
-        flushOutput()
+        output.show(lines, changeKey: LiveView.changeKey(status, only: sweep))
     }
 
-    func finish() {
-        linesDrawn = 0
-    }
+    func finish() { output.finish() }
 }

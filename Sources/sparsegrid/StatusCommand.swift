@@ -21,30 +21,50 @@ struct StatusCommand: AsyncParsableCommand {
 
     @OptionGroup var credentials: ControlCredentials
 
-    @Flag(name: .long, help: "Refresh every 2 seconds until interrupted.")
+    @Flag(
+        name: .long,
+        help:
+            "Refresh every 2 seconds until interrupted (on a terminal in place; otherwise a block of lines when something changes, at least every 30 s)."
+    )
     var watch = false
+
+    @Option(name: .long, help: "Show only this sweep.")
+    var sweep: String?
+
+    @Flag(name: .long, help: "No colour or redrawing even on a terminal.")
+    var plain = false
 
     func run() async throws {
         try await userFacing {
+            let output = LiveOutput(mode: LiveOutput.detectMode(plain: plain), fullScreen: true)
             repeat {
-                let text = try render()
-                if watch { print("\u{1B}[2J\u{1B}[H", terminator: "") }
-                print(text, terminator: "")
-                flushOutput()
-                if watch { try await Task.sleep(nanoseconds: 2_000_000_000) }
+                let (text, key) = try render(colour: output.mode.colour)
+                if watch {
+                    output.show(text, changeKey: key)
+                    try await Task.sleep(nanoseconds: 2_000_000_000)
+                } else {
+                    for line in text { print(line) }
+                    flushOutput()
+                }
             } while watch
         }
     }
 
-    private func render() throws -> String {
+    /// The lines to show, and what plain `--watch` output compares to see a change.
+    private func render(colour: Bool) throws -> ([String], String) {
         if let endpoint = coordinator ?? CoordinatorInfo.read(state: state)?.controlEndpoint {
             let reply = try ControlClient(endpoint: endpoint, state: state, credentials: credentials.auth)
                 .request(.status, StatusRequest())
             let status = try Codec.decodeJSON(LiveStatus.self, from: Codec.encodeJSON(reply.body))
-            return StatusView.live(status, endpoint: endpoint)
+            try StatusView.check(sweep: sweep, among: status.sweeps.map(\.name))
+            return (
+                StatusView.live(status, endpoint: endpoint, only: sweep, colour: colour),
+                LiveView.changeKey(status, only: sweep)
+            )
         }
         let store = try openReadOnlyStore(state: state)
-        return try StatusView.offline(store, state: state)
+        let lines = try StatusView.offline(store, state: state, only: sweep)
+        return (lines, lines.joined(separator: "\n"))
     }
 }
 
@@ -60,52 +80,43 @@ enum StatusView {
         return parts.joined(separator: ", ")
     }
 
-    static func progressText(_ event: JSONValue?) -> String {
-        guard let event else { return "" }
-        var parts: [String] = []
-        if let e = event["epoch"]?.intValue, let n = event["epochs"]?.intValue { parts.append("epoch \(e)/\(n)") }
-        if let l = event["loss"]?.doubleValue { parts.append(String(format: "loss %.3f", l)) }
-        if let a = event["test_acc"]?.doubleValue { parts.append(String(format: "test %.1f%%", a)) }
-        return parts.joined(separator: ", ")
+    /// An error naming the sweeps there are when `sweep` is not one of them.
+    static func check(sweep: String?, among names: [String]) throws {
+        guard let sweep, !names.contains(sweep) else { return }
+        throw UserError(
+            "there is no sweep named '\(sweep)'; "
+                + (names.isEmpty ? "no sweep has been launched" : "sweeps: \(names.joined(separator: ", "))"))
     }
 
-    static func live(_ status: LiveStatus, endpoint: String) -> String {
-        var out = "coordinator \(endpoint), up \(formatDuration(status.now - status.startedAt))\n"
-        if status.sweeps.isEmpty { out += "no sweeps yet: `sparsegrid launch SPEC --coordinator \(endpoint)`\n" }
-        for sweep in status.sweeps {
-            out +=
-                "sweep \(sweep.name)\(sweep.cancelled ? " (cancelled)" : ""): \(counts(sweep.counts, total: sweep.total))\n"
-            if let why = sweep.waitingReason { out += "  waiting: \(why)\n" }
-        }
-        out += "workers: \(status.workers.filter(\.alive).count) alive\n"
+    static func live(_ status: LiveStatus, endpoint: String, only: String? = nil, colour: Bool = false) -> [String] {
+        var out = ["coordinator \(endpoint), up \(formatDuration(status.now - status.startedAt))"]
+        if status.sweeps.isEmpty { out.append("no sweeps yet: `sparsegrid launch SPEC --coordinator \(endpoint)`") }
+        out += LiveView.sweepLines(status, only: only, colour: colour)
+        let alive = status.workers.filter(\.alive)
+        out.append("workers: \(alive.count) alive, \(LiveView.slots(status)) slot(s)")
         for worker in status.workers {
             let state = worker.alive ? "alive" : "dead"
-            out += "  \(worker.id) (\(worker.host), \(worker.slots) slot(s), \(state))"
-            if worker.running.isEmpty { out += worker.alive ? ": idle\n" : "\n" } else { out += "\n" }
-            for attempt in worker.running {
-                let progress = progressText(attempt.progress)
-                out +=
-                    "    \(attempt.label) for \(formatDuration(status.now - attempt.startedAt))"
-                    + (progress.isEmpty ? "" : ", \(progress)") + "\n"
-            }
+            let busy = worker.running.isEmpty ? (worker.alive ? ": idle" : "") : ": \(worker.running.count) running"
+            out.append("  \(worker.id) (\(worker.host), \(worker.slots) slot(s), \(state))\(busy)")
         }
         return out
     }
 
-    static func offline(_ store: SweepStore, state: String) throws -> String {
-        var out = "no coordinator running on \(state); from its database:\n"
+    static func offline(_ store: SweepStore, state: String, only: String? = nil) throws -> [String] {
+        var out = ["no coordinator running on \(state); from its database:"]
         let sweeps = try store.sweepSummaries()
-        if sweeps.isEmpty { out += "no sweeps yet\n" }
-        for sweep in sweeps {
+        try check(sweep: only, among: sweeps.map(\.name))
+        if sweeps.isEmpty { out.append("no sweeps yet") }
+        for sweep in sweeps where only == nil || sweep.name == only {
             var byName: [String: Int] = [:]
             for (k, v) in sweep.counts { byName[k.rawValue] = v }
-            out +=
-                "sweep \(sweep.name)\(sweep.cancelled ? " (cancelled)" : ""): \(counts(byName, total: sweep.total))\n"
+            out.append(
+                "sweep \(sweep.name)\(sweep.cancelled ? " (cancelled)" : ""): \(counts(byName, total: sweep.total))")
         }
         let workers = try store.workers()
         if !workers.isEmpty {
-            out += "workers last seen:\n"
-            for w in workers { out += "  \(w.id) (\(w.host)): \(w.state)\n" }
+            out.append("workers last seen:")
+            for w in workers { out.append("  \(w.id) (\(w.host)): \(w.state)") }
         }
         return out
     }

@@ -3,6 +3,8 @@
 only (no torch import, so a task takes milliseconds). Parameters it understands (task params):
 
   sleep            seconds to run before finishing (progress events every 0.1 s)
+  epochs           with sleep: progress events count epochs 1..epochs over the sleep, each
+                   followed by a `metric` event, as the real engine prints them
   spin             seconds of busy CPU work before finishing (progress events every second)
   exit_code        exit with this status after the sleep (2 = invalid task)
   fail_attempts    fail (exit 3) this many times per task id, then succeed; the count is kept
@@ -83,9 +85,15 @@ def main():
     sleep = float(params.get("sleep", 0))
     start = time.time()
     step = 0
+    epochs = int(params.get("epochs", 0))
     while time.time() - start < sleep:
         step += 1
-        emit("progress", epoch=1, epochs=1, step=step, loss=1.0 / step)
+        if epochs:
+            epoch = min(epochs, 1 + int((time.time() - start) / sleep * epochs))
+            emit("progress", epoch=epoch, epochs=epochs, step=step, loss=1.0 / step)
+            emit("metric", name="loss", value=1.0 / step, step=step)
+        else:
+            emit("progress", epoch=1, epochs=1, step=step, loss=1.0 / step)
         time.sleep(min(0.1, max(0.0, sleep - (time.time() - start))))
 
     spin = float(params.get("spin", 0))

@@ -203,7 +203,7 @@ struct SweepSystemTests {
         #expect(attempts.map(\.outcome) == [.lost, .succeeded])
         #expect(try store.countResults(sweep: "kill") == 1)
         let status = try await Harness.run(["status", "--state", state])
-        #expect(status.stdout.contains("sweep kill: 1/1 done"))
+        #expect(status.stdout.contains("kill [####################] 1/1 done"), "\(status.stdout)")
     }
 
     @Test("a coordinator restarted mid-sweep finishes the sweep without rerunning finished tasks")

@@ -93,3 +93,40 @@ struct ControlAuth {
     var curveKey: String? = nil
     var serverKey: String? = nil
 }
+
+/// How a command finds and reaches a coordinator, the same for every command that talks to
+/// one: `--state` (the running coordinator's address is read from its coordinator.json, the
+/// control token from control.token), `--coordinator` (its address, instead of looking), and
+/// the credentials.
+struct CoordinatorAccess: ParsableArguments {
+    @Option(
+        name: .long,
+        help:
+            "State directory: the running coordinator's address and control token are read from here (and its database, where a command can work without a coordinator)."
+    )
+    var state: String = defaultStateDirectory
+
+    @Option(name: .long, help: "The coordinator's control address (default: the coordinator running on --state).")
+    var coordinator: String?
+
+    @OptionGroup var credentials: ControlCredentials
+
+    /// --coordinator, else the control address of the coordinator running on --state; nil when
+    /// neither (no --coordinator, and no live coordinator recorded in the state directory).
+    var endpoint: String? { coordinator ?? CoordinatorInfo.read(state: state)?.controlEndpoint }
+
+    /// The coordinator's address for a command that cannot work without one.
+    func requiredEndpoint() throws -> String {
+        guard let endpoint else {
+            throw UserError(
+                "no coordinator is running on \(state) (no \(CoordinatorInfo.path(state: state)) of a live process). "
+                    + "Start one with `sparsegrid coordinator --state \(state)`, pass the state directory it uses "
+                    + "with --state DIR, or its control address with --coordinator ADDR.")
+        }
+        return endpoint
+    }
+
+    func client(_ endpoint: String) throws -> ControlClient {
+        try ControlClient(endpoint: endpoint, state: state, credentials: credentials.auth)
+    }
+}

@@ -11,18 +11,15 @@ struct LaunchCommand: AsyncParsableCommand {
         discussion: """
             Launching is idempotent: finished cells are reused, failed or missing cells run, new grid \
             values add only new cells. Prints the sweep name and the task counts (new / reused / total).
+
+            The coordinator is the one running on --state (default ./.sparsegrid), or the one at \
+            --coordinator ADDR (e.g. another host's, with --curve-key and --server-key).
             """)
 
     @Argument(help: "The sweep spec (YAML), e.g. sweeps/quick.yaml.")
     var spec: String
 
-    @Option(name: .long, help: "The coordinator's control address.")
-    var coordinator: String = defaultControlEndpoint
-
-    @Option(name: .long, help: "The coordinator's state directory (where its control token is).")
-    var state: String = defaultStateDirectory
-
-    @OptionGroup var credentials: ControlCredentials
+    @OptionGroup var access: CoordinatorAccess
 
     @Option(name: .customLong("max-tasks"), help: "Refuse a spec that expands to more tasks than this.")
     var maxTasks: Int = SpecLimits.defaultMaxTasks
@@ -35,7 +32,7 @@ struct LaunchCommand: AsyncParsableCommand {
     func run() async throws {
         try await userFacing {
             let plan = try loadPlan(spec, maxTasks: maxTasks, ranges: SpecRanges(builtinOnly: builtinRanges))
-            let client = try ControlClient(endpoint: coordinator, state: state, credentials: credentials.auth)
+            let client = try access.client(try access.requiredEndpoint())
             // A quick question first, so an absent coordinator is reported in seconds; the launch
             // itself may take minutes (it commits every task of a big sweep before it answers).
             _ = try client.request(.status, StatusRequest(), timeout: 8)
@@ -51,23 +48,17 @@ struct LaunchCommand: AsyncParsableCommand {
 /// The sweep `cancel` and `retry` act on, and how to reach it: its running coordinator (found
 /// through --state or given with --coordinator), or, when none runs, its database directly.
 struct SweepTarget: ParsableArguments {
-    @Argument(help: "The sweep's name.")
-    var name: String
+    @OptionGroup var sweep: SweepName
 
-    @Option(
-        name: .long, help: "State directory (used to find its running coordinator, or edited directly when none runs).")
-    var state: String = defaultStateDirectory
+    @OptionGroup var access: CoordinatorAccess
 
-    @Option(name: .long, help: "The coordinator's control address (default: the one running on --state).")
-    var coordinator: String?
+    var state: String { access.state }
 
-    @OptionGroup var credentials: ControlCredentials
-
-    /// Sends `type` to the running coordinator and returns its reply, or nil when none runs.
-    func askCoordinator(_ type: MessageType) throws -> ControlReply? {
-        guard let endpoint = coordinator ?? CoordinatorInfo.read(state: state)?.controlEndpoint else { return nil }
-        return try ControlClient(endpoint: endpoint, state: state, credentials: credentials.auth)
-            .request(type, SweepRequest(sweep: name))
+    /// Sends `type` about sweep `name` to the running coordinator and returns its reply, or nil
+    /// when none runs.
+    func askCoordinator(_ type: MessageType, name: String) throws -> ControlReply? {
+        guard let endpoint = access.endpoint else { return nil }
+        return try access.client(endpoint).request(type, SweepRequest(sweep: name))
     }
 }
 
@@ -80,14 +71,15 @@ struct CancelCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await userFacing {
-            if try target.askCoordinator(.cancelSweep) != nil {
-                print("sweep \(target.name) cancelled")
+            let name = try target.sweep.required(command: "cancel", state: target.state)
+            if try target.askCoordinator(.cancelSweep, name: name) != nil {
+                print("sweep \(name) cancelled")
             } else {
                 _ = try openStore(state: target.state)  // a clear error when there is no state here
                 let n = try OfflineControl.cancel(
-                    databasePath: databasePath(state: target.state), sweep: target.name,
+                    databasePath: databasePath(state: target.state), sweep: name,
                     now: Date().timeIntervalSince1970)
-                print("sweep \(target.name) cancelled (\(n) task(s) will not run)")
+                print("sweep \(name) cancelled (\(n) task(s) will not run)")
             }
         }
     }
@@ -102,15 +94,16 @@ struct RetryCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await userFacing {
-            if let reply = try target.askCoordinator(.retrySweep) {
-                print("sweep \(target.name): \(reply.body["retried"]?.intValue ?? 0) task(s) will run again")
+            let name = try target.sweep.required(command: "retry", state: target.state)
+            if let reply = try target.askCoordinator(.retrySweep, name: name) {
+                print("sweep \(name): \(reply.body["retried"]?.intValue ?? 0) task(s) will run again")
             } else {
                 _ = try openStore(state: target.state)
                 let n = try OfflineControl.retry(
-                    databasePath: databasePath(state: target.state), sweep: target.name,
+                    databasePath: databasePath(state: target.state), sweep: name,
                     now: Date().timeIntervalSince1970)
                 print(
-                    "sweep \(target.name): \(n) task(s) will run again when a coordinator runs it "
+                    "sweep \(name): \(n) task(s) will run again when a coordinator runs it "
                         + "(`sparsegrid run` or `sparsegrid coordinator`)")
             }
         }

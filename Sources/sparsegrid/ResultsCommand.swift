@@ -9,16 +9,22 @@ struct ResultsCommand: AsyncParsableCommand {
         commandName: "results",
         abstract: "List tasks with their parameters, state and final metrics.",
         discussion: """
-            Reads the state directory's database directly (no coordinator needed). One row per task. \
-            Filter with --where KEY=VALUE on any parameter (model, method, seed, …; the train stage's \
-            method is `dense`), --stage, and --status (or --where state=failed).
+            Reads the state directory's database directly (no coordinator needed). One row per task, \
+            of every sweep unless one is named (as the argument or with --sweep). Filter with \
+            --where KEY=VALUE on any parameter (model, method, seed, …; the train stage's method is \
+            `dense`), --stage, and --status (or --where state=failed). A key or value that no task \
+            of the sweep has is an error that lists the ones there are; filters that each match \
+            tasks but together match none print an empty table and a warning on stderr.
 
             Examples:
-              sparsegrid results --sweep quick --where model=resnet50 --where method=nm_2_4
+              sparsegrid results quick --where model=resnet50 --where method=nm_2_4
+              sparsegrid results quick --sort -accuracy
               sparsegrid results --status failed
               sparsegrid results --format csv > results.csv
               sparsegrid results --format json | jq '.[].metrics.accuracy'
             """)
+
+    @OptionGroup var sweep: SweepName
 
     @Option(
         name: .long,
@@ -26,9 +32,6 @@ struct ResultsCommand: AsyncParsableCommand {
             "State directory. (A task state such as `failed` here filters by state instead, with the default directory.)"
     )
     var state: String = defaultStateDirectory
-
-    @Option(name: .long, help: "Only this sweep.")
-    var sweep: String?
 
     @Option(name: .long, help: "Only this stage (e.g. train, finetune).")
     var stage: String?
@@ -43,7 +46,10 @@ struct ResultsCommand: AsyncParsableCommand {
     @Option(name: .long, help: "table, csv, json or markdown.")
     var format: String = "table"
 
-    @Option(name: .customLong("sort"), help: "Sort by this column (a parameter or metric name).")
+    // `.unconditional`: the value may start with "-" (descending), as in --sort -accuracy.
+    @Option(
+        name: .customLong("sort"), parsing: .unconditional,
+        help: "Sort by this column or metric, e.g. accuracy; a leading '-' sorts descending: --sort -accuracy.")
     var sortBy: String?
 
     func validate() throws {
@@ -65,14 +71,18 @@ struct ResultsCommand: AsyncParsableCommand {
         try await userFacing {
             var stateDir = state
             var states: [TaskState]? = status.flatMap(TaskState.init(rawValue:)).map { [$0] }
+            // The filters as given, for the warning when together they match nothing.
+            var given = (stage.map { ["--stage \($0)"] } ?? []) + (status.map { ["--status \($0)"] } ?? [])
             // `--state failed` (a task state, and no such directory) filters by state.
             if let asState = TaskState(rawValue: state), !FileManager.default.fileExists(atPath: state) {
                 stateDir = defaultStateDirectory
                 states = [asState]
+                given.append("--state \(state)")
             }
             var params: [(key: String, value: String)] = []
             for filter in filters {
                 let parts = filter.split(separator: "=", maxSplits: 1).map(String.init)
+                given.append("--where \(filter)")
                 if parts[0] == "state" {
                     guard let s = TaskState(rawValue: parts.count > 1 ? parts[1] : "") else {
                         throw UserError(
@@ -85,16 +95,30 @@ struct ResultsCommand: AsyncParsableCommand {
                 }
             }
             let store = try openReadOnlyStore(state: stateDir)
-            if let sweep, try store.plan(sweep: sweep) == nil {
-                let known = try store.sweepSummaries().map(\.name)
-                throw UserError(
-                    "there is no sweep named '\(sweep)' in \(stateDir); sweeps there: "
-                        + (known.isEmpty ? "none" : known.joined(separator: ", ")))
+            let name = sweep.name
+            if let name { try checkSweep(name, in: store, state: stateDir) }
+            // Every task the filters choose from: a key or value none of them has is a mistake.
+            var scope: [ResultRow]? = nil
+            if stage != nil || !params.isEmpty {
+                let all = try store.resultRows(sweep: name)
+                if let problem = ResultsFilters.problem(stage: stage, filters: params, among: all) {
+                    throw UserError(problem)
+                }
+                scope = all
             }
-            let rows = try store.resultRows(sweep: sweep, stage: stage, states: states, where: params)
+            let rows = try store.resultRows(sweep: name, stage: stage, states: states, where: params)
             print(
                 try Reports.renderResults(rows, format: OutputFormat(rawValue: format)!, sortBy: sortBy),
                 terminator: "")
+            if rows.isEmpty {
+                let total = try scope?.count ?? store.resultRows(sweep: name).count
+                let place = name.map { "sweep \(ResultsFilters.plain($0))" } ?? stateDir
+                printErr(
+                    total == 0
+                        ? "warning: there are no tasks in \(place) yet."
+                        : "warning: no task matches \(given.map(ResultsFilters.plain).joined(separator: " ")) "
+                            + "(of \(total) task(s) in \(place)).")
+            }
         }
     }
 }
@@ -113,8 +137,7 @@ struct ReportCommand: AsyncParsableCommand {
               sparsegrid report quick --reference sweeps/reference/tatarnikova-raskopina.csv --out report/
             """)
 
-    @Argument(help: "The sweep's name.")
-    var name: String
+    @OptionGroup var sweep: SweepName
 
     @Option(name: .long, help: "State directory.")
     var state: String = defaultStateDirectory
@@ -152,13 +175,9 @@ struct ReportCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await userFacing {
+            let name = try sweep.required(command: "report", state: state)
             let store = try openReadOnlyStore(state: state)
-            guard let plan = try store.plan(sweep: name) else {
-                let known = try store.sweepSummaries().map(\.name)
-                throw UserError(
-                    "there is no sweep named '\(name)' in \(state); sweeps there: "
-                        + (known.isEmpty ? "none" : known.joined(separator: ", ")))
-            }
+            let plan = try checkSweep(name, in: store, state: state)
             let rows = try store.resultRows(sweep: name)
             let ref = try reference.map { try ReferenceTable.load(csvPath: $0) }
             let specs = Reports.specs(

@@ -11,7 +11,13 @@ struct SparseGrid: AsyncParsableCommand {
             directory (default ./.sparsegrid), from which `results` and `report` read.
 
             Quick start:  sparsegrid run sweeps/smoke.yaml --workers 2
+
+            Commands that act on one sweep (results, report, cancel, retry) take its name as \
+            an argument or with --sweep NAME. Commands that talk to a coordinator (launch, \
+            status, cancel, retry) find the one running on --state DIR, or take its address with \
+            --coordinator ADDR.
             """,
+        version: sparsegridVersion,
         subcommands: [
             RunCommand.self, ValidateCommand.self, CoordinatorCommand.self, LaunchCommand.self,
             WorkerCommand.self, StatusCommand.self, ResultsCommand.self, ReportCommand.self,

@@ -31,10 +31,13 @@ enum ResultsOrder {
             return stableSort(base) { descending ? value($0) > value($1) : value($0) < value($1) }
         }
         guard metricNames.contains(name) else {
-            let valid = (columnKeys + metricNames.sorted()).joined(separator: ", ")
+            let valid = columnKeys + metricNames.sorted().map(ResultsFilters.plain)
+            let hint = Suggestions.closest(to: name, in: valid).map { " Did you mean '\(descending ? "-" : "")\($0)'?" }
             throw ReportsError(
                 .unknownSortKey,
-                "Cannot sort results by '\(key)': it is neither a column nor a metric of these results. Sort by one of: \(valid) (prefix '-' for descending)."
+                "Cannot sort results by '\(ResultsFilters.plain(key))': it is neither a column nor a metric of these results."
+                    + (hint ?? "")
+                    + " Sort by one of: \(Suggestions.sample(valid, limit: 40)) (prefix '-' for descending)."
             )
         }
         let present = base.filter { ($0.metrics[name] ?? nil) != nil }

@@ -1,7 +1,7 @@
-/// "Did you mean …?" for mistyped names.
-enum Suggestions {
+/// "Did you mean …?" for mistyped names (in specs, and in the CLI's options).
+public enum Suggestions {
     /// The closest candidate within two edits, or one the word is a prefix of; nil if none is close.
-    static func closest(to word: String, in candidates: [String]) -> String? {
+    public static func closest(to word: String, in candidates: [String]) -> String? {
         var best: (name: String, distance: Int)?
         let lower = word.lowercased()
         // Names in a spec can be long and many; an edit distance is quadratic in the lengths,
@@ -26,7 +26,7 @@ enum Suggestions {
 
     /// What follows "…is not X;" in a message: " did you mean `x`? Models: a, b." when a
     /// candidate is close, else " models: a, b."
-    static func tail(for word: String, in candidates: [String], label: String, list: String) -> String {
+    public static func tail(for word: String, in candidates: [String], label: String, list: String) -> String {
         guard let match = closest(to: word, in: candidates) else {
             return " \(label.prefix(1).lowercased() + label.dropFirst()): \(list)."
         }
@@ -58,14 +58,14 @@ enum Suggestions {
     /// Names from the spec, for a message: all of them when few, else the first `limit` and
     /// how many there are, so a spec with thousands of names cannot make every message huge.
     /// `total`: how many there are when `names` holds only the first few.
-    static func sample(_ names: [String], limit: Int = 12, total: Int? = nil) -> String {
+    public static func sample(_ names: [String], limit: Int = 12, total: Int? = nil) -> String {
         let total = total ?? names.count
         guard total > limit else { return names.joined(separator: ", ") }
         return names.prefix(limit).joined(separator: ", ") + ", … (\(total.grouped) in all)"
     }
 
     /// "a, b or c" for messages.
-    static func list(_ names: [String]) -> String {
+    public static func list(_ names: [String]) -> String {
         guard names.count > 1 else { return names.first ?? "" }
         return names.dropLast().joined(separator: ", ") + " or " + names.last!
     }

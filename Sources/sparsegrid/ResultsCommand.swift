@@ -40,7 +40,9 @@ struct ResultsCommand: AsyncParsableCommand {
         name: .long, help: "Only tasks in this state: \(TaskState.allCases.map(\.rawValue).joined(separator: ", ")).")
     var status: String?
 
-    @Option(name: .customLong("where"), parsing: .singleValue, help: "KEY=VALUE filter on a parameter (repeatable).")
+    @Option(
+        name: .customLong("where"), parsing: .singleValue,
+        help: ArgumentHelp("A filter on a parameter, or state=STATE (repeatable).", valueName: "key=value"))
     var filters: [String] = []
 
     @Option(name: .long, help: "table, csv, json or markdown.")

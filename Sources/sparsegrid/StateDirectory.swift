@@ -91,7 +91,9 @@ func checkSweep(_ name: String, in store: SweepStore, state: String) throws -> S
     if let plan = try store.plan(sweep: name) { return plan }
     let known = try store.sweepSummaries().map(\.name)
     let shown = ResultsFilters.plain(name)
-    guard !known.isEmpty else { throw UserError("there is no sweep named '\(shown)' in \(state): it has no sweeps yet.") }
+    guard !known.isEmpty else {
+        throw UserError("there is no sweep named '\(shown)' in \(state): it has no sweeps yet.")
+    }
     throw UserError(
         "there is no sweep named '\(shown)' in \(state);"
             + Suggestions.tail(for: name, in: known, label: "Sweeps there", list: Suggestions.sample(known)))

@@ -48,15 +48,15 @@ struct CLIArgumentsTests {
     @Test("--sort -accuracy sorts descending, like --sort=-accuracy; --sort accuracy ascending")
     func sortDescending() async throws {
         let state = try await Self.finished.value
-        let spaced = try await Self.tasks(["args", "--state", state, "--sort", "-accuracy"])
+        let spaced = try await Self.tasks(["--sweep", "args", "--state", state, "--sort", "-accuracy"])
         #expect(Self.accuracies(spaced) == [70, 70, 10, 10])
-        let joined = try await Self.tasks(["args", "--state", state, "--sort=-accuracy"])
+        let joined = try await Self.tasks(["--sweep", "args", "--state", state, "--sort=-accuracy"])
         #expect(Self.accuracies(joined) == [70, 70, 10, 10])
-        let ascending = try await Self.tasks(["args", "--state", state, "--sort", "accuracy"])
+        let ascending = try await Self.tasks(["--sweep", "args", "--state", state, "--sort", "accuracy"])
         #expect(Self.accuracies(ascending) == [10, 10, 70, 70])
         let help = try await Harness.run(["results", "--help"])
         #expect(help.stdout.contains("--sort -accuracy"), "the help shows the form that works: \(help.stdout)")
-        let typo = try await Harness.run(["results", "args", "--state", state, "--sort", "-acuracy"])
+        let typo = try await Harness.run(["results", "--sweep", "args", "--state", state, "--sort", "-acuracy"])
         #expect(typo.status != 0)
         #expect(typo.stderr.contains("Did you mean '-accuracy'?"), "\(typo.stderr)")
     }
@@ -64,7 +64,7 @@ struct CLIArgumentsTests {
     @Test("--where with a value no task has, or an unknown key, is a one-line error with suggestions")
     func whereChecked() async throws {
         let state = try await Self.finished.value
-        let value = try await Harness.run(["results", "args", "--state", state, "--where", "model=resnet5"])
+        let value = try await Harness.run(["results", "--sweep", "args", "--state", state, "--where", "model=resnet5"])
         #expect(value.status == 1)
         #expect(value.stdout.isEmpty, "no table: \(value.stdout)")
         #expect(value.stderr.hasPrefix("error: --where model=resnet5: no task has model `resnet5`;"), "\(value.stderr)")
@@ -80,11 +80,13 @@ struct CLIArgumentsTests {
         let stage = try await Harness.run(["results", "--state", state, "--stage", "trian"])
         #expect(stage.status == 1)
         #expect(stage.stderr.contains("did you mean `train`?"), "\(stage.stderr)")
-        let sweep = try await Harness.run(["results", "arsg", "--state", state])
+        let sweep = try await Harness.run(["results", "--sweep", "arsg", "--state", state])
         #expect(sweep.status == 1)
         #expect(sweep.stderr.contains("did you mean `args`?"), "\(sweep.stderr)")
 
-        let match = try await Self.tasks(["args", "--state", state, "--where", "model=resnet50", "--where", "value=70"])
+        let match = try await Self.tasks([
+            "--sweep", "args", "--state", state, "--where", "model=resnet50", "--where", "value=70",
+        ])
         #expect(match.count == 1)
     }
 
@@ -92,12 +94,13 @@ struct CLIArgumentsTests {
     func emptyMatchWarns() async throws {
         let state = try await Self.finished.value
         let out = try await Harness.run(
-            ["results", "args", "--state", state, "--status", "failed", "--where", "model=resnet50"])
+            ["results", "--sweep", "args", "--state", state, "--status", "failed", "--where", "model=resnet50"])
         #expect(out.status == 0, "\(out.stderr)")
         #expect(
-            out.stderr.contains("warning: no task matches --status failed --where model=resnet50 (of 4 task(s) in sweep args)"),
+            out.stderr.contains(
+                "warning: no task matches --status failed --where model=resnet50 (of 4 task(s) in sweep args)"),
             "\(out.stderr)")
-        let some = try await Harness.run(["results", "args", "--state", state, "--where", "model=resnet50"])
+        let some = try await Harness.run(["results", "--sweep", "args", "--state", state, "--where", "model=resnet50"])
         #expect(some.status == 0)
         #expect(!some.stderr.contains("warning"), "\(some.stderr)")
     }

@@ -31,7 +31,8 @@ public enum ResultsFilters {
                 let valid = keys + ["state"]
                 return "\(shown): no task has a parameter `\(plain(filter.key))`;"
                     + Suggestions.tail(
-                        for: filter.key, in: valid.map(plain), label: "Keys", list: Suggestions.sample(valid.map(plain)))
+                        for: filter.key, in: valid.map(plain), label: "Keys", list: Suggestions.sample(valid.map(plain))
+                    )
             }
             let dimension = Dimension(name: filter.key)
             // A task without the parameter has no value for it (except method: `dense`).

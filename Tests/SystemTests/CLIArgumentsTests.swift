@@ -173,10 +173,10 @@ struct CLIArgumentsTests {
 
     @Test("--version prints the version in Sources/sparsegrid/Version.swift")
     func version() async throws {
-        let source = try String(contentsOfFile: "\(Harness.repoRoot)/Sources/sparsegrid/Version.swift", encoding: .utf8)
-        let quoted = try #require(source.split(separator: "\"").dropFirst().first)
         let out = try await Harness.run(["--version"])
         #expect(out.status == 0, "\(out.stderr)")
+        let source = try String(contentsOfFile: "\(Harness.repoRoot)/Sources/sparsegrid/Version.swift", encoding: .utf8)
+        let quoted = try #require(source.split(separator: "\"").dropFirst().first)
         #expect(out.stdout == "\(quoted)\n")
         #expect(quoted.split(separator: ".").count == 3)
     }

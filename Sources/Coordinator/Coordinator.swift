@@ -62,11 +62,14 @@ public final class Coordinator: Service, Sendable {
             var domains = [ZAPDomain.workers: curve.authorizedWorkerKeys]
             if curve.securesControl { domains[ZAPDomain.control] = curve.authorizedClientKeys }
             let log = config.log
+            let limiter = RefusalLimiter()
             authenticator = try CurveAuthenticator(context: context, allowedPublicKeys: [], domains: domains) {
+                // A refused peer retries every second or so: one line per reason per minute.
+                guard let line = limiter.line(for: $0, now: Date()) else { return }
                 if let log {
-                    log.write(event: "refused", level: .warn, "refused a worker: \($0)")
+                    log.write(event: "refused", level: .warn, "refused a connection: \(line)")
                 } else {
-                    FileHandle.standardError.write(Data("coordinator: refused a worker: \($0)\n".utf8))
+                    FileHandle.standardError.write(Data("coordinator: refused a connection: \(line)\n".utf8))
                 }
             }
         } else {
@@ -192,4 +195,38 @@ final class FatalReason: Sendable {
     private let reason = Mutex<String?>(nil)
     var value: String? { reason.withLock { $0 } }
     func set(_ text: String) { reason.withLock { $0 = text } }
+}
+
+/// Rate limit for the authenticator's refusal lines: the first refusal for a reason is logged at
+/// once, repeats within `interval` are counted and reported with the next line for that reason.
+/// Bounded: at most `capacity` distinct reasons are remembered (a peer can vary its key).
+final class RefusalLimiter: Sendable {
+    private struct Entry { var last: Date; var suppressed: Int }
+    private let entries = Mutex<[String: Entry]>([:])
+    let interval: TimeInterval
+    let capacity: Int
+
+    init(interval: TimeInterval = 60, capacity: Int = 1024) {
+        self.interval = interval
+        self.capacity = capacity
+    }
+
+    /// The line to log for `reason` now, or nil to stay quiet.
+    func line(for reason: String, now: Date) -> String? {
+        entries.withLock { entries in
+            if var entry = entries[reason], now.timeIntervalSince(entry.last) < interval {
+                entry.suppressed += 1
+                entries[reason] = entry
+                return nil
+            }
+            let suppressed = entries[reason]?.suppressed ?? 0
+            if entries.count >= capacity, entries[reason] == nil {
+                entries = entries.filter { now.timeIntervalSince($0.value.last) < interval }
+                if entries.count >= capacity { entries.removeAll() }
+            }
+            entries[reason] = Entry(last: now, suppressed: 0)
+            return suppressed == 0
+                ? reason : "\(reason) (refused \(suppressed) more time(s) for the same reason in the last minute)"
+        }
+    }
 }

@@ -10,16 +10,13 @@ struct StatusCommand: AsyncParsableCommand {
         abstract: "Show sweeps, tasks by state, workers and what they run.",
         discussion: """
             Asks the running coordinator (found through --state, or given with --coordinator) for live \
-            status; without one, reads the state directory's database.
+            status; without one, reads the state directory's database. Name a sweep (as the argument \
+            or with --sweep) to show only that one.
             """)
 
-    @Option(name: .long, help: "State directory.")
-    var state: String = defaultStateDirectory
+    @OptionGroup var access: CoordinatorAccess
 
-    @Option(name: .long, help: "A coordinator's control address.")
-    var coordinator: String?
-
-    @OptionGroup var credentials: ControlCredentials
+    @OptionGroup var sweepName: SweepName
 
     @Flag(
         name: .long,
@@ -27,9 +24,6 @@ struct StatusCommand: AsyncParsableCommand {
             "Refresh every 2 seconds until interrupted (on a terminal in place; otherwise a block of lines when something changes, at least every 30 s)."
     )
     var watch = false
-
-    @Option(name: .long, help: "Show only this sweep.")
-    var sweep: String?
 
     @Flag(name: .long, help: "No colour or redrawing even on a terminal.")
     var plain = false
@@ -52,9 +46,9 @@ struct StatusCommand: AsyncParsableCommand {
 
     /// The lines to show, and what plain `--watch` output compares to see a change.
     private func render(colour: Bool) throws -> ([String], String) {
-        if let endpoint = coordinator ?? CoordinatorInfo.read(state: state)?.controlEndpoint {
-            let reply = try ControlClient(endpoint: endpoint, state: state, credentials: credentials.auth)
-                .request(.status, StatusRequest())
+        let state = access.state, sweep = sweepName.name
+        if let endpoint = access.endpoint {
+            let reply = try access.client(endpoint).request(.status, StatusRequest())
             let status = try Codec.decodeJSON(LiveStatus.self, from: Codec.encodeJSON(reply.body))
             try StatusView.check(sweep: sweep, among: status.sweeps.map(\.name))
             return (

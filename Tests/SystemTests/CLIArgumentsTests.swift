@@ -120,7 +120,12 @@ struct CLIArgumentsTests {
             #expect(retry.status == 0, "retry \(form): \(retry.stderr)")
             #expect(retry.stdout.contains("sweep args: 0 task(s) will run again"), "\(retry.stdout)")
         }
-        for command in ["results", "report", "cancel", "retry"] {
+        for form in [["args"], ["--sweep", "args"]] {
+            let status = try await Harness.run(["status"] + form + ["--state", state])
+            #expect(status.status == 0, "status \(form): \(status.stderr)")
+            #expect(status.stdout.contains("sweep args: 4/4 done"), "status \(form): \(status.stdout)")
+        }
+        for command in ["results", "report", "cancel", "retry", "status"] {
             let twice = try await Harness.run([command, "args", "--sweep", "other", "--state", state])
             #expect(twice.status != 0, "\(command)")
             #expect(twice.stderr.contains("the sweep is named twice"), "\(command): \(twice.stderr)")

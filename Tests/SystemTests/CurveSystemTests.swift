@@ -39,7 +39,7 @@ struct CurveSystemTests {
             ], timeout: 30)
         #expect(stranger.status != 0)
         #expect(stranger.stderr.contains("refused this worker's CURVE key"), "\(stranger.stderr)")
-        #expect(Harness.read("\(dir)/coordinator.log").contains("refused a worker"))
+        #expect(Harness.read("\(dir)/coordinator.log").contains("refused a connection"))
 
         let good = try Harness.start(
             [

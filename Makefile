@@ -65,7 +65,7 @@ test-engine: venv
 # The CPU demo: sweeps/quick.yaml on two local workers, then the tables and the report.
 demo: deps venv build
 	$(BIN) run sweeps/quick.yaml --workers 2 --state .sparsegrid
-	$(BIN) results --state .sparsegrid --sweep quick
+	$(BIN) results quick --state .sparsegrid
 
 bench: deps
 	bench/coordinator

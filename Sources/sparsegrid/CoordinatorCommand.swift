@@ -23,7 +23,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             may bind a reachable --control address.
 
             Then:  sparsegrid worker --coordinator tcp://HOST:5555 --curve-key w.key --server-key coord.pub
-                   sparsegrid launch sweeps/quick.yaml --coordinator tcp://127.0.0.1:5557 --state DIR
+                   sparsegrid launch sweeps/quick.yaml --state DIR   (finds this coordinator there)
             """)
 
     @Option(name: .long, help: "State directory (database, artifacts, logs).")

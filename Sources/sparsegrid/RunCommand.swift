@@ -160,7 +160,7 @@ struct RunCommand: AsyncParsableCommand {
                     print("  \(label): \(row.state.rawValue)\(row.error.map { " — \($0)" } ?? "")")
                 }
                 print(
-                    "details: sparsegrid results --state \(state) --sweep \(plan.name) --status failed; "
+                    "details: sparsegrid results \(plan.name) --state \(state) --status failed; "
                         + "rerun them: sparsegrid run \(spec) --state \(state)")
                 throw ExitCode(1)
             }

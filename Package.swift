@@ -15,6 +15,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // libzmq (Debian: libzmq3-dev). Nothing outside ZeroMQ imports it.
@@ -52,10 +55,21 @@ let package = Package(
                 "ZeroMQ", "Wire", "SweepKit",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        // The coordinator's optional HTTP server: the JSON API under /api/ and /metrics.
+        // Reads the Store and the live status through injected protocols; no ZeroMQ.
+        .target(
+            name: "HTTPAPI",
+            dependencies: [
+                "Store", "SweepKit", "Wire", "Reports",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .executableTarget(
             name: "sparsegrid",
             dependencies: [
-                "SweepKit", "Store", "Reports", "Coordinator", "Worker", "Wire", "ZeroMQ",
+                "SweepKit", "Store", "Reports", "Coordinator", "Worker", "Wire", "ZeroMQ", "HTTPAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -72,6 +86,13 @@ let package = Package(
         // In-process tests of the coordinator's services over real loopback sockets.
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire", "SweepKit", "Store", "ZeroMQ"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "SweepKit"]),
+        // The HTTP API's routes, 401 and 404 through Hummingbird's in-process test client.
+        .testTarget(
+            name: "HTTPAPITests",
+            dependencies: [
+                "HTTPAPI", "Store", "SweepKit", "Wire", "Reports",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "SweepKit"], resources: [.copy("Golden")]),
         // Starts the real `sparsegrid` binary as coordinator and worker processes.
         .testTarget(name: "SystemTests", dependencies: ["sparsegrid", "Wire", "SweepKit", "Store", "ZeroMQ"]),

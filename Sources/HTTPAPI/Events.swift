@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import NIOPosix
+import SweepKit
 import Synchronization
 import Wire
 

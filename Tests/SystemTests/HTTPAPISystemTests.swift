@@ -39,23 +39,27 @@ struct HTTPAPISystemTests {
         let launched = try await Harness.run(["launch", spec, "--state", state])
         #expect(launched.status == 0, "\(launched.stderr)")
 
-        // While the first task runs, nothing has succeeded yet.
+        // While the first task runs, nothing has succeeded yet; the live status (cached for
+        // half a second) shows the worker and its running attempt.
         var early: JSONValue = .null
-        try await Harness.waitFor("a running task in /api/sweeps") {
+        var workers: JSONValue = .null
+        try await Harness.waitFor("a running task in /api/sweeps and /api/workers") {
             early = try HTTPProbe.blockingJSON(port: port, "/api/sweeps")
-            return early["sweeps"]?.arrayValue?.first?["counts"]?["running"] == 1
+            workers = try HTTPProbe.blockingJSON(port: port, "/api/workers")
+            let running = workers["workers"]?.arrayValue?.first { $0["id"] == "W1" }?["running"]?.arrayValue ?? []
+            return early["sweeps"]?.arrayValue?.first?["counts"]?["running"] == 1 && running.count == 1
         }
         let first = try #require(early["sweeps"]?.arrayValue?.first)
         #expect(first["name"] == "web")
         #expect(first["total"] == 3)
         #expect(first["counts"]?["succeeded"] == 0, "\(early)")
 
-        // The worker, with its running attempt.
-        let workers = try await http.json("/api/workers")
+        // The worker, alive, with its slot and heartbeat age.
         let w1 = try #require(workers["workers"]?.arrayValue?.first { $0["id"] == "W1" }, "\(workers)")
         #expect(w1["state"] == "alive")
-        #expect(w1["slots"] == 1)
+        #expect(w1["slots"] == 1, "\(workers)")
         #expect(w1["heartbeatAgeSeconds"]?.doubleValue != nil)
+        #expect(w1["running"]?.arrayValue?.first?["sweep"] == "web")
 
         // Server-sent events: at least one `event: status` with the live status.
         let events = try await http.firstEvent("/api/events")
@@ -80,7 +84,7 @@ struct HTTPAPISystemTests {
         #expect(attempts.count >= 1)
         #expect(attempts.last?["worker"] == "W1")
         #expect(attempts.last?["outcome"] == "succeeded")
-        #expect(attempts.last?["exitCode"] == 0)
+        #expect(attempts.last?["endedAt"]?.doubleValue != nil, "\(task)")
 
         // The results are `sparsegrid results --format json`, byte for byte.
         let results = try await http.get("/api/sweeps/web/results")
@@ -113,6 +117,11 @@ struct HTTPAPISystemTests {
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("--http-token-file"), "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/a/coordinator.json"))
+
+        let stray = try await Harness.run(
+            ["coordinator", "--state", "\(dir)/a", "--http-token-file", "\(dir)/none"], timeout: 30)
+        #expect(stray.status != 0)
+        #expect(stray.stderr.contains("--http-token-file goes with --http"), "\(stray.stderr)")
 
         let token = "t0k3n-\(UUID().uuidString)"
         let tokenFile = "\(dir)/http.token"

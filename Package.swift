@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // libzmq (Debian: libzmq3-dev). Nothing outside ZeroMQ imports it.
@@ -45,6 +46,8 @@ let package = Package(
             dependencies: [
                 "ZeroMQ", "Wire", "SweepKit", "Store",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // /metrics: the Prometheus registry and its text exposition (Sources/Coordinator/Metrics).
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
         .target(
             name: "Worker",
@@ -69,8 +72,10 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire", "SweepKit"]),
         // The worker's protocol state machine, without sockets.
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Wire", "SweepKit", "ZeroMQ"]),
-        // In-process tests of the coordinator's services over real loopback sockets.
-        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire", "SweepKit", "Store", "ZeroMQ"]),
+        // In-process tests of the coordinator's services over real loopback sockets (Worker: a
+        // real null-engine worker for the metrics of a whole sweep).
+        .testTarget(
+            name: "CoordinatorTests", dependencies: ["Coordinator", "Wire", "SweepKit", "Store", "ZeroMQ", "Worker"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "SweepKit"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "SweepKit"], resources: [.copy("Golden")]),
         // Starts the real `sparsegrid` binary as coordinator and worker processes.

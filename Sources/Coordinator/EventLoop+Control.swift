@@ -73,7 +73,6 @@ extension EventLoop {
             name: plan.name, engine: plan.engine, device: plan.device, retries: plan.retries,
             cancelled: false, deadAfter: plan.deadAfter, tasks: seeds, now: now)
         metricsTap.prune(scheduler: scheduler)
-        metricsTap.launched(ready: seeds.lazy.map(\.id).filter { self.scheduler.state(of: $0) == .ready }, now: now)
         note(
             SchedulerLog(
                 kind: "launch", sweep: plan.name, taskId: nil, workerId: nil,

@@ -17,7 +17,8 @@ struct MetricsSweepTests {
 
     @Test("the exposition's counts match the sweep")
     func sweepCounts() async throws {
-        let state = FileManager.default.temporaryDirectory.appendingPathComponent("sg-metrics-\(UUID().uuidString)").path
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("sg-metrics-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: state) }
         let coordinator = try Coordinator(
             config: CoordinatorConfig(

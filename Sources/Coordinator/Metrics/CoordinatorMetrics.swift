@@ -60,7 +60,8 @@ public final class CoordinatorMetrics: Sendable {
             "attempts", unit: "total", help: "Attempts ended since this coordinator started, by outcome.")
         var attempts: [AttemptOutcome: Counter] = [:]
         for outcome in AttemptOutcome.allCases where outcome != .running {
-            attempts[outcome] = registry.makeCounter(descriptor: attemptsFamily, labels: [("outcome", outcome.rawValue)])
+            attempts[outcome] = registry.makeCounter(
+                descriptor: attemptsFamily, labels: [("outcome", outcome.rawValue)])
         }
         self.attempts = attempts
         let workersFamily = Self.descriptor(

@@ -49,15 +49,11 @@ struct MetricsTap {
         }
     }
 
-    /// Tasks a launch added as ready (the scheduler queues them without a state effect).
-    mutating func launched(ready taskIds: some Sequence<String>, now: Double) {
-        for id in taskIds where readySince[id] == nil { readySince[id] = now }
-        tasksChanged = true
-    }
-
-    /// Forgets tasks that are no longer ready (a relaunch can drop tasks without an effect).
+    /// After a launch: forgets tasks that are no longer ready (a relaunch can drop tasks
+    /// without an effect). A launch's new tasks become ready through `taskState` effects.
     mutating func prune(scheduler: borrowing Scheduler) {
         readySince = readySince.filter { scheduler.state(of: $0.key) == .ready }
+        tasksChanged = true
     }
 
     /// An assign is queued for sending (after this turn's commit).

@@ -118,6 +118,8 @@ struct MetricsTapTests {
         loop.scheduler.workerSeen(id: "w2", now: 5)
         loop.turn(now: 5)
         loop.scheduler.tick(now: 40)
+        // A worker restored from the database that never said hello here is not counted.
+        loop.tap.observe(.workerDead(workerId: "ghost"), scheduler: loop.scheduler, departing: [], now: 40)
         loop.turn(now: 40)
         e = Exposition(loop.tap.metrics.exposition())
         #expect(e["sparsegrid_workers{state=\"alive\"}"] == 0)

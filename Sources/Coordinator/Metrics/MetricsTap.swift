@@ -41,7 +41,9 @@ struct MetricsTap {
         case .attemptEnded(let attemptId, _, let outcome, _, _):
             let started = running.removeValue(forKey: attemptId)
             metrics.attemptEnded(outcome: outcome, stage: started?.stage, duration: started.map { now - $0.since })
-        case .workerDead(let workerId):
+        case .workerDead(let workerId) where workers[workerId] != nil:
+            // Only workers that said hello here: one restored from the database that never came
+            // back shows in the attempts it lost, not here.
             workers[workerId] = departing.contains(workerId) ? .left : .dead
             workersChanged = true
         default:

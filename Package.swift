@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // libzmq (Debian: libzmq3-dev). Nothing outside ZeroMQ imports it.
@@ -48,6 +49,8 @@ let package = Package(
             dependencies: [
                 "ZeroMQ", "Wire", "SweepKit", "Store",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // /metrics: the Prometheus registry and its text exposition (Sources/Coordinator/Metrics).
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
         .target(
             name: "Worker",
@@ -83,8 +86,10 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire", "SweepKit"]),
         // The worker's protocol state machine, without sockets.
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Wire", "SweepKit", "ZeroMQ"]),
-        // In-process tests of the coordinator's services over real loopback sockets.
-        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire", "SweepKit", "Store", "ZeroMQ"]),
+        // In-process tests of the coordinator's services over real loopback sockets (Worker: a
+        // real null-engine worker for the metrics of a whole sweep).
+        .testTarget(
+            name: "CoordinatorTests", dependencies: ["Coordinator", "Wire", "SweepKit", "Store", "ZeroMQ", "Worker"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "SweepKit"]),
         // The HTTP API's routes, 401 and 404 through Hummingbird's in-process test client.
         .testTarget(

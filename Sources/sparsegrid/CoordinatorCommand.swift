@@ -153,7 +153,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 heartbeatInterval: heartbeat,
                 scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff), insecure: insecure,
                 curve: curve, log: OperatorLog(format: logFormat, source: "coordinator"))
-            let coordinator = try Coordinator(config: config)
+            let coordinator = try Coordinator(config: config, version: sparsegridVersion)
             // SIGHUP re-reads the allow-lists (and so does a change to their files, looked at every
             // few seconds); trapped before the endpoints are announced, so an early SIGHUP does not
             // end the process.
@@ -172,7 +172,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
             if let httpConfig {
                 do {
                     httpServer = try await startHTTPServer(
-                        httpConfig, state: state, controlEndpoint: coordinator.controlEndpoint)
+                        httpConfig, state: state, controlEndpoint: coordinator.controlEndpoint,
+                        metricsText: { [metrics = coordinator.metrics] in metrics.exposition() })
                 } catch {
                     CoordinatorInfo.remove(state: state)
                     throw error

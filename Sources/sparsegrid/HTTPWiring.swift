@@ -26,7 +26,7 @@ final class ControlStatusSource: LiveStatusSource, @unchecked Sendable {
 /// `controlEndpoint`, its database read-only).
 func startHTTPServer(
     _ config: HTTPServerConfig, state: String, controlEndpoint: String,
-    metricsText: @escaping @Sendable () async -> String = { "" }
+    metricsText: @escaping @Sendable () async -> String
 ) async throws -> RunningServer {
     let store = try openReadOnlyStore(state: state)
     let live = try ControlStatusSource(endpoint: controlEndpoint, state: state)

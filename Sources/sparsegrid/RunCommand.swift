@@ -95,7 +95,7 @@ struct RunCommand: AsyncParsableCommand {
                 controlEndpoint: "tcp://127.0.0.1:*", heartbeatInterval: heartbeat,
                 scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff),
                 log: try coordinatorLog())
-            let coordinator = try Coordinator(config: config)
+            let coordinator = try Coordinator(config: config, version: sparsegridVersion)
             let serving = Task { try await coordinator.run() }
             try CoordinatorInfo(
                 pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
@@ -107,7 +107,8 @@ struct RunCommand: AsyncParsableCommand {
             if !noHTTP {
                 httpServer = try await startHTTPServer(
                     HTTPServerConfig(host: "127.0.0.1", port: 0, token: nil), state: state,
-                    controlEndpoint: coordinator.controlEndpoint)
+                    controlEndpoint: coordinator.controlEndpoint,
+                    metricsText: { [metrics = coordinator.metrics] in metrics.exposition() })
                 print("HTTP API: \(httpServer!.url)api/sweeps")
             }
             let launched = try client.request(.launch, LaunchRequest(plan: plan), timeout: 600)

@@ -101,6 +101,10 @@ struct HTTPAPISystemTests {
         let metrics = try await http.get("/metrics")
         #expect(metrics.status == 200)
         #expect(metrics.headers.lowercased().contains("content-type: text/plain; version=0.0.4"), "\(metrics.headers)")
+        // The coordinator's own registry, not a stub: the finished sweep's tasks are counted.
+        #expect(metrics.body.contains("# TYPE sparsegrid_tasks gauge"), "\(metrics.body)")
+        #expect(metrics.body.contains("sparsegrid_build_info{version=\"0.5.0\"} 1"), "\(metrics.body)")
+        #expect(metrics.body.contains("sparsegrid_attempts_total{outcome=\"succeeded\"}"), "\(metrics.body)")
 
         await Harness.stop(worker)
         await Harness.stop(coordinator)

@@ -124,7 +124,7 @@ enum Harness {
     }
 
     /// The endpoints a coordinator wrote into its state directory once bound.
-    static func coordinatorEndpoints(_ state: String, timeout: Double = 30) async throws
+    static func coordinatorEndpoints(_ state: String, timeout: Double = 60) async throws
         -> (workers: String, control: String)
     {
         var result: (String, String)? = nil

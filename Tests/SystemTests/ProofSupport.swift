@@ -118,7 +118,7 @@ final class CoordinatorUnderTest {
 
     func stop() { Harness.kill9(process) }
 
-    static func readInfo(state: String, timeout: Double = 30) async throws -> (
+    static func readInfo(state: String, timeout: Double = 60) async throws -> (
         workers: String, data: String, control: String
     ) {
         var result: (String, String, String)? = nil

@@ -6,7 +6,7 @@ import ZeroMQ
 
 /// Messages about an attempt from anyone but the worker it was assigned to: a stranger that
 /// never said hello, another worker that did, and a process claiming the real worker's id.
-/// Each test starts a coordinator and a real worker running a slow task (6 s), reads the
+/// Each test starts a coordinator and a real worker running a slow task (20 s), reads the
 /// running attempt's id from the database (the strongest attacker: it knows the id), forges,
 /// then checks that the real worker's run was not disturbed and is the only thing stored.
 @Suite("Forged results, failures, progress and hellos are refused", .serialized)
@@ -125,7 +125,9 @@ struct ForgeryTests {
     }
 }
 
-/// A coordinator, a real worker A running a 6 s task of the test engine, and the attempt.
+/// A coordinator, a real worker A running a 20 s task of the test engine, and the attempt. The
+/// task must still be running when the scene first looks (after `launch` returns) and while the
+/// forgeries arrive; 6 s was once too short on a loaded CI machine.
 final class ForgeryScene {
     let coordinator: CoordinatorUnderTest
     let worker: Process
@@ -143,7 +145,7 @@ final class ForgeryScene {
         context = try Context()
         worker = try coordinator.startWorker(id: "A", testEngine: true)
         let spec = try Harness.writeSpec(
-            Harness.testSpec(name: "victim", xs: [1], trainParams: "sleep: 6, value: 7"),
+            Harness.testSpec(name: "victim", xs: [1], trainParams: "sleep: 20, value: 7"),
             in: dir)
         try await coordinator.launch(spec)
         var found: (String, String, Double)? = nil
@@ -205,7 +207,7 @@ final class ForgeryScene {
         let state = coordinator.state
         let task = taskId
         var final = ""
-        try await Harness.waitFor("the task to end", timeout: 45) {
+        try await Harness.waitFor("the task to end", timeout: 90) {
             final = try SQL.strings(state, "SELECT state FROM tasks WHERE id = ?", [task]).first ?? ""
             return ["succeeded", "failed", "cancelled"].contains(final)
         }

@@ -23,8 +23,6 @@ final class EventLoop {
     var departing: Set<String> = []
     /// The control socket's shared secret (`control.token` in the state directory).
     let controlToken: [UInt8]
-    /// Feeds the Prometheus metrics (`/metrics`) from the effects this loop translates.
-    var metricsTap: MetricsTap
 
     // Per turn.
     var mutations: [StoreMutation] = []
@@ -35,10 +33,9 @@ final class EventLoop {
 
     init(
         workers: Socket, control: Socket, store: SweepStore, config: CoordinatorConfig, dataEndpoint: String,
-        controlToken: [UInt8], metrics: CoordinatorMetrics
+        controlToken: [UInt8]
     ) throws {
         self.controlToken = controlToken
-        self.metricsTap = MetricsTap(metrics: metrics)
         self.workers = workers
         self.control = control
         self.store = store
@@ -144,7 +141,6 @@ final class EventLoop {
             }
         }
         outgoing.removeAll(keepingCapacity: true)
-        metricsTap.turnSent(at: wallClock(), scheduler: scheduler)
         for action in afterCommit { action() }
         afterCommit.removeAll(keepingCapacity: true)
     }
@@ -178,14 +174,12 @@ final class EventLoop {
     }
 
     private func translate(_ effect: SchedulerEffect, now: Double) {
-        metricsTap.observe(effect, scheduler: scheduler, departing: departing, now: now)
         switch effect {
         case .assign(let workerId, let attemptId, let taskId):
             guard let identity = scheduler.registration(ofWorker: workerId)?.identity,
                 let assign = makeAssign(attemptId: attemptId, taskId: taskId)
             else { return }
             send(identity, .assign, assign)
-            metricsTap.assigned(taskId: taskId, attemptId: attemptId, stage: assign.stage, now: now)
         case .cancel(let workerId, let attemptId, let reason):
             if let identity = scheduler.registration(ofWorker: workerId)?.identity {
                 send(identity, .cancel, Cancel(attemptId: attemptId, reason: reason))

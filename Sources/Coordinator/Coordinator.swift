@@ -17,6 +17,8 @@ public final class Coordinator: Service, Sendable {
     public let workerEndpoint: String
     public let dataEndpoint: String
     public let controlEndpoint: String
+    /// Its Prometheus metrics: `metrics.exposition()` is what `GET /metrics` serves.
+    public let metrics: CoordinatorMetrics
     private let context: Context
     private let loopService: ThreadService
     private let dataService: ThreadService
@@ -26,9 +28,11 @@ public final class Coordinator: Service, Sendable {
 
     /// Opens the store, binds the sockets and restores the scheduler; nothing runs until
     /// `run()`. Throws a `CoordinatorError` with a sentence a user can act on (address in use,
-    /// non-loopback without CURVE…).
-    public init(config: CoordinatorConfig) throws {
+    /// non-loopback without CURVE…). `version` is this build's (`sparsegrid_build_info`).
+    public init(config: CoordinatorConfig, version: String = "unknown") throws {
         self.config = config
+        let metrics = CoordinatorMetrics(version: version)
+        self.metrics = metrics
         // Workers and artifacts may leave loopback with CURVE; the control socket takes
         // commands, so it stays on loopback unless it has CURVE client keys (or --insecure).
         var exposed: [(String, String)] = []
@@ -121,7 +125,7 @@ public final class Coordinator: Service, Sendable {
 
         let loop = try EventLoop(
             workers: workerSocket, control: controlSocket, store: store, config: config,
-            dataEndpoint: dataEndpoint, controlToken: controlToken)
+            dataEndpoint: dataEndpoint, controlToken: controlToken, metrics: metrics)
         let artifacts = try ArtifactService(
             socket: dataSocket, root: config.artifactDirectory,
             limits: config.artifactLimits)

@@ -72,6 +72,7 @@ extension EventLoop {
         scheduler.addSweep(
             name: plan.name, engine: plan.engine, device: plan.device, retries: plan.retries,
             cancelled: false, deadAfter: plan.deadAfter, tasks: seeds, now: now)
+        metricsTap.prune(scheduler: scheduler)
         note(
             SchedulerLog(
                 kind: "launch", sweep: plan.name, taskId: nil, workerId: nil,

@@ -82,6 +82,7 @@ extension EventLoop {
             send(identity, .reject, Reject(.idInUse, reason))
         case .accepted:
             mutations.append(.worker(id: hello.workerId, host: hello.host, info: info, seenAt: now, state: "alive"))
+            metricsTap.workerJoined(hello.workerId)
             send(
                 identity, .welcome,
                 Welcome(

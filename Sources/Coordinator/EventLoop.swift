@@ -23,6 +23,8 @@ final class EventLoop {
     var departing: Set<String> = []
     /// The control socket's shared secret (`control.token` in the state directory).
     let controlToken: [UInt8]
+    /// Feeds the Prometheus metrics (`/metrics`) from the effects this loop translates.
+    var metricsTap: MetricsTap
 
     // Per turn.
     var mutations: [StoreMutation] = []
@@ -33,9 +35,10 @@ final class EventLoop {
 
     init(
         workers: Socket, control: Socket, store: SweepStore, config: CoordinatorConfig, dataEndpoint: String,
-        controlToken: [UInt8]
+        controlToken: [UInt8], metrics: CoordinatorMetrics
     ) throws {
         self.controlToken = controlToken
+        self.metricsTap = MetricsTap(metrics: metrics)
         self.workers = workers
         self.control = control
         self.store = store
@@ -141,6 +144,7 @@ final class EventLoop {
             }
         }
         outgoing.removeAll(keepingCapacity: true)
+        metricsTap.turnSent(at: wallClock(), scheduler: scheduler)
         for action in afterCommit { action() }
         afterCommit.removeAll(keepingCapacity: true)
     }
@@ -174,12 +178,14 @@ final class EventLoop {
     }
 
     private func translate(_ effect: SchedulerEffect, now: Double) {
+        metricsTap.observe(effect, scheduler: scheduler, departing: departing, now: now)
         switch effect {
         case .assign(let workerId, let attemptId, let taskId):
             guard let identity = scheduler.registration(ofWorker: workerId)?.identity,
                 let assign = makeAssign(attemptId: attemptId, taskId: taskId)
             else { return }
             send(identity, .assign, assign)
+            metricsTap.assigned(taskId: taskId, attemptId: attemptId, stage: assign.stage, now: now)
         case .cancel(let workerId, let attemptId, let reason):
             if let identity = scheduler.registration(ofWorker: workerId)?.identity {
                 send(identity, .cancel, Cancel(attemptId: attemptId, reason: reason))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Coordinator
 import Foundation
+import HTTPAPI
 import ServiceLifecycle
 import SweepKit
 import UnixSignals
@@ -21,6 +22,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
             trust. The control socket takes commands only with <state>/control.token (readable by \
             this user alone); with --authorized-clients it also takes CURVE clients with those keys and \
             may bind a reachable --control address.
+
+            With --http HOST:PORT it also serves a JSON API (docs/api.md) and /metrics, reading the \
+            same state as the CLI. Off loopback it needs --http-token-file, whose token every request \
+            must carry; put TLS in front of it (a reverse proxy, or an SSH tunnel to a loopback address).
 
             Then:  sparsegrid worker --coordinator tcp://HOST:5555 --curve-key w.key --server-key coord.pub
                    sparsegrid launch sweeps/quick.yaml --state DIR   (finds this coordinator there)
@@ -81,7 +86,29 @@ struct CoordinatorCommand: AsyncParsableCommand {
     )
     var logFormat: LogFormat = .text
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Also serve the HTTP API (/api/, /metrics) on this address, e.g. 127.0.0.1:8080 (port 0: a free one).",
+            valueName: "host:port"))
+    var http: String?
+
+    @Option(
+        name: .customLong("http-token-file"),
+        help:
+            "A file holding the access token every HTTP request must carry (Authorization: Bearer TOKEN); required when --http is not on loopback."
+    )
+    var httpTokenFile: String?
+
     func validate() throws {
+        if httpTokenFile != nil, http == nil {
+            throw ValidationError("--http-token-file goes with --http HOST:PORT, the address to serve the HTTP API on.")
+        }
+        if http != nil, authorizedClients != nil {
+            throw ValidationError(
+                "--http cannot be combined with --authorized-clients yet: the HTTP server reads the live status through the control socket with the control token, which a CURVE-only control socket does not take."
+            )
+        }
         if authorizedClients != nil, curveKey == nil {
             throw ValidationError(
                 "--authorized-clients needs --curve-key and --authorized-keys: the control socket uses the coordinator's CURVE identity."
@@ -103,6 +130,14 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await userFacing {
+            // Checked before anything binds: off loopback without a token is refused.
+            let httpConfig = try http.map { address in
+                do {
+                    return try HTTPServerConfig.make(address: address, tokenFile: httpTokenFile)
+                } catch {
+                    throw ValidationError("\(error)")
+                }
+            }
             var curve: CurveServerConfig? = nil
             if let curveKey, let authorizedKeys {
                 let keys = try AllowListFile.load(authorizedKeys, what: "--authorized-keys")
@@ -118,7 +153,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 heartbeatInterval: heartbeat,
                 scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff), insecure: insecure,
                 curve: curve, log: OperatorLog(format: logFormat, source: "coordinator"))
-            let coordinator = try Coordinator(config: config)
+            let coordinator = try Coordinator(config: config, version: sparsegridVersion)
             // SIGHUP re-reads the allow-lists (and so does a change to their files, looked at every
             // few seconds); trapped before the endpoints are announced, so an early SIGHUP does not
             // end the process.
@@ -133,12 +168,28 @@ struct CoordinatorCommand: AsyncParsableCommand {
             print("  workers connect to  \(coordinator.workerEndpoint)")
             print("  artifacts on        \(coordinator.dataEndpoint)")
             print("  control (CLI) on    \(coordinator.controlEndpoint)")
+            var httpServer: RunningServer? = nil
+            if let httpConfig {
+                do {
+                    httpServer = try await startHTTPServer(
+                        httpConfig, state: state, controlEndpoint: coordinator.controlEndpoint,
+                        metricsText: { [metrics = coordinator.metrics] in metrics.exposition() })
+                } catch {
+                    CoordinatorInfo.remove(state: state)
+                    throw error
+                }
+                print(
+                    "  HTTP API on         \(httpServer!.url)api/sweeps\(httpConfig.token == nil ? "" : " (token required)")"
+                )
+            }
             flushOutput()
             // SIGTERM or SIGINT: each loop finishes its turn (nothing committed is half-sent), then exit.
             let group = ServiceGroup(services: [coordinator], gracefulShutdownSignals: [.sigterm, .sigint])
             do {
                 try await group.run()
+                await httpServer?.stop()
             } catch {
+                await httpServer?.stop()
                 CoordinatorInfo.remove(state: state)
                 printErr("coordinator: \(error)")
                 throw ExitCode(70)

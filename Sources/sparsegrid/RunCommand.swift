@@ -1,6 +1,7 @@
 import ArgumentParser
 import Coordinator
 import Foundation
+import HTTPAPI
 import Reports
 import Store
 import SweepKit
@@ -14,6 +15,9 @@ struct RunCommand: AsyncParsableCommand {
             Shows live progress (tasks done/running/failed, each worker's task and epoch, elapsed and \
             ETA), then prints the comparison tables and writes the HTML report into the state directory. \
             Exits 0 when every task succeeded.
+
+            It serves the HTTP API (docs/api.md) on a free loopback port and prints its URL; \
+            --no-http turns that off.
 
             Running the same spec again reuses finished tasks: only failed, missing or new cells run.
 
@@ -61,6 +65,9 @@ struct RunCommand: AsyncParsableCommand {
         help: "Check values against this build's table of the sparsity engine's ranges instead of asking the engine.")
     var builtinRanges = false
 
+    @Flag(name: .customLong("no-http"), help: "Do not serve the HTTP API (by default on a free loopback port).")
+    var noHTTP = false
+
     func validate() throws {
         if workers < 0 { throw ValidationError("--workers must be 0 or more.") }
         if slots < 1 { throw ValidationError("--slots must be at least 1.") }
@@ -88,7 +95,7 @@ struct RunCommand: AsyncParsableCommand {
                 controlEndpoint: "tcp://127.0.0.1:*", heartbeatInterval: heartbeat,
                 scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff),
                 log: try coordinatorLog())
-            let coordinator = try Coordinator(config: config)
+            let coordinator = try Coordinator(config: config, version: sparsegridVersion)
             let serving = Task { try await coordinator.run() }
             try CoordinatorInfo(
                 pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
@@ -96,6 +103,14 @@ struct RunCommand: AsyncParsableCommand {
                 startedAt: Date().timeIntervalSince1970
             ).write(state: state)
             let client = try ControlClient(endpoint: coordinator.controlEndpoint, state: state)
+            var httpServer: RunningServer? = nil
+            if !noHTTP {
+                httpServer = try await startHTTPServer(
+                    HTTPServerConfig(host: "127.0.0.1", port: 0, token: nil), state: state,
+                    controlEndpoint: coordinator.controlEndpoint,
+                    metricsText: { [metrics = coordinator.metrics] in metrics.exposition() })
+                print("HTTP API: \(httpServer!.url)api/sweeps")
+            }
             let launched = try client.request(.launch, LaunchRequest(plan: plan), timeout: 600)
             let n = { (key: String) in launched.body[key]?.intValue ?? 0 }
             print(
@@ -131,6 +146,7 @@ struct RunCommand: AsyncParsableCommand {
                 }
             }
             pool.stop()
+            await httpServer?.stop()
             coordinator.stop()
             do {
                 try await serving.value

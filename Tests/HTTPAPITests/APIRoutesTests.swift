@@ -1,0 +1,280 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Reports
+import Store
+import SweepKit
+import Testing
+import Wire
+
+@testable import HTTPAPI
+
+/// A state database of one sweep with two tasks (one succeeded after a failed attempt, one
+/// running) and one worker.
+struct StubStore: APIStore {
+    static let done = ResultRow(
+        sweep: "quick", stage: "train", taskId: "t-done", params: ["model": "resnet18", "seed": 1],
+        state: .succeeded, metrics: ["accuracy": 0.91, "latency_sparse_ms": nil], attempts: 2,
+        artifacts: [
+            ArtifactRef(name: "model.pt", sha256: String(repeating: "ab", count: 32), bytes: 1234, path: "a/b")
+        ],
+        startedAt: 100, finishedAt: 160)
+    static let running = ResultRow(
+        sweep: "quick", stage: "train", taskId: "t-run", params: ["model": "resnet50", "seed": 1], state: .running)
+
+    func sweepSummaries() throws -> [SweepSummary] {
+        [
+            SweepSummary(
+                name: "quick", engine: "null", createdAt: 50, cancelled: false,
+                counts: [.succeeded: 1, .running: 1], total: 2)
+        ]
+    }
+    func resultRows(sweep: String) throws -> [ResultRow] { sweep == "quick" ? [Self.done, Self.running] : [] }
+    func task(id: String) throws -> ResultRow? { [Self.done, Self.running].first { $0.taskId == id } }
+    func attempts(task: String) throws -> [AttemptRow] {
+        guard task == "t-done" else { return [] }
+        return [
+            AttemptRow(
+                id: "a1", taskId: task, workerId: "w1", startedAt: 90, endedAt: 95, outcome: .failed, exitCode: 1,
+                error: "engine exited 1", stderrTail: "Traceback: boom"),
+            AttemptRow(
+                id: "a2", taskId: task, workerId: "w1", startedAt: 100, endedAt: 160, outcome: .succeeded,
+                exitCode: 0, error: nil, stderrTail: nil),
+        ]
+    }
+    func workers() throws -> [WorkerRow] {
+        [WorkerRow(id: "w1", host: "node1", info: ["devices": ["cpu"]], firstSeen: 10, lastSeen: 200, state: "alive")]
+    }
+}
+
+func stubStatus() -> LiveStatus {
+    LiveStatus(
+        now: 200, startedAt: 0,
+        sweeps: [
+            LiveStatus.SweepStatus(
+                name: "quick", counts: ["succeeded": 1, "running": 1], total: 2, cancelled: false, waitingReason: nil,
+                timing: LiveStatus.SweepTiming(
+                    groups: [
+                        .init(stage: "train", model: "resnet18", waiting: 0, runningElapsed: [], durations: [60]),
+                        .init(stage: "train", model: "resnet50", waiting: 0, runningElapsed: [20], durations: []),
+                    ], finishedInWindow: 1, window: 120))
+        ],
+        workers: [
+            LiveStatus.WorkerStatus(
+                id: "w1", host: "node1", slots: 2, alive: true, secondsSinceSeen: 0.5,
+                running: [
+                    LiveStatus.RunningAttempt(
+                        attemptId: "a3", taskId: "t-run", label: "train resnet50 seed 1", startedAt: 180,
+                        progress: ["epoch": 2, "epochs": 5, "loss": 0.75], sweep: "quick")
+                ])
+        ])
+}
+
+struct NoCoordinator: Error {}
+
+func makeServer(token: String? = nil, live: Bool = true) -> APIServer {
+    var server = APIServer(
+        store: StubStore(),
+        live: LiveStatusClosure {
+            if !live { throw NoCoordinator() }
+            return stubStatus()
+        }, token: token, metricsText: { "# TYPE stub_total counter\nstub_total 3\n" })
+    server.eventInterval = 0.05
+    server.eventStreamSeconds = 0.3
+    return server
+}
+
+func body(_ response: TestResponse) -> JSONValue { (try? JSONValue.parse(String(buffer: response.body))) ?? .null }
+
+@Suite struct APIRoutesTests {
+    @Test func sweepsListCountsAndETA() async throws {
+        try await Application(router: makeServer().router()).test(.router) { client in
+            let response = try await client.execute(uri: "/api/sweeps", method: .get)
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType] == "application/json")
+            let json = body(response)
+            #expect(json["live"] == true)
+            let sweep = json["sweeps"]?.arrayValue?.first
+            #expect(sweep?["name"] == "quick")
+            #expect(sweep?["counts"]?["succeeded"] == 1)
+            #expect(sweep?["counts"]?["running"] == 1)
+            #expect(sweep?["counts"]?["failed"] == 0)
+            #expect(sweep?["total"] == 2)
+            #expect(sweep?["perMinute"] == 0.5)
+            // resnet50 has no finished task, but the stage borrows resnet18's 60 s: 40 s left.
+            #expect(sweep?["eta"]?["state"] == "estimate")
+            #expect(sweep?["eta"]?["seconds"] == 40)
+        }
+    }
+
+    @Test func sweepsWithoutCoordinatorStillListTheDatabase() async throws {
+        try await Application(router: makeServer(live: false).router()).test(.router) { client in
+            let json = body(try await client.execute(uri: "/api/sweeps", method: .get))
+            #expect(json["live"] == false)
+            #expect(json["sweeps"]?.arrayValue?.first?["counts"]?["succeeded"] == 1)
+            #expect(json["sweeps"]?.arrayValue?.first?["eta"] == .null)
+        }
+    }
+
+    @Test func sweepHasTasksAndResultsAreTheCLIJSON() async throws {
+        try await Application(router: makeServer().router()).test(.router) { client in
+            let sweep = body(try await client.execute(uri: "/api/sweeps/quick", method: .get))
+            let tasks = sweep["tasks"]?.arrayValue ?? []
+            #expect(tasks.count == 2)
+            #expect(tasks.first?["id"] == "t-done")
+            #expect(tasks.first?["metrics"]?["accuracy"] == 0.91)
+            #expect(tasks.first?["metrics"]?["latency_sparse_ms"] == .null)
+            #expect(tasks.first?["params"]?["model"] == "resnet18")
+
+            let results = try await client.execute(uri: "/api/sweeps/quick/results", method: .get)
+            #expect(results.status == .ok)
+            let expected = try Reports.renderResults([StubStore.done, StubStore.running], format: .json)
+            #expect(String(buffer: results.body) == expected)
+        }
+    }
+
+    @Test func taskHasAttemptsArtifactsAndLiveProgress() async throws {
+        try await Application(router: makeServer().router()).test(.router) { client in
+            let done = body(try await client.execute(uri: "/api/tasks/t-done", method: .get))
+            let attempts = done["attemptList"]?.arrayValue ?? []
+            #expect(attempts.count == 2)
+            #expect(attempts.first?["outcome"] == "failed")
+            #expect(attempts.first?["exitCode"] == 1)
+            #expect(attempts.first?["stderrTail"] == "Traceback: boom")
+            #expect(attempts.first?["worker"] == "w1")
+            #expect(done["artifacts"]?.arrayValue?.first?["sha256"] == .string(String(repeating: "ab", count: 32)))
+
+            let running = body(try await client.execute(uri: "/api/tasks/t-run", method: .get))
+            let live = running["running"]?.arrayValue?.first
+            #expect(live?["epoch"] == 2)
+            #expect(live?["epochs"] == 5)
+            #expect(live?["loss"] == 0.75)
+            #expect(live?["elapsedSeconds"] == 20)
+        }
+    }
+
+    @Test func workersMergeDatabaseAndLiveStatus() async throws {
+        try await Application(router: makeServer().router()).test(.router) { client in
+            let json = body(try await client.execute(uri: "/api/workers", method: .get))
+            let worker = json["workers"]?.arrayValue?.first
+            #expect(worker?["id"] == "w1")
+            #expect(worker?["state"] == "alive")
+            #expect(worker?["slots"] == 2)
+            #expect(worker?["heartbeatAgeSeconds"] == 0.5)
+            #expect(worker?["info"]?["devices"] == ["cpu"])
+            #expect(worker?["running"]?.arrayValue?.first?["taskId"] == "t-run")
+        }
+    }
+
+    @Test func unknownNamesAndRoutesAre404JSON() async throws {
+        try await Application(router: makeServer().router()).test(.router) { client in
+            for uri in [
+                "/api/sweeps/nope", "/api/sweeps/nope/results", "/api/tasks/nope", "/api/nothing",
+                "/api/sweeps/..%2F..%2Fetc%2Fpasswd", "/api/sweeps/" + String(repeating: "x", count: 300),
+                "/api/tasks/%00",
+            ] {
+                let response = try await client.execute(uri: uri, method: .get)
+                #expect(response.status == .notFound, "\(uri)")
+                #expect(body(response)["error"]?.stringValue != nil, "\(uri)")
+            }
+            let known = body(try await client.execute(uri: "/api/sweeps/nope", method: .get))
+            #expect(known["error"]?.stringValue?.contains("\"quick\"") == true)
+        }
+    }
+
+    @Test func tokenIsRequiredOnEveryRoute() async throws {
+        let token = "s3cret-token-0123456789"
+        try await Application(router: makeServer(token: token).router()).test(.router) { client in
+            for uri in ["/api/sweeps", "/api/tasks/t-done", "/api/workers", "/api/events", "/metrics", "/api/nothing"] {
+                let none = try await client.execute(uri: uri, method: .get)
+                #expect(none.status == .unauthorized, "\(uri)")
+                #expect(none.headers[.wwwAuthenticate] == "Bearer")
+                let wrong = try await client.execute(
+                    uri: uri, method: .get, headers: [.authorization: "Bearer s3cret-token-0123456788"])
+                #expect(wrong.status == .unauthorized, "\(uri)")
+                let prefix = try await client.execute(
+                    uri: uri, method: .get, headers: [.authorization: "Bearer s3cret"])
+                #expect(prefix.status == .unauthorized, "\(uri)")
+            }
+            let ok = try await client.execute(
+                uri: "/api/sweeps", method: .get, headers: [.authorization: "Bearer \(token)"])
+            #expect(ok.status == .ok)
+            let query = try await client.execute(uri: "/api/sweeps?token=\(token)", method: .get)
+            #expect(query.status == .ok)
+        }
+    }
+
+    @Test func metricsServeTheClosuresText() async throws {
+        try await Application(router: makeServer().router()).test(.router) { client in
+            let response = try await client.execute(uri: "/metrics", method: .get)
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
+            #expect(String(buffer: response.body) == "# TYPE stub_total counter\nstub_total 3\n")
+        }
+    }
+
+    @Test func eventsSendTheStatusOnceWhileUnchanged() async throws {
+        try await Application(router: makeServer().router()).test(.router) { client in
+            let response = try await client.execute(uri: "/api/events", method: .get)
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType] == "text/event-stream")
+            let text = String(buffer: response.body)
+            // The status does not change in the stub: one event however many looks.
+            #expect(text.components(separatedBy: "event: status\n").count == 2)
+            let data = text.components(separatedBy: "data: ").last?.components(separatedBy: "\n").first ?? ""
+            let status = try Codec.decodeJSON(LiveStatus.self, from: Array(data.utf8))
+            #expect(status.workers.first?.running.first?.taskId == "t-run")
+        }
+    }
+
+    @Test func eventStreamsAreBounded() async throws {
+        var server = makeServer()
+        server.maxEventStreams = 0
+        try await Application(router: server.router()).test(.router) { client in
+            let response = try await client.execute(uri: "/api/events", method: .get)
+            #expect(response.status == .serviceUnavailable)
+        }
+    }
+}
+
+@Suite struct HTTPServerConfigTests {
+    @Test func offLoopbackNeedsAToken() throws {
+        #expect(throws: HTTPConfigError.self) { try HTTPServerConfig.make(address: "0.0.0.0:8080", tokenFile: nil) }
+        #expect(throws: HTTPConfigError.self) { try HTTPServerConfig.make(address: "[::]:8080", tokenFile: nil) }
+        #expect(throws: HTTPConfigError.self) { try HTTPServerConfig.make(address: "10.0.0.5:0", tokenFile: nil) }
+        #expect(throws: HTTPConfigError.self) { try HTTPServerConfig.make(address: "127.evil.com:80", tokenFile: nil) }
+        let local = try HTTPServerConfig.make(address: "127.0.0.1:0", tokenFile: nil)
+        #expect(local == HTTPServerConfig(host: "127.0.0.1", port: 0, token: nil))
+        #expect(try HTTPServerConfig.make(address: "[::1]:9000", tokenFile: nil).host == "::1")
+        #expect(try HTTPServerConfig.make(address: "localhost:9000", tokenFile: nil).token == nil)
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("httpapi-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let good = dir.appendingPathComponent("token").path
+        try "abcdefghijklmnop0123\n".write(toFile: good, atomically: true, encoding: .utf8)
+        let remote = try HTTPServerConfig.make(address: "0.0.0.0:8080", tokenFile: good)
+        #expect(remote.token == "abcdefghijklmnop0123")
+        let short = dir.appendingPathComponent("short").path
+        try "abc\n".write(toFile: short, atomically: true, encoding: .utf8)
+        #expect(throws: HTTPConfigError.self) { try HTTPServerConfig.make(address: "0.0.0.0:8080", tokenFile: short) }
+        #expect(throws: HTTPConfigError.self) {
+            try HTTPServerConfig.make(address: "0.0.0.0:8080", tokenFile: dir.appendingPathComponent("missing").path)
+        }
+    }
+
+    @Test func addressesAreChecked() {
+        for bad in ["8080", "127.0.0.1", "127.0.0.1:70000", "127.0.0.1:-1", ":80", "a b:80", "::1:80", "[::1:80"] {
+            #expect(throws: HTTPConfigError.self, "\(bad)") { try HTTPServerConfig.make(address: bad, tokenFile: nil) }
+        }
+    }
+
+    @Test func constantTimeComparison() {
+        let eq = TokenMiddleware<BasicRequestContext>.constantTimeEqual
+        #expect(eq(Array("token".utf8), Array("token".utf8)))
+        #expect(!eq(Array("toke".utf8), Array("token".utf8)))
+        #expect(!eq(Array("tokens".utf8), Array("token".utf8)))
+        #expect(!eq(Array("tokeN".utf8), Array("token".utf8)))
+        #expect(!eq([], Array("token".utf8)))
+    }
+}

@@ -59,10 +59,16 @@ test: deps venv build lint test-swift test-engine fuzz-replay fuzz-smoke
 # Build first, then write the build's dirty pages out before the suites start: right after a
 # link of several hundred MB, the first fsync of a test coordinator's SQLite file can wait
 # tens of seconds for that writeback (seen once as six system tests timing out together).
+#
+# Then two passes. The suites that load the machine on purpose (a CPU hog, SIGKILLed processes,
+# a headless browser) run on their own, after the rest: on two cores, run alongside ~500
+# parallel tests they pushed unrelated system tests past their time limits.
+HEAVY_SUITES := LoadLivenessTests|ChaosTests|DashboardBrowserTests
 test-swift: deps venv
 	$(SWIFT) build --build-tests
 	sync
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --skip '$(HEAVY_SUITES)'
+	$(SWIFT) test --skip-build --filter '$(HEAVY_SUITES)'
 
 test-engine: venv
 	cd engine && PYTHONPATH=. ../$(VPY) -m pytest -q tests

@@ -40,7 +40,13 @@ struct MetricsSweepTests {
                     params: {}
                 retries: 0
                 """, file: "metrics.yaml")
-        let reply = try control(coordinator, state: state, .launch, LaunchRequest(plan: plan))
+        // The blocking ZeroMQ call runs on a thread of its own, not on the cooperative pool (two
+        // threads on a two-core machine), and waits up to 120 s: `coordinator.run()` starts the
+        // loop thread only once the pool runs its task, and in a full parallel test run the pool
+        // can be busy for half a minute (a 30 s wait on the pool saw no reply, twice).
+        let reply = try await Thread.offPool { [controlEndpoint = coordinator.controlEndpoint] in
+            try Self.control(controlEndpoint, state: state, .launch, LaunchRequest(plan: plan))
+        }
         #expect(reply.ok, "launch: \(reply.error ?? "")")
 
         let worker = try WorkerNode(
@@ -79,7 +85,7 @@ struct MetricsSweepTests {
 
     /// Polls the exposition (the gauges are recounted about once a second) until `condition`.
     private func waitFor(
-        _ coordinator: Coordinator, _ what: String, timeout: Double = 30, _ condition: (Exposition) -> Bool
+        _ coordinator: Coordinator, _ what: String, timeout: Double = 120, _ condition: (Exposition) -> Bool
     ) async throws -> Exposition {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
@@ -93,18 +99,18 @@ struct MetricsSweepTests {
         }
     }
 
-    private func control<T: Encodable>(
-        _ coordinator: Coordinator, state: String, _ type: MessageType, _ header: T
+    private static func control<T: Encodable>(
+        _ endpoint: String, state: String, _ type: MessageType, _ header: T
     ) throws -> ControlReply {
         let context = try Context()
         return try withExtendedLifetime(context) {
             let socket = try context.socket(.dealer)
             defer { socket.close() }
             try socket.setLinger(milliseconds: 0)
-            try socket.connect(coordinator.controlEndpoint)
+            try socket.connect(endpoint)
             let token = try ControlToken.read(path: ControlToken.path(state: state))
             try socket.send(Codec.frames(type, header, payload: token))
-            let fired = try Poller.poll([PollItem(socket: socket, events: .readable)], timeoutMilliseconds: 30_000)
+            let fired = try Poller.poll([PollItem(socket: socket, events: .readable)], timeoutMilliseconds: 120_000)
             guard fired[0].contains(.readable), let frames = try socket.receive(dontWait: true) else {
                 throw CoordinatorError("no reply from the control socket")
             }
@@ -114,6 +120,14 @@ struct MetricsSweepTests {
 }
 
 extension Thread {
+    /// Runs a blocking `body` on a new thread and awaits its value, leaving the cooperative pool
+    /// free while it blocks.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+
     /// Runs `body` on a new thread (a blocking loop must not hold a cooperative-pool thread);
     /// the task completes when it returns.
     static func detachedThread(_ body: @escaping @Sendable () -> Void) -> Task<Void, Never> {

@@ -264,18 +264,10 @@ struct EngineRangesSystemTests {
                 print(json.dumps({"path": path, "code": code, "stderr": err.getvalue()[-500:]}), flush=True)
             """
         try Data(script.utf8).write(to: URL(fileURLWithPath: "\(dir)/check_all.py"))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: enginePython)
-        process.arguments = ["\(dir)/check_all.py"] + cases.map(\.file)
-        var env = ProcessInfo.processInfo.environment
-        env["PYTHONPATH"] = "\(Harness.repoRoot)/engine"
-        process.environment = env
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let checked = try await Harness.exec(
+            enginePython, ["\(dir)/check_all.py"] + cases.map(\.file), timeout: 600,
+            environment: ["PYTHONPATH": "\(Harness.repoRoot)/engine"])
+        let data = Data(checked.stdout.utf8)
         var codes: [String: (Int, String)] = [:]
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
             guard let row = try? JSONValue.parse(String(line)), let path = row["path"]?.stringValue else { continue }

@@ -57,34 +57,47 @@ enum Harness {
         var stderr: String
     }
 
-    /// Runs a command to completion (bounded by `timeout`, then killed).
+    /// Runs the `sparsegrid` binary to completion (bounded by `timeout`, then killed).
     static func run(
         _ arguments: [String], timeout: Double = 120, environment: [String: String] = [:],
         directory: String? = nil
     ) async throws -> Output {
+        try await exec(binary, arguments, timeout: timeout, environment: environment, directory: directory)
+    }
+
+    /// Runs any executable to completion (bounded by `timeout`, then killed), its output into
+    /// files. Sleeping, not blocking: a test that blocks a thread of the cooperative pool (two on
+    /// a two-core machine) in `waitUntilExit` or a pipe read keeps every other test's awaits
+    /// from resuming meanwhile. `removing`: variables taken out of the inherited environment.
+    static func exec(
+        _ executable: String, _ arguments: [String], timeout: Double = 120, environment: [String: String] = [:],
+        removing: [String] = [], directory: String? = nil, mergeStderr: Bool = false
+    ) async throws -> Output {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
+        for key in removing { env.removeValue(forKey: key) }
         for (k, v) in environment { env[k] = v }
         process.environment = env
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let dir = tempDir("out")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let outPath = "\(dir)/stdout", errPath = "\(dir)/stderr"
         FileManager.default.createFile(atPath: outPath, contents: nil)
         FileManager.default.createFile(atPath: errPath, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        process.standardOutput = out
+        process.standardError = mergeStderr ? out : try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         process.standardInput = FileHandle.nullDevice
         try process.run()
         let deadline = Date().addingTimeInterval(timeout)
-        // Sleeping, not blocking: system tests must leave the cooperative pool to other tests.
         while process.isRunning, Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             throw HarnessError(
-                "`sparsegrid \(arguments.joined(separator: " "))` ran longer than \(Int(timeout)) s; "
+                "`\(([executable] + arguments).joined(separator: " "))` ran longer than \(Int(timeout)) s; "
                     + "stderr: \(read(errPath).suffix(2000))")
         }
         process.waitUntilExit()
@@ -96,10 +109,10 @@ enum Harness {
     }
 
     /// Polls `condition` every 50 ms until it holds or `timeout` passes.
-    static func waitFor(_ what: String, timeout: Double = 60, _ condition: () throws -> Bool) async throws {
+    static func waitFor(_ what: String, timeout: Double = 60, _ condition: () async throws -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if (try? condition()) == true { return }
+            if (try? await condition()) == true { return }
             try await Task.sleep(nanoseconds: 50_000_000)
         }
         throw HarnessError("timed out after \(Int(timeout)) s waiting for \(what)")

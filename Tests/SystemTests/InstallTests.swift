@@ -5,34 +5,25 @@ import Testing
 /// The debug binary stands in for the release one (INSTALL_BIN), so no release build is made.
 @Suite("make install")
 struct InstallTests {
-    private func run(_ executable: String, _ arguments: [String], in directory: String? = nil) throws -> (
+    private func run(_ executable: String, _ arguments: [String], in directory: String? = nil) async throws -> (
         status: Int32, output: String
     ) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [executable] + arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let out = try await Harness.exec(
+            "/usr/bin/env", [executable] + arguments, timeout: 300, directory: directory, mergeStderr: true)
+        return (out.status, out.stdout)
     }
 
     @Test("the binary goes to PREFIX/bin, the man page to PREFIX/share/man/man1, and groff formats it")
-    func install() throws {
+    func install() async throws {
         let prefix = Harness.tempDir("install") + "/usr local"  // a space: the paths are quoted
-        let made = try run(
+        let made = try await run(
             "make", ["-s", "install", "PREFIX=\(prefix)", "INSTALL_BIN=\(Harness.binary)"], in: Harness.repoRoot)
         #expect(made.status == 0, "\(made.output)")
         let binary = "\(prefix)/bin/sparsegrid"
         let page = "\(prefix)/share/man/man1/sparsegrid.1"
         #expect(FileManager.default.isExecutableFile(atPath: binary))
         #expect(FileManager.default.fileExists(atPath: page))
-        let help = try run(binary, ["help"])
+        let help = try await run(binary, ["help"])
         #expect(help.status == 0)
         #expect(help.output.contains("SUBCOMMANDS"))
         // Every subcommand the binary has is on the page.
@@ -41,11 +32,11 @@ struct InstallTests {
         }
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/groff") {
             // -ww: every warning; -z: no output. A roff mistake shows as a warning on stderr.
-            let formatted = try run("groff", ["-man", "-Tutf8", "-ww", "-z", page])
+            let formatted = try await run("groff", ["-man", "-Tutf8", "-ww", "-z", page])
             #expect(formatted.status == 0)
             #expect(formatted.output.isEmpty, "groff warns: \(formatted.output)")
         }
-        let removed = try run("make", ["-s", "uninstall", "PREFIX=\(prefix)"], in: Harness.repoRoot)
+        let removed = try await run("make", ["-s", "uninstall", "PREFIX=\(prefix)"], in: Harness.repoRoot)
         #expect(removed.status == 0)
         #expect(!FileManager.default.fileExists(atPath: binary))
     }

@@ -38,11 +38,11 @@ struct ProgressSystemTests {
         // Wait until the running task has reported an epoch (a metric event follows every
         // progress event: it must not hide the epoch and loss).
         try await Harness.waitFor("status to show a running task's epoch", timeout: 60) {
-            try runBlocking(["status", "--state", state]).contains("epoch ")
+            try await runBlocking(["status", "--state", state]).contains("epoch ")
         }
         // The worker's one slot is taken: the other sweep's task waits.
         try await launch(other)
-        let out = try runBlocking(["status", "--state", state, "--sweep", "slow"])
+        let out = try await runBlocking(["status", "--state", state, "--sweep", "slow"])
         #expect(!out.contains("\u{1B}"), "escape codes in a redirected status: \(out)")
         let sweepLine = try #require(out.split(separator: "\n").first { $0.hasPrefix("slow ") })
         #expect(sweepLine.contains("0/2 done, 1 running, 1 ready, 0 pending, 0 failed"), "\(sweepLine)")
@@ -53,7 +53,7 @@ struct ProgressSystemTests {
         #expect(taskLine.contains(try Regex(#"epoch [1-4]/4  loss \d+\.\d{4}  \d+s$"#)), "\(taskLine)")
         // --sweep shows only that sweep.
         #expect(!out.contains("other "), "\(out)")
-        let all = try runBlocking(["status", "--coordinator", endpoints.control, "--state", state])
+        let all = try await runBlocking(["status", "--coordinator", endpoints.control, "--state", state])
         #expect(all.contains("other [") && all.contains("slow ["), "\(all)")
 
         let unknown = try await Harness.run(["status", "--state", state, "--sweep", "nope"])
@@ -70,53 +70,29 @@ struct ProgressSystemTests {
         #expect(!watched.contains("\u{1B}"), "escape codes in a redirected status --watch: \(watched)")
 
         // Under a pseudo-terminal: colour, unless NO_COLOR is set.
-        let tty = try pseudoTerminal(["status", "--state", state, "--sweep", "slow"], environment: ["TERM": "xterm"])
+        let tty = try await pseudoTerminal(
+            ["status", "--state", state, "--sweep", "slow"], environment: ["TERM": "xterm"])
         #expect(tty.contains("\u{1B}["), "no colour on a terminal: \(tty)")
-        let noColour = try pseudoTerminal(
+        let noColour = try await pseudoTerminal(
             ["status", "--state", state, "--sweep", "slow"], environment: ["TERM": "xterm", "NO_COLOR": "1"])
         #expect(noColour.contains("slow ["), "\(noColour)")
         #expect(!noColour.contains("\u{1B}"), "colour despite NO_COLOR: \(noColour)")
     }
 
-    /// Runs the binary with stdout into a pipe and returns what it printed (status must be 0).
-    func runBlocking(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Harness.binary)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "NO_COLOR")
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw HarnessError("`sparsegrid \(arguments.joined(separator: " "))` exited \(process.terminationStatus)")
+    /// Runs the binary with stdout into a file and returns what it printed (status must be 0).
+    func runBlocking(_ arguments: [String], environment: [String: String] = [:]) async throws -> String {
+        let out = try await Harness.exec(Harness.binary, arguments, environment: environment, removing: ["NO_COLOR"])
+        guard out.status == 0 else {
+            throw HarnessError("`sparsegrid \(arguments.joined(separator: " "))` exited \(out.status)")
         }
-        return String(decoding: data, as: UTF8.self)
+        return out.stdout
     }
 
     /// Runs the binary under `script` (util-linux), whose pseudo-terminal is its stdout.
-    func pseudoTerminal(_ arguments: [String], environment: [String: String]) throws -> String {
+    func pseudoTerminal(_ arguments: [String], environment: [String: String]) async throws -> String {
         let command = ([Harness.binary] + arguments).map { "'\($0)'" }.joined(separator: " ")
-        var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "NO_COLOR")
-        for (k, v) in environment { env[k] = v }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-        process.arguments = ["-qec", command, "/dev/null"]
-        process.environment = env
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        return try await Harness.exec(
+            "/usr/bin/script", ["-qec", command, "/dev/null"], environment: environment, removing: ["NO_COLOR"]
+        ).stdout
     }
 }

@@ -182,11 +182,26 @@ extension DashboardAssets {
 
           // ---- sweeps view -------------------------------------------------------------------------
 
+          // A sweep's tasks, tables and results change only when a task changes state: they are
+          // fetched again only when the counts differ from the last fetch (or on a new page).
+          const countsKey = (sweep) => STATES.map((k) => (isNum(sweep?.counts?.[k]) ? sweep.counts[k] : 0)).join('-');
+          const cache = new Map();
+
+          async function cached(path, key, fetcher) {
+            const hit = cache.get(path);
+            if (hit && hit.key === key) return hit.value;
+            const value = await fetcher();
+            cache.set(path, { key, value });
+            return value;
+          }
+
           async function loadSweeps() {
             const list = await fetchJSON('api/sweeps');
             const sweeps = Array.isArray(list?.sweeps) ? list.sweeps.slice(-50) : [];
-            const details = await Promise.all(sweeps.map((s) =>
-              fetchJSON('api/sweeps/' + enc(s.name)).catch(() => null)));
+            const details = await Promise.all(sweeps.map((s) => {
+              const path = 'api/sweeps/' + enc(s.name);
+              return cached(path, countsKey(s), () => fetchJSON(path)).catch(() => null);
+            }));
             return { sweeps, details };
           }
 
@@ -257,9 +272,11 @@ extension DashboardAssets {
 
           async function loadSweep(route) {
             const base = 'api/sweeps/' + enc(route.name);
-            const [sweep, tables, results] = await Promise.all([
-              fetchJSON(base), fetchJSON(base + '/tables').catch((e) => ({ error: e.message })),
-              fetchJSON(base + '/results').catch(() => []),
+            const sweep = await fetchJSON(base);
+            const key = countsKey(sweep);
+            const [tables, results] = await Promise.all([
+              cached(base + '/tables', key, () => fetchJSON(base + '/tables')).catch((e) => ({ error: e.message })),
+              cached(base + '/results', key, () => fetchJSON(base + '/results')).catch(() => []),
             ]);
             return { sweep, tables, results: Array.isArray(results) ? results : [] };
           }
@@ -308,7 +325,7 @@ extension DashboardAssets {
               typeof s.waitingReason === 'string' ? el('span', { text: s.waitingReason }) : null);
             renderTables(page.tables, data.tables);
             // Figures are drawn again only when a task finished since they were last loaded.
-            const version = STATES.map((k) => (isNum(s.counts?.[k]) ? s.counts[k] : 0)).join('-');
+            const version = countsKey(s);
             if (version !== page.figureVersion) {
               page.figureVersion = version;
               page.figures.querySelectorAll('img').forEach((img) => {
@@ -695,7 +712,8 @@ extension DashboardAssets {
                 el('td', { class: 'running' }, running.length === 0 ? el('span', { class: 'muted', text: 'idle' })
                   : el('ul', { class: 'running-list' }, running.slice(0, 64).map((r) => el('li', null,
                     taskLink(r.taskId, plain(r.label || r.taskId)),
-                    el('span', { class: 'muted', text: ' · epoch ' + plain(r.epoch) + '/' + plain(r.epochs) +
+                    el('span', { class: 'muted', text: ' · ' +
+                      (isNum(r.epoch) ? 'epoch ' + r.epoch + '/' + plain(r.epochs) : 'no epoch yet') +
                       (isNum(r.loss) ? ' · loss ' + num(r.loss, 4) : '') + ' · ' + duration(r.elapsedSeconds) }))))),
                 el('td', { class: 'num heartbeat',
                   text: isNum(w.heartbeatAgeSeconds) ? w.heartbeatAgeSeconds.toFixed(1) + ' s' : '—' }),
@@ -773,6 +791,7 @@ extension DashboardAssets {
               const message = el('p', { class: 'error', id: 'load-error', text: String(error.message || error) });
               const old = document.getElementById('load-error');
               if (old) old.replaceWith(message);
+              else if (!document.body.dataset.view) fill(main, message);
               else main.prepend(message);
             } finally {
               busy = false;
@@ -784,6 +803,7 @@ extension DashboardAssets {
             route = parseRoute();
             generation += 1;
             sweepPage = null;
+            cache.clear();
             delete document.body.dataset.view;
             document.getElementById('nav-sweeps').classList.toggle('active', route.view === 'sweeps' ||
               route.view === 'sweep');
@@ -792,6 +812,8 @@ extension DashboardAssets {
             schedule(true);
           }
 
+          // One EventSource; it reconnects by itself after a dropped stream, and is opened again
+          // after 5 s when the server refused it (e.g. the coordinator restarting).
           function connect() {
             const live = document.getElementById('live');
             const setLive = (on) => {
@@ -800,7 +822,10 @@ extension DashboardAssets {
             };
             const source = new EventSource(withToken('api/events'));
             source.addEventListener('open', () => setLive(true));
-            source.addEventListener('error', () => setLive(false));
+            source.addEventListener('error', () => {
+              setLive(false);
+              if (source.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
+            });
             source.addEventListener('status', (event) => {
               window.sparsegridEvents += 1;
               let ok = true;

@@ -16,9 +16,12 @@ extension APIServer {
         let index = Self.indexPage(token: token)
         router.get("/") { _, _ in Self.asset(index, contentType: "text/html; charset=utf-8") }
         router.get("/index.html") { _, _ in Self.asset(index, contentType: "text/html; charset=utf-8") }
-        router.get("/app.js") { _, _ in Self.asset(DashboardAssets.appJS, contentType: "text/javascript; charset=utf-8")
+        router.get("/app.js") { _, _ in
+            Self.asset(DashboardAssets.appJS, contentType: "text/javascript; charset=utf-8")
         }
-        router.get("/app.css") { _, _ in Self.asset(DashboardAssets.appCSS, contentType: "text/css; charset=utf-8") }
+        router.get("/app.css") { _, _ in
+            Self.asset(DashboardAssets.appCSS, contentType: "text/css; charset=utf-8")
+        }
         router.get("/api/sweeps/:name/tables") { _, context in
             try await self.tables(try Self.pathName(context, "name"))
         }

@@ -9,7 +9,7 @@ import SweepKit
 import Wire
 
 /// The coordinator's HTTP server: the JSON API under `/api/` (docs/api.md), server-sent
-/// events of the live status, and `/metrics`. It holds no state of its own: sweeps, tasks and
+/// events of the live status, `/metrics`, and the browser dashboard at `/`. It holds no state of its own: sweeps, tasks and
 /// attempts come from the state database (`APIStore`), live progress and workers from the
 /// coordinator's status reply (`LiveStatusSource`), both read on NIO's thread pool.
 public struct APIServer: Sendable {
@@ -54,6 +54,7 @@ public struct APIServer: Sendable {
         }
         router.get("/api/tasks/:id") { _, context in try await json(self.task(try Self.pathName(context, "id"))) }
         router.get("/api/workers") { _, _ in try await json(self.workers()) }
+        addDashboard(to: router)
         router.get("/api/events") { _, _ in try self.events() }
         router.get("/metrics") { _, _ in
             Self.response(.ok, await self.metricsText(), contentType: "text/plain; version=0.0.4; charset=utf-8")

@@ -187,9 +187,11 @@ extension APIServer {
     }
 
     /// `GET /api/workers`: each worker the database knows, with what the coordinator says of
-    /// it now (slots, heartbeat age, running attempts with epoch and loss).
+    /// it now (slots, heartbeat age, running attempts with epoch and loss) and the attempts it
+    /// ran to success.
     func workers() async throws -> JSONValue {
-        let rows = try await blocking { [store] in try store.workers() }
+        let (rows, done) = try await blocking { [store] in (try store.workers(), try store.succeededAttemptsByWorker())
+        }
         let status = await liveStatus()
         var live: [String: LiveStatus.WorkerStatus] = [:]
         for worker in status?.workers ?? [] { live[worker.id] = worker }
@@ -197,16 +199,22 @@ extension APIServer {
         var seen = Set<String>()
         for row in rows {
             seen.insert(row.id)
-            out.append(Self.workerObject(id: row.id, host: row.host, stored: row, live: live[row.id], now: status?.now))
+            out.append(
+                Self.workerObject(
+                    id: row.id, host: row.host, stored: row, live: live[row.id], now: status?.now,
+                    done: done[row.id] ?? 0))
         }
         for worker in status?.workers ?? [] where !seen.contains(worker.id) {
-            out.append(Self.workerObject(id: worker.id, host: worker.host, stored: nil, live: worker, now: status?.now))
+            out.append(
+                Self.workerObject(
+                    id: worker.id, host: worker.host, stored: nil, live: worker, now: status?.now,
+                    done: done[worker.id] ?? 0))
         }
         return ["workers": .array(out), "live": .bool(status != nil)]
     }
 
     static func workerObject(
-        id: String, host: String, stored: WorkerRow?, live: LiveStatus.WorkerStatus?, now: Double?
+        id: String, host: String, stored: WorkerRow?, live: LiveStatus.WorkerStatus?, now: Double?, done: Int
     ) -> JSONValue {
         var state = stored?.state ?? "unknown"
         if let live { state = live.alive ? (stored?.state == "draining" ? "draining" : "alive") : "dead" }
@@ -215,7 +223,7 @@ extension APIServer {
             "slots": live.map { .number(Double($0.slots)) } ?? .null,
             "heartbeatAgeSeconds": number(live?.secondsSinceSeen),
             "firstSeen": number(stored?.firstSeen), "lastSeen": number(stored?.lastSeen),
-            "info": stored?.info ?? .null,
+            "info": stored?.info ?? .null, "tasksDone": .number(Double(done)),
             "running": .array((live?.running ?? []).map { runningObject($0, worker: id, now: now ?? 0) }),
         ]
     }

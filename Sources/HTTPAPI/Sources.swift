@@ -14,6 +14,10 @@ public protocol APIStore: Sendable {
     func task(id: String) throws -> ResultRow?
     func attempts(task: String) throws -> [AttemptRow]
     func workers() throws -> [WorkerRow]
+    /// The sweep's `report:` section (empty: the default tables), what `sparsegrid report` renders.
+    func reportSpecs(sweep: String) throws -> [ReportSpec]
+    /// Worker id → attempts it ran to success.
+    func succeededAttemptsByWorker() throws -> [String: Int]
 }
 
 extension SweepStore: APIStore {
@@ -22,6 +26,8 @@ extension SweepStore: APIStore {
     public func task(id: String) throws -> ResultRow? {
         try resultRows(sweep: nil, stage: nil).first { $0.taskId == id }
     }
+
+    public func reportSpecs(sweep: String) throws -> [ReportSpec] { try plan(sweep: sweep)?.reports ?? [] }
 }
 
 /// The coordinator's live status: the reply to the control socket's status request (what

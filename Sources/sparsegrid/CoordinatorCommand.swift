@@ -23,9 +23,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
             this user alone); with --authorized-clients it also takes CURVE clients with those keys and \
             may bind a reachable --control address.
 
-            With --http HOST:PORT it also serves a JSON API (docs/api.md) and /metrics, reading the \
-            same state as the CLI. Off loopback it needs --http-token-file, whose token every request \
-            must carry; put TLS in front of it (a reverse proxy, or an SSH tunnel to a loopback address).
+            With --http HOST:PORT it also serves a JSON API (docs/api.md), /metrics and a browser \
+            dashboard at /, reading the same state as the CLI. Off loopback it needs --http-token-file, \
+            whose token every request must carry; put TLS in front of it (a reverse proxy, or an SSH \
+            tunnel to a loopback address).
 
             Then:  sparsegrid worker --coordinator tcp://HOST:5555 --curve-key w.key --server-key coord.pub
                    sparsegrid launch sweeps/quick.yaml --state DIR   (finds this coordinator there)
@@ -180,6 +181,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 }
                 print(
                     "  HTTP API on         \(httpServer!.url)api/sweeps\(httpConfig.token == nil ? "" : " (token required)")"
+                )
+                print(
+                    "  Dashboard on        \(httpServer!.url)\(httpConfig.token == nil ? "" : "?token=TOKEN (the token file's)")"
                 )
             }
             flushOutput()

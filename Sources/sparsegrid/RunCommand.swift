@@ -16,8 +16,8 @@ struct RunCommand: AsyncParsableCommand {
             ETA), then prints the comparison tables and writes the HTML report into the state directory. \
             Exits 0 when every task succeeded.
 
-            It serves the HTTP API (docs/api.md) on a free loopback port and prints its URL; \
-            --no-http turns that off.
+            It serves the HTTP API and the browser dashboard (docs/api.md) on a free loopback port and \
+            prints their URLs; --no-http turns that off.
 
             Running the same spec again reuses finished tasks: only failed, missing or new cells run.
 
@@ -110,6 +110,7 @@ struct RunCommand: AsyncParsableCommand {
                     controlEndpoint: coordinator.controlEndpoint,
                     metricsText: { [metrics = coordinator.metrics] in metrics.exposition() })
                 print("HTTP API: \(httpServer!.url)api/sweeps")
+                print("Dashboard: \(httpServer!.url)")
             }
             let launched = try client.request(.launch, LaunchRequest(plan: plan), timeout: 600)
             let n = { (key: String) in launched.body[key]?.intValue ?? 0 }

@@ -45,6 +45,8 @@ struct StubStore: APIStore {
     func workers() throws -> [WorkerRow] {
         [WorkerRow(id: "w1", host: "node1", info: ["devices": ["cpu"]], firstSeen: 10, lastSeen: 200, state: "alive")]
     }
+    func reportSpecs(sweep: String) throws -> [ReportSpec] { [] }
+    func succeededAttemptsByWorker() throws -> [String: Int] { ["w1": 1] }
 }
 
 func stubStatus() -> LiveStatus {
@@ -162,6 +164,7 @@ func body(_ response: TestResponse) -> JSONValue { (try? JSONValue.parse(String(
             #expect(worker?["slots"] == 2)
             #expect(worker?["heartbeatAgeSeconds"] == 0.5)
             #expect(worker?["info"]?["devices"] == ["cpu"])
+            #expect(worker?["tasksDone"] == 1)
             #expect(worker?["running"]?.arrayValue?.first?["taskId"] == "t-run")
         }
     }

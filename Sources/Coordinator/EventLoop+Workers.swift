@@ -37,6 +37,10 @@ extension EventLoop {
                 let progress = try envelope.decode(TaskProgress.self)
                 if scheduler.progressArrived(attemptId: progress.attemptId, from: workerId, event: progress.event) {
                     recordMetrics(progress)
+                    // Committed with the loop's next batch, like the metrics rows.
+                    if let point = AttemptProgress.curvePoint(progress.event, at: now) {
+                        mutations.append(.curvePoint(attemptId: progress.attemptId, point: point))
+                    }
                 }
             case .result:
                 let message = try envelope.decode(TaskResult.self)

@@ -144,6 +144,7 @@ extension APIServer {
             throw APIError(.notFound, "there is no task with id \(JSONValue.quoted(String(id.prefix(100))))")
         }
         let attempts = try await blocking { [store] in try store.attempts(task: id) }
+        let curves = try await blocking { [store] in try store.curves(task: id) }
         let status = await liveStatus()
         var running: [JSONValue] = []
         for worker in status?.workers ?? [] {
@@ -172,7 +173,26 @@ extension APIServer {
                 ]
             })
         object["running"] = .array(running)
+        object["curves"] = .array(curves.map(Self.curveObject))
         return .object(object)
+    }
+
+    /// One attempt's stored learning curve; every point has all nine keys, null where the
+    /// engine's event had no valid value.
+    static func curveObject(_ curve: AttemptCurve) -> JSONValue {
+        func count(_ value: Int?) -> JSONValue { value.map { .number(Double($0)) } ?? .null }
+        return [
+            "attemptId": .string(curve.attemptId), "worker": .string(curve.workerId),
+            "dropped": .number(Double(curve.dropped)),
+            "points": .array(
+                curve.points.map { p in
+                    [
+                        "epoch": count(p.epoch), "epochs": count(p.epochs), "step": count(p.step),
+                        "loss": number(p.loss), "train_acc": number(p.trainAcc), "test_acc": number(p.testAcc),
+                        "val_acc": number(p.valAcc), "lr": number(p.lr), "at": .number(p.at),
+                    ]
+                }),
+        ]
     }
 
     static func runningObject(_ attempt: LiveStatus.RunningAttempt, worker: String, now: Double) -> JSONValue {

@@ -13,6 +13,8 @@ public protocol APIStore: Sendable {
     /// One task's row, nil when there is no task with that id.
     func task(id: String) throws -> ResultRow?
     func attempts(task: String) throws -> [AttemptRow]
+    /// The task's stored learning curves, attempts in start order (`SweepStore.curves`).
+    func curves(task: String) throws -> [AttemptCurve]
     func workers() throws -> [WorkerRow]
     /// The sweep's `report:` section (empty: the default tables), what `sparsegrid report` renders.
     func reportSpecs(sweep: String) throws -> [ReportSpec]

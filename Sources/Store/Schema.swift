@@ -11,6 +11,9 @@ enum Schema {
         migrator.registerMigration("v1: sweeps, tasks, attempts, workers, metrics, results, artifacts, events") { db in
             try db.execute(sql: v1)
         }
+        migrator.registerMigration("v2: curve_points, curve_drops") { db in
+            try db.execute(sql: v2)
+        }
         return migrator
     }
 
@@ -112,5 +115,30 @@ enum Schema {
             worker_id TEXT,
             message TEXT NOT NULL
         );
+        """
+
+    /// Learning curves: the checked fields of each `progress` event an attempt's own worker
+    /// sent (`AttemptProgress.curvePoint`), at most `SweepStore.maxCurvePoints` per attempt.
+    /// `seq` is the arrival order within the attempt (0, 1, …); a NULL field was absent or out
+    /// of range. `curve_drops` counts the points that came after the cap and were not stored.
+    private static let v2 = """
+        CREATE TABLE curve_points (
+            attempt_id TEXT NOT NULL REFERENCES attempts(id),
+            seq INTEGER NOT NULL,
+            epoch INTEGER,
+            epochs INTEGER,
+            step INTEGER,
+            loss REAL,
+            train_acc REAL,
+            test_acc REAL,
+            val_acc REAL,
+            lr REAL,
+            at REAL NOT NULL,
+            PRIMARY KEY (attempt_id, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE curve_drops (
+            attempt_id TEXT NOT NULL PRIMARY KEY REFERENCES attempts(id),
+            dropped INTEGER NOT NULL
+        ) WITHOUT ROWID;
         """
 }

@@ -18,6 +18,9 @@ public enum StoreMutation: Sendable {
         details: JSONValue, at: Double)
     /// A point of a progress curve; a repeat of (attempt, step, name) replaces the value.
     case metric(attemptId: String, step: Int, name: String, value: Double)
+    /// Appends a point to the attempt's learning curve (`curve_points`); past
+    /// `SweepStore.maxCurvePoints` points the attempt's `curve_drops` count grows instead.
+    case curvePoint(attemptId: String, point: CurvePoint)
     /// Registers a worker or refreshes its host, info and state (first_seen is kept).
     case worker(id: String, host: String, info: JSONValue, seenAt: Double, state: String)
     /// Refreshes last_seen; ignored for a worker that never registered, since a heartbeat
@@ -41,6 +44,7 @@ public enum StoreMutation: Sendable {
         case .attemptEnded(let a, let outcome, _, _, _, _): "end attempt \(a) as \(outcome.rawValue)"
         case .result(let t, let a, _, _, _, _): "store the result of task \(t) from attempt \(a)"
         case .metric(let a, let step, let name, _): "record metric \(name) at step \(step) of attempt \(a)"
+        case .curvePoint(let a, _): "record a learning-curve point of attempt \(a)"
         case .worker(let id, _, _, _, _): "register worker \(id)"
         case .workerSeen(let id, _): "mark worker \(id) as seen"
         case .workerState(let id, let state, _): "set worker \(id) to \(state)"

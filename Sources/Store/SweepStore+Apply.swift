@@ -88,6 +88,29 @@ extension SweepStore {
                     """
             ).execute(arguments: [attemptId, step, name, value])
 
+        case .curvePoint(let attemptId, let p):
+            // One statement: the next seq when the attempt has fewer than the cap, else no row.
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO curve_points
+                        (attempt_id, seq, epoch, epochs, step, loss, train_acc, test_acc, val_acc, lr, at)
+                    SELECT ?1, n, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+                    FROM (SELECT COALESCE(MAX(seq) + 1, 0) AS n FROM curve_points WHERE attempt_id = ?1)
+                    WHERE n < ?11
+                    """
+            ).execute(arguments: [
+                attemptId, p.epoch, p.epochs, p.step, p.loss, p.trainAcc, p.testAcc, p.valAcc, p.lr, p.at,
+                maxCurvePoints,
+            ])
+            if db.changesCount == 0 {
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO curve_drops (attempt_id, dropped) VALUES (?, 1)
+                        ON CONFLICT (attempt_id) DO UPDATE SET dropped = dropped + 1
+                        """
+                ).execute(arguments: [attemptId])
+            }
+
         case .worker(let id, let host, let info, let seenAt, let state):
             try db.cachedStatement(
                 sql: """

@@ -282,17 +282,53 @@ public struct Assignment: Sendable {
     }
 }
 
-/// The part of an engine's `progress` event that `status` shows, from a hostile source: epoch,
-/// epochs and step are whole numbers in 0...`maxCount` (epoch ≤ epochs when both are given),
-/// loss and the accuracies finite numbers in range; anything else is dropped.
+/// One point of an attempt's learning curve: the checked fields of one engine `progress`
+/// event (`AttemptProgress.curvePoint`), nil where the event had no valid value, and when the
+/// coordinator received it (`at`, its own clock: the engine's is not trusted).
+public struct CurvePoint: Sendable, Hashable {
+    public var epoch: Int?
+    public var epochs: Int?
+    public var step: Int?
+    public var loss: Double?
+    /// Accuracies in percent, 0...100, as the engine emits them.
+    public var trainAcc: Double?
+    public var testAcc: Double?
+    public var valAcc: Double?
+    public var lr: Double?
+    public var at: Double
+
+    public init(
+        epoch: Int? = nil, epochs: Int? = nil, step: Int? = nil, loss: Double? = nil, trainAcc: Double? = nil,
+        testAcc: Double? = nil, valAcc: Double? = nil, lr: Double? = nil, at: Double
+    ) {
+        self.epoch = epoch
+        self.epochs = epochs
+        self.step = step
+        self.loss = loss
+        self.trainAcc = trainAcc
+        self.testAcc = testAcc
+        self.valAcc = valAcc
+        self.lr = lr
+        self.at = at
+    }
+}
+
+/// The part of an engine's `progress` event that `status` shows and that learning curves keep,
+/// from a hostile source: epoch, epochs and step are whole numbers in 0...`maxCount` (epoch ≤
+/// epochs when both are given; epochs only with an epoch), loss a finite number within
+/// ±`maxLoss`, the accuracies finite percentages in 0...100, lr finite in 0...`maxLR`; anything
+/// else is dropped.
 public enum AttemptProgress {
     public static let maxCount = 1_000_000_000
     public static let maxLoss = 1e15
+    public static let maxLR = 1e3
 
-    /// The checked fields as a JSON object, or nil when `event` is not a `progress` event or
-    /// carries none of them.
-    public static func checked(_ event: JSONValue) -> JSONValue? {
-        guard let fields = event.objectValue, fields["event"]?.stringValue == "progress" else { return nil }
+    /// The checked fields of a `progress` event as a curve point received at `at`, or nil when
+    /// `event` is not a `progress` event, carries none of the fields, or `at` is not finite.
+    public static func curvePoint(_ event: JSONValue, at: Double) -> CurvePoint? {
+        guard at.isFinite, let fields = event.objectValue, fields["event"]?.stringValue == "progress" else {
+            return nil
+        }
         func count(_ key: String) -> Int? {
             guard let v = fields[key]?.doubleValue, v.isFinite, v >= 0, v <= Double(maxCount), v == v.rounded()
             else { return nil }
@@ -302,17 +338,35 @@ public enum AttemptProgress {
             guard let v = fields[key]?.doubleValue, v.isFinite, range.contains(v) else { return nil }
             return v
         }
-        var out: [String: JSONValue] = [:]
-        var epoch = count("epoch")
+        var point = CurvePoint(at: at)
+        point.epoch = count("epoch")
         let epochs = count("epochs")
-        if let e = epoch, let n = epochs, e > n { epoch = nil }
-        if let epoch { out["epoch"] = .number(Double(epoch)) }
-        if let epochs, epoch != nil { out["epochs"] = .number(Double(epochs)) }
-        if let step = count("step") { out["step"] = .number(Double(step)) }
-        if let loss = number("loss", in: -maxLoss...maxLoss) { out["loss"] = .number(loss) }
-        for key in ["test_acc", "val_acc"] {
-            if let acc = number(key, in: 0...100) { out[key] = .number(acc) }
-        }
+        if let e = point.epoch, let n = epochs, e > n { point.epoch = nil }
+        if point.epoch != nil { point.epochs = epochs }
+        point.step = count("step")
+        point.loss = number("loss", in: -maxLoss...maxLoss)
+        point.trainAcc = number("train_acc", in: 0...100)
+        point.testAcc = number("test_acc", in: 0...100)
+        point.valAcc = number("val_acc", in: 0...100)
+        point.lr = number("lr", in: 0...maxLR)
+        let values: [Double?] = [
+            point.epoch.map(Double.init), point.step.map(Double.init), point.loss, point.trainAcc, point.testAcc,
+            point.valAcc, point.lr,
+        ]
+        return values.contains { $0 != nil } ? point : nil
+    }
+
+    /// The checked fields `status` shows (epoch, epochs, step, loss, test_acc, val_acc) as a
+    /// JSON object, or nil when `event` is not a `progress` event or carries none of them.
+    public static func checked(_ event: JSONValue) -> JSONValue? {
+        guard let point = curvePoint(event, at: 0) else { return nil }
+        var out: [String: JSONValue] = [:]
+        if let epoch = point.epoch { out["epoch"] = .number(Double(epoch)) }
+        if let epochs = point.epochs { out["epochs"] = .number(Double(epochs)) }
+        if let step = point.step { out["step"] = .number(Double(step)) }
+        if let loss = point.loss { out["loss"] = .number(loss) }
+        if let acc = point.testAcc { out["test_acc"] = .number(acc) }
+        if let acc = point.valAcc { out["val_acc"] = .number(acc) }
         return out.isEmpty ? nil : .object(out)
     }
 }

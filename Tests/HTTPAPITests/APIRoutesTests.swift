@@ -42,6 +42,7 @@ struct StubStore: APIStore {
                 exitCode: 0, error: nil, stderrTail: nil),
         ]
     }
+    func curves(task: String) throws -> [AttemptCurve] { [] }
     func workers() throws -> [WorkerRow] {
         [WorkerRow(id: "w1", host: "node1", info: ["devices": ["cpu"]], firstSeen: 10, lastSeen: 200, state: "alive")]
     }
@@ -152,6 +153,66 @@ func body(_ response: TestResponse) -> JSONValue { (try? JSONValue.parse(String(
             #expect(live?["epochs"] == 5)
             #expect(live?["loss"] == 0.75)
             #expect(live?["elapsedSeconds"] == 20)
+        }
+    }
+
+    @Test func taskCarriesItsStoredCurvesFromARealDatabase() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("httpapi-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try SweepStore(path: dir.appendingPathComponent("state/sparsegrid.db").path)
+        let plan = SweepPlan(
+            name: "quick", engine: "null", context: [:],
+            tasks: [PlannedTask(id: "t-1", stage: "train", params: ["model": "resnet18"], inputs: [:], priority: 1)],
+            retries: 1, device: "cpu", reports: [], specText: "name: quick\n")
+        _ = try store.launch(plan, now: 100)
+        try store.apply([
+            .attemptStarted(attemptId: "a-1", taskId: "t-1", workerId: "w-0", at: 101),
+            .attemptStarted(attemptId: "a-2", taskId: "t-1", workerId: "w-1", at: 102),
+            .attemptStarted(attemptId: "a-3", taskId: "t-1", workerId: "w-1", at: 103),
+            .curvePoint(
+                attemptId: "a-1",
+                point: CurvePoint(
+                    epoch: 1, epochs: 3, step: 32, loss: 2.1, trainAcc: 12.5, testAcc: 14, lr: 0.01,
+                    at: 1_764_530_101.25)),
+            .curvePoint(attemptId: "a-3", point: CurvePoint(loss: 0.5, valAcc: 40, at: 7)),
+            .curvePoint(attemptId: "a-1", point: CurvePoint(epoch: 2, epochs: 3, at: 1_764_530_102)),
+        ])
+        let server = APIServer(
+            store: store, live: LiveStatusClosure { throw NoCoordinator() }, token: nil, metricsText: { "" })
+        try await Application(router: server.router()).test(.router) { client in
+            let response = try await client.execute(uri: "/api/tasks/t-1", method: .get)
+            #expect(response.status == .ok)
+            let curves = body(response)["curves"]?.arrayValue ?? []
+            // a-2 has no points: no entry. a-1 before a-3 (start order).
+            #expect(curves.count == 2)
+            #expect(curves.first?["attemptId"] == "a-1")
+            #expect(curves.first?["worker"] == "w-0")
+            #expect(curves.first?["dropped"] == 0)
+            let points = curves.first?["points"]?.arrayValue ?? []
+            #expect(
+                points == [
+                    [
+                        "epoch": 1, "epochs": 3, "step": 32, "loss": 2.1, "train_acc": 12.5, "test_acc": 14,
+                        "val_acc": nil, "lr": 0.01, "at": 1_764_530_101.25,
+                    ],
+                    [
+                        "epoch": 2, "epochs": 3, "step": nil, "loss": nil, "train_acc": nil, "test_acc": nil,
+                        "val_acc": nil, "lr": nil, "at": 1_764_530_102,
+                    ],
+                ])
+            #expect(curves.last?["attemptId"] == "a-3")
+            #expect(curves.last?["points"]?.arrayValue?.first?["val_acc"] == 40)
+            #expect(curves.last?["points"]?.arrayValue?.first?["epoch"] == .null)
+            // The raw text carries the key with null, not an omitted key.
+            #expect(String(buffer: response.body).contains("\"val_acc\":null"))
+
+            let none = body(try await client.execute(uri: "/api/tasks/t-none", method: .get))
+            #expect(none["error"]?.stringValue != nil)
+        }
+        // The stub's task without curves: an empty list, not a missing key.
+        try await Application(router: makeServer().router()).test(.router) { client in
+            let done = body(try await client.execute(uri: "/api/tasks/t-done", method: .get))
+            #expect(done["curves"] == [])
         }
     }
 

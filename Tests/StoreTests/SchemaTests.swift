@@ -20,7 +20,7 @@ struct SchemaTests {
         }
         for table in [
             "sweeps", "tasks", "task_inputs", "attempts", "workers", "metrics", "results",
-            "artifacts", "task_artifacts", "events",
+            "artifacts", "task_artifacts", "events", "curve_points", "curve_drops",
         ] {
             #expect(tables.contains(table), "missing table \(table)")
         }
@@ -36,7 +36,7 @@ struct SchemaTests {
         }
         let reopened = try SweepStore(path: dir.dbPath)
         let migrations = try reopened.pool.read { try Schema.migrator.completedMigrations($0) }
-        #expect(migrations.count == 1)
+        #expect(migrations.count == 2)
         #expect(try reopened.sweepSummaries().map(\.total) == [4])
         #expect(try reopened.launch(makePlan(), now: 200).new == 0)
     }

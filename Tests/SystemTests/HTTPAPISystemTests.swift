@@ -1,4 +1,5 @@
 import Foundation
+import Store
 import SweepKit
 import Testing
 
@@ -86,6 +87,30 @@ struct HTTPAPISystemTests {
         #expect(attempts.last?["outcome"] == "succeeded")
         #expect(attempts.last?["endedAt"]?.doubleValue != nil, "\(task)")
 
+        // The learning curve of the attempt that succeeded: the test engine's progress events
+        // (epochs 1..3 over 1.5 s, every 0.1 s, step counting up, loss 1/step), as stored.
+        let attemptId = try #require(attempts.last?["id"]?.stringValue)
+        let curves = try #require(task["curves"]?.arrayValue, "\(task)")
+        let curve = try #require(curves.first { $0["attemptId"]?.stringValue == attemptId }, "\(task)")
+        #expect(curve["worker"] == "W1")
+        #expect(curve["dropped"] == 0)
+        let points = try #require(curve["points"]?.arrayValue)
+        let epochs = points.compactMap { $0["epoch"]?.intValue }
+        let steps = points.compactMap { $0["step"]?.intValue }
+        #expect(points.count >= 2 && epochs.count == points.count && steps.count == points.count, "\(curve)")
+        #expect(
+            epochs.first == 1 && epochs == epochs.sorted() && epochs.allSatisfy { (1...3).contains($0) }, "\(epochs)")
+        #expect(steps == Array(1...steps.count), "arrival order: \(steps)")
+        for point in points {
+            #expect(point["epochs"] == 3)
+            #expect(point["loss"]?.doubleValue == 1.0 / Double(point["step"]?.intValue ?? 0), "\(point)")
+            #expect(point["lr"] == .null && point["test_acc"] == .null, "\(point)")
+            let at = point["at"]?.doubleValue ?? 0
+            let start = attempts.last?["startedAt"]?.doubleValue ?? .infinity
+            let end = attempts.last?["endedAt"]?.doubleValue ?? 0
+            #expect(at >= start && at <= end, "\(point) outside the attempt \(start)...\(end)")
+        }
+
         // The results are `sparsegrid results --format json`, byte for byte.
         let results = try await http.get("/api/sweeps/web/results")
         let cli = try await Harness.run(["results", "web", "--state", state, "--format", "json"])
@@ -108,6 +133,11 @@ struct HTTPAPISystemTests {
 
         await Harness.stop(worker)
         await Harness.stop(coordinator)
+
+        // With the coordinator gone, the curve is in the database file as the API showed it.
+        let stored = try SweepStore.openReadOnly(path: "\(state)/sparsegrid.db").curves(task: taskId)
+        #expect(stored.first { $0.attemptId == attemptId }?.points.map(\.step) == steps)
+        #expect(stored.count == curves.count)
     }
 
     @Test("off loopback: refused without a token file; with one, every request needs the token")

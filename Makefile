@@ -6,7 +6,7 @@ SWIFT        ?= swift
 PYTHON       ?= python3
 VENV         := .venv
 VPY          := $(VENV)/bin/python
-APT_PACKAGES := libzmq3-dev libsqlite3-dev pkg-config librsvg2-bin
+APT_PACKAGES := libzmq3-dev libsqlite3-dev pkg-config librsvg2-bin chromium chromium-driver fonts-dejavu-core curl
 BIN          := .build/debug/sparsegrid
 export SPARSEGRID_PYTHON := $(abspath $(VPY))
 

@@ -124,6 +124,7 @@ extension DashboardAssets {
         .running-list { margin: 0; padding: 0; list-style: none; }
         .running-list li { margin: 0.1rem 0; }
         .grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 1rem; }
+        #curves.grid2 { grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); }
 
         """#
 }

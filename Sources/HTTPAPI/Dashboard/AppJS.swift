@@ -629,9 +629,14 @@ extension DashboardAssets {
 
           function curve(c) {
             const points = c.points.slice(0, 1000);
+            // x: the epoch when each point is one epoch; else the step (an engine that reports
+            // several times per epoch); else the event's index.
+            const rising = (k) => points.every((p, i) => isNum(p[k]) && (i === 0 || p[k] >= points[i - 1][k]));
+            const distinct = (k) => new Set(points.map((p) => p[k])).size === points.length;
             let xKey = null;
-            if (points.every((p) => isNum(p.epoch))) xKey = 'epoch';
-            else if (points.every((p) => isNum(p.step))) xKey = 'step';
+            if (rising('epoch') && distinct('epoch')) xKey = 'epoch';
+            else if (rising('step')) xKey = 'step';
+            else if (rising('epoch')) xKey = 'epoch';
             const xOf = (p, i) => (xKey ? p[xKey] : i + 1);
             const xs = points.map(xOf);
             const width = 560;

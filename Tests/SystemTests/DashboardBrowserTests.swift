@@ -1,0 +1,172 @@
+import Foundation
+import SweepKit
+import Testing
+
+/// The dashboard in real headless Chromium (Debian's `chromium`, driven through
+/// `chromedriver`): a real coordinator serves it while a real worker runs a short sweep. The
+/// page must show the sweep appear and its counts change without a reload, a task's learning
+/// curve, the workers; a screenshot of each view is kept as a test artifact. The JSON API and
+/// `/metrics` are read with a plain HTTP client in the same run.
+@Suite(
+    "The dashboard in headless Chromium", .serialized,
+    .enabled(if: WebDriver.missing == nil, "\(WebDriver.missing ?? "")"))
+struct DashboardBrowserTests {
+    /// Where screenshots go: $SPARSEGRID_TEST_ARTIFACTS, else .build/test-artifacts.
+    static let artifacts: String =
+        ProcessInfo.processInfo.environment["SPARSEGRID_TEST_ARTIFACTS"]
+        ?? "\(Harness.repoRoot)/.build/test-artifacts"
+
+    @Test("sweeps, a sweep, a task with its learning curve and the workers, live, in Chromium")
+    func liveDashboard() async throws {
+        let dir = Harness.tempDir("browser")
+        let state = "\(dir)/state"
+        let log = "\(dir)/coordinator.log"
+        let coordinator = try Harness.start(
+            [
+                "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
+                "--heartbeat", "0.2", "--dead-after", "10", "--http", "127.0.0.1:0",
+            ],
+            log: log)
+        defer { Harness.kill9(coordinator) }
+        let endpoints = try await Harness.coordinatorEndpoints(state)
+        let port = try await HTTPProbe.port(inLog: log)
+        let http = HTTPProbe(port: port)
+        let base = "http://127.0.0.1:\(port)/"
+
+        let browser = try await WebDriver.start(log: "\(dir)/chromedriver.log")
+        defer { Harness.kill9(browser.process) }
+
+        // The sweeps view, open before anything is launched.
+        try await browser.open(base + "#/")
+        try await browser.waitFor("the sweeps view", "return document.body.dataset.view || null") { $0 == "sweeps" }
+        _ = try await browser.script("window.sparsegridMarker = 'no reload'; return true")
+
+        let worker = try Harness.start(
+            [
+                "worker", "--coordinator", endpoints.workers, "--id", "W1", "--cache", "\(dir)/W1",
+                "--drain-grace", "0", "--engine", Harness.testEngine, "--only", "test",
+            ],
+            log: "\(dir)/W1.log")
+        defer { Harness.kill9(worker) }
+        let spec = try Harness.writeSpec(
+            """
+            name: web
+            engine: test
+            data: {dataset: synthetic, train: 8, test: 8}
+            grid:
+              model: [resnet18, resnet50, densenet121]
+              method: [dense, nm_2_4]
+            stages:
+              train:
+                params: {sleep: 1.5, epochs: 3, artifact_bytes: 4096}
+            retries: 1
+            """, in: dir)
+        #expect(try await Harness.run(["launch", spec, "--state", state]).status == 0)
+
+        // The sweep appears and its succeeded count rises, without a reload.
+        let counts = """
+            const s = document.querySelector('section.sweep[data-sweep="web"]');
+            if (!s) return null;
+            const n = (k) => Number(s.querySelector('.count[data-state="' + k + '"]').textContent);
+            return {succeeded: n('succeeded'), running: n('running'), events: window.sparsegridEvents,
+                    cells: s.querySelectorAll('table.matrix td[data-task-id]').length,
+                    marker: window.sparsegridMarker || null};
+            """
+        let first = try await browser.waitFor("the sweep in the sweeps view", counts) {
+            $0["cells"] == 6 && ($0["succeeded"]?.doubleValue ?? 9) < 6
+        }
+        let seen = first["succeeded"]?.doubleValue ?? 0
+        let later = try await browser.waitFor("the succeeded count to rise", timeout: 120, counts) {
+            ($0["succeeded"]?.doubleValue ?? 0) > seen
+        }
+        #expect(later["marker"] == "no reload", "the page reloaded: \(later)")
+        #expect((later["events"]?.doubleValue ?? 0) >= 2, "\(later)")
+        try await save(browser, "dashboard-sweeps.png")
+
+        // Every task done, still the same page.
+        let done = try await browser.waitFor("all six tasks to succeed", timeout: 120, counts) {
+            $0["succeeded"] == 6
+        }
+        #expect(done["marker"] == "no reload")
+
+        // The sweep view: counts, the report's tables and figures, the Pareto view, the tasks.
+        try await browser.open(base + "#/sweeps/web")
+        let sweep = try await browser.waitFor(
+            "the sweep view",
+            """
+            if (document.body.dataset.view !== 'sweep') return null;
+            const c = document.querySelector('#sweep-counts .count[data-state="succeeded"]');
+            return {succeeded: c ? Number(c.textContent) : null,
+                    rows: document.querySelectorAll('#tasks table tr[data-task-id]').length,
+                    figures: document.querySelectorAll('#figures img, #figures svg').length,
+                    pareto: document.querySelectorAll('#pareto svg').length,
+                    points: document.querySelectorAll('#pareto circle.point').length,
+                    tables: document.querySelectorAll('#tables table').length};
+            """
+        ) { $0["succeeded"] == 6 && $0["rows"] == 6 }
+        #expect(sweep["pareto"] == 2, "\(sweep)")
+        #expect((sweep["figures"]?.doubleValue ?? 0) >= 1, "\(sweep)")
+        try await save(browser, "dashboard-sweep.png")
+
+        // A task: its attempt and its learning curve, from the stored progress.
+        let detail = try await http.json("/api/sweeps/web")
+        let taskId = try #require(detail["tasks"]?.arrayValue?.first?["id"]?.stringValue)
+        try await browser.open(base + "#/tasks/" + taskId)
+        let task = try await browser.waitFor(
+            "the task view with a learning curve",
+            """
+            if (document.body.dataset.view !== 'task') return null;
+            const loss = document.querySelector('#curves svg.curve polyline[data-series="loss"]');
+            const pairs = loss ? loss.getAttribute('points').trim().split(/\\s+/).length : 0;
+            return {pairs: pairs, attempts: document.querySelectorAll('#attempts tr[data-attempt-id]').length,
+                    artifacts: document.querySelectorAll('#artifacts tr').length};
+            """
+        ) { ($0["pairs"]?.doubleValue ?? 0) >= 3 }
+        #expect(task["attempts"] == 1, "\(task)")
+        #expect((task["artifacts"]?.doubleValue ?? 0) >= 1, "\(task)")
+        // The points drawn are the points stored.
+        let stored = try await http.json("/api/tasks/\(taskId)")
+        let points = stored["curves"]?.arrayValue?.first?["points"]?.arrayValue ?? []
+        #expect(points.count >= 3, "\(stored)")
+        #expect(task["pairs"]?.doubleValue == Double(points.count), "drawn \(task), stored \(points.count)")
+        _ = try await browser.script("document.querySelector('#curves').scrollIntoView(); return true")
+        try await save(browser, "dashboard-task.png")
+
+        // The workers.
+        try await browser.open(base + "#/workers")
+        let workers = try await browser.waitFor(
+            "the workers view",
+            """
+            if (document.body.dataset.view !== 'workers') return null;
+            const row = document.querySelector('#workers tr[data-worker-id="W1"]');
+            return row ? {state: row.querySelector('td.state').textContent.trim()} : null;
+            """
+        ) { $0["state"] == "alive" }
+        #expect(workers["state"] == "alive")
+        try await save(browser, "dashboard-workers.png")
+        await browser.quit()
+
+        // The same run through a plain HTTP client: the API and the metrics agree with the page.
+        let sweeps = try await http.json("/api/sweeps")
+        #expect(sweeps["sweeps"]?.arrayValue?.first?["counts"]?["succeeded"] == 6, "\(sweeps)")
+        let metrics = try await http.get("/metrics")
+        #expect(metrics.status == 200)
+        #expect(
+            metrics.body.contains(try Regex(#"\nsparsegrid_tasks\{state="succeeded"\} 6(\.0)?\n"#)), "\(metrics.body)")
+        let page = try await http.get("/")
+        #expect(page.status == 200)
+        #expect(page.headers.lowercased().contains("content-security-policy: default-src 'self'"), "\(page.headers)")
+
+        await Harness.stop(worker)
+        await Harness.stop(coordinator)
+    }
+
+    /// Saves a screenshot under `artifacts` and checks it is a real, non-trivial PNG.
+    private func save(_ browser: WebDriver, _ name: String) async throws {
+        let png = try await browser.screenshot()
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "not a PNG")
+        #expect(png.count > 10_000, "a \(png.count)-byte screenshot is blank")
+        try FileManager.default.createDirectory(atPath: Self.artifacts, withIntermediateDirectories: true)
+        try png.write(to: URL(fileURLWithPath: "\(Self.artifacts)/\(name)"))
+    }
+}

@@ -73,10 +73,12 @@ test-swift: deps venv
 test-engine: venv
 	cd engine && PYTHONPATH=. ../$(VPY) -m pytest -q tests
 
-# The CPU demo: sweeps/quick.yaml on two local workers, then the tables and the report.
+# The CPU demo: sweeps/quick.yaml on two local workers, then the tables and the report, and
+# how to browse the finished sweep (run's own dashboard ends with it).
 demo: deps venv build
 	$(BIN) run sweeps/quick.yaml --workers 2 --state .sparsegrid
 	$(BIN) results quick --state .sparsegrid
+	@echo "Browse the finished sweep in the dashboard: $(BIN) dashboard --state .sparsegrid   (then open the URL it prints)"
 
 bench: deps
 	bench/coordinator

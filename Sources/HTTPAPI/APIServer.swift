@@ -15,7 +15,9 @@ import Wire
 public struct APIServer: Sendable {
     public let store: any APIStore
     public let live: any LiveStatusSource
-    public let metricsText: @Sendable () async -> String
+    /// The Prometheus text of `/metrics`; nil where there is no coordinator's registry in this
+    /// process (`sparsegrid dashboard`): then `/metrics` is a 404 saying where it is served.
+    public let metricsText: (@Sendable () async -> String)?
     public let token: String?
     /// Seconds between looks at the live status on an event stream.
     public var eventInterval: Double = 1
@@ -29,7 +31,7 @@ public struct APIServer: Sendable {
 
     public init(
         store: any APIStore, live: any LiveStatusSource, token: String?,
-        metricsText: @escaping @Sendable () async -> String
+        metricsText: (@Sendable () async -> String)?
     ) {
         self.store = store
         self.live = live
@@ -57,7 +59,8 @@ public struct APIServer: Sendable {
         addDashboard(to: router)
         router.get("/api/events") { _, _ in try self.events() }
         router.get("/metrics") { _, _ in
-            Self.response(.ok, await self.metricsText(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+            guard let metricsText = self.metricsText else { throw Self.noMetrics }
+            return Self.response(.ok, await metricsText(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
         return router
     }
@@ -76,6 +79,12 @@ public struct APIServer: Sendable {
             onServerRunning: { channel in await onBound(channel.localAddress?.port ?? config.port) },
             logger: logger ?? quiet)
     }
+
+    /// `/metrics` of a server without a metrics registry (`sparsegrid dashboard`).
+    static let noMetrics = APIError(
+        .notFound,
+        "/metrics is served by the coordinator (`sparsegrid coordinator --http HOST:PORT`), whose process "
+            + "holds the counters; `sparsegrid dashboard` reads only the state directory and has none")
 
     // MARK: Names in paths
 

@@ -67,15 +67,25 @@ extension APIServer {
 }
 
 /// The live status, fetched at most twice a second and one fetch at a time however many
-/// requests and event streams ask (each fetch is a round trip on the control socket).
+/// requests and event streams ask (each fetch is a round trip on the control socket). A
+/// failed fetch (the coordinator does not answer) is remembered for longer, `failureMaxAge`
+/// seconds, so a dead coordinator costs one timeout every few seconds, not one per request.
 final class StatusCache: Sendable {
     let source: any LiveStatusSource
     /// Seconds a fetched status is reused.
-    static let maxAge = 0.5
+    let maxAge: Double
+    /// Seconds a failed fetch is remembered before the coordinator is asked again.
+    let failureMaxAge: Double
+    static let defaultMaxAge = 0.5
+    static let defaultFailureMaxAge = 3.0
     private let state = Mutex<(at: Date, status: LiveStatus?)?>(nil)
     private let fetching = AsyncLock()
 
-    init(source: any LiveStatusSource) { self.source = source }
+    init(source: any LiveStatusSource, maxAge: Double = defaultMaxAge, failureMaxAge: Double = defaultFailureMaxAge) {
+        self.source = source
+        self.maxAge = maxAge
+        self.failureMaxAge = failureMaxAge
+    }
 
     func get() async -> LiveStatus? {
         if let fresh = cached() { return fresh.status }
@@ -90,7 +100,8 @@ final class StatusCache: Sendable {
 
     private func cached() -> (at: Date, status: LiveStatus?)? {
         state.withLock { entry in
-            guard let entry, Date().timeIntervalSince(entry.at) < Self.maxAge else { return nil }
+            guard let entry, Date().timeIntervalSince(entry.at) < (entry.status == nil ? failureMaxAge : maxAge)
+            else { return nil }
             return entry
         }
     }

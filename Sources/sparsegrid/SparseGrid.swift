@@ -14,14 +14,17 @@ struct SparseGrid: AsyncParsableCommand {
 
             Commands that act on one sweep (results, report, cancel, retry) take its name as \
             an argument or with --sweep NAME. Commands that talk to a coordinator (launch, \
-            status, cancel, retry) find the one running on --state DIR, or take its address with \
-            --coordinator ADDR.
+            status, cancel, retry, dashboard) find the one running on --state DIR, or take its \
+            address with --coordinator ADDR.
+
+            Browse a state directory's sweeps (finished, or live from a coordinator started \
+            without --http):  sparsegrid dashboard --state DIR
             """,
         version: sparsegridVersion,
         subcommands: [
             RunCommand.self, ValidateCommand.self, CoordinatorCommand.self, LaunchCommand.self,
             WorkerCommand.self, StatusCommand.self, ResultsCommand.self, ReportCommand.self,
-            CancelCommand.self, RetryCommand.self, KeygenCommand.self,
+            CancelCommand.self, RetryCommand.self, DashboardCommand.self, KeygenCommand.self,
         ]
     )
 }

@@ -277,6 +277,18 @@ func body(_ response: TestResponse) -> JSONValue { (try? JSONValue.parse(String(
         }
     }
 
+    @Test func withoutARegistryMetricsIsA404SayingWhereItIsServed() async throws {
+        let server = APIServer(
+            store: StubStore(), live: LiveStatusClosure { stubStatus() }, token: nil, metricsText: nil)
+        try await Application(router: server.router()).test(.router) { client in
+            let response = try await client.execute(uri: "/metrics", method: .get)
+            #expect(response.status == .notFound)
+            #expect(body(response)["error"]?.stringValue?.contains("sparsegrid coordinator --http") == true)
+            // The rest of the API is there.
+            #expect(try await client.execute(uri: "/api/sweeps", method: .get).status == .ok)
+        }
+    }
+
     @Test func eventsSendTheStatusOnceWhileUnchanged() async throws {
         try await Application(router: makeServer().router()).test(.router) { client in
             let response = try await client.execute(uri: "/api/events", method: .get)
@@ -340,5 +352,56 @@ func body(_ response: TestResponse) -> JSONValue { (try? JSONValue.parse(String(
         #expect(!eq(Array("tokens".utf8), Array("token".utf8)))
         #expect(!eq(Array("tokeN".utf8), Array("token".utf8)))
         #expect(!eq([], Array("token".utf8)))
+    }
+}
+
+/// A live status source that counts its calls and fails or answers as told.
+final class CountingSource: LiveStatusSource, @unchecked Sendable {
+    private let lock = NSLock()
+    private var calls = 0
+    private var failing: Bool
+    init(failing: Bool) { self.failing = failing }
+    var count: Int { lock.withLock { calls } }
+    func set(failing: Bool) { lock.withLock { self.failing = failing } }
+    func liveStatus() throws -> LiveStatus {
+        let fail = lock.withLock {
+            calls += 1
+            return failing
+        }
+        if fail { throw NoCoordinator() }
+        return stubStatus()
+    }
+}
+
+@Suite struct StatusCacheTests {
+    @Test func aFailureIsRememberedLongerThanAStatus() async throws {
+        let source = CountingSource(failing: true)
+        let cache = StatusCache(source: source, maxAge: 0.3, failureMaxAge: 1.0)
+        for _ in 0..<5 { #expect(await cache.get() == nil) }
+        #expect(source.count == 1)
+        // Still within the failure's time: not asked again, even once it would answer.
+        source.set(failing: false)
+        try await Task.sleep(nanoseconds: 300_000_000)
+        #expect(await cache.get() == nil)
+        #expect(source.count == 1)
+        // After it, asked again; a status is then reused only for maxAge.
+        try await Task.sleep(nanoseconds: 900_000_000)
+        #expect(await cache.get() != nil)
+        #expect(source.count == 2)
+        #expect(await cache.get() != nil)
+        #expect(source.count == 2)
+        try await Task.sleep(nanoseconds: 400_000_000)
+        #expect(await cache.get() != nil)
+        #expect(source.count == 3)
+    }
+
+    @Test func concurrentRequestsShareOneFailedFetch() async throws {
+        let source = CountingSource(failing: true)
+        let cache = StatusCache(source: source)
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 { group.addTask { _ = await cache.get() } }
+        }
+        #expect(source.count == 1)
+        #expect(cache.failureMaxAge >= 2 && cache.failureMaxAge <= 10)
     }
 }

@@ -142,7 +142,7 @@ struct CLIArgumentsTests {
         }
     }
 
-    @Test("launch, cancel and retry find the coordinator through --state, or take --coordinator")
+    @Test("launch, cancel, retry and dashboard find the coordinator through --state, or take --coordinator")
     func coordinatorFoundAlike() async throws {
         let dir = Harness.tempDir("access")
         let state = "\(dir)/state"
@@ -173,6 +173,20 @@ struct CLIArgumentsTests {
         let retry = try await Harness.run(["retry", "reached", "--state", state], timeout: 30)
         #expect(retry.status == 0, "\(retry.stderr)")
         #expect(retry.stdout.contains("sweep reached: 4 task(s) will run again"), "\(retry.stdout)")
+        // dashboard: live from the coordinator --state names, and --coordinator, when given,
+        // is the one asked (a wrong address: not live, though the state directory names one).
+        for (extra, live) in [
+            ([], true), (["--coordinator", endpoints.control], true),
+            (["--coordinator", "tcp://127.0.0.1:\(try DashboardSystemTests.unusedPort())"], false),
+        ] {
+            let (dashboard, http) = try await DashboardSystemTests.startDashboard(
+                ["--state", state, "--http", "127.0.0.1:0"] + extra, log: "\(dir)/dashboard.log")
+            defer { Harness.kill9(dashboard) }
+            let sweeps = try await http.json("/api/sweeps")
+            #expect(sweeps["live"] == .bool(live), "\(extra): \(sweeps)")
+            #expect(sweeps["sweeps"]?.arrayValue?.first?["name"] == "reached", "\(sweeps)")
+            await Harness.stop(dashboard)
+        }
         await Harness.stop(coordinator)
     }
 

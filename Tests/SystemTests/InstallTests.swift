@@ -26,9 +26,16 @@ struct InstallTests {
         let help = try await run(binary, ["help"])
         #expect(help.status == 0)
         #expect(help.output.contains("SUBCOMMANDS"))
-        // Every subcommand the binary has is on the page.
-        for command in ["run", "validate", "coordinator", "launch", "worker", "status", "results", "report", "keygen"] {
-            #expect(Harness.read(page).contains(".B \(command)") || Harness.read(page).contains(".BI \"\(command) "))
+        // Every subcommand the binary lists in its help is named on a tag line (after `.TP`) of
+        // the page's COMMANDS section.
+        let commands = Self.subcommands(help: help.output)
+        #expect(commands.count >= 12 && commands.contains("dashboard"), "\(commands)")
+        let tags = Self.commandTags(page: Harness.read(page))
+        for command in commands {
+            let named = tags.contains { tag in
+                tag.split { !("a"..."z").contains($0) && $0 != "-" }.contains(Substring(command))
+            }
+            #expect(named, "\(command) is not on a tag line of the man page's COMMANDS section")
         }
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/groff") {
             // -ww: every warning; -z: no output. A roff mistake shows as a warning on stderr.
@@ -39,5 +46,22 @@ struct InstallTests {
         let removed = try await run("make", ["-s", "uninstall", "PREFIX=\(prefix)"], in: Harness.repoRoot)
         #expect(removed.status == 0)
         #expect(!FileManager.default.fileExists(atPath: binary))
+    }
+
+    /// The names in the SUBCOMMANDS section of `sparsegrid help`: lines of two spaces, a name,
+    /// then its abstract.
+    static func subcommands(help: String) -> [String] {
+        guard let section = help.range(of: "SUBCOMMANDS:") else { return [] }
+        return help[section.upperBound...].split(separator: "\n").compactMap { line in
+            line.firstMatch(of: #/^  ([a-z][a-z-]*) {2,}\S/#).map { String($0.1) }
+        }
+    }
+
+    /// The tag lines of the man page's COMMANDS section: each line right after a `.TP`.
+    static func commandTags(page: String) -> [String] {
+        let lines = page.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let start = lines.firstIndex(of: ".SH COMMANDS") else { return [] }
+        let end = lines[(start + 1)...].firstIndex { $0.hasPrefix(".SH ") } ?? lines.endIndex
+        return (start + 1..<end).compactMap { i in lines[i - 1] == ".TP" ? lines[i] : nil }
     }
 }

@@ -26,7 +26,7 @@ extension SweepStore: APIStore {
     public func resultRows(sweep: String) throws -> [ResultRow] { try resultRows(sweep: sweep, stage: nil) }
 
     public func task(id: String) throws -> ResultRow? {
-        try resultRows(sweep: nil, stage: nil).first { $0.taskId == id }
+        try resultRows(sweep: nil, task: id).first
     }
 
     public func reportSpecs(sweep: String) throws -> [ReportSpec] { try plan(sweep: sweep)?.reports ?? [] }

@@ -12,6 +12,7 @@ extension SweepStore {
     ///   - filters: every pair must match: the parameter's `displayText` equals the value.
     ///     A task without a `method` parameter has method "dense".
     ///   - artifactRoot: a directory that relative artifact paths are resolved against.
+    ///   - task: one task by id (the dashboard's task page), or all when nil.
     ///
     /// `error` is, for a failed task, its last attempt's error (or the task's own when it
     /// never ran); `attempts` counts every attempt the task has had, reruns included.
@@ -20,11 +21,15 @@ extension SweepStore {
     public func resultRows(
         sweep: String?, stage: String? = nil, states: [TaskState]? = nil,
         where filters: [(key: String, value: String)] = [],
-        artifactRoot: String? = nil
+        artifactRoot: String? = nil, task: String? = nil
     ) throws -> [ResultRow] {
         try read { db in
             var conditions = ["t.active = 1"]
             var arguments: StatementArguments = []
+            if let task {
+                conditions.append("t.id = ?")
+                arguments += [task]
+            }
             if let sweep {
                 conditions.append("t.sweep = ?")
                 arguments += [sweep]

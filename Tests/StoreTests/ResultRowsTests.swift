@@ -50,6 +50,24 @@ struct ResultRowsTests {
         #expect(try store.resultRows(sweep: "other").isEmpty)
     }
 
+    @Test("one task by id is the same row the full listing has, attempts, error and artifacts included")
+    func oneTask() throws {
+        let (_, store) = try populated()
+        let all = try store.resultRows(sweep: nil)
+        for id in ["grid/finetune/vgg/0/2:4", "grid/train/resnet/1", "grid/finetune/resnet/1/4x4"] {
+            let one = try store.resultRows(sweep: nil, task: id)
+            #expect(one.count == 1)
+            let expected = try #require(all.first { $0.taskId == id })
+            #expect(one.first?.taskId == id)
+            #expect(one.first?.attempts == expected.attempts)
+            #expect(one.first?.error == expected.error)
+            #expect(one.first?.artifacts.map(\.sha256) == expected.artifacts.map(\.sha256))
+            #expect(one.first?.metrics == expected.metrics)
+        }
+        #expect(try store.resultRows(sweep: nil, task: "grid/train/none/0").isEmpty)
+        #expect(try store.resultRows(sweep: "other", task: "grid/train/resnet/1").isEmpty)
+    }
+
     @Test("model, method=dense, stage and state filters narrow the rows")
     func filters() throws {
         let (_, store) = try populated()

@@ -107,6 +107,9 @@ struct ProgressTests {
         #expect(ProgressText.eta(.estimate(30, low: 30, high: 30)) == "ETA 30s")
         #expect(ProgressText.eta(.unknown(stages: ["prune"], atLeast: nil)) == "ETA ? (no prune task finished yet)")
         #expect(ProgressText.eta(.unknown(stages: ["prune"], atLeast: 65)).contains("at least 1m05s"))
+        #expect(
+            ProgressText.eta(.unknown(stages: ["finetune"], atLeast: 0))
+                == "ETA ? (no finetune task finished yet)")
         #expect(ProgressText.duration(7260) == "2h01m")
     }
 

@@ -131,7 +131,8 @@ extension DashboardAssets {
                 return 'ETA ' + duration(eta.seconds) + ' (' + duration(eta.low) + '–' + duration(eta.high) + ')';
               case 'unknown': {
                 const stages = Array.isArray(eta.stagesUnmeasured) ? eta.stagesUnmeasured.slice(0, 5).join(', ') : '';
-                const least = isNum(eta.atLeastSeconds) ? ', at least ' + duration(eta.atLeastSeconds) : '';
+                const bound = isNum(eta.atLeastSeconds) && eta.atLeastSeconds >= 1;
+                const least = bound ? ', at least ' + duration(eta.atLeastSeconds) : '';
                 return 'ETA unknown until a task of ' + (stages || 'each stage') + ' finishes' + least;
               }
               case 'no_workers': return 'ETA — no workers';
@@ -653,7 +654,8 @@ extension DashboardAssets {
             const svg = svgEl('svg', { class: 'curve', viewBox: '0 0 ' + width + ' ' + height, width: '100%',
               role: 'img', 'data-attempt-id': plain(c.attemptId) });
             const axis = svgEl('g', { class: 'axis' });
-            for (const v of xt) {
+            // Epochs and steps are whole numbers: no 1.5 on their axis.
+            for (const v of xKey ? xt.filter((t) => Number.isInteger(t)) : xt) {
               axis.append(svgEl('line', { class: 'grid', x1: sx(v), x2: sx(v), y1: m.top, y2: height - m.bottom }),
                 svgEl('text', { x: sx(v), y: height - m.bottom + 15, 'text-anchor': 'middle', text: fmtTick(v) }));
             }

@@ -103,7 +103,9 @@ public enum ProgressText {
         case .unknown(let stages, let atLeast):
             if stages.isEmpty { return "ETA ?" }
             let why = "no \(stages.joined(separator: "/")) task finished yet"
-            if let atLeast { return "ETA ? (at least \(duration(atLeast)); \(why))" }
+            // A bound under a second says nothing (the measured stages' tasks already ran past
+            // their estimate): the reason alone.
+            if let atLeast, atLeast >= 1 { return "ETA ? (at least \(duration(atLeast)); \(why))" }
             return "ETA ? (\(why))"
         case .estimate(let e, let low, let high):
             let (l, m, h) = (duration(low), duration(e), duration(high))

@@ -63,7 +63,7 @@ test: deps venv build lint test-swift test-engine fuzz-replay fuzz-smoke
 # Then two passes. The suites that load the machine on purpose (a CPU hog, SIGKILLed processes,
 # a headless browser) run on their own, after the rest: on two cores, run alongside ~500
 # parallel tests they pushed unrelated system tests past their time limits.
-HEAVY_SUITES := LoadLivenessTests|ChaosTests|DashboardBrowserTests
+HEAVY_SUITES := LoadLivenessTests|ChaosTests|DashboardBrowserTests|BackupSizeTests
 test-swift: deps venv
 	$(SWIFT) build --build-tests
 	sync

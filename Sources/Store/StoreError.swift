@@ -15,6 +15,10 @@ public struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
         case invalidPlan
         /// A stored value could not be read back (e.g. an unknown task state).
         case corrupt
+        /// A backup's target exists (or its directory does not): nothing is overwritten.
+        case backupRefused
+        /// A backup could not be copied, checked or put in place; nothing was left at its target.
+        case backupFailed
     }
 
     public let code: Code

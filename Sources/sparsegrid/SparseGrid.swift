@@ -24,7 +24,7 @@ struct SparseGrid: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, ValidateCommand.self, CoordinatorCommand.self, LaunchCommand.self,
             WorkerCommand.self, StatusCommand.self, ResultsCommand.self, ReportCommand.self,
-            CancelCommand.self, RetryCommand.self, DashboardCommand.self, KeygenCommand.self,
+            CancelCommand.self, RetryCommand.self, DashboardCommand.self, KeygenCommand.self, BackupCommand.self,
         ]
     )
 }

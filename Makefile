@@ -6,7 +6,7 @@ SWIFT        ?= swift
 PYTHON       ?= python3
 VENV         := .venv
 VPY          := $(VENV)/bin/python
-APT_PACKAGES := libzmq3-dev libsqlite3-dev pkg-config librsvg2-bin chromium chromium-driver fonts-dejavu-core curl
+APT_PACKAGES := libzmq3-dev libsqlite3-dev pkg-config librsvg2-bin chromium chromium-driver fonts-dejavu-core curl iproute2 nftables
 BIN          := .build/debug/sparsegrid
 export SPARSEGRID_PYTHON := $(abspath $(VPY))
 
@@ -61,9 +61,10 @@ test: deps venv build lint test-swift test-engine fuzz-replay fuzz-smoke
 # tens of seconds for that writeback (seen once as six system tests timing out together).
 #
 # Then two passes. The suites that load the machine on purpose (a CPU hog, SIGKILLed processes,
-# a headless browser) run on their own, after the rest: on two cores, run alongside ~500
+# a headless browser, a 100k-task backup, links cut and packets dropped between network
+# namespaces with dead intervals of seconds) run on their own, after the rest: on two cores, run alongside ~500
 # parallel tests they pushed unrelated system tests past their time limits.
-HEAVY_SUITES := LoadLivenessTests|ChaosTests|DashboardBrowserTests|BackupSizeTests
+HEAVY_SUITES := LoadLivenessTests|ChaosTests|DashboardBrowserTests|BackupSizeTests|MultiHostTests
 test-swift: deps venv
 	$(SWIFT) build --build-tests
 	sync

@@ -34,10 +34,12 @@ enum Harness {
         return dir
     }
 
-    /// Starts a long-running process; its output goes to `log`.
-    static func start(_ arguments: [String], log: String, environment: [String: String] = [:]) throws -> Process {
+    /// Starts a long-running process (the `sparsegrid` binary, or `executable`); its output goes to `log`.
+    static func start(
+        _ arguments: [String], log: String, environment: [String: String] = [:], executable: String? = nil
+    ) throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
+        process.executableURL = URL(fileURLWithPath: executable ?? binary)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }

@@ -62,8 +62,8 @@ test: deps venv build lint test-swift test-engine fuzz-replay fuzz-smoke
 #
 # Then two passes. The suites that load the machine on purpose (a CPU hog, SIGKILLed processes,
 # a headless browser, a 100k-task backup, links cut and packets dropped between network
-# namespaces with dead intervals of seconds) run on their own, after the rest: on two cores, run alongside ~500
-# parallel tests they pushed unrelated system tests past their time limits.
+# namespaces with dead intervals of seconds) run on their own, after the rest: on two cores,
+# run alongside ~500 parallel tests they pushed unrelated system tests past their time limits.
 HEAVY_SUITES := LoadLivenessTests|ChaosTests|DashboardBrowserTests|BackupSizeTests|MultiHostTests
 test-swift: deps venv
 	$(SWIFT) build --build-tests

@@ -398,10 +398,15 @@ public struct Scheduler: Sendable {
     /// Whether the worker is registered and alive (messages from others get a `reject`).
     public func isKnownAlive(_ id: String) -> Bool { workers[id]?.alive ?? false }
 
+    /// Credit from the worker: slots it has free. Never more than its slots less the attempts
+    /// assigned to it: after a repeated hello on the same connection the worker's ready counts
+    /// slots whose assigns are still on their way to it (the scheduler keeps those attempts),
+    /// and a credit for them would send a task the worker must refuse for want of a slot.
     public mutating func workerReady(id: String, credits: Int, now: Double) {
-        guard workers[id]?.alive == true else { return }
+        guard let worker = workers[id], worker.alive else { return }
         workers[id]!.lastSeen = now
-        workers[id]!.credits = min(workers[id]!.credits + max(credits, 0), max(workers[id]!.capabilities.slots, 1))
+        let free = max(max(worker.capabilities.slots, 1) - worker.running.count, 0)
+        workers[id]!.credits = min(worker.credits + max(credits, 0), free)
     }
 
     /// The worker said bye (or is otherwise gone for good): its attempts are lost and their

@@ -219,6 +219,38 @@ struct SchedulerRehelloTests {
         #expect(s.runningAttempts(ofWorker: "w1") == [new])
     }
 
+    @Test(
+        "a ready after a repeated hello cannot give credit for slots whose assigns are still on their way (seen: a slow handshake, two welcomes, a task refused for want of a slot)"
+    )
+    func readyAfterRepeatedHello() {
+        var s = Scheduler(config: SchedulerConfig(deadAfter: 5, retryBackoff: 0))
+        s.addSweep(
+            name: "sw", engine: "null", device: "any", retries: 2, cancelled: false,
+            tasks: ["a", "b", "c", "d"].map { seed($0, sweep: "sw") })
+        _ = s.workerHello(id: "w1", registration: registration(1), capabilities: cpu, running: [], now: 0)
+        s.workerReady(id: "w1", credits: 2, now: 0)
+        s.dispatch(now: 0)
+        #expect(assigned(s.drainEffects()).count == 2)
+        // The worker's hello was retried before the first welcome reached it: the second hello
+        // arrives on the same connection before the assigns reached the worker, and the
+        // second welcome's ready counts both slots free.
+        #expect(
+            s.workerHello(id: "w1", registration: registration(1), capabilities: cpu, running: [], now: 0.5)
+                == .accepted)
+        s.workerReady(id: "w1", credits: 2, now: 0.5)
+        s.dispatch(now: 0.5)
+        #expect(assigned(s.drainEffects()).isEmpty, "both slots are taken by attempts on their way")
+        #expect(s.credits(ofWorker: "w1") == 0)
+        #expect(s.runningAttempts(ofWorker: "w1").count == 2)
+        // A result frees its slot: the worker's ready after it is a credit again.
+        let first = s.runningAttempts(ofWorker: "w1").sorted()[0]
+        s.workerRunning(id: "w1", running: s.runningAttempts(ofWorker: "w1").sorted(), now: 1)
+        _ = s.resultArrived(attemptId: first, from: "w1", now: 2)
+        s.workerReady(id: "w1", credits: 1, now: 2)
+        s.dispatch(now: 2)
+        #expect(assigned(s.drainEffects()).count == 1)
+    }
+
     @Test("joining is logged with the host, the slots' devices and the engines")
     func joinedLog() {
         var s = Scheduler(config: SchedulerConfig(deadAfter: 5))

@@ -139,12 +139,14 @@ struct SchedulerRestoreTests {
         #expect(s.state(of: "t0") == .running)
         #expect(s.readyCount == 1)  // only t1 is queued
         _ = s.drainEffects()
-        // The worker comes back 8 s later (past the dead interval, within the grace) still running it.
+        // The worker comes back 8 s later (past the dead interval, within the grace) still running
+        // it, with a second slot free (a ready never counts a slot an attempt holds).
         s.tick(now: 108)
         #expect(s.state(of: "t0") == .running)
+        let twoSlots = WorkerCapabilities(engines: ["null"], hasGPU: false, hasCPU: true, slots: 2)
         #expect(
             s.workerHello(
-                id: "w1", registration: registration(1), capabilities: cpu, running: ["a-old"],
+                id: "w1", registration: registration(1), capabilities: twoSlots, running: ["a-old"],
                 now: 108) == .accepted)
         s.workerReady(id: "w1", credits: 1, now: 108)
         s.dispatch(now: 108)

@@ -78,13 +78,19 @@ final class StatusCache: Sendable {
     let failureMaxAge: Double
     static let defaultMaxAge = 0.5
     static let defaultFailureMaxAge = 3.0
-    private let state = Mutex<(at: Date, status: LiveStatus?)?>(nil)
+    /// Seconds on some monotonic-enough clock (tests pass their own).
+    let clock: @Sendable () -> Double
+    private let state = Mutex<(at: Double, status: LiveStatus?)?>(nil)
     private let fetching = AsyncLock()
 
-    init(source: any LiveStatusSource, maxAge: Double = defaultMaxAge, failureMaxAge: Double = defaultFailureMaxAge) {
+    init(
+        source: any LiveStatusSource, maxAge: Double = defaultMaxAge, failureMaxAge: Double = defaultFailureMaxAge,
+        clock: @escaping @Sendable () -> Double = { Date().timeIntervalSinceReferenceDate }
+    ) {
         self.source = source
         self.maxAge = maxAge
         self.failureMaxAge = failureMaxAge
+        self.clock = clock
     }
 
     func get() async -> LiveStatus? {
@@ -94,13 +100,15 @@ final class StatusCache: Sendable {
         if let fresh = cached() { return fresh.status }
         let source = self.source
         let status = try? await NIOThreadPool.singleton.runIfActive { try source.liveStatus() }
-        state.withLock { $0 = (Date(), status) }
+        let now = clock()
+        state.withLock { $0 = (now, status) }
         return status
     }
 
-    private func cached() -> (at: Date, status: LiveStatus?)? {
-        state.withLock { entry in
-            guard let entry, Date().timeIntervalSince(entry.at) < (entry.status == nil ? failureMaxAge : maxAge)
+    private func cached() -> (at: Double, status: LiveStatus?)? {
+        let now = clock()
+        return state.withLock { entry in
+            guard let entry, now - entry.at < (entry.status == nil ? failureMaxAge : maxAge)
             else { return nil }
             return entry
         }

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Reports
 import Store
 import SweepKit
+import Synchronization
 import Testing
 import Wire
 
@@ -375,22 +376,26 @@ final class CountingSource: LiveStatusSource, @unchecked Sendable {
 
 @Suite struct StatusCacheTests {
     @Test func aFailureIsRememberedLongerThanAStatus() async throws {
+        // A clock the test moves: no sleeps, so a loaded machine cannot change the outcome.
+        let clock = Mutex(0.0)
         let source = CountingSource(failing: true)
-        let cache = StatusCache(source: source, maxAge: 0.3, failureMaxAge: 1.0)
+        let cache = StatusCache(source: source, maxAge: 0.3, failureMaxAge: 1.0) { clock.withLock { $0 } }
+        func advance(_ seconds: Double) { clock.withLock { $0 += seconds } }
         for _ in 0..<5 { #expect(await cache.get() == nil) }
         #expect(source.count == 1)
         // Still within the failure's time: not asked again, even once it would answer.
         source.set(failing: false)
-        try await Task.sleep(nanoseconds: 300_000_000)
+        advance(0.9)
         #expect(await cache.get() == nil)
         #expect(source.count == 1)
         // After it, asked again; a status is then reused only for maxAge.
-        try await Task.sleep(nanoseconds: 900_000_000)
+        advance(0.2)
         #expect(await cache.get() != nil)
         #expect(source.count == 2)
+        advance(0.25)
         #expect(await cache.get() != nil)
         #expect(source.count == 2)
-        try await Task.sleep(nanoseconds: 400_000_000)
+        advance(0.1)
         #expect(await cache.get() != nil)
         #expect(source.count == 3)
     }

@@ -2,6 +2,7 @@ import Foundation
 import Store
 import SweepKit
 import Testing
+import ZeroMQ
 
 /// `sparsegrid dashboard`: the HTTP API and pages of a state directory, served by a process
 /// of their own over the real database, read with the plain HTTP client of the API tests.
@@ -63,8 +64,11 @@ struct DashboardSystemTests {
         #expect(FileManager.default.fileExists(atPath: "\(state)/control.token"))
 
         // The state directory names a coordinator whose process is alive (this test's) but whose
-        // control address nobody answers: a hung coordinator, the slowest case.
-        let silent = "tcp://127.0.0.1:\(try Self.unusedPort())"
+        // control address takes requests and never answers: a hung coordinator, the slowest
+        // case. The silent socket counts the requests it gets.
+        let hung = try SilentControl()
+        defer { hung.stop() }
+        let silent = hung.endpoint
         let info: [String: Any] = [
             "pid": Int(getpid()), "workerEndpoint": silent, "dataEndpoint": silent, "controlEndpoint": silent,
             "startedAt": Date().timeIntervalSince1970,
@@ -80,22 +84,28 @@ struct DashboardSystemTests {
         #expect(page.status == 200)
         #expect(page.headers.lowercased().contains("content-security-policy: default-src 'self'"), "\(page.headers)")
         #expect(page.body.contains("<script src=\"app.js"), "\(page.body.prefix(500))")
-        #expect(pageTime < 2)
+        #expect(pageTime < 10, "the page took \(pageTime) s")
 
-        // Each route that asks for the live status answers within 2 s; the failure is
-        // remembered for seconds, so six requests 0.6 s apart (longer than a status is reused)
-        // cost at most two timeouts, not six.
-        var total = 0.0
+        // Each route that asks for the live status answers after at most one short timeout (a
+        // bound of 10 s: a sanity check on a loaded machine, not a benchmark). The failure is
+        // remembered for 3 s, so six requests 0.6 s apart (longer than a status is reused) ask
+        // the hung coordinator about once per 4 s (a 1 s timeout, then 3 s remembered), not six
+        // times: counted on its socket, so the machine's speed does not decide.
         var sweeps: JSONValue = .null
+        let started = Date()
         for path in ["/api/sweeps", "/api/sweeps/tiny", "/api/workers", "/api/sweeps", "/api/sweeps", "/api/sweeps"] {
             try await Task.sleep(nanoseconds: 600_000_000)
             let (reply, seconds) = try await Self.timed(http, path)
             #expect(reply.status == 200, "\(path): \(reply.body)")
-            #expect(seconds < 2, "\(path) took \(seconds) s")
-            total += seconds
+            #expect(seconds < 10, "\(path) took \(seconds) s")
             if path == "/api/sweeps" { sweeps = try JSONValue.parse(reply.body) }
         }
-        #expect(total < 3.5, "six requests took \(total) s: the silent coordinator was asked each time")
+        let span = Date().timeIntervalSince(started)
+        let asked = hung.requests
+        #expect(asked >= 1, "the dashboard never asked the coordinator")
+        #expect(
+            Double(asked) <= span / 4 + 1.5,
+            "six requests in \(span) s asked the hung coordinator \(asked) times: the failure was not remembered")
         #expect(sweeps["live"] == false, "\(sweeps)")
         let tiny = try #require(sweeps["sweeps"]?.arrayValue?.first, "\(sweeps)")
         #expect(tiny["name"] == "tiny")
@@ -236,4 +246,37 @@ struct DashboardSystemTests {
         await Harness.stop(dashboard, signal: SIGINT)
         #expect(dashboard.terminationStatus == 0, "\(Harness.read(log))")
     }
+}
+
+/// A control socket that takes every request and never answers (a hung coordinator), counting
+/// the messages it gets, on a thread of its own.
+final class SilentControl: @unchecked Sendable {
+    private let context: Context
+    private let socket: Socket
+    private let lock = NSLock()
+    private var count = 0
+    private var stopped = false
+    private var thread: Thread?
+    let endpoint: String
+
+    init() throws {
+        context = try Context()
+        socket = try context.socket(.router)
+        try socket.setLinger(milliseconds: 0)
+        try socket.setReceiveTimeout(milliseconds: 100)
+        try socket.bind("tcp://127.0.0.1:*")
+        endpoint = try socket.lastEndpoint
+        let thread = Thread { [self] in
+            while !lock.withLock({ stopped }) {
+                if (try? socket.receive()) != nil { lock.withLock { count += 1 } }
+            }
+            socket.close()
+        }
+        self.thread = thread
+        thread.start()
+    }
+
+    var requests: Int { lock.withLock { count } }
+
+    func stop() { lock.withLock { stopped = true } }
 }

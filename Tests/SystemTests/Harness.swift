@@ -34,14 +34,20 @@ enum Harness {
         return dir
     }
 
-    /// Starts a long-running process; its output goes to `log`.
-    static func start(_ arguments: [String], log: String, environment: [String: String] = [:]) throws -> Process {
+    /// Starts a long-running process; its output goes to `log`. `removing`: variables taken out
+    /// of the inherited environment; `directory`: its working directory.
+    static func start(
+        _ arguments: [String], log: String, environment: [String: String] = [:], removing: [String] = [],
+        directory: String? = nil
+    ) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
+        for key in removing { env.removeValue(forKey: key) }
         for (k, v) in environment { env[k] = v }
         process.environment = env
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardOutput = handle

@@ -62,8 +62,9 @@ test: deps venv build lint test-swift test-engine fuzz-replay fuzz-smoke
 #
 # Then two passes. The suites that load the machine on purpose (a CPU hog, SIGKILLed processes,
 # a headless browser) run on their own, after the rest: on two cores, run alongside ~500
-# parallel tests they pushed unrelated system tests past their time limits.
-HEAVY_SUITES := LoadLivenessTests|ChaosTests|DashboardBrowserTests
+# parallel tests they pushed unrelated system tests past their time limits. EnginePackageTests
+# builds and installs the engine's wheel and trains with it: 20 s alone, 90 s among the rest.
+HEAVY_SUITES := LoadLivenessTests|ChaosTests|DashboardBrowserTests|EnginePackageTests
 test-swift: deps venv
 	$(SWIFT) build --build-tests
 	sync

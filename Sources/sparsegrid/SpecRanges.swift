@@ -47,16 +47,22 @@ final class SpecRanges {
         if let custom = engines.compactMap({ try? EngineCommand.parse($0) }).last(where: { $0.0 == engine }) {
             command = custom.1
             source = "`" + ([custom.1.executable] + custom.1.arguments).joined(separator: " ") + "`"
-        } else if let dir = EngineLocator.engineDirectory() {
-            command = EngineCommand(
-                executable: EngineLocator.python(engineDirectory: dir), arguments: ["-m", "sparsegrid_engine"],
-                environment: ["PYTHONPATH": dir])
-            source = "the engine in \(dir)"
         } else {
-            return (
-                .builtin,
-                "\(builtin) (the engine's code was not found: set SPARSEGRID_ENGINE_DIR to check against the engine itself)"
-            )
+            let choice: EngineLocator.Choice?
+            do {
+                choice = try EngineLocator.locate()
+            } catch {
+                return (.builtin, "\(builtin) (\(error))")
+            }
+            guard let choice else {
+                return (
+                    .builtin,
+                    "\(builtin) (\(EngineLocator.notFound): install it (`sparsegrid-engine` on the PATH) or set "
+                        + "SPARSEGRID_PYTHON or SPARSEGRID_ENGINE_DIR to check against the engine itself)"
+                )
+            }
+            command = choice.command
+            source = "the engine \(choice.summary)"
         }
         let outcome = EngineDescription.describe(
             name: engine, command: command, cacheDirectory: cacheDirectory,

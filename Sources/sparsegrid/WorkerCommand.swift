@@ -15,9 +15,11 @@ struct WorkerCommand: AsyncParsableCommand {
             slots (--slots N). The worker reconnects with backoff when the coordinator goes away, keeps \
             the results it could not deliver, and sends them when it is back.
 
-            The built-in engines: `sparsity` (the PyTorch engine in engine/, run with the Python in \
-            $SPARSEGRID_PYTHON or the repository's .venv) and `null` (no work; for benchmarks). Add \
-            others with --engine NAME=COMMAND: any program that speaks engine/CONTRACT.md.
+            The built-in engines: `sparsity` (the PyTorch engine) and `null` (no work; for benchmarks). \
+            The sparsity engine is, first match wins: --engine sparsity=COMMAND; $SPARSEGRID_PYTHON \
+            running `-m sparsegrid_engine`; `sparsegrid-engine` on the PATH (pip install of the engine's \
+            wheel); the source checkout's .venv with engine/. The log's `engine` line says which and \
+            why. Add others with --engine NAME=COMMAND: any program that speaks engine/CONTRACT.md.
 
             It says hello at once with the engines its describe cache knows, and describes the others \
             in the background (the first start of the PyTorch engine takes up to a minute), offering \
@@ -122,21 +124,38 @@ struct WorkerCommand: AsyncParsableCommand {
             let workerId = id ?? "\(host)-\(getpid())"
             let slotList = try makeSlots()
             var engines: [String: EngineCommand] = [:]
-            let engineDir = EngineLocator.engineDirectory()
-            if let engineDir {
-                engines["sparsity"] = EngineCommand(
-                    executable: EngineLocator.python(engineDirectory: engineDir),
-                    arguments: ["-m", "sparsegrid_engine"],
-                    environment: ["PYTHONPATH": engineDir])
-            }
             for spec in engine {
                 let (name, command) = try EngineCommand.parse(spec)
                 engines[name] = command
             }
-            if let only {
-                let keep = Set(only.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
-                engines = engines.filter { keep.contains($0.key) }
+            let keep = only.map {
+                Set($0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
             }
+            // Which sparsity engine, and why (logged once the log exists): the flag, else the lookup.
+            var sparsityLine: (level: LogLine.Level, message: String)? = nil
+            if keep == nil || keep!.contains("sparsity") {
+                if let flagged = engines["sparsity"] {
+                    sparsityLine = (
+                        .info,
+                        "engine sparsity: `\(([flagged.executable] + flagged.arguments).joined(separator: " "))` "
+                            + "(from --engine sparsity=…)"
+                    )
+                } else if let choice = try EngineLocator.locate() {
+                    engines["sparsity"] = choice.command
+                    sparsityLine = (.info, "engine sparsity: \(choice.summary)")
+                } else if engines.keys.contains(where: { keep?.contains($0) ?? true }) {
+                    // Other engines were asked for: offer those, and say what is missing.
+                    sparsityLine = (
+                        .warn,
+                        "engine sparsity: not offered: \(EngineLocator.howToProvideInOneLine)"
+                    )
+                } else {
+                    throw UserError(
+                        EngineLocator.howToProvide
+                            + "\nOr pass --only with the engines this worker should offer (e.g. --only null).")
+                }
+            }
+            if let keep { engines = engines.filter { keep.contains($0.key) } }
             var curve: CurveClientConfig? = nil
             if let curveKey, let serverKey {
                 let secret = try readKey(curveKey, what: "worker's secret key")
@@ -157,6 +176,9 @@ struct WorkerCommand: AsyncParsableCommand {
                 describeCacheDirectory: describeCache)
             let log = OperatorLog(format: logFormat, source: workerId)
             let node = try WorkerNode(config: config, log: log)
+            if let sparsityLine {
+                log.write(event: "engine", level: sparsityLine.level, worker: workerId, sparsityLine.message)
+            }
             log.write(
                 event: "start", worker: workerId,
                 "worker \(workerId): \(slotList.count) slot(s) [\(slotList.map(\.device).joined(separator: ", "))], "

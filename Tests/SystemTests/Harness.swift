@@ -34,16 +34,21 @@ enum Harness {
         return dir
     }
 
-    /// Starts a long-running process (the `sparsegrid` binary, or `executable`); its output goes to `log`.
+    /// Starts a long-running process (the `sparsegrid` binary, or `executable`); its output goes
+    /// to `log`. `removing`: variables taken out of the inherited environment; `directory`: its
+    /// working directory.
     static func start(
-        _ arguments: [String], log: String, environment: [String: String] = [:], executable: String? = nil
+        _ arguments: [String], log: String, environment: [String: String] = [:], removing: [String] = [],
+        directory: String? = nil, executable: String? = nil
     ) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable ?? binary)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
+        for key in removing { env.removeValue(forKey: key) }
         for (k, v) in environment { env[k] = v }
         process.environment = env
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardOutput = handle

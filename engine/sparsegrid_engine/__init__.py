@@ -1,7 +1,9 @@
 """sparsegrid's PyTorch engine: dense CIFAR-10 training, 2:4 and block sparsity, honest measurements.
 
-Run from source: ``PYTHONPATH=engine python -m sparsegrid_engine run --task T.json --workdir D``.
+Installed (``pip install engine/`` or its wheel): ``sparsegrid-engine run --task T.json --workdir D``.
+From source: ``PYTHONPATH=engine python -m sparsegrid_engine run --task T.json --workdir D``.
 The contract with the worker is engine/CONTRACT.md.
 """
 
-__version__ = "0.1.0"
+# The CLI's version (Sources/sparsegrid/Version.swift); tests/test_packaging.py checks that they agree.
+__version__ = "0.5.0"

@@ -20,18 +20,9 @@ struct DashboardBrowserTests {
     func liveDashboard() async throws {
         let dir = Harness.tempDir("browser")
         let state = "\(dir)/state"
-        let log = "\(dir)/coordinator.log"
-        let coordinator = try Harness.start(
-            [
-                "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
-                "--heartbeat", "0.2", "--dead-after", "10", "--http", "127.0.0.1:0",
-            ],
-            log: log)
+        let (coordinator, endpoints, http) = try await HTTPProbe.startCoordinator(state: state, deadAfter: 10)
         defer { Harness.kill9(coordinator) }
-        let endpoints = try await Harness.coordinatorEndpoints(state)
-        let port = try await HTTPProbe.port(inLog: log)
-        let http = HTTPProbe(port: port)
-        let base = "http://127.0.0.1:\(port)/"
+        let base = "http://127.0.0.1:\(http.port)/"
 
         let browser = try await WebDriver.start(log: "\(dir)/chromedriver.log")
         defer { Harness.kill9(browser.process) }
@@ -41,12 +32,7 @@ struct DashboardBrowserTests {
         try await browser.waitFor("the sweeps view", "return document.body.dataset.view || null") { $0 == "sweeps" }
         _ = try await browser.script("window.sparsegridMarker = 'no reload'; return true")
 
-        let worker = try Harness.start(
-            [
-                "worker", "--coordinator", endpoints.workers, "--id", "W1", "--cache", "\(dir)/W1",
-                "--drain-grace", "0", "--engine", Harness.testEngine, "--only", "test",
-            ],
-            log: "\(dir)/W1.log")
+        let worker = try HTTPProbe.startTestWorker("W1", coordinator: endpoints.workers, in: dir)
         defer { Harness.kill9(worker) }
         let spec = try Harness.writeSpec(
             """

@@ -11,29 +11,16 @@ struct HTTPAPISystemTests {
     func liveAPI() async throws {
         let dir = Harness.tempDir("http")
         let state = "\(dir)/state"
-        let log = "\(dir)/coordinator.log"
-        let coordinator = try Harness.start(
-            [
-                "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
-                "--heartbeat", "0.2", "--dead-after", "5", "--http", "127.0.0.1:0",
-            ],
-            log: log)
+        let (coordinator, endpoints, http) = try await HTTPProbe.startCoordinator(state: state, deadAfter: 5)
         defer { Harness.kill9(coordinator) }
-        let endpoints = try await Harness.coordinatorEndpoints(state)
-        let port = try await HTTPProbe.port(inLog: log)
-        let http = HTTPProbe(port: port)
+        let port = http.port
 
         // Before any sweep: an empty list, the live status answers.
         let empty = try await http.json("/api/sweeps")
         #expect(empty["sweeps"] == [])
         #expect(empty["live"] == true)
 
-        let worker = try Harness.start(
-            [
-                "worker", "--coordinator", endpoints.workers, "--id", "W1", "--cache", "\(dir)/W1",
-                "--drain-grace", "0", "--engine", Harness.testEngine, "--only", "test",
-            ],
-            log: "\(dir)/W1.log")
+        let worker = try HTTPProbe.startTestWorker("W1", coordinator: endpoints.workers, in: dir)
         defer { Harness.kill9(worker) }
         let spec = try Harness.writeSpec(
             Harness.testSpec(name: "web", xs: [1, 2, 3], trainParams: "sleep: 1.5, epochs: 3"), in: dir)
@@ -207,6 +194,37 @@ struct HTTPProbe {
         var status: Int
         var headers: String
         var body: String
+    }
+
+    /// A real coordinator on `state` with its HTTP server on a free loopback port (its log in
+    /// the state directory's parent), its socket addresses, and a client for its HTTP port.
+    static func startCoordinator(state: String, deadAfter: Int) async throws -> (
+        Process, (workers: String, control: String), HTTPProbe
+    ) {
+        let log = URL(fileURLWithPath: state).deletingLastPathComponent().appendingPathComponent("coordinator.log").path
+        let coordinator = try Harness.start(
+            [
+                "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
+                "--heartbeat", "0.2", "--dead-after", String(deadAfter), "--http", "127.0.0.1:0",
+            ],
+            log: log)
+        do {
+            let endpoints = try await Harness.coordinatorEndpoints(state)
+            return (coordinator, endpoints, HTTPProbe(port: try await port(inLog: log)))
+        } catch {
+            Harness.kill9(coordinator)
+            throw error
+        }
+    }
+
+    /// A worker with one slot and the test engine only, its cache and log in `dir`.
+    static func startTestWorker(_ id: String, coordinator: String, in dir: String) throws -> Process {
+        try Harness.start(
+            [
+                "worker", "--coordinator", coordinator, "--id", id, "--cache", "\(dir)/\(id)",
+                "--drain-grace", "0", "--engine", Harness.testEngine, "--only", "test",
+            ],
+            log: "\(dir)/\(id).log")
     }
 
     /// The port of the "HTTP API on http://HOST:PORT/…" line the coordinator prints.

@@ -754,3 +754,97 @@ enum DeployChecks {
         try String(contentsOfFile: "\(Harness.repoRoot)/\(path)", encoding: .utf8)
     }
 }
+
+// MARK: Running the files' own command lines
+
+extension DeployChecks {
+    /// A deploy file's coordinator and worker command lines, made runnable here: the same options,
+    /// the same bind host, CURVE keys and token, with paths moved into `dir` (keys made by
+    /// `sparsegrid keygen`, named as the files expect), the worker port moved to `port` (its
+    /// artifacts on `port` + 1 as the files assume), HTTP on a free port, the control socket on a
+    /// free loopback port, GPUs replaced by one CPU slot and the test engine offered.
+    static func localize(_ call: Invocation, dir: String, port: Int) -> [String] {
+        var pairs: [(String, String?)] = []
+        var i = 0
+        let known = call.subcommand == "coordinator" ? coordinatorValued : workerValued
+        while i < call.args.count {
+            let a = call.args[i]
+            i += 1
+            if a.hasPrefix("$") { continue }  // e.g. systemd's $SPARSEGRID_WORKER_OPTS, empty by default
+            if let eq = a.firstIndex(of: "="), a.hasPrefix("--") {
+                pairs.append((String(a[..<eq]), String(a[a.index(after: eq)...])))
+            } else if known.contains(a), i < call.args.count {
+                pairs.append((a, call.args[i]))
+                i += 1
+            } else {
+                pairs.append((a, nil))
+            }
+        }
+        var out = [call.subcommand]
+        var sawControl = false
+        for (name, value) in pairs {
+            var v = value
+            switch (call.subcommand, name) {
+            case ("coordinator", "--state"): v = "\(dir)/state"
+            case ("coordinator", "--bind"): v = "tcp://\(host(value) ?? "127.0.0.1"):\(port)"
+            case ("coordinator", "--curve-key"): v = "\(dir)/coord.key"
+            case ("coordinator", "--authorized-keys"): v = "\(dir)/workers.txt"
+            case ("coordinator", "--http-token-file"): v = "\(dir)/http.token"
+            case ("coordinator", "--http"): v = "\(host(value) ?? "127.0.0.1"):0"
+            case ("coordinator", "--control"):
+                v = "tcp://127.0.0.1:*"
+                sawControl = true
+            case ("worker", "--coordinator"): v = "tcp://127.0.0.1:\(port)"
+            case ("worker", "--gpus"): continue
+            case ("worker", "--curve-key"): v = "\(dir)/worker.key"
+            case ("worker", "--server-key"): v = "\(dir)/coord.pub"
+            case ("worker", "--cache"): v = "\(dir)/cache"
+            case ("worker", "--id"):
+                v = value?.replacingOccurrences(of: "%H", with: "host").replacingOccurrences(of: "%i", with: "0")
+                    .replacingOccurrences(of: "$(POD_NAME)", with: "pod-0")
+            default: break
+            }
+            out.append(name)
+            if let v { out.append(v) }
+        }
+        if call.subcommand == "coordinator", !sawControl { out += ["--control", "tcp://127.0.0.1:*"] }
+        if call.subcommand == "worker" {
+            if !out.contains("--slots") { out += ["--slots", "1"] }
+            out += ["--engine", Harness.testEngine, "--only", "test"]
+        }
+        return out
+    }
+
+    static let coordinatorValued: Set<String> = [
+        "--state", "--bind", "--data", "--control", "--heartbeat", "--dead-after", "--retry-backoff", "--curve-key",
+        "--authorized-keys", "--authorized-clients", "--log-format", "--http", "--http-token-file",
+    ]
+    static let workerValued: Set<String> = [
+        "--coordinator", "--slots", "--gpus", "--id", "--cache", "--engine", "--only", "--threads", "--task-timeout",
+        "--idle-timeout", "--drain-grace", "--log-format", "--connect-timeout", "--curve-key", "--server-key",
+    ]
+
+    /// A loopback port that is free, with the next one free too (the artifact socket's).
+    static func freePortPair() throws -> Int {
+        for _ in 0..<50 {
+            let p = try DashboardSystemTests.unusedPort()
+            if p < 65535, canBind(p + 1) { return p }
+        }
+        throw HarnessError("no two free adjacent ports")
+    }
+
+    static func canBind(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = INADDR_ANY
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+}

@@ -293,6 +293,102 @@ struct DeployChecksTests {
         }
     }
 
+    // MARK: The command lines, run
+
+    /// The coordinator and worker command lines a deploy file gives.
+    static func pair(_ source: String, cli: DeployChecks.CLI) throws -> (
+        coordinator: DeployChecks.Invocation, worker: DeployChecks.Invocation
+    ) {
+        var calls: [DeployChecks.Invocation] = []
+        switch source {
+        case "systemd":
+            for unit in try units() {
+                let exec = DeployChecks.directives(unit.text).first { $0.0 == "ExecStart" }?.1 ?? ""
+                calls += DeployChecks.textInvocations(file: unit.name, text: "ExecStart=" + exec, cli: cli)
+            }
+        case "container":
+            for f in DeployChecks.files("containerfile") {
+                if let call = DeployChecks.containerfileProblems(file: f, text: try DeployChecks.read(f), cli: cli).call
+                {
+                    calls.append(call)
+                }
+            }
+        case "compose":
+            let file = "deploy/container/compose.yaml"
+            let doc = try #require(try DeployChecks.yamlDocuments(file: file, text: try DeployChecks.read(file)).first)
+            let services = try #require(doc["services"] as? [String: Any])
+            for name in ["coordinator", "worker-1"] {
+                let command = DeployChecks.strings((services[name] as? [String: Any])?["command"])
+                calls.append(.init(file: file, subcommand: command[0], args: Array(command.dropFirst())))
+            }
+        case "k8s":
+            for (file, text) in try manifests() {
+                for d in try DeployChecks.yamlDocuments(file: file, text: text) {
+                    let spec = (d["spec"] as? [String: Any])?["template"] as? [String: Any]
+                    for c in (spec?["spec"] as? [String: Any])?["containers"] as? [[String: Any]] ?? [] {
+                        let args = DeployChecks.strings(c["args"])
+                        calls.append(.init(file: file, subcommand: args[0], args: Array(args.dropFirst())))
+                    }
+                }
+            }
+        default: break
+        }
+        let coordinator = try #require(calls.first { $0.subcommand == "coordinator" }, "\(source): no coordinator")
+        let worker = try #require(calls.first { $0.subcommand == "worker" }, "\(source): no worker")
+        return (coordinator, worker)
+    }
+
+    /// The files' own coordinator and worker command lines, run here: the coordinator binds
+    /// 0.0.0.0 with CURVE and an HTTP token as the files have it, the worker joins with its key
+    /// and the coordinator's public key, and a two-stage sweep whose second stage fetches the
+    /// first's checkpoint over the artifact port (--bind port + 1) succeeds. Slurm's lines are
+    /// shell with variables and are only flag-checked.
+    @Test(
+        "each deployment's coordinator and worker command lines, run as written, make a working CURVE pair",
+        arguments: ["systemd", "container", "compose", "k8s"])
+    func commandLinesRun(source: String) async throws {
+        let cli = try await DeployChecks.loadCLI()
+        let (coordinatorCall, workerCall) = try Self.pair(source, cli: cli)
+        let dir = Harness.tempDir("deploy-\(source)")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for name in ["coord", "worker"] { #expect(try await Harness.run(["keygen", "\(dir)/\(name)"]).status == 0) }
+        try FileManager.default.copyItem(atPath: "\(dir)/worker.pub", toPath: "\(dir)/workers.txt")
+        try "0123456789abcdef0123456789abcdef\n".write(toFile: "\(dir)/http.token", atomically: true, encoding: .utf8)
+        let port = try DeployChecks.freePortPair()
+        let coordinatorArgs = DeployChecks.localize(coordinatorCall, dir: dir, port: port)
+        #expect(coordinatorArgs.contains("--curve-key") && coordinatorArgs.contains("\(dir)/state"))
+        let coordinator = try Harness.start(coordinatorArgs, log: "\(dir)/coordinator.log")
+        defer { Harness.kill9(coordinator) }
+        let endpoints = try await Harness.coordinatorEndpoints("\(dir)/state")
+        #expect(endpoints.workers.hasSuffix(":\(port)"), "\(endpoints.workers)")
+        let workerArgs = DeployChecks.localize(workerCall, dir: dir, port: port)
+        let worker = try Harness.start(workerArgs, log: "\(dir)/worker.log")
+        defer { Harness.kill9(worker) }
+        let spec = try Harness.writeSpec(
+            Harness.testSpec(name: "deploy", xs: [1], trainParams: "artifact_bytes: 50000", finetune: "value: 2"),
+            in: dir)
+        let launched = try await Harness.run([
+            "launch", spec, "--coordinator", endpoints.control, "--state", "\(dir)/state",
+        ])
+        #expect(launched.status == 0, "\(launched.stderr)")
+        let store = try Harness.store("\(dir)/state")
+        do {
+            try await Harness.waitFor("the sweep to finish through \(source)'s command lines", timeout: 90) {
+                let rows = try store.resultRows(sweep: "deploy")
+                return rows.count == 2 && rows.allSatisfy { $0.state == .succeeded }
+            }
+        } catch {
+            let logs =
+                "coordinator \(coordinatorArgs)\n\(Harness.read("\(dir)/coordinator.log").suffix(1500))\n"
+                + "worker \(workerArgs)\n\(Harness.read("\(dir)/worker.log").suffix(1500))"
+            Issue.record(Comment(rawValue: "\(error)\n\(logs)"))
+        }
+        // SIGTERM: the worker drains and exits 0, the coordinator too.
+        await Harness.stop(worker)
+        await Harness.stop(coordinator)
+        #expect(worker.terminationStatus == 0 && coordinator.terminationStatus == 0)
+    }
+
     // MARK: README
 
     @Test("deploy/README.md names every file in deploy/ and says what could not be run here")

@@ -187,6 +187,89 @@ struct DeployChecksTests {
         }
     }
 
+    /// sweep.sbatch itself, run by bash with stand-ins for `srun` (runs the task script once,
+    /// as local task 0) and `scontrol` (records its arguments): the coordinator, one worker and
+    /// the launch start; SIGUSR1 (what `#SBATCH --signal=B:USR1@300` sends before the time limit)
+    /// makes it drain the worker — the task it runs finishes — stop the coordinator and ask for a
+    /// requeue; the requeued run resumes from the state directory without rerunning finished
+    /// tasks, waits for the sweep and writes the report. Slurm itself is not here.
+    @Test("sweep.sbatch under a stand-in srun: runs, requeues itself on the time-limit signal, resumes and reports")
+    func sweepScriptRequeue() async throws {
+        let dir = Harness.tempDir("sweep-sbatch")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bin = "\(dir)/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        let stands: [(String, String)] = [
+            ("srun", "#!/usr/bin/env bash\nwhile [[ \"$1\" == --* ]]; do shift; done\nSLURM_LOCALID=0 exec \"$@\"\n"),
+            ("scontrol", "#!/usr/bin/env bash\necho \"$*\" >> \"$FAKE_SLURM_LOG\"\n"),
+            ("test-engine", "#!/bin/sh\nexec python3 \(Harness.repoRoot)/Tests/Fixtures/test_engine.py \"$@\"\n"),
+        ]
+        for (name, text) in stands {
+            try text.write(toFile: "\(bin)/\(name)", atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(bin)/\(name)")
+        }
+        let spec = try Harness.writeSpec(
+            Harness.testSpec(
+                name: "slurm", xs: [1, 2, 3], trainParams: "sleep: 1.5, artifact_bytes: 20000", finetune: "value: 2"),
+            in: dir)
+        let state = "\(dir)/state"
+        let port = try DeployChecks.freePortPair()
+        var env = [
+            "PATH": "\(bin):" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
+            "FAKE_SLURM_LOG": "\(dir)/scontrol.log", "SLURM_JOB_ID": "7", "SLURM_RESTART_COUNT": "0",
+            "SLURM_SUBMIT_DIR": Harness.repoRoot, "SPARSEGRID": Harness.binary, "SPARSEGRID_PORT": "\(port)",
+            "SPARSEGRID_POLL": "0.2", "TMPDIR": dir,
+            "SPARSEGRID_WORKER_OPTS": "--engine test=\(bin)/test-engine --only test",
+        ]
+        let script = "\(Harness.repoRoot)/deploy/slurm/sweep.sbatch"
+        // The ports the script derives from SPARSEGRID_PORT (control +2, HTTP +3) must be free too.
+        #expect(DeployChecks.canBind(port + 2) && DeployChecks.canBind(port + 3))
+
+        // bash cannot trap a signal that was ignored when it started, and this test process may
+        // ignore or block SIGUSR1 (Process passes that on); slurmstepd starts the batch script
+        // with default dispositions, so the script is started that way here, through Python, in
+        // a process group of its own.
+        let reset =
+            "import os, signal, sys; signal.signal(signal.SIGUSR1, signal.SIG_DFL); "
+            + "signal.signal(signal.SIGTERM, signal.SIG_DFL); "
+            + "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1, signal.SIGTERM}); "
+            + "os.setpgrp(); os.execv('/bin/bash', ['bash'] + sys.argv[1:])"
+        let first = try Harness.start(
+            ["-c", reset, script, spec, state], log: "\(dir)/first.log", environment: env,
+            executable: "/usr/bin/python3")
+        // Its own process group, so a failed run leaves no coordinator or worker behind.
+        defer { kill(-first.processIdentifier, SIGKILL) }
+        try await Harness.waitFor("the first task to succeed", timeout: 60) {
+            guard FileManager.default.fileExists(atPath: "\(state)/sparsegrid.db") else { return false }
+            return try Harness.store(state).resultRows(sweep: "slurm").contains { $0.state == .succeeded }
+        }
+        kill(first.processIdentifier, SIGUSR1)
+        try await Harness.waitFor("the script to stop and requeue", timeout: 60) { !first.isRunning }
+        let firstLog = Harness.read("\(dir)/first.log")
+        #expect(first.terminationStatus == 0, "\(firstLog.suffix(3000))")
+        #expect(Harness.read("\(dir)/scontrol.log") == "requeue 7\n")
+        #expect(firstLog.contains("saying bye"), "the worker did not drain: \(firstLog.suffix(2000))")
+        #expect(!FileManager.default.fileExists(atPath: "\(state)/coordinator.json"), "the coordinator still runs")
+        let before = try Harness.store(state).resultRows(sweep: "slurm")
+        let done = Set(before.filter { $0.state == .succeeded }.map(\.taskId))
+        #expect(!done.isEmpty && done.count < 6, "\(before.map(\.state))")
+        // No attempt is left running: the drain let it finish or reported it stopped.
+        #expect(!before.contains { $0.state == .running }, "\(before.map(\.state))")
+
+        env["SLURM_RESTART_COUNT"] = "1"
+        let second = try await Harness.exec("/bin/bash", [script, spec, state], timeout: 120, environment: env)
+        #expect(second.status == 0, "\(second.stdout.suffix(2000))\n\(second.stderr.suffix(2000))")
+        #expect(second.stdout.contains("sweep slurm: 0 new, 6 reused"))
+        #expect(second.stdout.contains("sweep slurm finished; report in \(state)/report"))
+        #expect(FileManager.default.fileExists(atPath: "\(state)/report/report.html"))
+        let after = try Harness.store(state).resultRows(sweep: "slurm")
+        #expect(after.count == 6 && after.allSatisfy { $0.state == .succeeded }, "\(after.map(\.state))")
+        for row in after where done.contains(row.taskId) {
+            #expect(row.attempts == 1, "\(row.taskId) finished before the requeue and ran again")
+        }
+        #expect(Harness.read("\(dir)/scontrol.log") == "requeue 7\n", "the finished job asked for a requeue")
+    }
+
     // MARK: Containers
 
     @Test("Containerfiles install the dist bundle and the wheel, expose the coordinator's ports, start real commands")

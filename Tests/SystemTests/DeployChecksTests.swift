@@ -281,7 +281,14 @@ struct DeployChecksTests {
             let (problems, call) = DeployChecks.containerfileProblems(file: f, text: try DeployChecks.read(f), cli: cli)
             Self.fail(problems)
             #expect(call != nil)
+            // Every RUN is valid sh (what `podman build` runs it with).
+            for (_, body) in DeployChecks.instructions(try DeployChecks.read(f)).filter({ $0.0 == "RUN" }) {
+                let syntax = try await Harness.exec("/bin/sh", ["-n", "-c", body])
+                #expect(syntax.status == 0, "\(f): RUN \(body): \(syntax.stderr)")
+            }
         }
+        let unclosed = try await Harness.exec("/bin/sh", ["-n", "-c", "tar -xzf \"/tmp/x.tar.gz && rm /tmp/x"])
+        #expect(unclosed.status != 0, "sh -n passed an unclosed quote")
         let text = try DeployChecks.read("deploy/container/Containerfile.coordinator")
         for (from, to, expected) in [
             ("EXPOSE 5555 5556 8080", "EXPOSE 5555 8080", "does not EXPOSE it"),

@@ -6,7 +6,7 @@ SWIFT        ?= swift
 PYTHON       ?= python3
 VENV         := .venv
 VPY          := $(VENV)/bin/python
-APT_PACKAGES := libzmq3-dev libsqlite3-dev pkg-config librsvg2-bin chromium chromium-driver fonts-dejavu-core curl iproute2 nftables
+APT_PACKAGES := libzmq3-dev libsqlite3-dev pkg-config librsvg2-bin chromium chromium-driver fonts-dejavu-core curl iproute2 nftables shellcheck systemd
 BIN          := .build/debug/sparsegrid
 export SPARSEGRID_PYTHON := $(abspath $(VPY))
 
@@ -91,8 +91,10 @@ fmt:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
 	$(VENV)/bin/ruff format engine bench
 
-lint: venv
+# shellcheck: deploy/'s scripts here too, for a quick answer (DeployChecksTests runs it as well).
+lint: deps venv
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+	shellcheck --shell=bash deploy/slurm/*.sbatch $(wildcard deploy/*/*.sh scripts/*.sh)
 	$(VENV)/bin/ruff check engine bench
 	$(VENV)/bin/ruff format --check engine bench
 

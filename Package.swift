@@ -100,7 +100,12 @@ let package = Package(
             ]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "SweepKit"], resources: [.copy("Golden")]),
         // Starts the real `sparsegrid` binary as coordinator and worker processes.
-        .testTarget(name: "SystemTests", dependencies: ["sparsegrid", "Wire", "SweepKit", "Store", "ZeroMQ"]),
+        // Yams: DeployChecksTests parses deploy/'s compose file and Kubernetes manifests.
+        .testTarget(
+            name: "SystemTests",
+            dependencies: [
+                "sparsegrid", "Wire", "SweepKit", "Store", "ZeroMQ", .product(name: "Yams", package: "Yams"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

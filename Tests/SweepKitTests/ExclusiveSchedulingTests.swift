@@ -37,7 +37,7 @@ struct ExclusiveSchedulingTests {
     }
 
     @Test("an exclusive sweep's tasks stay off a shared worker and go to an unshared one")
-    func exclusiveSweep() {
+    func exclusiveSweep() throws {
         var s = scheduler(exclusive: ["train", "finetune"])
         s.workerConnected(id: "shared", capabilities: gpu(slots: 4, shared: true), running: [], now: 0)
         s.workerReady(id: "shared", credits: 4, now: 0)
@@ -54,7 +54,8 @@ struct ExclusiveSchedulingTests {
         #expect(first.map(\.worker) == ["solo"])
         #expect(s.waitingReason(sweep: "sw") == nil)
         // Its result frees the slot; the next task goes there too, never to the shared worker.
-        #expect(s.resultArrived(attemptId: first[0].attempt, from: "solo", now: 2) == .accept(taskId: first[0].task))
+        let done = try #require(first.first)
+        #expect(s.resultArrived(attemptId: done.attempt, from: "solo", now: 2) == .accept(taskId: done.task))
         s.workerReady(id: "solo", credits: 1, now: 2)
         s.dispatch(now: 2)
         #expect(assigned(s.drainEffects()).map(\.worker) == ["solo"])

@@ -73,4 +73,21 @@ struct PerGPUSystemTests {
         await Harness.stop(worker)
         await Harness.stop(coordinator)
     }
+
+    @Test("--per-gpu is checked before anything starts: only with --gpus, 1 to 64, and no GPU listed twice")
+    func flagErrors() async throws {
+        for (arguments, message) in [
+            (["--per-gpu", "2"], "--per-gpu goes with --gpus"),
+            (["--slots", "2", "--per-gpu", "2"], "--per-gpu goes with --gpus"),
+            (["--gpus", "0", "--per-gpu", "0"], "--per-gpu must be 1 to 64"),
+            (["--gpus", "0", "--per-gpu", "65"], "--per-gpu must be 1 to 64"),
+            (["--gpus", "0,0"], "--gpus lists GPU 0 twice"),
+        ] {
+            let out = try await Harness.run(
+                ["worker", "--coordinator", "tcp://127.0.0.1:1", "--connect-timeout", "1", "--only", "null"]
+                    + arguments, timeout: 30)
+            #expect(out.status != 0, "\(arguments)")
+            #expect(out.stderr.contains(message), "\(arguments): \(out.stderr)")
+        }
+    }
 }

@@ -683,14 +683,15 @@ public struct Scheduler: Sendable {
             return
                 "no connected worker can run engine '\(info.engine)' on device '\(info.device)' (workers offer: \(engines))"
         }
-        // Ready tasks of exclusive stages wait for a worker whose slots share no device.
-        let waitingStages = Set(
-            tasks.values.filter { $0.sweep == sweep && $0.state == .ready }.map(\.stage)
-        ).intersection(info.exclusiveStages)
-        if !waitingStages.isEmpty,
-            !alive.contains(where: {
-                $0.capabilities.canRun(engine: info.engine, device: info.device, exclusive: true)
-            })
+        // Ready tasks of exclusive stages wait for a worker whose slots share no device (the
+        // tasks are looked at only when the sweep has such stages and no such worker is there).
+        guard !info.exclusiveStages.isEmpty else { return nil }
+        if !alive.contains(where: {
+            $0.capabilities.canRun(engine: info.engine, device: info.device, exclusive: true)
+        }),
+            case let waitingStages = Set(
+                tasks.values.filter { $0.sweep == sweep && $0.state == .ready }.map(\.stage)
+            ).intersection(info.exclusiveStages), !waitingStages.isEmpty
         {
             let stages = waitingStages.sorted().map { "'\($0)'" }.joined(separator: ", ")
             return

@@ -117,3 +117,21 @@ struct PerGPUTests {
         Issue.record("no hello")
     }
 }
+
+extension PerGPUTests {
+    @Test("a long attempt beside many short ones keeps at most 64 co-tenants, and its result is sendable")
+    func cappedCoTenants() throws {
+        var s = session(try WorkerConfig.gpuSlots([0], perGPU: 2))
+        s.received(assign("long"), now: 1)
+        for i in 0..<100 {
+            s.received(assign("s\(i)"), now: 2)
+            s.jobFinished(attemptId: "s\(i)", type: .result, frames: resultFrames("s\(i)"), now: 3)
+        }
+        _ = s.drainEffects()
+        s.jobFinished(attemptId: "long", type: .result, frames: resultFrames("long"), now: 4)
+        let tenancy = try cotenancy(s.drainEffects(), of: "long")
+        #expect(tenancy?.taskIds.count == WireLimits.maxCoTenants)
+        #expect(tenancy?.atOnce == 2)
+        #expect(tenancy?.taskIds.allSatisfy { $0.hasPrefix("task-s") } == true)
+    }
+}

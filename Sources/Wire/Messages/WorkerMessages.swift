@@ -51,7 +51,7 @@ public struct SlotInfo: Sendable, Hashable {
 public struct CoTenancy: Sendable, Hashable {
     /// The slot's device: "cuda:N" or "cpu".
     public var device: String
-    /// Sorted, at most `WireLimits.maxCoTenants` (the first ones; `atOnce` still counts them all).
+    /// Sorted, at most `WireLimits.maxCoTenants` (the first to come; `atOnce` still counts them all).
     public var taskIds: [String]
     /// 1...`WireLimits.maxSlots`; 1 when the attempt had the device to itself.
     public var atOnce: Int

@@ -71,7 +71,8 @@ extension EventLoop {
         let seeds = try store.loadSnapshot(sweep: plan.name).tasks.map(RestoredState.seed)
         scheduler.addSweep(
             name: plan.name, engine: plan.engine, device: plan.device, retries: plan.retries,
-            cancelled: false, deadAfter: plan.deadAfter, tasks: seeds, now: now)
+            cancelled: false, deadAfter: plan.deadAfter, exclusiveStages: Set(plan.exclusiveStages ?? []),
+            tasks: seeds, now: now)
         metricsTap.prune(scheduler: scheduler)
         note(
             SchedulerLog(

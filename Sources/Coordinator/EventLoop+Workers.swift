@@ -66,12 +66,18 @@ extension EventLoop {
     func hello(_ identity: [UInt8], key: String?, _ hello: Hello, now: Double) throws {
         let capabilities = WorkerCapabilities(
             engines: Set(hello.engines.keys), hasGPU: hello.slots.contains { $0.isGPU },
-            hasCPU: hello.slots.contains { !$0.isGPU }, slots: hello.slots.count)
+            hasCPU: hello.slots.contains { !$0.isGPU }, slots: hello.slots.count,
+            shared: hello.slots.contains { $0.isShared })
         var info: JSONValue = [
             "pid": .number(Double(hello.pid)),
             "slots": .array(hello.slots.map { .string($0.device) }),
             "engines": .object(hello.engines),
         ]
+        // How many tasks share each slot's device, in slot order (only when some slot is shared).
+        if capabilities.shared, case .object(var fields) = info {
+            fields["share"] = .array(hello.slots.map { .number(Double($0.share)) })
+            info = .object(fields)
+        }
         // Kept so that after a restart only the same key can adopt this worker's attempts.
         if let key, case .object(var fields) = info {
             fields["curveKey"] = .string(key)
@@ -130,6 +136,12 @@ extension EventLoop {
                 .result(
                     taskId: taskId, attemptId: result.attemptId, metrics: result.metrics,
                     units: result.units, details: result.details, at: now))
+            if let tenancy = result.cotenancy {
+                mutations.append(
+                    .attemptDevice(
+                        attemptId: result.attemptId, device: tenancy.device, atOnce: tenancy.atOnce,
+                        coTenants: tenancy.taskIds))
+            }
             for artifact in result.artifacts {
                 let path = ArtifactFiles.finalPath(root: config.artifactDirectory, sha256: artifact.sha256)
                 mutations.append(.artifact(sha256: artifact.sha256, bytes: artifact.bytes, path: path, at: now))

@@ -158,6 +158,10 @@ extension APIServer {
         object["details"] = row.details
         object["startedAt"] = Self.number(row.startedAt)
         object["finishedAt"] = Self.number(row.finishedAt)
+        // Where the result's attempt ran and who shared the device meanwhile (null: not recorded).
+        object["device"] = row.device.map(JSONValue.string) ?? .null
+        object["tasksAtOnce"] = row.tasksAtOnce.map { .number(Double($0)) } ?? .null
+        object["coTenants"] = row.coTenants.map { .array($0.map(JSONValue.string)) } ?? .null
         object["artifacts"] = .array(
             row.artifacts.map {
                 ["name": .string($0.name), "sha256": .string($0.sha256), "bytes": .number(Double($0.bytes))]

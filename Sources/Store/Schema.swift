@@ -14,6 +14,9 @@ enum Schema {
         migrator.registerMigration("v2: curve_points, curve_drops") { db in
             try db.execute(sql: v2)
         }
+        migrator.registerMigration("v3: attempts.device, attempts.cotenants_at_once, attempts.cotenants_json") { db in
+            try db.execute(sql: v3)
+        }
         return migrator
     }
 
@@ -140,5 +143,16 @@ enum Schema {
             attempt_id TEXT NOT NULL PRIMARY KEY REFERENCES attempts(id),
             dropped INTEGER NOT NULL
         ) WITHOUT ROWID;
+        """
+
+    /// Where an attempt ran and who shared its device, as its worker reported with its result:
+    /// `device` the slot's device ("cuda:0", "cpu"), `cotenants_at_once` the most attempts that
+    /// ran on it at once while this one ran (itself included), `cotenants_json` a JSON array of
+    /// the other attempts' task ids (at most `SweepStore.maxCoTenants`). NULL: not recorded (a
+    /// row from before v3, an older worker, an attempt without a result).
+    private static let v3 = """
+        ALTER TABLE attempts ADD COLUMN device TEXT;
+        ALTER TABLE attempts ADD COLUMN cotenants_at_once INTEGER;
+        ALTER TABLE attempts ADD COLUMN cotenants_json TEXT;
         """
 }

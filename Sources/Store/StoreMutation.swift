@@ -16,6 +16,9 @@ public enum StoreMutation: Sendable {
     case result(
         taskId: String, attemptId: String, metrics: [String: Double?], units: [String: String],
         details: JSONValue, at: Double)
+    /// Where an attempt ran and who shared its device (from its result): `coTenants` are task
+    /// ids (stored capped at `SweepStore.maxCoTenants`), `atOnce` the most attempts at once.
+    case attemptDevice(attemptId: String, device: String, atOnce: Int, coTenants: [String])
     /// A point of a progress curve; a repeat of (attempt, step, name) replaces the value.
     case metric(attemptId: String, step: Int, name: String, value: Double)
     /// Appends a point to the attempt's learning curve (`curve_points`); past
@@ -43,6 +46,7 @@ public enum StoreMutation: Sendable {
         case .attemptStarted(let a, let t, let w, _): "start attempt \(a) of task \(t) on worker \(w)"
         case .attemptEnded(let a, let outcome, _, _, _, _): "end attempt \(a) as \(outcome.rawValue)"
         case .result(let t, let a, _, _, _, _): "store the result of task \(t) from attempt \(a)"
+        case .attemptDevice(let a, let device, _, _): "record device \(device) of attempt \(a)"
         case .metric(let a, let step, let name, _): "record metric \(name) at step \(step) of attempt \(a)"
         case .curvePoint(let a, _): "record a learning-curve point of attempt \(a)"
         case .worker(let id, _, _, _, _): "register worker \(id)"

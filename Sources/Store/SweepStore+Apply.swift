@@ -2,6 +2,9 @@ import GRDB
 import SweepKit
 
 extension SweepStore {
+    /// The most co-tenants (task ids) stored per attempt (the wire's cap too).
+    public static let maxCoTenants = 64
+
     /// Applies a batch of mutations in ONE write transaction: all of them or, if any is
     /// rejected, none.
     ///
@@ -80,6 +83,17 @@ extension SweepStore {
                 details.canonicalText, at,
             ])
             return db.changesCount > 0
+
+        case .attemptDevice(let attemptId, let device, let atOnce, let coTenants):
+            try db.cachedStatement(
+                sql: """
+                    UPDATE attempts SET device = ?, cotenants_at_once = ?, cotenants_json = ? WHERE id = ?
+                    """
+            ).execute(arguments: [
+                device, atOnce,
+                JSONValue.array(coTenants.prefix(maxCoTenants).map { .string($0) }).canonicalText, attemptId,
+            ])
+            try requireChange(db, "attempt \(attemptId) was never started.")
 
         case .metric(let attemptId, let step, let name, let value):
             try db.cachedStatement(

@@ -51,7 +51,8 @@ extension SweepStore {
                 db,
                 sql: """
                     SELECT t.id, t.sweep, t.stage, t.params_json, t.state, t.error, t.ordinal,
-                           r.metrics_json, r.units_json, r.details_json, w.started_at, w.ended_at
+                           r.metrics_json, r.units_json, r.details_json, w.started_at, w.ended_at,
+                           w.device, w.cotenants_at_once, w.cotenants_json
                     FROM tasks t LEFT JOIN results r ON r.task_id = t.id
                     LEFT JOIN attempts w ON w.id = r.attempt_id WHERE \(selected)
                     """, arguments: arguments)
@@ -69,6 +70,14 @@ extension SweepStore {
                     // The winning attempt's times; a non-finite value reads as unknown.
                     result.startedAt = (row[10] as Double?).flatMap { $0.isFinite ? $0 : nil }
                     result.finishedAt = (row[11] as Double?).flatMap { $0.isFinite ? $0 : nil }
+                    // Co-tenancy as the worker reported it (NULL: not recorded).
+                    result.device = row[12]
+                    result.tasksAtOnce = row[13]
+                    if let text = row[14] as String? {
+                        result.coTenants =
+                            try JSONColumns.value(text, what: "co-tenants of task \(id)").arrayValue?
+                            .compactMap(\.stringValue) ?? []
+                    }
                 }
                 ordinals[id] = row[6]
                 rows.append(result)

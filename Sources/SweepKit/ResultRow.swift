@@ -23,6 +23,16 @@ public struct ResultRow: Codable, Sendable, Hashable {
     public var startedAt: Double?
     /// Unix seconds the winning attempt finished; nil when unknown.
     public var finishedAt: Double?
+    /// The device the winning attempt ran on ("cuda:0", "cpu"), as its worker reported; nil
+    /// when not recorded (an older worker or store).
+    public var device: String? = nil
+    /// The most tasks that ran on that device at once while the winning attempt ran (itself
+    /// included); nil when not recorded. More than 1: its latencies were measured on a shared
+    /// device.
+    public var tasksAtOnce: Int? = nil
+    /// Task ids of the other attempts that ran on that device while it ran (capped); nil when
+    /// not recorded.
+    public var coTenants: [String]? = nil
 
     public init(
         sweep: String, stage: String, taskId: String, params: [String: JSONValue], state: TaskState,
@@ -44,6 +54,10 @@ public struct ResultRow: Codable, Sendable, Hashable {
         self.startedAt = startedAt
         self.finishedAt = finishedAt
     }
+
+    /// The winning attempt shared its device with other tasks (its measurements, latencies
+    /// above all, were taken on a shared device).
+    public var measuredShared: Bool { (tasksAtOnce ?? 1) > 1 || !(coTenants ?? []).isEmpty }
 
     public var method: String { params["method"]?.stringValue ?? "dense" }
     public var model: String? { params["model"]?.stringValue }

@@ -57,6 +57,8 @@ public struct Scheduler: Sendable {
         public var cancelled: Bool
         /// The sweep's own dead interval (`dead_after`), if it sets one.
         public var deadAfter: Double? = nil
+        /// Stages whose tasks run only on workers whose slots share no device (`exclusive`).
+        public var exclusiveStages: Set<String> = []
     }
 
     struct QueueEntry: Sendable {
@@ -141,11 +143,11 @@ public struct Scheduler: Sendable {
     /// has (a relaunch dropped it) stops running and is forgotten.
     public mutating func addSweep(
         name: String, engine: String, device: String, retries: Int, cancelled: Bool,
-        deadAfter: Double? = nil, tasks seeds: [TaskSeed], now: Double = 0
+        deadAfter: Double? = nil, exclusiveStages: Set<String> = [], tasks seeds: [TaskSeed], now: Double = 0
     ) {
         sweeps[name] = SweepInfo(
             engine: engine, device: device, retries: retries, cancelled: cancelled,
-            deadAfter: deadAfter)
+            deadAfter: deadAfter, exclusiveStages: exclusiveStages)
         let keep = Set(seeds.map(\.id))
         var dropped: Set<String> = []
         for (id, task) in tasks where task.sweep == name && !keep.contains(id) {
@@ -207,7 +209,7 @@ public struct Scheduler: Sendable {
         for sweep in restored {
             sweeps[sweep.name] = SweepInfo(
                 engine: sweep.engine, device: sweep.device, retries: sweep.retries,
-                cancelled: sweep.cancelled, deadAfter: sweep.deadAfter)
+                cancelled: sweep.cancelled, deadAfter: sweep.deadAfter, exclusiveStages: sweep.exclusiveStages)
             seedsBySweep[sweep.name] = sweep.tasks
             for seed in sweep.tasks where tasks[seed.id] == nil {
                 tasks[seed.id] = Task(
@@ -228,7 +230,8 @@ public struct Scheduler: Sendable {
         for sweep in restored {
             addSweep(
                 name: sweep.name, engine: sweep.engine, device: sweep.device, retries: sweep.retries,
-                cancelled: sweep.cancelled, deadAfter: sweep.deadAfter, tasks: seedsBySweep[sweep.name] ?? [])
+                cancelled: sweep.cancelled, deadAfter: sweep.deadAfter, exclusiveStages: sweep.exclusiveStages,
+                tasks: seedsBySweep[sweep.name] ?? [])
         }
     }
 
@@ -680,6 +683,22 @@ public struct Scheduler: Sendable {
             return
                 "no connected worker can run engine '\(info.engine)' on device '\(info.device)' (workers offer: \(engines))"
         }
+        // Ready tasks of exclusive stages wait for a worker whose slots share no device (the
+        // tasks are looked at only when the sweep has such stages and no such worker is there).
+        guard !info.exclusiveStages.isEmpty else { return nil }
+        if !alive.contains(where: {
+            $0.capabilities.canRun(engine: info.engine, device: info.device, exclusive: true)
+        }),
+            case let waitingStages = Set(
+                tasks.values.filter { $0.sweep == sweep && $0.state == .ready }.map(\.stage)
+            ).intersection(info.exclusiveStages), !waitingStages.isEmpty
+        {
+            let stages = waitingStages.sorted().map { "'\($0)'" }.joined(separator: ", ")
+            return
+                "no connected worker can run engine '\(info.engine)' on device '\(info.device)' exclusively "
+                + "(stage \(stages) asks for `exclusive`; every connected worker shares its devices: --per-gpu "
+                + "above 1 or several CPU slots)"
+        }
         return nil
     }
 
@@ -724,7 +743,8 @@ public struct Scheduler: Sendable {
         guard let task = tasks[entry.taskId], task.state == .ready, task.queueGeneration == entry.generation,
             let sweep = sweeps[task.sweep], !sweep.cancelled
         else { return false }
-        return worker.capabilities.canRun(engine: sweep.engine, device: sweep.device)
+        return worker.capabilities.canRun(
+            engine: sweep.engine, device: sweep.device, exclusive: sweep.exclusiveStages.contains(task.stage))
     }
 
     private func isStale(_ entry: QueueEntry) -> Bool {

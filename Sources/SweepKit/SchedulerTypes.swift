@@ -37,17 +37,23 @@ public struct WorkerCapabilities: Sendable, Hashable {
     public var hasGPU: Bool
     public var hasCPU: Bool
     public var slots: Int
+    /// Some of its slots share a device (`--per-gpu K` > 1, or several CPU slots on one host's
+    /// cores): a task that needs its device to itself (`exclusive`) does not go here.
+    public var shared: Bool
 
-    public init(engines: Set<String>, hasGPU: Bool, hasCPU: Bool, slots: Int) {
+    public init(engines: Set<String>, hasGPU: Bool, hasCPU: Bool, slots: Int, shared: Bool = false) {
         self.engines = engines
         self.hasGPU = hasGPU
         self.hasCPU = hasCPU
         self.slots = slots
+        self.shared = shared
     }
 
-    /// Whether this worker may run tasks of a sweep with this engine and device request.
-    public func canRun(engine: String, device: String) -> Bool {
+    /// Whether this worker may run tasks of a sweep with this engine and device request;
+    /// `exclusive`: the task needs a device no other task shares (only unshared workers).
+    public func canRun(engine: String, device: String, exclusive: Bool = false) -> Bool {
         guard engines.contains(engine) else { return false }
+        if exclusive, shared { return false }
         switch device {
         case "gpu": return hasGPU
         case "cpu": return hasCPU
@@ -232,11 +238,14 @@ public struct RestoredSweep: Sendable {
     public var tasks: [TaskSeed]
     /// The sweep's own `dead_after` (see `SweepPlan.deadAfter`).
     public var deadAfter: Double?
+    /// Stages whose tasks need an unshared device (see `SweepPlan.exclusiveStages`).
+    public var exclusiveStages: Set<String>
 
     public init(
         name: String, engine: String, device: String, retries: Int, cancelled: Bool, tasks: [TaskSeed],
-        deadAfter: Double? = nil
+        deadAfter: Double? = nil, exclusiveStages: Set<String> = []
     ) {
+        self.exclusiveStages = exclusiveStages
         self.name = name
         self.engine = engine
         self.device = device

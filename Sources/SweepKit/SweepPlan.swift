@@ -50,12 +50,17 @@ public struct SweepPlan: Codable, Sendable {
     /// declared lost only once their worker has been silent this long (and longer than the
     /// coordinator's `--dead-after`).
     public var deadAfter: Double?
+    /// Stages whose tasks need a device no other task shares (`resources.exclusive`), in stage
+    /// order; nil: none. The scheduler gives them only to workers whose slots are not shared.
+    /// Not part of any task id: resources change where a task runs, not what it computes.
+    public var exclusiveStages: [String]?
 
     public init(
         name: String, engine: String, context: JSONValue, tasks: [PlannedTask], retries: Int,
         device: String, reports: [ReportSpec], specText: String, stageTimeouts: [String: Double]? = nil,
-        deadAfter: Double? = nil
+        deadAfter: Double? = nil, exclusiveStages: [String]? = nil
     ) {
+        self.exclusiveStages = exclusiveStages
         self.name = name
         self.engine = engine
         self.context = context

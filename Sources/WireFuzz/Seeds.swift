@@ -100,6 +100,27 @@ enum Seeds {
                         details: ["device": "cuda:0", "layers": [0.5, 0.5]], artifacts: [artifact], credit: 1))
             ),
             (
+                "result-cotenancy",
+                Codec.frames(
+                    .result,
+                    TaskResult(
+                        attemptId: "a3", taskId: "t3", metrics: ["latency_sparse_ms": 1.25], units: [:],
+                        details: .null, artifacts: [], credit: 1,
+                        cotenancy: CoTenancy(device: "cuda:0", taskIds: ["t4", "t5"], atOnce: 3)))
+            ),
+            (
+                "hello-per-gpu",
+                Codec.frames(
+                    .hello,
+                    Hello(
+                        workerId: "gpu-1", host: "gpu-1", pid: 7,
+                        slots: [
+                            SlotInfo(index: 0, device: "cuda:0", share: 2),
+                            SlotInfo(index: 1, device: "cuda:0", share: 2),
+                        ],
+                        engines: ["null": ["version": "1"]], running: []))
+            ),
+            (
                 "result-minimal",
                 Codec.frames(
                     .result,
@@ -264,6 +285,20 @@ enum Seeds {
                     "result",
                     #"{"attemptId":"a1","taskId":"t1","artifacts":"#
                         + #"[{"name":"c","sha256":"\#(sha)","bytes":9223372036854775808}]}"#)
+            ),
+            (
+                "hello-share-over-gpu-limit",
+                raw(
+                    "hello",
+                    #"{"workerId":"w","host":"h","pid":1,"engines":{},"#
+                        + #""slots":[{"index":0,"device":"cuda:0","share":65}]}"#)
+            ),
+            (
+                "result-cotenants-over-cap",
+                raw(
+                    "result",
+                    #"{"attemptId":"a1","taskId":"t1","cotenancy":{"device":"cuda:0","atOnce":2,"taskIds":["#
+                        + (2...66).map { "\"t\($0)\"" }.joined(separator: ",") + "]}}")
             ),
             ("result-metric-overflow", raw("result", #"{"attemptId":"a1","taskId":"t1","metrics":{"x":1e999}}"#)),
             ("json-escapes", raw("cancel", #"{"attemptId":"a1","reason":"\ud83d\ude00 \ud800 \udc00x \u0000\t\/"}"#)),

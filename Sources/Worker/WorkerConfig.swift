@@ -99,6 +99,37 @@ public struct WorkerConfig: Sendable {
         }
     }
 
+    /// `n` CPU slots ("cpu"): they share the host's cores, so each says `share` n.
+    public static func cpuSlots(_ n: Int) -> [SlotInfo] {
+        (0..<n).map { SlotInfo(index: $0, device: "cpu", share: min(n, WireLimits.maxSlots)) }
+    }
+
+    /// `perGPU` slots per listed GPU index ("cuda:N", `share` perGPU), indices 0, 1, … in the
+    /// order of `indices`, each GPU's slots together. A GPU listed twice would be two unshared
+    /// slots on one device: refused (that is what `perGPU` is for).
+    public static func gpuSlots(_ indices: [Int], perGPU: Int = 1) throws -> [SlotInfo] {
+        guard (1...WireLimits.maxPerGPU).contains(perGPU) else {
+            throw WorkerError("--per-gpu must be 1 to \(WireLimits.maxPerGPU), not \(perGPU)")
+        }
+        var seen: Set<Int> = []
+        for i in indices where !seen.insert(i).inserted {
+            throw WorkerError(
+                "--gpus lists GPU \(i) twice; to run several tasks on one GPU use --per-gpu K (they are then recorded as sharing it)"
+            )
+        }
+        guard indices.count * perGPU <= WireLimits.maxSlots else {
+            throw WorkerError(
+                "\(indices.count) GPU(s) × --per-gpu \(perGPU) is more than \(WireLimits.maxSlots) slots")
+        }
+        var slots: [SlotInfo] = []
+        for gpu in indices {
+            for _ in 0..<perGPU {
+                slots.append(SlotInfo(index: slots.count, device: "cuda:\(gpu)", share: perGPU))
+            }
+        }
+        return slots
+    }
+
     /// Where `describe` answers are cached.
     var describeCache: String { describeCacheDirectory ?? "\(cacheDirectory)/describe" }
 

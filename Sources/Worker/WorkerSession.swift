@@ -131,6 +131,7 @@ struct WorkerSession: Sendable {
             if type == .failed, case .timeout(let reason) = attempt.cancel {
                 frames = Self.timedOut(frames, reason: reason)
             }
+            if type == .result { frames = Self.withCoTenancy(frames, of: attempt) }
         }
         keepUntilAcknowledged(attemptId: attemptId, type: type, frames: frames)
         let seconds = attempt.map { Self.seconds(now - $0.startedAt) } ?? "?"
@@ -310,6 +311,47 @@ struct WorkerSession: Sendable {
         return rounded == rounded.rounded() ? "\(Int(rounded)) s" : "\(rounded) s"
     }
 
+    /// A job's `result` message with the attempt's device and co-tenants (what the session saw
+    /// on its slots while it ran). Whatever the job could not encode stays as it was.
+    static func withCoTenancy(_ frames: [[UInt8]], of attempt: RunningAttempt) -> [[UInt8]] {
+        guard var result = try? Codec.parse(frames).decode(TaskResult.self) else { return frames }
+        result.cotenancy = CoTenancy(
+            device: attempt.slot.device,
+            taskIds: Array(attempt.coTenants.sorted().prefix(WireLimits.maxCoTenants)),
+            atOnce: min(attempt.atOnce, WireLimits.maxSlots))
+        return Codec.frames(.result, result)
+    }
+
+    /// The free slot (its position in `freeSlots`) whose device runs the fewest attempts now,
+    /// the lowest index among equals: tasks spread over the GPUs before they stack on one.
+    func leastBusySlot() -> Int {
+        var load: [String: Int] = [:]
+        for attempt in running.values { load[attempt.slot.device, default: 0] += 1 }
+        var best = 0
+        for (i, slot) in freeSlots.enumerated()
+        where load[slot.device, default: 0] < load[freeSlots[best].device, default: 0] {
+            best = i
+        }
+        return best
+    }
+
+    /// A new attempt runs: it and the attempts already on its device are each other's
+    /// co-tenants, and each counts how many run there at once. Returns that count.
+    private mutating func recordCoTenants(of attemptId: String) -> Int {
+        guard let new = running[attemptId] else { return 0 }
+        let neighbours = running.filter { $0.key != attemptId && $0.value.slot.device == new.slot.device }
+        let atOnce = neighbours.count + 1
+        for (id, other) in neighbours {
+            if other.assign.taskId != new.assign.taskId {
+                running[id]!.coTenants.insert(new.assign.taskId)
+                running[attemptId]!.coTenants.insert(other.assign.taskId)
+            }
+            running[id]!.atOnce = max(other.atOnce, atOnce)
+        }
+        running[attemptId]!.atOnce = atOnce
+        return atOnce
+    }
+
     /// A job's `failed` message for an attempt stopped at a time limit, as outcome `timeout`
     /// (retryable) with the limit as its error. Whatever the job could not encode stays as it was.
     static func timedOut(_ frames: [[UInt8]], reason: String) -> [[UInt8]] {
@@ -382,15 +424,16 @@ struct WorkerSession: Sendable {
                     stderrTail: nil, retryable: true))
             return
         }
-        let slot = freeSlots.removeFirst()
+        let slot = freeSlots.remove(at: leastBusySlot())
         running[assign.attemptId] = RunningAttempt(assign: assign, slot: slot, startedAt: now, lastEvent: now)
+        let sharing = recordCoTenants(of: assign.attemptId)
         var what = [assign.stage]
         for key in ["model", "method"] { if let v = assign.params[key]?.displayText { what.append(v) } }
         let limit = effectiveTimeout(of: assign)
         log(
             "running", attempt: assign.attemptId, task: assign.taskId,
-            "running \(what.joined(separator: " ")) (\(assign.attemptId)) on \(slot.device), "
-                + "time limit \(Self.seconds(limit.seconds))")
+            "running \(what.joined(separator: " ")) (\(assign.attemptId)) on \(slot.device)"
+                + (sharing > 1 ? " (\(sharing) tasks on it now)" : "") + ", time limit \(Self.seconds(limit.seconds))")
         effects.append(.startJob(assign, slot: slot, dataEndpoint: dataEndpoint))
     }
 

@@ -73,6 +73,12 @@ extension WorkerSession {
         var lastEvent: Double
         /// Why the session asked for it to be stopped, once it has (a time limit asks only once).
         var cancel: CancelKind? = nil
+        /// Task ids of the other attempts that ran on this slot's device at any time while this
+        /// one ran (its own task excluded): the first `WireLimits.maxCoTenants` of them.
+        var coTenants: Set<String> = []
+        /// The most attempts that ran on this slot's device at once while this one ran, itself
+        /// included.
+        var atOnce = 1
 
         var cancelRequested: Bool { cancel != nil }
     }

@@ -12,7 +12,11 @@ struct WorkerCommand: AsyncParsableCommand {
         abstract: "Add this machine as a worker: it runs tasks the coordinator hands it.",
         discussion: """
             One slot per GPU (--gpus all, or --gpus 0,2) with CUDA_VISIBLE_DEVICES set per slot, or N CPU \
-            slots (--slots N). The worker reconnects with backoff when the coordinator goes away, keeps \
+            slots (--slots N). --per-gpu K gives each GPU K slots, so K small tasks share one large GPU; a \
+            task goes to the GPU that runs the fewest now. Each result records the tasks that shared its \
+            device meanwhile (reports mark latencies measured on a shared device), and a sweep that asks \
+            for `exclusive` devices runs only on workers whose slots share nothing (--per-gpu 1 and, for \
+            CPU slots, --slots 1). The worker reconnects with backoff when the coordinator goes away, keeps \
             the results it could not deliver, and sends them when it is back.
 
             The built-in engines: `sparsity` (the PyTorch engine) and `null` (no work; for benchmarks). \
@@ -38,6 +42,11 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "GPU slots: `all` or a comma-separated list of device indices.")
     var gpus: String?
+
+    @Option(
+        name: .customLong("per-gpu"),
+        help: "Tasks each GPU of --gpus runs at once (1-64, default 1): K slots per GPU, which then share it.")
+    var perGPU: Int?
 
     @Option(name: .long, help: "Worker id, stable across restarts (default: HOST-PID).")
     var id: String?
@@ -103,6 +112,14 @@ struct WorkerCommand: AsyncParsableCommand {
     func validate() throws {
         if slots != nil && gpus != nil { throw ValidationError("Use either --slots or --gpus, not both.") }
         if let slots, slots < 1 { throw ValidationError("--slots must be at least 1.") }
+        if let perGPU {
+            guard gpus != nil else {
+                throw ValidationError("--per-gpu goes with --gpus (K tasks per GPU); CPU slots are --slots N.")
+            }
+            guard (1...WireLimits.maxPerGPU).contains(perGPU) else {
+                throw ValidationError("--per-gpu must be 1 to \(WireLimits.maxPerGPU) (tasks per GPU at once).")
+            }
+        }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
         if !(taskTimeout > 0 && taskTimeout <= WireLimits.maxTaskTimeout) {
             throw ValidationError(
@@ -207,9 +224,7 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     private func makeSlots() throws -> [SlotInfo] {
-        guard let gpus else {
-            return (0..<(slots ?? 1)).map { SlotInfo(index: $0, device: "cpu") }
-        }
+        guard let gpus else { return WorkerConfig.cpuSlots(slots ?? 1) }
         var indices: [Int]
         if gpus == "all" {
             indices = Array(0..<countGPUs())
@@ -224,7 +239,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 return i
             }
         }
-        return indices.enumerated().map { SlotInfo(index: $0.offset, device: "cuda:\($0.element)") }
+        return try WorkerConfig.gpuSlots(indices, perGPU: perGPU ?? 1)
     }
 
     private func countGPUs() -> Int {

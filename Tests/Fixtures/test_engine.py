@@ -17,7 +17,8 @@ the worker that has it set, so a test can catch a task mid-run on a chosen worke
 TEST_ENGINE_DESCRIBE_SLEEP=SECONDS makes `describe` take that long (like importing torch).
 
 With inputs, it reads each input file, checks its sha256 against the task's declaration
-and reports the verified hashes in details.inputs_verified.
+and reports the verified hashes in details.inputs_verified. Its result's details also say
+what it was told and saw: task_device (the task's `device`) and cuda_visible_devices.
 """
 
 import ctypes
@@ -125,7 +126,8 @@ def main():
 
     emit("result", metrics={"accuracy": float(params.get("value", 50.0)), "latency_sparse_ms": None},
          units={"accuracy": "% (test engine)"},
-         details={"inputs_verified": verified, "pid": os.getpid()})
+         details={"inputs_verified": verified, "pid": os.getpid(), "task_device": task.get("device"),
+                  "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")})
     return 0
 
 

@@ -29,7 +29,7 @@ struct RestoredState {
             RestoredSweep(
                 name: $0.name, engine: $0.engine, device: $0.device, retries: $0.retries,
                 cancelled: snapshot.cancelledSweeps.contains($0.name), tasks: seedsBySweep[$0.name] ?? [],
-                deadAfter: $0.deadAfter)
+                deadAfter: $0.deadAfter, exclusiveStages: Set($0.exclusiveStages ?? []))
         }
         let attempts = snapshot.runningAttempts.map {
             RestoredAttempt(id: $0.id, taskId: $0.taskId, workerId: $0.workerId, startedAt: $0.startedAt)

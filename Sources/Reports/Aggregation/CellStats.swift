@@ -20,6 +20,8 @@ struct CellStats: Sendable, Equatable {
     var missing = 0
     /// Why values are null, as the engine stated it (distinct, sorted).
     var nullReasons: [String] = []
+    /// Of `values`, how many come from tasks whose attempt shared its device with other tasks.
+    var sharedValues = 0
 
     var n: Int { values.count }
     var mean: Double? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
@@ -60,7 +62,9 @@ struct CellStats: Sendable, Equatable {
             switch task.state {
             case .succeeded:
                 switch task.metrics[metric] {
-                case .some(.some(let v)) where v.isFinite: values.append(v)
+                case .some(.some(let v)) where v.isFinite:
+                    values.append(v)
+                    if task.measuredShared { sharedValues += 1 }
                 case .some: nulls += 1; if let r = NullReason.of(metric, in: task) { reasons.insert(r) }
                 case .none: unreported += 1
                 }

@@ -56,6 +56,10 @@ enum PivotBuilder {
                         shownText =
                             "— [\(footnotes.number(for: "\(metric) is null (not applicable); the engine gave no reason."))]"
                     }
+                    if stats.sharedValues > 0, Self.isLatency(metric) {
+                        shownText += " \(Self.sharedMark)"
+                        marksUsed.insert(Self.sharedMark)
+                    }
                     cellsByRow[i].append(shownText)
                     records.append(
                         CellRecord(
@@ -122,6 +126,11 @@ enum PivotBuilder {
         if marksUsed.contains("†") {
             allNotes.append(
                 "† no baseline was timed beside this method in the same process (latency_dense_ms for masked weights, the fp16 dense-kernel timing for sparse kernels; its column says \"not timed\"), so this speedup divides the dense cell's latency_ms by this cell's — latencies measured in different processes, possibly under different load, and for sparse kernels possibly across a precision change (fp32 → fp16); it has no interval and no verdict."
+            )
+        }
+        if marksUsed.contains(Self.sharedMark) {
+            allNotes.append(
+                "\(Self.sharedMark) some of this latency's tasks ran on a device shared with other tasks at the same time (as their workers recorded, e.g. `sparsegrid worker --per-gpu 3`): measured under contention, so it may read slower than on a device of its own."
             )
         }
         for metric in metrics {
@@ -240,6 +249,14 @@ enum PivotBuilder {
         paired.values = speedup?.againstDenseModel == false ? speedup?.baseline.values ?? [] : []
         return paired
     }
+}
+
+extension PivotBuilder {
+    /// Marks a latency cell with a value measured on a shared device.
+    static let sharedMark = "§"
+
+    /// A metric timed by the engine (its value depends on what else ran on the device).
+    static func isLatency(_ metric: String) -> Bool { metric.contains("latency") }
 }
 
 /// Numbered footnotes, each text once, in order of first use.

@@ -41,6 +41,15 @@ struct Provenance: Sendable, Equatable {
     var tasksPerCell: ClosedRange<Int>?
     /// Tasks whose data was synthetic.
     var syntheticTasks = 0
+    /// Backing tasks whose winning attempt shared its device with other tasks (as its worker
+    /// recorded): their latencies were measured under contention.
+    var sharedTasks = 0
+    /// The most tasks that ran at once on one of those devices.
+    var sharedMostAtOnce = 0
+    /// The kinds of device shared ("GPU", "CPU"), sorted.
+    var sharedDeviceKinds: [String] = []
+    /// Backing tasks whose device use was recorded at all (shared or not).
+    var sharingRecorded = 0
 
     static let syntheticWarning = "SYNTHETIC DATA — accuracies do not reflect CIFAR-10"
     static let notRecorded = "not recorded"
@@ -99,6 +108,12 @@ struct Provenance: Sendable, Equatable {
         cells = perCell.count
         if let low = perCell.values.min(), let high = perCell.values.max() { tasksPerCell = low...high }
 
+        let shared = backing.filter(\.measuredShared)
+        sharedTasks = shared.count
+        sharedMostAtOnce = shared.compactMap(\.tasksAtOnce).max() ?? 0
+        sharedDeviceKinds = Set(shared.map { ($0.device ?? "").hasPrefix("cuda") ? "GPU" : "CPU" }).sorted()
+        sharingRecorded = backing.filter { $0.tasksAtOnce != nil }.count
+
         if syntheticTasks > 0 {
             warnings.append(
                 Self.syntheticWarning
@@ -124,6 +139,7 @@ struct Provenance: Sendable, Equatable {
             Item(label: "devices", text: Self.join(devices)),
         ]
             + (cpuModels.isEmpty ? [] : [Item(label: "host CPUs", text: Self.join(cpuModels))])
+            + (sharedTasks == 0 ? [] : [Item(label: "shared devices", text: sharingText)])
             + [
                 Item(label: "engine", text: Self.join(engines)),
                 Item(label: "Python", text: Self.join(python)),
@@ -144,6 +160,16 @@ struct Provenance: Sendable, Equatable {
         return "\(Self.utc(started)) to \(Self.utc(finished)) (winning attempts' start and end)"
     }
 
+    /// "3 of 8 tasks ran on a GPU shared with other tasks (up to 3 at once): their latencies
+    /// were measured under contention; …"
+    var sharingText: String {
+        let kinds = sharedDeviceKinds.joined(separator: " or ")
+        let most = sharedMostAtOnce > 1 ? " (up to \(sharedMostAtOnce) tasks at once)" : ""
+        return "\(sharedTasks) of \(tasksBacking) task\(tasksBacking == 1 ? "" : "s") ran on a \(kinds) shared "
+            + "with other tasks\(most): their latencies were measured under contention (latency cells marked §); "
+            + "a sweep with `resources: {exclusive: true}` measures on unshared devices"
+    }
+
     private var tasksText: String {
         var text = "\(tasksBacking) succeeded of \(tasksTotal) task\(tasksTotal == 1 ? "" : "s") back this report"
         if let range = tasksPerCell {
@@ -160,7 +186,7 @@ struct Provenance: Sendable, Equatable {
         func list(_ tallies: [Tally]) -> JSONValue {
             .array(tallies.map { .object(["value": .string($0.value), "tasks": .number(Double($0.tasks))]) })
         }
-        return .object([
+        var object: [String: JSONValue] = [
             "warnings": .array(warnings.map { .string($0) }),
             "datasets": list(datasets), "devices": list(devices), "host_cpus": list(cpuModels),
             "engine": list(engines), "python": list(python), "torch": list(torch),
@@ -175,7 +201,15 @@ struct Provenance: Sendable, Equatable {
                 .object(["min": .number(Double($0.lowerBound)), "max": .number(Double($0.upperBound))])
             } ?? .null,
             "lines": .array(items.map { .object(["label": .string($0.label), "text": .string($0.text)]) }),
-        ])
+        ]
+        // Device sharing, only where some result recorded it (older results say nothing new).
+        if sharingRecorded > 0 {
+            object["shared_tasks"] = .number(Double(sharedTasks))
+            object["shared_most_at_once"] = .number(Double(sharedMostAtOnce))
+            object["shared_device_kinds"] = .array(sharedDeviceKinds.map { .string($0) })
+            object["sharing_recorded_tasks"] = .number(Double(sharingRecorded))
+        }
+        return .object(object)
     }
 
     // MARK: - Reading one task's details

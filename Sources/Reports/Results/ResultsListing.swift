@@ -88,7 +88,7 @@ enum ResultsListing {
         JSONText.pretty(
             .array(
                 rows.map { r in
-                    .object([
+                    var object: [String: JSONValue] = [
                         "sweep": .string(r.sweep), "stage": .string(r.stage), "task_id": .string(r.taskId),
                         "model": .nullable(r.model), "method": .string(r.method), "seed": .nullable(r.seed),
                         "state": .string(r.state.rawValue), "attempts": .number(Double(r.attempts)),
@@ -103,7 +103,14 @@ enum ResultsListing {
                                     "path": .string(a.path),
                                 ])
                             }),
-                    ])
+                    ]
+                    // Where the result's attempt ran and who shared its device: only when recorded.
+                    if let device = r.device {
+                        object["device"] = .string(device)
+                        object["tasks_at_once"] = .nullable(r.tasksAtOnce)
+                        object["co_tenants"] = .array((r.coTenants ?? []).map { .string($0) })
+                    }
+                    return .object(object)
                 }))
     }
 }

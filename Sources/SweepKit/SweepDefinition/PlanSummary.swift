@@ -25,6 +25,9 @@ extension ValidatedSweep {
         if let measure = plan.context["measure"], !measure.isNull { row("measure", Self.describeMeasure(measure)) }
         var resources = "device \(plan.device); \(plan.retries) \(plan.retries == 1 ? "retry" : "retries") per task"
         if let deadAfter = plan.deadAfter { resources += "; workers dead after \(Self.seconds(deadAfter)) of silence" }
+        if let exclusive = plan.exclusiveStages, !exclusive.isEmpty {
+            resources += "; exclusive devices for \(exclusive.joined(separator: ", ")) (workers whose slots share none)"
+        }
         row("resources", resources)
         lines.append("")
 

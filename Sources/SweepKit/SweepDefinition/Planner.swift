@@ -47,7 +47,8 @@ enum Planner {
         return SweepPlan(
             name: spec.name, engine: spec.engine, context: context, tasks: tasks, retries: spec.retries,
             device: spec.device, reports: spec.reports ?? defaultReports, specText: specText,
-            stageTimeouts: timeouts.isEmpty ? nil : timeouts, deadAfter: spec.deadAfter)
+            stageTimeouts: timeouts.isEmpty ? nil : timeouts, deadAfter: spec.deadAfter,
+            exclusiveStages: spec.exclusiveStages)
     }
 
     /// The tables of the study, used when a spec has no `report:`.

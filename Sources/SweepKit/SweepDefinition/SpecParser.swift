@@ -61,11 +61,16 @@ extension SpecReader {
         let measure = top["measure"].flatMap { self.measure($0, "measure") }
 
         var device = "any"
+        var exclusiveStages: [String]? = nil
         if let node = top["resources"],
-            let resources = fields(node, "resources", allowed: ["device"], owner: "`resources`"),
-            let d = resources["device"]
+            let resources = fields(node, "resources", allowed: ["device", "exclusive"], owner: "`resources`")
         {
-            device = choice(d, resources.path("device"), among: ["gpu", "cpu", "any"]) ?? device
+            if let d = resources["device"] {
+                device = choice(d, resources.path("device"), among: ["gpu", "cpu", "any"]) ?? device
+            }
+            if let e = resources["exclusive"] {
+                exclusiveStages = exclusive(e, resources.path("exclusive"), stages: stages)
+            }
         }
         var retries = 2
         if let node = top["retries"] {
@@ -88,8 +93,41 @@ extension SpecReader {
             name: name, engine: engine, description: description, data: data, grid: grid,
             gridPosition: top.keyPosition("grid"), stages: stages, methods: methods,
             declaredMethods: declaredMethods,
-            measure: measure, device: device, retries: retries, deadAfter: deadAfter, reports: reports,
+            measure: measure, device: device, exclusiveStages: exclusiveStages, retries: retries,
+            deadAfter: deadAfter, reports: reports,
             reportAxes: reportAxes, reportMetrics: reportMetrics)
+    }
+
+    /// `resources.exclusive`: `true` (every stage), `false` (none), or a list of stage names.
+    /// The stages whose tasks need a device no other task shares; nil for none.
+    mutating func exclusive(_ node: SpecNode, _ path: String, stages: [StageSpec]) -> [String]? {
+        let names = stages.map(\.name)
+        if case .bool(let b) = node.kind { return b && !names.isEmpty ? names : nil }
+        guard node.items != nil else {
+            diagnostics.add(
+                node, path,
+                "expected true, false or a list of stage names, found \(node.found); e.g. `exclusive: true` "
+                    + "(every stage runs on a device it does not share) or `exclusive: [finetune]`.")
+            return nil
+        }
+        let listed = list(node, path, allowSingle: false, what: "stage names") { reader, item, itemPath -> String? in
+            guard case .string(let s, _) = item.kind, !s.isEmpty else {
+                reader.diagnostics.add(item, itemPath, "expected a stage name, found \(item.found).")
+                return nil
+            }
+            // Checked against the stages only when they were read (their own problems are reported).
+            if !names.isEmpty, !names.contains(s) {
+                reader.diagnostics.add(
+                    item, itemPath,
+                    "`\(s)` is not a stage of this sweep;"
+                        + Suggestions.tail(for: s, in: names, label: "Stages", list: names.joined(separator: ", ")))
+                return nil
+            }
+            return s
+        }
+        guard let listed else { return nil }
+        // In stage order, whatever the order written.
+        return names.filter { listed.contains($0) }
     }
 
     /// One of a few fixed words.

@@ -18,6 +18,8 @@ struct SweepSpec: Sendable {
     var declaredMethods: [String]
     var measure: JSONValue?
     var device: String
+    /// `resources.exclusive`: the stages whose tasks need an unshared device; nil for none.
+    var exclusiveStages: [String]? = nil
     var retries: Int
     /// `dead_after:` in seconds; nil when the spec leaves it to the coordinator's `--dead-after`.
     var deadAfter: Double? = nil

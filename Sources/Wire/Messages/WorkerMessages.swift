@@ -9,26 +9,77 @@ public struct SlotInfo: Sendable, Hashable {
     /// "cpu" or "cuda:N"
     public var device: String
     public var memoryMiB: Int?
+    /// How many of the worker's slots share this slot's device: `--per-gpu K` gives each of a
+    /// GPU's K slots `share` K; a worker's N CPU slots share the host's cores (`share` N). 1: the
+    /// device is this slot's alone (a hello without the field, from an older worker, means 1).
+    public var share: Int
 
-    public init(index: Int, device: String, memoryMiB: Int? = nil) {
+    public init(index: Int, device: String, memoryMiB: Int? = nil, share: Int = 1) {
         self.index = index
         self.device = device
         self.memoryMiB = memoryMiB
+        self.share = share
     }
 
     public var isGPU: Bool { device.hasPrefix("cuda") }
+    /// Other slots of the worker may run tasks on this slot's device at the same time.
+    public var isShared: Bool { share > 1 }
 
     init(json: JSONValue) throws {
         let f = try Fields(json, message: "hello.slots[]")
         index = try f.int("index", in: 0...WireLimits.maxSlots)
         device = try f.id("device")
         memoryMiB = f.optional("memoryMiB") == nil ? nil : try f.int("memoryMiB", in: 0...(1 << 30))
+        // GPU slots: at most --per-gpu's 64; CPU slots: at most one share per slot a hello may list.
+        share = try f.optionalInt("share", in: 1...WireLimits.maxSlots, default: 1)
+        if device.hasPrefix("cuda"), share > WireLimits.maxPerGPU {
+            throw f.fail("share", "must be at most \(WireLimits.maxPerGPU) for a GPU slot")
+        }
     }
 
     var json: JSONValue {
         [
             "index": .number(Double(index)), "device": .string(device),
-            "memoryMiB": memoryMiB.map { .number(Double($0)) } ?? .null,
+            "memoryMiB": memoryMiB.map { .number(Double($0)) } ?? .null, "share": .number(Double(share)),
+        ]
+    }
+}
+
+/// Who else ran on an attempt's device while it ran, as its worker saw it: the task ids of the
+/// other attempts that ran on the same device at any time during it, and the most tasks that
+/// ran there at once (the attempt included). The worker's claim, carried by its result.
+public struct CoTenancy: Sendable, Hashable {
+    /// The slot's device: "cuda:N" or "cpu".
+    public var device: String
+    /// Sorted, at most `WireLimits.maxCoTenants` (the first to come; `atOnce` still counts them all).
+    public var taskIds: [String]
+    /// 1...`WireLimits.maxSlots`; 1 when the attempt had the device to itself.
+    public var atOnce: Int
+
+    public init(device: String, taskIds: [String], atOnce: Int) {
+        self.device = device
+        self.taskIds = taskIds
+        self.atOnce = atOnce
+    }
+
+    /// Whether other tasks ran on the device while this attempt ran.
+    public var isShared: Bool { atOnce > 1 || !taskIds.isEmpty }
+
+    init(json: JSONValue) throws {
+        let f = try Fields(json, message: "result.cotenancy")
+        device = try f.id("device")
+        taskIds = try f.ids("taskIds", maxCount: WireLimits.maxCoTenants)
+        guard Set(taskIds).count == taskIds.count else { throw f.fail("taskIds", "lists a task twice") }
+        atOnce = try f.int("atOnce", in: 1...WireLimits.maxSlots)
+        // A listed co-tenant ran at the same time as this attempt, so at least two ran at once
+        // (the converse need not hold: another attempt of the same task is not listed).
+        if atOnce == 1, !taskIds.isEmpty { throw f.fail("atOnce", "is 1 but `taskIds` lists co-tenants") }
+    }
+
+    var json: JSONValue {
+        [
+            "device": .string(device), "taskIds": .array(taskIds.map { .string($0) }),
+            "atOnce": .number(Double(atOnce)),
         ]
     }
 }
@@ -138,10 +189,13 @@ public struct TaskResult: WireMessage {
     /// Slots this message frees for more work (a `ready` folded into the result: one
     /// message less per task).
     public var credit: Int
+    /// The device the attempt ran on and who shared it meanwhile; nil from an older worker
+    /// (and for the built-in null engine, which runs on no slot).
+    public var cotenancy: CoTenancy?
 
     public init(
         attemptId: String, taskId: String, metrics: [String: Double?], units: [String: String],
-        details: JSONValue, artifacts: [ProducedArtifact], credit: Int = 0
+        details: JSONValue, artifacts: [ProducedArtifact], credit: Int = 0, cotenancy: CoTenancy? = nil
     ) {
         self.attemptId = attemptId
         self.taskId = taskId
@@ -150,6 +204,7 @@ public struct TaskResult: WireMessage {
         self.details = details
         self.artifacts = artifacts
         self.credit = credit
+        self.cotenancy = cotenancy
     }
 
     public init(fields f: Fields) throws {
@@ -182,6 +237,10 @@ public struct TaskResult: WireMessage {
         artifacts = try f.array("artifacts", maxCount: WireLimits.maxArtifactsPerResult, optional: true)
             .map(ProducedArtifact.init(json:))
         credit = try f.optionalInt("credit", in: 0...WireLimits.maxCredits, default: 0)
+        cotenancy = try f.optional("cotenancy").map(CoTenancy.init(json:))
+        if let cotenancy, cotenancy.taskIds.contains(taskId) {
+            throw f.fail("cotenancy.taskIds", "lists the attempt's own task")
+        }
     }
 
     public var json: JSONValue {
@@ -190,6 +249,7 @@ public struct TaskResult: WireMessage {
             "metrics": .object(metrics.mapValues { $0.map(JSONValue.number) ?? .null }),
             "units": .object(units.mapValues { .string($0) }), "details": details,
             "artifacts": .array(artifacts.map(\.json)), "credit": .number(Double(credit)),
+            "cotenancy": cotenancy?.json ?? .null,
         ]
     }
 }

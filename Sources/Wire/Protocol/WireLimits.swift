@@ -19,6 +19,10 @@ public enum WireLimits {
     /// A stderr tail as a worker reports it.
     public static let maxStderrTailBytes = 64 << 10
     public static let maxSlots = 1024
+    /// Tasks one GPU may run at once (`--per-gpu`).
+    public static let maxPerGPU = 64
+    /// Co-tenants (task ids) a result may list: an attempt's neighbours on its device.
+    public static let maxCoTenants = 64
     public static let maxEngines = 64
     /// Attempts a worker may list as running (hello, heartbeat).
     public static let maxRunning = 4096

@@ -125,6 +125,7 @@ build_wheel() {
   work=$(mktemp -d "$SCRATCH/wheel.XXXXXX")
   cp -R engine "$work/engine"
   rm -rf "$work/engine/build" "$work/engine/sparsegrid_engine.egg-info"
+  # SOURCE_DATE_EPOCH: the zip entries' times (tarball sets it), so that the wheel's bytes repeat.
   "$python" -m pip wheel -q --no-deps --no-build-isolation --no-index "$work/engine" -w "$work/wheel" >&2 ||
     die "pip wheel failed (offline; $python needs setuptools >= 70.1: make venv)"
   local wheel="sparsegrid_engine-$version-py3-none-any.whl"
@@ -145,6 +146,9 @@ tarball() {
   arch=$(uname -m)
   name="sparsegrid-$version-linux-$arch"
   work=$(mktemp -d "$SCRATCH/tree.XXXXXX")
+  # Every time in the tarball (and in the wheel's zip) is the last commit's.
+  SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 315532800)}
+  export SOURCE_DATE_EPOCH
   stage "$work/$name" "$binary" "$python" 1
   local glibc cxx
   glibc=$(needs "$work/$name/bin/sparsegrid" GLIBC)
@@ -154,9 +158,8 @@ tarball() {
   chmod 644 "$work/$name/INSTALL"
 
   # Sorted names, owner root, every mtime the last commit's time, no gzip timestamp.
-  local epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
   mkdir -p "$out"
-  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" --mode=u+rwX,go+rX,go-w \
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" --mode=u+rwX,go+rX,go-w \
     -C "$work" -cf - "$name" | gzip -9n >"$out/$name.tar.gz.part"
   mv "$out/$name.tar.gz.part" "$out/$name.tar.gz"
   echo "$out/$name.tar.gz ($(du -h "$out/$name.tar.gz" | cut -f1)): glibc >= $glibc, libstdc++ GLIBCXX_$cxx"

@@ -125,14 +125,18 @@ struct DistBundleTests {
         let out = try await Harness.exec(
             "/usr/bin/ldd", [binary], environment: ["PATH": systemPath], removing: ["LD_LIBRARY_PATH"])
         try #require(out.status == 0, "ldd \(binary): \(out.stdout)\(out.stderr)")
-        return out.stdout.split(separator: "\n").compactMap { line in
-            let fields = line.split(separator: " ").map(String.init).filter { !$0.isEmpty }
-            guard let first = fields.first?.trimmingCharacters(in: .whitespaces) else { return nil }
-            if fields.count >= 3, fields[1] == "=>" {
-                return (first, fields[2] == "not" ? nil : fields[2])
+        // "NAME => PATH (0x…)", "NAME => not found", "/PATH (0x…)" or "NAME (0x…)" (the vDSO);
+        // a path may hold spaces.
+        return out.stdout.split(separator: "\n").compactMap { raw in
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            let address = line.range(of: " (0x", options: .backwards)?.lowerBound ?? line.endIndex
+            if let arrow = line.range(of: " => ") {
+                let rest = String(line[arrow.upperBound..<max(arrow.upperBound, address)])
+                return (String(line[..<arrow.lowerBound]), rest.hasPrefix("not found") ? nil : rest)
             }
-            if first.hasPrefix("/") { return (URL(fileURLWithPath: first).lastPathComponent, first) }
-            return (first, nil)  // linux-vdso.so.1 (0x…): in the kernel
+            let path = String(line[..<address])
+            guard !path.isEmpty else { return nil }
+            return path.hasPrefix("/") ? (URL(fileURLWithPath: path).lastPathComponent, path) : (path, nil)
         }
     }
 
@@ -256,6 +260,10 @@ struct DistBundleTests {
         let hidden = try await Self.hiddenHost(bundle: root)
         if hidden.prefix == nil {
             print("DistBundleTests: the sweep runs on the plain host (\(hidden.reason)); ldd's check stands alone")
+        } else {
+            print(
+                "DistBundleTests: the sweep runs with the toolchain and the system's copies of the bundle's libraries hidden"
+            )
         }
         func start(_ arguments: [String], log: String) throws -> Process {
             if let prefix = hidden.prefix {

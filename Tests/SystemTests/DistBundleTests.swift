@@ -46,9 +46,11 @@ struct DistBundleTests {
     private static let hostVariables = ["LD_LIBRARY_PATH", "SPARSEGRID_PYTHON", "SPARSEGRID_ENGINE_DIR", "PYTHONPATH"]
 
     /// Runs a command (appended) in a private mount namespace where the Swift toolchain's folder
-    /// is an empty tmpfs and the system's copy of every library the bundle carries is /dev/null,
-    /// as on a host that has neither. Needs root and unshare(1); nil (with the reason) where
-    /// this host cannot, and the test then runs on the plain host.
+    /// is an empty tmpfs and the system's copy of each library the binaries need beyond glibc's
+    /// set is /dev/null: those the bundle carries and those the debug build loads (libzmq and
+    /// its dependencies, libsqlite3), so that one the bundle lacks is missed too. As on a host
+    /// with neither. Needs root and unshare(1); nil (with the reason) where this host cannot,
+    /// and the test then runs on the plain host.
     static func hiddenHost(bundle: String) async throws -> (prefix: [String]?, reason: String) {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else {
             return (nil, "not root or no /usr/bin/unshare")
@@ -62,18 +64,26 @@ struct DistBundleTests {
         guard swift.status == 0, usrBin.path.hasSuffix("/usr/bin"), top != "/", top != "/usr", !top.isEmpty else {
             return (nil, "the toolchain is not in a folder of its own (swift: \(swift.stdout))")
         }
+        var names = Set(try FileManager.default.contentsOfDirectory(atPath: "\(bundle)/lib/sparsegrid"))
+        for (name, path) in try await resolved(Harness.binary) where !isSystemLibrary(name) {
+            if let path, !path.hasPrefix(top + "/") { names.insert(name) }
+        }
+        #expect(names.contains("libzmq.so.5") && names.contains("libsodium.so.23"), "\(names)")
+        // $0: the toolchain's folder; $1: the library names; then the command.
         let script = """
             set -e
-            mount -t tmpfs sparsegrid-no-toolchain "$1"
-            for lib in "$0"/lib/sparsegrid/*; do
+            mount -t tmpfs sparsegrid-no-toolchain "$0"
+            for name in $1; do
               for d in /usr/lib/x86_64-linux-gnu /lib/x86_64-linux-gnu /usr/lib /usr/local/lib; do
-                if [ -e "$d/${lib##*/}" ]; then mount --bind /dev/null "$d/${lib##*/}"; fi
+                if [ -e "$d/$name" ]; then mount --bind /dev/null "$d/$name"; fi
               done
             done
             shift
             exec "$@"
             """
-        let prefix = ["-m", "--propagation", "private", "/bin/bash", "-c", script, bundle, top]
+        let prefix = [
+            "-m", "--propagation", "private", "/bin/bash", "-c", script, top, names.sorted().joined(separator: " "),
+        ]
         let probe = try await Harness.exec(
             "/usr/bin/unshare",
             prefix + ["/bin/sh", "-c", "ls -A \(top); head -c 1 /usr/lib/x86_64-linux-gnu/libzmq.so.5"])
@@ -284,6 +294,12 @@ struct DistBundleTests {
             ],
             log: "\(dir)/coordinator.log")
         defer { Harness.kill9(coordinator) }
+        // A coordinator that cannot start (a library it cannot load) fails the test at once, with its log.
+        try await Harness.waitFor("the coordinator to bind or exit") {
+            !coordinator.isRunning || FileManager.default.fileExists(atPath: "\(state)/coordinator.json")
+        }
+        try #require(
+            coordinator.isRunning, "the coordinator exited: \(Harness.read("\(dir)/coordinator.log").suffix(2000))")
         let endpoints = try await Harness.coordinatorEndpoints(state)
         let spec = try Harness.writeSpec(
             """
@@ -321,11 +337,12 @@ struct DistBundleTests {
         let store = try Harness.store(state)
         let plan = try #require(try store.plan(sweep: "dist"))
         #expect(plan.tasks.map(\.stage).sorted() == ["finetune", "train"], "\(plan.tasks.map(\.stage))")
-        try await Harness.waitFor("every task of the sweep to end", timeout: 600) {
+        try await Harness.waitFor("every task of the sweep to end (or the worker to exit)", timeout: 600) {
             let rows = try store.resultRows(sweep: "dist")
-            return rows.count == plan.tasks.count && rows.allSatisfy { $0.state.isFinal }
+            return !worker.isRunning || (rows.count == plan.tasks.count && rows.allSatisfy { $0.state.isFinal })
         }
         let log = Harness.read(workerLog)
+        try #require(worker.isRunning, "the worker exited: \(log.suffix(3000))")
         #expect(
             log.contains("engine sparsity: \(script) (`sparsegrid-engine` found on the PATH"),
             "the worker's log does not say it used \(script):\n\(log.prefix(3000))")

@@ -157,10 +157,11 @@ tarball() {
     scripts/INSTALL.dist >"$work/$name/INSTALL"
   chmod 644 "$work/$name/INSTALL"
 
-  # Sorted names, owner root, every mtime the last commit's time, no gzip timestamp.
+  # Sorted names, owner root, every mtime the last commit's time, no gzip timestamp. gzip -6:
+  # -9 takes 25 s instead of 7 here for 0.5% less.
   mkdir -p "$out"
   tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" --mode=u+rwX,go+rX,go-w \
-    -C "$work" -cf - "$name" | gzip -9n >"$out/$name.tar.gz.part"
+    -C "$work" -cf - "$name" | gzip -6n >"$out/$name.tar.gz.part"
   mv "$out/$name.tar.gz.part" "$out/$name.tar.gz"
   echo "$out/$name.tar.gz ($(du -h "$out/$name.tar.gz" | cut -f1)): glibc >= $glibc, libstdc++ GLIBCXX_$cxx"
 }

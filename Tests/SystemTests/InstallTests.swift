@@ -1,8 +1,11 @@
 import Foundation
 import Testing
 
-/// `make install` puts the binary and the man page under PREFIX; the page formats cleanly.
-/// The debug binary stands in for the release one (INSTALL_BIN), so no release build is made.
+/// `make install` lays out the dist bundle's tree under PREFIX (scripts/dist.sh): the binary, its
+/// private libraries, the man page (which formats cleanly), the engine's wheel and deploy/.
+/// The debug binary stands in for the release one (INSTALL_BIN), so no release build is made;
+/// the Swift runtime's libraries it needs are left out of the tree. DistBundleTests installs the
+/// release binary and compares the tree with the bundle's.
 @Suite("make install")
 struct InstallTests {
     private func run(_ executable: String, _ arguments: [String], in directory: String? = nil) async throws -> (
@@ -13,16 +16,29 @@ struct InstallTests {
         return (out.status, out.stdout)
     }
 
-    @Test("the binary goes to PREFIX/bin, the man page to PREFIX/share/man/man1, and groff formats it")
+    @Test("the binary, libzmq, the man page, the wheel and deploy/ go under PREFIX; groff formats the page")
     func install() async throws {
         let prefix = Harness.tempDir("install") + "/usr local"  // a space: the paths are quoted
+        // -o .venv/.installed: the wheel is built with the venv the suites run with; make is not
+        // to reinstall its requirements from a test.
         let made = try await run(
-            "make", ["-s", "install", "PREFIX=\(prefix)", "INSTALL_BIN=\(Harness.binary)"], in: Harness.repoRoot)
+            "make", ["-s", "-o", ".venv/.installed", "install", "PREFIX=\(prefix)", "INSTALL_BIN=\(Harness.binary)"],
+            in: Harness.repoRoot)
         #expect(made.status == 0, "\(made.output)")
         let binary = "\(prefix)/bin/sparsegrid"
         let page = "\(prefix)/share/man/man1/sparsegrid.1"
         #expect(FileManager.default.isExecutableFile(atPath: binary))
         #expect(FileManager.default.fileExists(atPath: page))
+        let version = try EnginePackageTests.cliVersion()
+        #expect(
+            FileManager.default.fileExists(
+                atPath: "\(prefix)/share/sparsegrid/wheels/sparsegrid_engine-\(version)-py3-none-any.whl"))
+        #expect(FileManager.default.fileExists(atPath: "\(prefix)/share/sparsegrid/deploy/systemd"))
+        let libraries = try FileManager.default.contentsOfDirectory(atPath: "\(prefix)/lib/sparsegrid")
+        #expect(libraries.contains("libzmq.so.5"), "\(libraries)")
+        #expect(
+            !libraries.contains { $0.hasPrefix("libswift") || $0.hasPrefix("libFoundation") || $0.hasPrefix("libc.") },
+            "\(libraries)")
         let help = try await run(binary, ["help"])
         #expect(help.status == 0)
         #expect(help.output.contains("SUBCOMMANDS"))
@@ -45,7 +61,8 @@ struct InstallTests {
         }
         let removed = try await run("make", ["-s", "uninstall", "PREFIX=\(prefix)"], in: Harness.repoRoot)
         #expect(removed.status == 0)
-        #expect(!FileManager.default.fileExists(atPath: binary))
+        let left = FileManager.default.enumerator(atPath: prefix)?.allObjects as? [String] ?? []
+        #expect(left.allSatisfy { !$0.contains("sparsegrid") }, "left after uninstall: \(left)")
     }
 
     /// The names in the SUBCOMMANDS section of `sparsegrid help`: lines of two spaces, a name,

@@ -86,11 +86,12 @@ test: deps venv build lint dist test-swift test-engine fuzz-replay fuzz-smoke
 # Then two passes. The suites that load the machine on purpose (a CPU hog, SIGKILLed processes,
 # a headless browser, a 100k-task backup, links cut and packets dropped between network
 # namespaces with dead intervals of seconds, the engine's wheel built, installed and trained
-# with, the dist bundle unpacked and a sweep run from it) run on their own, after the rest: on two cores, run alongside ~500 parallel tests they
-# pushed unrelated system tests past their time limits. They also run one at a time
+# with, the dist bundle unpacked and a sweep run from it, every deploy/ file's command lines run
+# as written) run on their own, after the rest: on two cores, run alongside ~500 parallel tests
+# they pushed unrelated system tests past their time limits. They also run one at a time
 # (swift-testing's SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH; a toolchain without it runs
 # them together, which also passes, only with less margin).
-HEAVY_SUITES := LoadLivenessTests|ChaosTests|DashboardBrowserTests|BackupSizeTests|MultiHostTests|EnginePackageTests|DistBundleTests
+HEAVY_SUITES := LoadLivenessTests|ChaosTests|DashboardBrowserTests|BackupSizeTests|MultiHostTests|EnginePackageTests|DistBundleTests|DeployChecksTests
 test-swift: deps venv
 	$(SWIFT) build --build-tests
 	sync

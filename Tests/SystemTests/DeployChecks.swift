@@ -89,19 +89,23 @@ enum DeployChecks {
 
         var out: [Invocation] = []
         for line in logical {
-            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map {
-                String($0).trimmingCharacters(in: CharacterSet(charactersIn: "\"'`"))
-            }
+            let raw = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            let words = raw.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"'`")) }
             for (i, word) in words.enumerated() where i > 0 && cli.subcommands.contains(word) {
                 let before = words[i - 1]
                 guard
                     before.hasSuffix("/sparsegrid") || before.hasSuffix("=sparsegrid") || before == "sparsegrid"
                         || before.hasSuffix("$SPARSEGRID") || before == "$0"
                 else { continue }
+                // Inline code in prose (`sparsegrid worker` (by hand) or …) ends at its closing backtick.
+                let quoted = raw[i - 1].hasPrefix("`")
                 var args: [String] = []
-                for w in words[(i + 1)...] {
-                    if stops.contains(w) || w.hasPrefix("2>") || w.hasPrefix(">") { break }
-                    args.append(w)
+                if !(quoted && raw[i].hasSuffix("`")) {
+                    for (w, r) in zip(words[(i + 1)...], raw[(i + 1)...]) {
+                        if stops.contains(w) || w.hasPrefix("2>") || w.hasPrefix(">") { break }
+                        args.append(w)
+                        if quoted && r.contains("`") { break }
+                    }
                 }
                 out.append(Invocation(file: file, subcommand: word, args: args))
             }

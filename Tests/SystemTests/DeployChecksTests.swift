@@ -52,6 +52,26 @@ struct DeployChecksTests {
         #expect(total >= 20, "only \(total) command lines found in deploy/")
     }
 
+    /// The same check on the docs a user copies commands from: the README, the bundle's INSTALL,
+    /// docs/*.md. A flag renamed in the CLI and not in them fails here.
+    @Test("every sparsegrid command line in README.md, scripts/INSTALL.dist and docs/*.md uses only real options")
+    func flagsInTheDocs() async throws {
+        let cli = try await DeployChecks.loadCLI()
+        let docs = (try FileManager.default.contentsOfDirectory(atPath: "\(Harness.repoRoot)/docs"))
+            .filter { $0.hasSuffix(".md") }.sorted().map { "docs/\($0)" }
+        var total = 0
+        for f in ["README.md", "scripts/INSTALL.dist"] + docs {
+            let calls = DeployChecks.textInvocations(file: f, text: try DeployChecks.read(f), cli: cli)
+            total += calls.count
+            for call in calls { Self.fail(DeployChecks.flagProblems(call, cli: cli)) }
+        }
+        #expect(total >= 40, "only \(total) command lines found in the docs")
+        // The check itself: a planted unknown option in README-style text is reported.
+        let planted = DeployChecks.textInvocations(
+            file: "README.md", text: "sparsegrid worker --coordinator tcp://h:5555 --per-gpus 4", cli: cli)
+        #expect(planted.flatMap { DeployChecks.flagProblems($0, cli: cli) }.contains { $0.contains("--per-gpus") })
+    }
+
     // MARK: systemd
 
     static func units() throws -> [(name: String, text: String)] {

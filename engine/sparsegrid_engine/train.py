@@ -161,8 +161,9 @@ def _structure(model) -> list:
 class StateSnapshot:
     """An exact copy of what a model's evaluation depends on: every parameter and buffer (name,
     dtype, shape, strides, device and bits), and each module with its forward hooks. `matches` is True
-    only when the model is bit-for-bit that state again; a check of a 43 MiB ResNet-18 (copy
-    plus compare) costs about 45 ms on one CPU core, a fraction of one evaluation."""
+    only when the model is bit-for-bit that state again. For a 43 MiB ResNet-18 on CPU, copy plus
+    compare took 45 ms on one thread and 0.12 s on two cores under a load of 5, where evaluating
+    128 test images took 2.8 s."""
 
     def __init__(self, model):
         self._tensors = {

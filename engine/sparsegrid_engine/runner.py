@@ -2,7 +2,8 @@
 
 A stage that consumes a checkpoint (finetune) loads it, verifies its sha256, applies the task's
 sparsity method and fine-tunes with the masks enforced; a stage without inputs (train) trains
-the model from scratch. Both end the same way: strip the masks, evaluate on the full test split,
+the model from scratch. Both end the same way: strip the masks, evaluate on the full test split
+(or reuse the last epoch's evaluation of it when the weights are bit-identical; CONTRACT.md),
 save `checkpoint.pt`, measure, and emit one `result` event.
 """
 
@@ -25,7 +26,7 @@ from .measure import device_name, measure_model, validate_measure_cfg
 from .models import build_model, check_name
 from .protocol import InvalidTask, TaskFailed, emit, log
 from .sparsity import SKIP_ALIASES, apply_sparsity, check_skip, strip, validate_method
-from .train import FitResult, StageParams, evaluate, fit, parse_params, seed_everything
+from .train import FitResult, StageParams, evaluate_reusing, fit, parse_params, seed_everything
 
 ENGINE = "sparsity"
 CHECKPOINT = "checkpoint.pt"
@@ -270,8 +271,18 @@ def run_task(task: dict, workdir) -> dict:
     )
     if plan is not None:
         strip(model)
-    accuracy, test_loss = evaluate(model, test_split, p.eval_batch_size, p.channels_last)
-    val_accuracy = evaluate(model, val_split, p.eval_batch_size, p.channels_last)[0] if val_split is not None else None
+    # The last epoch evaluated the monitor split (the test split when val_split is 0); when the
+    # weights are bit-identical to what it saw, its numbers are this evaluation's, not recomputed.
+    last, fitted.last_evaluation = fitted.last_evaluation, None
+    accuracy, test_loss, reused = evaluate_reusing(model, test_split, p.eval_batch_size, p.channels_last, last)
+    reused_names = ["test"] if reused else []
+    val_accuracy = None
+    if val_split is not None:
+        val_accuracy, _, reused = evaluate_reusing(model, val_split, p.eval_batch_size, p.channels_last, last)
+        reused_names += ["validation"] if reused else []
+    del last  # its snapshot of the weights is freed before memory is measured
+    if reused_names:
+        log(f"[{ENGINE}] {' and '.join(reused_names)} accuracy: the last epoch's evaluation of the same weights")
     artifact = save_checkpoint(workdir, model, model_name=model_name, method=method, task=task, accuracy=accuracy)
 
     baseline = None

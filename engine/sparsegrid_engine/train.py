@@ -138,6 +138,103 @@ def evaluate(model, split: Split, batch_size: int = 256, channels_last: bool = F
     return 100.0 * correct.item() / n, loss.item() / n
 
 
+_SAME_SIZE_INT = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor | None:
+    """The tensor's bit patterns (floats viewed as same-size integers, so -0.0 differs from 0.0
+    and a NaN equals itself), or None for a type without a same-size integer (never matched)."""
+    if not (t.is_floating_point() or t.is_complex()):
+        return t
+    as_int = _SAME_SIZE_INT.get(t.element_size())
+    return t.view(as_int) if as_int is not None else None
+
+
+def _structure(model) -> list:
+    """Each module's name with the module and its forward pre-hooks and hooks (as objects)."""
+    return [
+        (name, (module, *module._forward_pre_hooks.values(), None, *module._forward_hooks.values()))
+        for name, module in model.named_modules()
+    ]
+
+
+class StateSnapshot:
+    """An exact copy of what a model's evaluation depends on: every parameter and buffer (name,
+    dtype, shape, strides, device and bits), and each module with its forward hooks. `matches` is True
+    only when the model is bit-for-bit that state again. For a 43 MiB ResNet-18 on CPU, copy plus
+    compare took 45 ms on one thread and 0.12 s on two cores under a load of 5, where evaluating
+    128 test images took 2.8 s."""
+
+    def __init__(self, model):
+        self._tensors = {
+            k: v.detach().clone(memory_format=torch.preserve_format) for k, v in model.state_dict().items()
+        }
+        self._structure = _structure(model)
+
+    def matches(self, model) -> bool:
+        structure = _structure(model)
+        if len(structure) != len(self._structure) or any(
+            name != then_name
+            or len(objs) != len(then_objs)
+            or any(x is not y for x, y in zip(objs, then_objs, strict=True))
+            for (name, objs), (then_name, then_objs) in zip(structure, self._structure, strict=True)
+        ):
+            return False
+        now = model.state_dict()
+        if list(now) != list(self._tensors):
+            return False
+        for key, then in self._tensors.items():
+            t = now[key].detach()
+            if (t.dtype, t.shape, t.stride(), t.device) != (then.dtype, then.shape, then.stride(), then.device):
+                return False
+            a, b = _bits(t), _bits(then)
+            if a is None or not torch.equal(a, b):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The numbers of one evaluate() call and what they were computed on."""
+
+    split: Split
+    images: torch.Tensor  # the split's tensors at the time, compared by identity
+    labels: torch.Tensor
+    batch_size: int
+    channels_last: bool
+    state: StateSnapshot
+    accuracy: float
+    loss: float
+
+    def reusable_for(self, model, split: Split, batch_size: int, channels_last: bool) -> bool:
+        """True when evaluate(model, split, batch_size, channels_last) would compute these numbers
+        again: the same split object and tensors, the same settings, the model bit-identical."""
+        return (
+            split is self.split
+            and split.images is self.images
+            and split.labels is self.labels
+            and (batch_size, channels_last) == (self.batch_size, self.channels_last)
+            and self.state.matches(model)
+        )
+
+
+def evaluate_recorded(model, split: Split, batch_size: int = 256, channels_last: bool = False) -> Evaluation:
+    """evaluate(), keeping a snapshot of the state it evaluated so its numbers can be reused."""
+    state = StateSnapshot(model)
+    accuracy, loss = evaluate(model, split, batch_size, channels_last)
+    return Evaluation(split, split.images, split.labels, batch_size, channels_last, state, accuracy, loss)
+
+
+def evaluate_reusing(
+    model, split: Split, batch_size: int, channels_last: bool, last: Evaluation | None
+) -> tuple[float, float, bool]:
+    """(accuracy, loss, reused): the numbers of `last` when it is reusable for this call (see
+    Evaluation.reusable_for), else a fresh evaluate()."""
+    if last is not None and last.reusable_for(model, split, batch_size, channels_last):
+        return last.accuracy, last.loss, True
+    return (*evaluate(model, split, batch_size, channels_last), False)
+
+
 @dataclass
 class FitResult:
     loss: float | None  # mean training loss of the last epoch; None when no epoch ran
@@ -147,6 +244,9 @@ class FitResult:
     steps: int
     lr: float  # the learning rate at the end
     history: list = field(default_factory=list)  # the progress dict of each epoch
+    # The last epoch's evaluation of the monitor split, with a snapshot of the weights it saw
+    # (None when no epoch ran). It holds a copy of the model's state: drop it once used.
+    last_evaluation: Evaluation | None = None
 
 
 def fit(
@@ -205,7 +305,11 @@ def fit(
         step_seconds += epoch_seconds
         images += seen
         result.loss, result.train_acc = loss_sum.item() / seen, 100.0 * correct.item() / seen
-        monitor_acc, _ = evaluate(model, monitor, p.eval_batch_size, p.channels_last)
+        if epoch == p.epochs - 1:  # the final state: the caller may reuse this evaluation
+            result.last_evaluation = evaluate_recorded(model, monitor, p.eval_batch_size, p.channels_last)
+            monitor_acc = result.last_evaluation.accuracy
+        else:
+            monitor_acc, _ = evaluate(model, monitor, p.eval_batch_size, p.channels_last)
         lr_used = opt.param_groups[0]["lr"]
         if plateau is not None:
             plateau.step(monitor_acc)

@@ -27,6 +27,24 @@ enum Harness {
     /// The stdlib-only engine for system tests (no torch: tasks take milliseconds).
     static let testEngine = "test=python3 \(repoRoot)/Tests/Fixtures/test_engine.py"
 
+    /// `count` consecutive loopback ports, free now, below the kernel's ephemeral range, for a
+    /// coordinator that a test restarts on the same addresses. A port the kernel handed out for
+    /// `tcp://127.0.0.1:*` lies in the ephemeral range, where any outgoing connection of another
+    /// test may take it as its local port while the coordinator is down: a restart then fails to
+    /// bind (EADDRINUSE; seen once in a clean-clone CI run). Below the range, only a process that
+    /// names the port can take it, and the base is random so parallel tests do not pick the same.
+    static func stablePorts(_ count: Int) throws -> [Int] {
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+            .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) }
+        let low = min(range?.first ?? 32768, 32768)
+        for _ in 0..<200 {
+            let base = Int.random(in: 10_000..<(low - count))
+            let ports = Array(base..<(base + count))
+            if ports.allSatisfy(DeployChecks.canBind) { return ports }
+        }
+        throw HarnessError("no \(count) free consecutive loopback ports below \(low)")
+    }
+
     static func tempDir(_ name: String) -> String {
         let dir = FileManager.default.temporaryDirectory
             .appendingPathComponent("sg-\(name)-\(UUID().uuidString.prefix(8))").path

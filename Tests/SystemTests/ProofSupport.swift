@@ -41,17 +41,19 @@ final class CoordinatorUnderTest {
     private(set) var control = ""
     private(set) var starts = 1
 
-    /// Starts on wildcard ports; `restart()` reuses the ports it got.
+    /// Starts on three free ports below the ephemeral range (`Harness.stablePorts`);
+    /// `restart()` reuses them.
     init(dir: String, heartbeat: Double = 0.2, deadAfter: Double = 1, retryBackoff: Double = 0.1) async throws {
         self.dir = dir
         self.state = "\(dir)/state"
         self.heartbeat = String(heartbeat)
         self.deadAfter = String(deadAfter)
         self.retryBackoff = String(retryBackoff)
+        let ports = try Harness.stablePorts(3).map { "tcp://127.0.0.1:\($0)" }
         process = try Harness.start(
             [
-                "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*", "--data", "tcp://127.0.0.1:*",
-                "--control", "tcp://127.0.0.1:*", "--heartbeat", self.heartbeat, "--dead-after", self.deadAfter,
+                "coordinator", "--state", state, "--bind", ports[0], "--data", ports[1],
+                "--control", ports[2], "--heartbeat", self.heartbeat, "--dead-after", self.deadAfter,
                 "--retry-backoff", self.retryBackoff,
             ],
             log: "\(dir)/coordinator-1.log", environment: Self.environment)

@@ -213,9 +213,11 @@ struct SweepSystemTests {
         let spec = try Harness.writeSpec(
             Harness.testSpec(name: "restart", xs: Array(1...8), trainParams: "sleep: 0.5"),
             in: dir)
+        // Fixed ports outside the ephemeral range, so nothing else takes them while it is down.
+        let ports = try Harness.stablePorts(3)
         let coordinatorArgs = [
-            "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*",
-            "--control", "tcp://127.0.0.1:*", "--heartbeat", "0.2", "--dead-after", "5",
+            "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:\(ports[0])",
+            "--control", "tcp://127.0.0.1:\(ports[2])", "--heartbeat", "0.2", "--dead-after", "5",
         ]
         var coordinator = try Harness.start(coordinatorArgs, log: "\(dir)/coordinator-1.log")
         let endpoints = try await Harness.coordinatorEndpoints(state)

@@ -10,7 +10,7 @@ APT_PACKAGES := libzmq3-dev libsqlite3-dev pkg-config patchelf librsvg2-bin chro
 BIN          := .build/debug/sparsegrid
 export SPARSEGRID_PYTHON := $(abspath $(VPY))
 
-.PHONY: all deps venv build release dist install uninstall test test-swift test-engine demo bench fmt lint clean
+.PHONY: all deps venv build release dist install uninstall test test-swift test-engine demo bench bench-smoke fmt lint clean
 
 all: build
 
@@ -77,7 +77,7 @@ uninstall:
 
 # Lint first (seconds), then the Swift suites, the engine's pytest, the committed fuzz corpus
 # through a plain build, and a bounded libFuzzer run over the wire decoders.
-test: deps venv build lint dist test-swift test-engine fuzz-replay fuzz-smoke
+test: deps venv build lint dist bench-smoke test-swift test-engine fuzz-replay fuzz-smoke
 
 # Build first, then write the build's dirty pages out before the suites start: right after a
 # link of several hundred MB, the first fsync of a test coordinator's SQLite file can wait
@@ -110,6 +110,12 @@ demo: deps venv build
 
 bench: deps
 	bench/coordinator
+
+# The coordinator benchmark, small, so it cannot rot: 500 null tasks, W = 2, both durabilities,
+# one repetition, with the release binary `dist` just built. Fails if a run fails or stores
+# fewer results than tasks (bench/README.md; the figures it prints are not compared).
+bench-smoke: release
+	BINS=$(RELEASE_BIN) DURABILITY="full normal" WORKERS=2 REPEAT=1 bench/coordinator 500 128
 
 fmt:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

@@ -19,6 +19,9 @@ public final class Coordinator: Service, Sendable {
     public let controlEndpoint: String
     /// Its Prometheus metrics: `metrics.exposition()` is what `GET /metrics` serves.
     public let metrics: CoordinatorMetrics
+    /// `PRAGMA synchronous` as the store's writer connection reads it back after opening
+    /// (2 = FULL, 1 = NORMAL): what `config.durability` actually put in effect.
+    public let synchronousInEffect: Int
     private let context: Context
     private let loopService: ThreadService
     private let dataService: ThreadService
@@ -58,7 +61,8 @@ public final class Coordinator: Service, Sendable {
                 attributes: [.posixPermissions: 0o700])
         }
         let controlToken = try ControlToken.loadOrCreate(state: config.stateDirectory)
-        let store = try SweepStore(path: config.databasePath)
+        let store = try SweepStore(path: config.databasePath, durability: config.durability)
+        synchronousInEffect = try store.synchronousInEffect()
         let context = try Context()
         self.context = context
         // The ZAP handler must exist before a CURVE server binds, or libzmq admits any client.

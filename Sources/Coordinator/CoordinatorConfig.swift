@@ -1,4 +1,5 @@
 import Foundation
+import Store
 import SweepKit
 import Wire
 
@@ -24,12 +25,15 @@ public struct CoordinatorConfig: Sendable {
     /// Where operator events go (workers joining, leaving, declared dead, tasks requeued, …),
     /// one line each, besides the `events` table; nil: only the table.
     public var log: OperatorLog?
+    /// `PRAGMA synchronous` of the state database's connections: `.full` (the default) survives
+    /// an OS crash or power loss, `.normal` only a process crash (docs/guarantees.md).
+    public var durability: Durability
 
     public init(
         stateDirectory: String, workerEndpoint: String = "tcp://127.0.0.1:5555", dataEndpoint: String? = nil,
         controlEndpoint: String = "tcp://127.0.0.1:5557", heartbeatInterval: Double = 1,
         scheduler: SchedulerConfig = SchedulerConfig(), insecure: Bool = false,
-        curve: CurveServerConfig? = nil, log: OperatorLog? = nil
+        curve: CurveServerConfig? = nil, log: OperatorLog? = nil, durability: Durability = .default
     ) {
         self.stateDirectory = stateDirectory
         self.workerEndpoint = workerEndpoint
@@ -40,6 +44,7 @@ public struct CoordinatorConfig: Sendable {
         self.insecure = insecure
         self.curve = curve
         self.log = log
+        self.durability = durability
     }
 
     public var databasePath: String { "\(stateDirectory)/sparsegrid.db" }

@@ -2,6 +2,30 @@ import Foundation
 import GRDB
 import SweepKit
 
+/// How much of the state database a crash can undo: the `PRAGMA synchronous` of the
+/// coordinator's connections (the database is in WAL mode; both keep it consistent).
+public enum Durability: String, Sendable, CaseIterable {
+    /// `synchronous = FULL`: the WAL is fsynced at every commit (one per event-loop turn), so
+    /// a committed turn survives a process crash, an OS crash and a power loss (as far as the
+    /// disk honours fsync).
+    case full
+    /// `synchronous = NORMAL`: the WAL is fsynced only at checkpoints, so a committed turn
+    /// survives a process crash; an OS crash or power loss may undo the last turns (the
+    /// database stays consistent, and the work they recorded runs again).
+    case normal
+
+    /// The value `PRAGMA synchronous` reads back as under this setting (2 = FULL, 1 = NORMAL).
+    public var synchronousLevel: Int {
+        switch self {
+        case .full: 2
+        case .normal: 1
+        }
+    }
+
+    /// The default: survives an OS crash (bench/RESULTS.md has what it costs).
+    public static let `default` = Durability.full
+}
+
 /// The sparsegrid state database.
 ///
 /// The coordinator opens it with `init(path:)` and is its only writer; CLI commands open it
@@ -11,13 +35,18 @@ public final class SweepStore: Sendable {
     /// Path of the SQLite database file.
     public let path: String
     public let isReadOnly: Bool
+    /// The `PRAGMA synchronous` every connection was opened with (a read-only store: `.normal`;
+    /// it writes nothing, so it does not matter).
+    public let durability: Durability
     let pool: DatabasePool
 
     /// Opens the database at `path` for writing, creating its directory and the file if
-    /// needed, and brings the schema up to date.
-    public init(path: String) throws {
+    /// needed, and brings the schema up to date. `durability` sets `PRAGMA synchronous` on
+    /// every connection (see `Durability`).
+    public init(path: String, durability: Durability = .default) throws {
         self.path = path
         self.isReadOnly = false
+        self.durability = durability
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             do {
@@ -29,7 +58,7 @@ public final class SweepStore: Sendable {
                         + "check its permissions or pass another --state DIR.")
             }
         }
-        pool = try Self.openPool(path: path, readOnly: false)
+        pool = try Self.openPool(path: path, readOnly: false, durability: durability)
         do {
             let migrator = Schema.migrator
             let superseded = try pool.read { try migrator.hasBeenSuperseded($0) }
@@ -53,6 +82,7 @@ public final class SweepStore: Sendable {
     private init(readOnlyPath path: String, pool: DatabasePool) {
         self.path = path
         self.isReadOnly = true
+        self.durability = .normal
         self.pool = pool
     }
 
@@ -63,7 +93,7 @@ public final class SweepStore: Sendable {
                 .noState,
                 "no sparsegrid state at \(path): run `sparsegrid run SPEC` or pass --state DIR")
         }
-        let pool = try openPool(path: path, readOnly: true)
+        let pool = try openPool(path: path, readOnly: true, durability: .normal)
         let upToDate: Bool
         do {
             upToDate = try pool.read { try Schema.migrator.hasCompletedMigrations($0) }
@@ -82,7 +112,7 @@ public final class SweepStore: Sendable {
         return SweepStore(readOnlyPath: path, pool: pool)
     }
 
-    private static func openPool(path: String, readOnly: Bool) throws -> DatabasePool {
+    private static func openPool(path: String, readOnly: Bool, durability: Durability) throws -> DatabasePool {
         var config = Configuration()
         config.readonly = readOnly
         config.label = "sparsegrid-state"
@@ -90,18 +120,56 @@ public final class SweepStore: Sendable {
         // transactions instead of failing at once.
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
-            // In WAL mode NORMAL keeps the database consistent across crashes; a power loss
-            // may undo the last transactions, which the coordinator redoes (attempts are
-            // retried), and it spares an fsync per commit.
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // WAL mode: FULL fsyncs the WAL at every commit, so a commit survives an OS crash
+            // or power loss; NORMAL spares that fsync, keeps the database consistent across
+            // any crash, and a power loss may undo the last transactions, whose work the
+            // coordinator then runs again. A read-only connection writes nothing: NORMAL.
+            // (The writer gets it again below: GRDB resets it.)
+            switch durability {
+            case .full: try db.execute(sql: "PRAGMA synchronous = FULL")
+            case .normal: try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
         }
+        let pool: DatabasePool
         do {
-            return try DatabasePool(path: path, configuration: config)
+            pool = try DatabasePool(path: path, configuration: config)
         } catch {
             throw StoreError(
                 .cannotOpen,
                 "cannot open the state database \(path): \(reason(error)); "
                     + "check the path and its permissions, or pass another --state DIR.")
+        }
+        guard !readOnly else { return pool }
+        // Once more on the writer, the connection every commit goes through: DatabasePool's
+        // init switches it to WAL and then sets `synchronous = NORMAL` itself, after
+        // prepareDatabase (GRDB's Database.setUpWALMode), which would silently undo FULL.
+        // Read back, so a library that changes this again fails here instead.
+        do {
+            let level = try pool.writeWithoutTransaction { db -> Int? in
+                try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+                return try Int.fetchOne(db, sql: "PRAGMA synchronous")
+            }
+            guard level == durability.synchronousLevel else {
+                throw StoreError(
+                    .cannotOpen,
+                    "the state database \(path) kept PRAGMA synchronous = \(level.map(String.init) ?? "?") "
+                        + "instead of \(durability.synchronousLevel) (durability \(durability.rawValue)).")
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.cannotOpen, "cannot set PRAGMA synchronous on \(path): \(reason(error)).")
+        }
+        return pool
+    }
+
+    /// `PRAGMA synchronous` as the writer connection has it now (2 = FULL, 1 = NORMAL): what
+    /// the coordinator logs at start, and what the tests check.
+    public func synchronousInEffect() throws -> Int {
+        do {
+            return try pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") ?? -1 }
+        } catch {
+            throw StoreError(.cannotOpen, "cannot read PRAGMA synchronous of \(path): \(Self.reason(error)).")
         }
     }
 

@@ -3,6 +3,7 @@ import Coordinator
 import Foundation
 import HTTPAPI
 import ServiceLifecycle
+import Store
 import SweepKit
 import UnixSignals
 import Wire
@@ -27,6 +28,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
             dashboard at /, reading the same state as the CLI. Off loopback it needs --http-token-file, \
             whose token every request must carry; put TLS in front of it (a reverse proxy, or an SSH \
             tunnel to a loopback address).
+
+            --durability full (the default) fsyncs the state database at every commit, so what was \
+            committed survives an OS crash or power loss; --durability normal fsyncs only at checkpoints: \
+            a crash of the process loses nothing, an OS crash or power loss may undo the last commits \
+            (the database stays consistent and their tasks run again). See docs/guarantees.md.
 
             Then:  sparsegrid worker --coordinator tcp://HOST:5555 --curve-key w.key --server-key coord.pub
                    sparsegrid launch sweeps/quick.yaml --state DIR   (finds this coordinator there)
@@ -101,6 +107,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
     )
     var httpTokenFile: String?
 
+    @Option(name: .long, help: durabilityHelp)
+    var durability: Durability = .default
+
     func validate() throws {
         if httpTokenFile != nil, http == nil {
             throw ValidationError("--http-token-file goes with --http HOST:PORT, the address to serve the HTTP API on.")
@@ -153,7 +162,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 stateDirectory: state, workerEndpoint: bind, dataEndpoint: data, controlEndpoint: control,
                 heartbeatInterval: heartbeat,
                 scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff), insecure: insecure,
-                curve: curve, log: OperatorLog(format: logFormat, source: "coordinator"))
+                curve: curve, log: OperatorLog(format: logFormat, source: "coordinator"), durability: durability)
             let coordinator = try Coordinator(config: config, version: sparsegridVersion)
             // SIGHUP re-reads the allow-lists (and so does a change to their files, looked at every
             // few seconds); trapped before the endpoints are announced, so an early SIGHUP does not
@@ -169,6 +178,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             print("  workers connect to  \(coordinator.workerEndpoint)")
             print("  artifacts on        \(coordinator.dataEndpoint)")
             print("  control (CLI) on    \(coordinator.controlEndpoint)")
+            print("  durability          \(durabilityDescription(coordinator))")
             var httpServer: RunningServer? = nil
             if let httpConfig {
                 do {
@@ -238,3 +248,20 @@ extension CoordinatorCommand {
 }
 
 extension LogFormat: ExpressibleByArgument {}
+
+extension Durability: ExpressibleByArgument {}
+
+/// `--durability`'s help, the same for `coordinator` and `run`.
+let durabilityHelp = ArgumentHelp(
+    "What a committed state change survives: `full` (fsync at every commit: an OS crash or power loss) or `normal` (a crash of the process; an OS crash or power loss may undo the last commits, whose tasks then run again)."
+)
+
+/// The start line's account of the durability in effect, from `PRAGMA synchronous` as the
+/// coordinator's store reads it back.
+func durabilityDescription(_ coordinator: Coordinator) -> String {
+    let level = coordinator.synchronousInEffect
+    let names = ["OFF", "NORMAL", "FULL", "EXTRA"]
+    let pragma = names.indices.contains(level) ? names[level] : "\(level)"
+    let survives = level >= 2 ? "a commit survives an OS crash or power loss" : "a commit survives a process crash only"
+    return "\(coordinator.config.durability.rawValue) (PRAGMA synchronous = \(pragma): \(survives))"
+}

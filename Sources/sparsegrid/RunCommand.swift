@@ -21,6 +21,9 @@ struct RunCommand: AsyncParsableCommand {
 
             Running the same spec again reuses finished tasks: only failed, missing or new cells run.
 
+            --durability full (the default) fsyncs the state database at every commit; normal spares \
+            that fsync and survives a crash of the process only (docs/guarantees.md).
+
             Example:  sparsegrid run sweeps/smoke.yaml --workers 2
             """)
 
@@ -68,6 +71,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-http"), help: "Do not serve the HTTP API (by default on a free loopback port).")
     var noHTTP = false
 
+    @Option(name: .long, help: durabilityHelp)
+    var durability: Durability = .default
+
     func validate() throws {
         if workers < 0 { throw ValidationError("--workers must be 0 or more.") }
         if slots < 1 { throw ValidationError("--slots must be at least 1.") }
@@ -94,8 +100,9 @@ struct RunCommand: AsyncParsableCommand {
                 stateDirectory: state, workerEndpoint: "tcp://127.0.0.1:*", dataEndpoint: "tcp://127.0.0.1:*",
                 controlEndpoint: "tcp://127.0.0.1:*", heartbeatInterval: heartbeat,
                 scheduler: SchedulerConfig(deadAfter: deadAfter, retryBackoff: retryBackoff),
-                log: try coordinatorLog())
+                log: try coordinatorLog(), durability: durability)
             let coordinator = try Coordinator(config: config, version: sparsegridVersion)
+            config.log?.write(event: "start", "durability \(durabilityDescription(coordinator))")
             let serving = Task { try await coordinator.run() }
             try CoordinatorInfo(
                 pid: getpid(), workerEndpoint: coordinator.workerEndpoint,
@@ -116,7 +123,8 @@ struct RunCommand: AsyncParsableCommand {
             let n = { (key: String) in launched.body[key]?.intValue ?? 0 }
             print(
                 "sweep \(plan.name): \(n("total")) tasks (\(n("new")) new, \(n("reused")) reused, "
-                    + "\(n("rerun")) to run again); \(workers) local worker(s); state in \(state)")
+                    + "\(n("rerun")) to run again); \(workers) local worker(s); state in \(state) "
+                    + "(durability \(durability.rawValue))")
             if workers == 0 {
                 print("waiting for workers: sparsegrid worker --coordinator \(coordinator.workerEndpoint)")
             }

@@ -343,8 +343,13 @@ struct WorkerSession: Sendable {
         let atOnce = neighbours.count + 1
         for (id, other) in neighbours {
             if other.assign.taskId != new.assign.taskId {
-                running[id]!.coTenants.insert(new.assign.taskId)
-                running[attemptId]!.coTenants.insert(other.assign.taskId)
+                // The first `maxCoTenants` to come: a long attempt beside many short ones stays bounded.
+                if other.coTenants.count < WireLimits.maxCoTenants {
+                    running[id]!.coTenants.insert(new.assign.taskId)
+                }
+                if running[attemptId]!.coTenants.count < WireLimits.maxCoTenants {
+                    running[attemptId]!.coTenants.insert(other.assign.taskId)
+                }
             }
             running[id]!.atOnce = max(other.atOnce, atOnce)
         }

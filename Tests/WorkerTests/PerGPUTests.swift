@@ -134,4 +134,20 @@ extension PerGPUTests {
         #expect(tenancy?.atOnce == 2)
         #expect(tenancy?.taskIds.allSatisfy { $0.hasPrefix("task-s") } == true)
     }
+
+    @Test("the co-tenants kept are the first 64 to come, not the first 64 in sorted order: memory stays bounded")
+    func firstCoTenantsKept() throws {
+        var s = session(try WorkerConfig.gpuSlots([0], perGPU: 2))
+        s.received(assign("long"), now: 1)
+        // 64 that come first but sort last, then 36 that sort first.
+        for name in (0..<64).map({ "z\($0)" }) + (0..<36).map({ "a\($0)" }) {
+            s.received(assign(name), now: 2)
+            s.jobFinished(attemptId: name, type: .result, frames: resultFrames(name), now: 3)
+        }
+        _ = s.drainEffects()
+        s.jobFinished(attemptId: "long", type: .result, frames: resultFrames("long"), now: 4)
+        let tenancy = try cotenancy(s.drainEffects(), of: "long")
+        #expect(tenancy?.taskIds.count == WireLimits.maxCoTenants)
+        #expect(tenancy?.taskIds.allSatisfy { $0.hasPrefix("task-z") } == true, "\(tenancy?.taskIds ?? [])")
+    }
 }

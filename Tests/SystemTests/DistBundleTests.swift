@@ -413,25 +413,9 @@ struct DistBundleTests {
     }
 
     /// A fresh venv with the wheel installed from `wheel`, torch borrowed from the test venv
-    /// through a .pth file (as EnginePackageTests does).
+    /// (EnginePackageTests.venv), that imports the engine from the wheel.
     static func venv(in dir: String, wheel: String) async throws -> String {
-        let venv = "\(dir)/venv"
-        let made = try await Harness.exec(basePython, ["-m", "venv", "--without-pip", venv], timeout: 120)
-        try #require(made.status == 0, "python -m venv failed: \(made.stderr)")
-        let paths = try await Harness.exec(
-            basePython, ["-c", "import sys; print('\\n'.join(p for p in sys.path if p.endswith('site-packages')))"])
-        let purelib = try await Harness.exec(
-            "\(venv)/bin/python", ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
-        try #require(paths.status == 0 && purelib.status == 0, "\(paths.stderr)\(purelib.stderr)")
-        let site = purelib.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        try FileManager.default.createDirectory(atPath: site, withIntermediateDirectories: true)
-        try paths.stdout.write(toFile: "\(site)/zz_sparsegrid_test_base.pth", atomically: true, encoding: .utf8)
-        let installed = try await Harness.exec(
-            "\(venv)/bin/python", ["-m", "pip", "install", "--no-deps", "--no-index", wheel], timeout: 300,
-            removing: ["PYTHONPATH"], directory: dir)
-        try #require(
-            installed.status == 0,
-            "pip install failed: \(installed.stdout.suffix(2000))\n\(installed.stderr.suffix(2000))")
+        let venv = try await EnginePackageTests.venv(in: dir, wheel: wheel)
         // The engine the venv imports is the wheel's, not the source tree's.
         let imported = try await Harness.exec(
             "\(venv)/bin/python", ["-c", "import sparsegrid_engine; print(sparsegrid_engine.__file__)"],

@@ -207,6 +207,14 @@ struct EnginePackageTests {
         let wheels = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/wheel").filter { $0.hasSuffix(".whl") }
         let wheel = "\(dir)/wheel/\(try #require(wheels.first, "no wheel in \(dir)/wheel"))"
 
+        let venv = try await Self.venv(in: dir, wheel: wheel)
+        return (venv, wheel)
+    }
+
+    /// A fresh venv in `dir`/venv with `wheel` installed (no dependencies, no index), torch
+    /// borrowed from the test venv through a .pth file instead of a 5 GB install. Also used by
+    /// DistBundleTests for the bundle's wheel.
+    static func venv(in dir: String, wheel: String) async throws -> String {
         let venv = "\(dir)/venv"
         let made = try await Harness.exec(basePython, ["-m", "venv", "--without-pip", venv], timeout: 120)
         try #require(made.status == 0, "python -m venv failed: \(made.stderr)")
@@ -218,13 +226,12 @@ struct EnginePackageTests {
         let site = purelib.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         try FileManager.default.createDirectory(atPath: site, withIntermediateDirectories: true)
         try paths.stdout.write(toFile: "\(site)/zz_sparsegrid_test_base.pth", atomically: true, encoding: .utf8)
-
         let installed = try await Harness.exec(
             "\(venv)/bin/python", ["-m", "pip", "install", "--no-deps", "--no-index", wheel], timeout: 300,
             removing: ["PYTHONPATH"], directory: dir)
         try #require(
             installed.status == 0,
             "pip install failed: \(installed.stdout.suffix(2000))\n\(installed.stderr.suffix(2000))")
-        return (venv, wheel)
+        return venv
     }
 }

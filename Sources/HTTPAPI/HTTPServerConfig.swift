@@ -29,7 +29,7 @@ public struct HTTPServerConfig: Sendable, Equatable {
             throw HTTPConfigError(
                 "--http \(address) is not a loopback address, and the HTTP server refuses to serve off loopback "
                     + "without an access token: pass --http-token-file FILE (a file holding a secret of at least "
-                    + "\(minTokenLength) characters, e.g. `head -c 32 /dev/urandom | base64 > FILE`), or bind "
+                    + "\(minTokenLength) characters, e.g. `od -An -tx1 -N32 /dev/urandom | tr -d ' \\n' > FILE`), or bind "
                     + "127.0.0.1 and reach it through an SSH tunnel. Put TLS in front (a reverse proxy) when it "
                     + "crosses a network.")
         }
@@ -83,7 +83,7 @@ public struct HTTPServerConfig: Sendable, Equatable {
         else {
             throw HTTPConfigError(
                 "--http-token-file \(path) must hold one token of at least \(minTokenLength) printable ASCII characters "
-                    + "without spaces (e.g. `head -c 32 /dev/urandom | base64 > \(path)`).")
+                    + "without spaces (e.g. `od -An -tx1 -N32 /dev/urandom | tr -d ' \\n' > \(path)`).")
         }
         return token
     }

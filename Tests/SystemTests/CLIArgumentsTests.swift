@@ -177,7 +177,7 @@ struct CLIArgumentsTests {
         // is the one asked (a wrong address: not live, though the state directory names one).
         for (extra, live) in [
             ([], true), (["--coordinator", endpoints.control], true),
-            (["--coordinator", "tcp://127.0.0.1:\(try DashboardSystemTests.unusedPort())"], false),
+            (["--coordinator", "tcp://127.0.0.1:\(try Harness.unusedPort())"], false),
         ] {
             let (dashboard, http) = try await DashboardSystemTests.startDashboard(
                 ["--state", state, "--http", "127.0.0.1:0"] + extra, log: "\(dir)/dashboard.log")

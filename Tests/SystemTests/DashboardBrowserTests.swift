@@ -147,6 +147,38 @@ struct DashboardBrowserTests {
         await Harness.stop(coordinator)
     }
 
+    @Test("a token with + / = pasted raw into ?token= opens the dashboard and its live stream")
+    func tokenWithPlus() async throws {
+        let dir = Harness.tempDir("browser-token")
+        let state = "\(dir)/state"
+        // A base64-looking token: `+` is the character URLSearchParams would turn into a space.
+        let token = "ab+cd/ef=gh+ij/kl=mn+op"
+        let tokenFile = "\(dir)/http.token"
+        try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let (coordinator, _, http) = try await HTTPProbe.startCoordinator(
+            state: state, deadAfter: 10, extra: ["--http-token-file", tokenFile])
+        defer { Harness.kill9(coordinator) }
+
+        let browser = try await WebDriver.start(log: "\(dir)/chromedriver.log")
+        defer { Harness.kill9(browser.process) }
+        // Raw, as a user pastes it; the server itself takes the `+` literally.
+        try await browser.open("http://127.0.0.1:\(http.port)/?token=\(token)#/")
+        let page = try await browser.waitFor(
+            "the sweeps view, loaded with the token",
+            """
+            const live = document.getElementById('live');
+            const error = document.getElementById('load-error');
+            if (error) return {error: error.textContent};
+            if (document.body.dataset.view !== 'sweeps' || !live || live.textContent !== 'live') return null;
+            return {view: document.body.dataset.view, live: live.textContent};
+            """
+        ) { $0["error"] != nil || $0["view"] != nil }
+        #expect(page["error"] == nil, "the dashboard refused its own token: \(page)")
+        #expect(page["view"] == "sweeps" && page["live"] == "live", "\(page)")
+        await browser.quit()
+        await Harness.stop(coordinator)
+    }
+
     /// Saves a screenshot under `artifacts` and checks it is a real, non-trivial PNG.
     private func save(_ browser: WebDriver, _ name: String) async throws {
         let png = try await browser.screenshot()

@@ -828,27 +828,4 @@ extension DeployChecks {
         "--idle-timeout", "--drain-grace", "--log-format", "--connect-timeout", "--curve-key", "--server-key",
     ]
 
-    /// A loopback port that is free, with the next one free too (the artifact socket's).
-    static func freePortPair() throws -> Int {
-        for _ in 0..<50 {
-            let p = try DashboardSystemTests.unusedPort()
-            if p < 65535, canBind(p + 1) { return p }
-        }
-        throw HarnessError("no two free adjacent ports")
-    }
-
-    static func canBind(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = INADDR_ANY
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-    }
 }

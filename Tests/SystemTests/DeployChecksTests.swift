@@ -233,7 +233,7 @@ struct DeployChecksTests {
                 name: "slurm", xs: [1, 2, 3], trainParams: "sleep: 1.5, artifact_bytes: 20000", finetune: "value: 2"),
             in: dir)
         let state = "\(dir)/state"
-        let port = try DeployChecks.freePortPair()
+        let port = try Harness.freePortPair()
         var env = [
             "PATH": "\(bin):" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
             "FAKE_SLURM_LOG": "\(dir)/scontrol.log", "SLURM_JOB_ID": "7", "SLURM_RESTART_COUNT": "0",
@@ -243,7 +243,7 @@ struct DeployChecksTests {
         ]
         let script = "\(Harness.repoRoot)/deploy/slurm/sweep.sbatch"
         // The ports the script derives from SPARSEGRID_PORT (control +2, HTTP +3) must be free too.
-        #expect(DeployChecks.canBind(port + 2) && DeployChecks.canBind(port + 3))
+        #expect(Harness.canBind(port + 2) && Harness.canBind(port + 3))
 
         // bash cannot trap a signal that was ignored when it started, and this test process may
         // ignore or block SIGUSR1 (Process passes that on); slurmstepd starts the batch script
@@ -464,7 +464,7 @@ struct DeployChecksTests {
         for name in ["coord", "worker"] { #expect(try await Harness.run(["keygen", "\(dir)/\(name)"]).status == 0) }
         try FileManager.default.copyItem(atPath: "\(dir)/worker.pub", toPath: "\(dir)/workers.txt")
         try "0123456789abcdef0123456789abcdef\n".write(toFile: "\(dir)/http.token", atomically: true, encoding: .utf8)
-        let port = try DeployChecks.freePortPair()
+        let port = try Harness.freePortPair()
         let coordinatorArgs = DeployChecks.localize(coordinatorCall, dir: dir, port: port)
         #expect(coordinatorArgs.contains("--curve-key") && coordinatorArgs.contains("\(dir)/state"))
         let coordinator = try Harness.start(coordinatorArgs, log: "\(dir)/coordinator.log")

@@ -3,13 +3,6 @@ import Store
 import SweepKit
 import Testing
 
-/// The Python whose torch the bundle's engine borrows: $SPARSEGRID_PYTHON (make test sets it),
-/// else the venv.
-private let basePython: String = {
-    if let p = ProcessInfo.processInfo.environment["SPARSEGRID_PYTHON"], !p.isEmpty { return p }
-    return "\(Harness.repoRoot)/.venv/bin/python"
-}()
-
 /// `make dist`'s tarball, named by the version in Sources/sparsegrid/Version.swift.
 private let distVersion = (try? EnginePackageTests.cliVersion()) ?? "unknown"
 private let distName = "sparsegrid-\(distVersion)-linux-x86_64"
@@ -27,8 +20,8 @@ private let tarball = "\(Harness.repoRoot)/dist/\(distName).tar.gz"
         if: FileManager.default.fileExists(atPath: tarball),
         "no \(tarball): run `make dist` (make test does)"),
     .enabled(
-        if: FileManager.default.isExecutableFile(atPath: basePython),
-        "needs \(basePython) with torch: run `make venv` (make test does)"))
+        if: FileManager.default.isExecutableFile(atPath: Harness.basePython),
+        "needs \(Harness.basePython) with torch: run `make venv` (make test does)"))
 struct DistBundleTests {
     /// glibc's own libraries and the GCC runtime: the only ones the bundle may take from the host
     /// (scripts/dist.sh says why libstdc++ and libgcc_s are among them).

@@ -1,12 +1,6 @@
 import Foundation
 import Testing
 
-/// The Python the engine tests run with: $SPARSEGRID_PYTHON (make test sets it), else the venv.
-private let basePython: String = {
-    if let p = ProcessInfo.processInfo.environment["SPARSEGRID_PYTHON"], !p.isEmpty { return p }
-    return "\(Harness.repoRoot)/.venv/bin/python"
-}()
-
 /// The engine as a package: its wheel built from the sources, installed into a fresh venv, and
 /// found by a worker on its PATH alone (no --engine, no $SPARSEGRID_PYTHON, started outside the
 /// repository), which runs a real training task with it. Then the lookup order itself, each rule
@@ -17,8 +11,8 @@ private let basePython: String = {
 @Suite(
     "The engine as a package: the wheel, the PATH lookup and its order", .serialized,
     .enabled(
-        if: FileManager.default.isExecutableFile(atPath: basePython),
-        "needs \(basePython) with torch and setuptools: run `make venv` (make test does)"))
+        if: FileManager.default.isExecutableFile(atPath: Harness.basePython),
+        "needs \(Harness.basePython) with torch and setuptools: run `make venv` (make test does)"))
 struct EnginePackageTests {
     private static let lookupVariables = ["SPARSEGRID_PYTHON", "SPARSEGRID_ENGINE_DIR"]
 
@@ -107,7 +101,7 @@ struct EnginePackageTests {
         let fake = "\(bin)/sparsegrid-engine"
         try "#!/bin/sh\nexit 3\n".write(toFile: fake, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake)
-        let python = URL(fileURLWithPath: basePython).standardizedFileURL.path
+        let python = URL(fileURLWithPath: Harness.basePython).standardizedFileURL.path
 
         func worker(
             _ extra: [String] = [], binary: String = Harness.binary, path: String, python: String? = nil
@@ -198,7 +192,7 @@ struct EnginePackageTests {
             try? FileManager.default.removeItem(atPath: "\(source)/\(leftover)")
         }
         let built = try await Harness.exec(
-            basePython,
+            Harness.basePython,
             [
                 "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", source, "-w",
                 "\(dir)/wheel",
@@ -216,10 +210,11 @@ struct EnginePackageTests {
     /// DistBundleTests for the bundle's wheel.
     static func venv(in dir: String, wheel: String) async throws -> String {
         let venv = "\(dir)/venv"
-        let made = try await Harness.exec(basePython, ["-m", "venv", "--without-pip", venv], timeout: 120)
+        let made = try await Harness.exec(Harness.basePython, ["-m", "venv", "--without-pip", venv], timeout: 120)
         try #require(made.status == 0, "python -m venv failed: \(made.stderr)")
         let paths = try await Harness.exec(
-            basePython, ["-c", "import sys; print('\\n'.join(p for p in sys.path if p.endswith('site-packages')))"])
+            Harness.basePython,
+            ["-c", "import sys; print('\\n'.join(p for p in sys.path if p.endswith('site-packages')))"])
         let purelib = try await Harness.exec(
             "\(venv)/bin/python", ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
         try #require(paths.status == 0 && purelib.status == 0, "\(paths.stderr)\(purelib.stderr)")

@@ -198,7 +198,7 @@ struct HTTPProbe {
 
     /// A real coordinator on `state` with its HTTP server on a free loopback port (its log in
     /// the state directory's parent), its socket addresses, and a client for its HTTP port.
-    static func startCoordinator(state: String, deadAfter: Int) async throws -> (
+    static func startCoordinator(state: String, deadAfter: Int, extra: [String] = []) async throws -> (
         Process, (workers: String, control: String), HTTPProbe
     ) {
         let log = URL(fileURLWithPath: state).deletingLastPathComponent().appendingPathComponent("coordinator.log").path
@@ -206,7 +206,7 @@ struct HTTPProbe {
             [
                 "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
                 "--heartbeat", "0.2", "--dead-after", String(deadAfter), "--http", "127.0.0.1:0",
-            ],
+            ] + extra,
             log: log)
         do {
             let endpoints = try await Harness.coordinatorEndpoints(state)

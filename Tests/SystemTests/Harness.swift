@@ -24,6 +24,13 @@ enum Harness {
         return "\(repoRoot)/.build/debug/sparsegrid"
     }()
 
+    /// The Python with torch that engine tests run with, and whose torch a fresh venv borrows:
+    /// $SPARSEGRID_PYTHON (make test sets it), else the repository's venv.
+    static let basePython: String = {
+        if let p = ProcessInfo.processInfo.environment["SPARSEGRID_PYTHON"], !p.isEmpty { return p }
+        return "\(repoRoot)/.venv/bin/python"
+    }()
+
     /// The stdlib-only engine for system tests (no torch: tasks take milliseconds).
     static let testEngine = "test=python3 \(repoRoot)/Tests/Fixtures/test_engine.py"
 
@@ -40,7 +47,7 @@ enum Harness {
         for _ in 0..<200 {
             let base = Int.random(in: 10_000..<(low - count))
             let ports = Array(base..<(base + count))
-            if ports.allSatisfy(DeployChecks.canBind) { return ports }
+            if ports.allSatisfy(Harness.canBind) { return ports }
         }
         throw HarnessError("no \(count) free consecutive loopback ports below \(low)")
     }

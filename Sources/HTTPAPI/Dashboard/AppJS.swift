@@ -8,7 +8,16 @@ extension DashboardAssets {
         'use strict';
 
         (() => {
-          const token = new URLSearchParams(location.search).get('token');
+          // `?token=` decoded as the server decodes it: percent-escapes only. URLSearchParams would
+          // turn a `+` into a space, and a token with a `+` pasted into the address bar would be refused.
+          const token = (() => {
+            for (const part of location.search.slice(1).split('&')) {
+              const eq = part.indexOf('=');
+              if (eq < 0 || part.slice(0, eq) !== 'token') continue;
+              try { return decodeURIComponent(part.slice(eq + 1)); } catch (e) { return part.slice(eq + 1); }
+            }
+            return null;
+          })();
           const STATES = ['pending', 'ready', 'running', 'succeeded', 'failed', 'cancelled'];
           const SVGNS = 'http://www.w3.org/2000/svg';
           const PALETTE = ['#0969da', '#cf222e', '#1a7f37', '#8250df', '#bf8700', '#1b7c83', '#bc4c00', '#e85aad',

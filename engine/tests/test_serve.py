@@ -25,9 +25,11 @@ TIMEOUT_S = 300.0
 class Serve:
     """`python -m sparsegrid_engine serve` in its own work root, as a worker starts it."""
 
-    def __init__(self, root: Path, cache: Path):
+    def __init__(self, root: Path, cache: Path, cwd: Path | None = None):
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        cwd = cwd or root
+        cwd.mkdir(parents=True, exist_ok=True)
         self.stderr_path = root / "serve-stderr.txt"
         env = {**os.environ, "PYTHONPATH": str(ENGINE_ROOT), "SPARSEGRID_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
         with open(self.stderr_path, "wb") as err:
@@ -37,7 +39,7 @@ class Serve:
                 stdout=subprocess.PIPE,
                 stderr=err,
                 env=env,
-                cwd=root,
+                cwd=cwd,
                 start_new_session=True,
             )
         self._buffer = b""
@@ -103,8 +105,8 @@ class Serve:
 def serving(tmp_path, cache_dir):
     started = []
 
-    def start(name: str = "root") -> Serve:
-        started.append(Serve(tmp_path / name, cache_dir))
+    def start(name: str = "root", cwd: Path | None = None) -> Serve:
+        started.append(Serve(tmp_path / name, cache_dir, cwd))
         return started[-1]
 
     yield start
@@ -142,86 +144,73 @@ def checkpoint_sha(events: list[dict], workdir: Path) -> str:
     return artifact["sha256"]
 
 
-def test_tasks_in_one_process_each_end_with_runs_exit_status(serving, tmp_path):
-    s = serving()
-    pid = s.proc.pid
-    first, end1, w1 = s.task(tiny_task(), "a")
-    invalid, end2, _ = s.task(tiny_task(params={"model": "resnet19"}), "b")
-    s.count += 1  # a task file that cannot be read: exit 1, as `run` gives
-    (s.root / "c").mkdir()
-    s.send(json.dumps({"task": str(s.root / "absent.json"), "workdir": str(s.root / "c")}).encode() + b"\n")
-    unreadable, end3 = s.until_end()
-    again, end4, w4 = s.task(tiny_task(), "d")
-    assert s.close() == 0, s.stderr()[-2000:]
+def test_tasks_in_one_process_end_as_run_and_leave_nothing_behind(serving, tmp_path, cache_dir):
+    """One serve process, five task lines: A, B, an invalid task, an unreadable task file, B again;
+    then end of stdin, which ends the process with status 0 and no further line.
 
-    assert end1 == {"event": "end", "exit": 0} and end4 == {"event": "end", "exit": 0}
-    assert end2 == {"event": "end", "exit": 2} and end3 == {"event": "end", "exit": 1}
-    (error,) = of(invalid, "error")
-    assert error["invalid"] is True and "resnet19" in error["message"] and not of(invalid, "result")
-    (error,) = of(unreadable, "error")
-    assert error["invalid"] is False and "absent.json" in error["message"] and not of(unreadable, "result")
-    (r1,), (r4,) = of(first, "result"), of(again, "result")
-    assert r1["details"]["engine_process"] == {"mode": "serve", "pid": pid, "task_index": 1}
-    assert r4["details"]["engine_process"] == {"mode": "serve", "pid": pid, "task_index": 4}
-    assert len(of(first, "progress")) == 1 and of(first, "metric")
-    # The same task, after an invalid one and a failed one, gives the same numbers and weights.
-    assert checkpoint_sha(first, w1) == checkpoint_sha(again, w4)
-    assert comparable(r1) == comparable(r4)
-    assert "invalid task: unknown model 'resnet19'" in s.stderr()
-
-
-def test_a_warm_task_equals_the_same_task_in_a_fresh_run(serving, tmp_path, cache_dir):
-    """Task A changes what it can of the process (thread count, seeds, cuDNN flags via
-    seed_everything, another model, a sparsity method, channels-last); task B after it in the same
-    process must give what B gives alone in `run`, apart from timings."""
+    A changes what a task can change of the process (thread count, seeds and cuDNN flags via
+    seed_everything; another model, a sparsity method, channels-last): B after it, and B after
+    the failures, must give what B gives alone in a fresh `run`, apart from timings."""
     a = tiny_task(
-        params={"model": "mobilenet_v2", "seed": 7, "num_threads": 2, "channels_last": True, "method": "nm_2_4"},
+        params={
+            **{"model": "mobilenet_v2", "seed": 7, "num_threads": 2, "channels_last": True, "method": "nm_2_4"},
+            **{"max_steps": 1, "batch_size": 8},
+        },
         method=NM_2_4,
         measure={"latency": {"batch_sizes": [2], "warmup": 0, "iterations": 2, "precision": 0}, "flops": False},
     )
     b = tiny_task(params={"num_threads": None, "seed": 3})
     s = serving()
+    pid = s.proc.pid
     events_a, end_a, _ = s.task(a, "a")
     events_b, end_b, wb = s.task(b, "b")
-    assert s.close() == 0
-    assert end_a == {"event": "end", "exit": 0} and end_b == {"event": "end", "exit": 0}, s.stderr()[-2000:]
-    (result_a,) = of(events_a, "result")
+    invalid, end_invalid, _ = s.task(tiny_task(params={"model": "resnet19"}), "c")
+    (s.root / "d").mkdir()  # a task file that cannot be read: exit 1, as `run` gives
+    s.send(json.dumps({"task": str(s.root / "absent.json"), "workdir": str(s.root / "d")}).encode() + b"\n")
+    unreadable, end_unreadable = s.until_end()
+    again, end_again, w_again = s.task(b, "e")
+    assert s.close() == 0, s.stderr()[-2000:]
+
+    assert end_a == end_b == end_again == {"event": "end", "exit": 0}, s.stderr()[-2000:]
+    assert end_invalid == {"event": "end", "exit": 2} and end_unreadable == {"event": "end", "exit": 1}
+    (error,) = of(invalid, "error")
+    assert error["invalid"] is True and "resnet19" in error["message"] and not of(invalid, "result")
+    assert "invalid task: unknown model 'resnet19'" in s.stderr()
+    (error,) = of(unreadable, "error")
+    assert error["invalid"] is False and "absent.json" in error["message"] and not of(unreadable, "result")
+    (result_a,), (warm,), (warm_again,) = of(events_a, "result"), of(events_b, "result"), of(again, "result")
     assert result_a["details"]["threads"] == 2  # A did change the thread count
+    assert result_a["details"]["engine_process"] == {"mode": "serve", "pid": pid, "task_index": 1}
+    assert warm["details"]["engine_process"] == {"mode": "serve", "pid": pid, "task_index": 2}
+    assert warm_again["details"]["engine_process"] == {"mode": "serve", "pid": pid, "task_index": 5}
 
     alone = run_engine(b, tmp_path / "alone", cache_dir)
     assert alone.returncode == 0, alone.stderr[-2000:]
-    (warm,), (fresh,) = of(events_b, "result"), alone.of("result")
+    (fresh,) = alone.of("result")
     assert fresh["details"]["engine_process"]["mode"] == "run"
     assert fresh["details"]["engine_process"]["task_index"] == 1
-    assert warm["details"]["engine_process"]["task_index"] == 2
-    assert checkpoint_sha(events_b, wb) == checkpoint_sha(alone.events, alone.workdir)
-    assert comparable(warm) == comparable(fresh)
+    sha = checkpoint_sha(alone.events, alone.workdir)
+    assert checkpoint_sha(events_b, wb) == sha and checkpoint_sha(again, w_again) == sha
+    assert comparable(warm) == comparable(fresh) and comparable(warm_again) == comparable(fresh)
     # Event for event, the same kinds in the same order.
-    assert [e["event"] for e in events_b] == [e["event"] for e in alone.events]
+    kinds = [e["event"] for e in alone.events]
+    assert [e["event"] for e in events_b] == kinds and [e["event"] for e in again] == kinds
 
 
-def test_end_of_stdin_exits_0_without_output(serving):
-    s = serving()
-    assert s.close() == 0
-    assert s.stderr() == ""
-
-
-def test_an_oversized_control_line_ends_the_process_with_a_message(serving):
-    s = serving()
-    s.send(b'{"task": "/t.json", "workdir": "/w", "pad": "' + b"x" * (64 * 1024) + b'"}\n')
-    assert s.line(time.monotonic() + TIMEOUT_S) is None  # no event, no end line
-    assert s.proc.wait(timeout=TIMEOUT_S) == 1
-    assert "longer than 65536 bytes" in s.stderr() and "worker's bug" in s.stderr()
-
-
-def test_a_malformed_line_after_a_task_ends_the_process_after_that_tasks_end(serving):
-    s = serving()
+def test_state_that_cannot_be_put_back_asks_for_recycle_and_a_malformed_line_ends_the_process(serving, tmp_path):
+    s = serving(cwd=tmp_path / "work-root")
     _, end, _ = s.task(tiny_task(params={"model": "resnet19"}), "a")
     assert end == {"event": "end", "exit": 2}
-    s.send(b'{"task": "relative.json", "workdir": "/tmp/w"}\n')
+    (tmp_path / "work-root").rmdir()  # the working directory captured at start is gone
+    _, end, _ = s.task(tiny_task(params={"model": "resnet19"}), "b")
+    assert end == {"event": "end", "exit": 2, "recycle": True}
+    assert "this process should be replaced: cwd could not be restored" in s.stderr()
+    # The engine still reads the next line; a malformed one (here: too long) ends it with status
+    # 1 and a message, after the last task's end, with no line of its own on stdout.
+    s.send(b'{"task": "/t.json", "workdir": "/w", "pad": "' + b"x" * (64 * 1024) + b'"}\n')
     assert s.line(time.monotonic() + TIMEOUT_S) is None
     assert s.proc.wait(timeout=TIMEOUT_S) == 1
-    assert "'task' must be an absolute path" in s.stderr()
+    assert "longer than 65536 bytes" in s.stderr() and "worker's bug" in s.stderr()
 
 
 @pytest.mark.parametrize(
@@ -315,6 +304,13 @@ def test_global_state_is_put_back(tmp_path, monkeypatch):
     assert torch.equal(torch.get_rng_state(), torch_state)
     assert serve_module._same(np.random.get_state(), np_state)
     assert all(serve_module._same(get(), state.saved[name]) for name, get, _ in state._items)
+
+
+def test_after_task_asks_for_replacement_when_the_task_ran_out_of_memory():
+    state = serve_module.GlobalState()
+    assert serve_module.after_task(state, None) == []
+    assert serve_module.after_task(state, ValueError) == []  # no CUDA here: nothing poisoned
+    assert serve_module.after_task(state, MemoryError) == ["the task ran out of memory"]
 
 
 def test_describe_announces_serve_version_1():

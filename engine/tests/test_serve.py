@@ -306,6 +306,29 @@ def test_global_state_is_put_back(tmp_path, monkeypatch):
     assert all(serve_module._same(get(), state.saved[name]) for name, get, _ in state._items)
 
 
+def test_the_control_stream_is_out_of_reach_of_libraries_and_children():
+    """After claim_stdin, fd 0 and sys.stdin read /dev/null (a library or child process reading
+    stdin cannot swallow a control line); the control lines still come to read_control."""
+    code = (
+        "import os, subprocess, sys\n"
+        "from sparsegrid_engine.serve import claim_stdin, read_control\n"
+        "control = claim_stdin()\n"
+        "assert os.read(0, 100) == b'' and sys.stdin.read() == ''\n"
+        "assert subprocess.run(['cat'], capture_output=True).stdout == b''\n"
+        "print(read_control(control), read_control(control))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ENGINE_ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        input=b'{"task": "/t.json", "workdir": "/w"}\n',
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert proc.stdout == b"('/t.json', '/w') None\n"
+
+
 def test_after_task_asks_for_replacement_when_the_task_ran_out_of_memory():
     state = serve_module.GlobalState()
     assert serve_module.after_task(state, None) == []

@@ -1,12 +1,18 @@
-"""Command line: `run --task FILE --workdir DIR`, `check --task FILE`, `describe`, `make-synthetic`.
+"""Command line: `run --task FILE --workdir DIR`, `serve`, `check --task FILE`, `describe`, `make-synthetic`.
 
     PYTHONPATH=engine python -m sparsegrid_engine run --task task.json --workdir /tmp/w
+    PYTHONPATH=engine python -m sparsegrid_engine serve < control-lines
     PYTHONPATH=engine python -m sparsegrid_engine check --task task.json
     PYTHONPATH=engine python -m sparsegrid_engine describe
     PYTHONPATH=engine python -m sparsegrid_engine make-synthetic --out DIR --train 512 --test 256 --seed 0
 
 `run` speaks engine/CONTRACT.md: JSON lines on stdout, exit 0 with one result, 2 for an
-invalid task, 1 for anything else. `check` validates a task as `run` does before any work
+invalid task, 1 for anything else. `serve` is the long-lived mode (CONTRACT.md, "Long-lived
+mode"): torch is imported once, and each stdin line `{"task": "/abs/task.json", "workdir":
+"/abs/dir"}` runs that task through `run`'s own code path (sparsegrid_engine/serve.py), prints its
+events and then `{"event": "end", "exit": N}` with the status `run` would have exited with; the
+global state captured at start is put back between tasks; end of stdin exits 0, a malformed line
+exits 1. `check` validates a task as `run` does before any work
 (no data read, no weights allocated): prints `ok` and exits 0, or prints the reason on stderr
 and exits 2 (1 when the file cannot be read).
 """
@@ -14,40 +20,21 @@ and exits 2 (1 when the file cannot be read).
 import argparse
 import json
 import sys
-import traceback
 
-from .protocol import InvalidTask, TaskFailed, claim_stdout, die_with_parent, emit, log
-
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+from .protocol import InvalidTask, claim_stdout, die_with_parent, log
+from .serve import EXIT_FAILED, EXIT_INVALID, EXIT_OK, execute, run_process, serve
 
 
 def _run(args) -> int:
     die_with_parent()
     claim_stdout()
-    try:
-        try:
-            with open(args.task) as f:
-                task = json.load(f)
-        except OSError as e:
-            raise TaskFailed(f"cannot read the task file {args.task}: {e.strerror}.") from e
-        except ValueError as e:
-            raise InvalidTask(f"the task file {args.task} is not valid JSON: {e}.") from e
-        from .runner import run_task  # imports torch: after the task file is known to be readable
+    return execute(args.task, args.workdir, run_process()).status
 
-        run_task(task, args.workdir)
-        return EXIT_OK
-    except InvalidTask as e:
-        emit("error", message=str(e), invalid=True)
-        log(f"invalid task: {e}")
-        return EXIT_INVALID
-    except TaskFailed as e:
-        emit("error", message=str(e), invalid=False)
-        log(f"task failed: {e}")
-        return EXIT_FAILED
-    except Exception as e:  # a bug or a runtime failure (e.g. out of memory): may be retried
-        emit("error", message=f"{type(e).__name__}: {e}", invalid=False)
-        traceback.print_exc(file=sys.stderr)
-        return EXIT_FAILED
+
+def _serve(_args) -> int:
+    die_with_parent()
+    claim_stdout()
+    return serve()
 
 
 def _check(args) -> int:
@@ -96,6 +83,9 @@ def main(argv=None) -> int:
     run.add_argument("--task", required=True, help="TASK.json written by the worker")
     run.add_argument("--workdir", required=True, help="directory for the checkpoint and scratch files")
     run.set_defaults(func=_run)
+    sub.add_parser(
+        "serve", help="long-lived mode: run the tasks named on stdin, one line each, until end of stdin"
+    ).set_defaults(func=_serve)
     check = sub.add_parser("check", help="validate a task as run would, without running it: ok (exit 0) or exit 2")
     check.add_argument("--task", required=True, help="TASK.json to check")
     check.set_defaults(func=_check)

@@ -496,7 +496,8 @@ def _peak(model, device, batch, input_shape) -> tuple[float, str]:
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return (after - before) / 1024, (
         f"MiB, increase of ru_maxrss during one inference at batch size {batch} (coarse: counts only growth "
-        f"beyond the process's earlier peak; /proc/self/clear_refs was not writable, pid {os.getpid()})"
+        f"beyond the process's earlier peak, earlier tasks of a serve process included; /proc/self/clear_refs was "
+        f"not writable, pid {os.getpid()})"
     )
 
 

@@ -25,6 +25,7 @@ from .data import Dataset, check_data_spec, hold_out, load_data
 from .measure import device_name, measure_model, validate_measure_cfg
 from .models import build_model, check_name
 from .protocol import InvalidTask, TaskFailed, emit, log
+from .serve import PROTOCOL_VERSION, run_process
 from .sparsity import SKIP_ALIASES, apply_sparsity, check_skip, strip, validate_method
 from .train import FitResult, StageParams, evaluate_reusing, fit, parse_params, seed_everything
 
@@ -222,9 +223,10 @@ def validate_task(task) -> CheckedTask:
     return CheckedTask(params, p, model_name, seed, method, measure_cfg, device, artifact_in)
 
 
-def run_task(task: dict, workdir) -> dict:
+def run_task(task: dict, workdir, *, engine_process: dict | None = None) -> dict:
     """Runs one task (engine/CONTRACT.md), emitting progress, artifact and result events.
-    Returns the result event's fields."""
+    Returns the result event's fields. `engine_process` goes to details as it is (serve.py
+    passes its mode, pid and task index); None means a task of its own process (`run`)."""
     checked = validate_task(task)
     params, p, model_name, seed = checked.params, checked.stage_params, checked.model_name, checked.seed
     method, measure_cfg, artifact_in = checked.method, checked.measure_cfg, checked.artifact_in
@@ -350,6 +352,7 @@ def run_task(task: dict, workdir) -> dict:
         ),
         **m_details,
         "null_reasons": nulls,
+        "engine_process": engine_process if engine_process is not None else run_process(),
     }
     result = {"metrics": metrics, "units": units, "details": details}
     emit("result", **result)
@@ -443,6 +446,7 @@ def describe() -> dict:
         "stage_params": {**DEFAULTS, "epochs": {"train": DEFAULTS["epochs"], "finetune": FINETUNE_EPOCHS}},
         "ranges": describe_ranges(),
         "code": code_provenance(),
+        "serve": {"version": PROTOCOL_VERSION},
     }
 
 

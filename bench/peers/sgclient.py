@@ -145,16 +145,23 @@ def null_plan(sweep, index, nonce):
 class RoundTrip:
     """Launch one null task, wait until its result is committed; `wait` is "db" or "status"."""
 
-    def __init__(self, state, wait="db", sweep="rt", poll_s=0.0002, timeout=30.0):
+    def __init__(
+        self, state, wait="db", sweep="rt", poll_s=0.0002, timeout=30.0, fresh=False
+    ):
         if wait not in ("db", "status"):
             raise ValueError(f"wait must be db or status, not {wait!r}")
         self.client = ControlClient(state)
         self.wait, self.sweep, self.poll_s, self.timeout = wait, sweep, poll_s, timeout
+        # fresh: each trip launches a sweep of its own (NAME-K) instead of relaunching NAME with
+        # one new task (which drops the previous trip's task from the plan).
+        self.fresh = fresh
+        self.current = sweep
         self.nonce = os.urandom(8).hex()
         self.index = 0
         self.last_launch = (
             None  # seconds until the launch's reply, of the last round trip
         )
+        self.task_ids = []  # every task launched, for a check afterwards
         self.db = None
         if wait == "db":
             path = os.path.join(state, "sparsegrid.db")
@@ -170,7 +177,9 @@ class RoundTrip:
     def once(self):
         """One round trip; returns its seconds."""
         self.index += 1
-        task_id, plan = null_plan(self.sweep, self.index, self.nonce)
+        self.current = f"{self.sweep}-{self.index}" if self.fresh else self.sweep
+        task_id, plan = null_plan(self.current, self.index, self.nonce)
+        self.task_ids.append(task_id)
         start = time.perf_counter()
         summary = self.client.request("launch", {"plan": plan}, timeout=self.timeout)
         self.last_launch = time.perf_counter() - start
@@ -199,7 +208,7 @@ class RoundTrip:
         if not isinstance(sweeps, list):
             raise ControlError("a status reply without `sweeps`")
         for sweep in sweeps:
-            if isinstance(sweep, dict) and sweep.get("name") == self.sweep:
+            if isinstance(sweep, dict) and sweep.get("name") == self.current:
                 counts = sweep.get("counts")
                 if not isinstance(counts, dict):
                     raise ControlError("a status reply whose sweep has no `counts`")
@@ -236,10 +245,15 @@ def main():
     parser.add_argument("--n", type=int, default=100, help="round trips (1..100000)")
     parser.add_argument("--wait", choices=["db", "status"], default="db")
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="a new sweep per trip (default: relaunch one sweep)",
+    )
     args = parser.parse_args()
     if not 1 <= args.n <= 100_000 or not 0 <= args.warmup <= 1000:
         parser.error("--n must be 1..100000 and --warmup 0..1000")
-    rt = RoundTrip(args.state, wait=args.wait)
+    rt = RoundTrip(args.state, wait=args.wait, fresh=args.fresh)
     try:
         for _ in range(args.warmup):
             rt.once()

@@ -77,7 +77,7 @@ uninstall:
 
 # Lint first (seconds), then the Swift suites, the engine's pytest, the committed fuzz corpus
 # through a plain build, and a bounded libFuzzer run over the wire decoders.
-test: deps venv build lint dist bench-smoke test-swift test-engine fuzz-replay fuzz-smoke
+test: deps venv build lint dist bench-smoke bench-peers-smoke test-swift test-engine fuzz-replay fuzz-smoke
 
 # Build first, then write the build's dirty pages out before the suites start: right after a
 # link of several hundred MB, the first fsync of a test coordinator's SQLite file can wait
@@ -116,6 +116,21 @@ bench: deps
 # fewer results than tasks (bench/README.md; the figures it prints are not compared).
 bench-smoke: release
 	BINS=$(RELEASE_BIN) DURABILITY="full normal" WORKERS=2 REPEAT=1 bench/coordinator 500 128
+
+# sparsegrid beside Ray, Dask distributed and ipyparallel, interleaved: no-op throughput, sequential
+# round trips, tasks of 5 ms; W = 2 and 8, 3 repetitions (bench/README.md). The peers live in
+# bench/peers/.venv (bench/peers/setup), never in the product's venv. The table goes to stdout and
+# bench/results/peers-DATE.md.
+bench-peers: release
+	bench/peers/setup
+	BIN=$(RELEASE_BIN) bench/peers/run
+
+# The same, small, so it cannot rot: W = 2, one repetition, 300 no-op tasks, 30 round trips, 40
+# tasks of 5 ms, the table in /tmp. Fails if any system errors or any result is missing.
+bench-peers-smoke: release
+	bench/peers/setup
+	BIN=$(RELEASE_BIN) WORKERS=2 REPEAT=1 TASKS=300 TRIPS=30 SLEEP_TASKS=40 \
+	  OUT=/tmp/sparsegrid-bench-peers-smoke.md bench/peers/run
 
 fmt:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

@@ -209,6 +209,6 @@ final class EventLoop {
             attemptId: attemptId, taskId: taskId, sweep: task.sweep, stage: task.stage, engine: task.engine,
             params: task.params, method: method, data: plan.context["data"],
             measure: plan.context["measure"], inputs: inputs, device: task.device,
-            timeout: plan.timeout(ofStage: task.stage))
+            timeout: plan.timeout(ofStage: task.stage), isolate: plan.isolates(stage: task.stage))
     }
 }

@@ -54,13 +54,18 @@ public struct SweepPlan: Codable, Sendable {
     /// order; nil: none. The scheduler gives them only to workers whose slots are not shared.
     /// Not part of any task id: resources change where a task runs, not what it computes.
     public var exclusiveStages: [String]?
+    /// Stages whose tasks run in an engine process of their own, never in a worker's
+    /// long-lived `serve` engine (`resources.isolate`), in stage order; nil: none. Carried in
+    /// each assign (`Assign.isolate`). Not part of any task id.
+    public var isolatedStages: [String]?
 
     public init(
         name: String, engine: String, context: JSONValue, tasks: [PlannedTask], retries: Int,
         device: String, reports: [ReportSpec], specText: String, stageTimeouts: [String: Double]? = nil,
-        deadAfter: Double? = nil, exclusiveStages: [String]? = nil
+        deadAfter: Double? = nil, exclusiveStages: [String]? = nil, isolatedStages: [String]? = nil
     ) {
         self.exclusiveStages = exclusiveStages
+        self.isolatedStages = isolatedStages
         self.name = name
         self.engine = engine
         self.context = context
@@ -75,6 +80,9 @@ public struct SweepPlan: Codable, Sendable {
 
     /// The `timeout` of a stage, if it sets one.
     public func timeout(ofStage stage: String) -> Double? { stageTimeouts?[stage] }
+
+    /// Whether tasks of a stage ask for an engine process of their own.
+    public func isolates(stage: String) -> Bool { isolatedStages?.contains(stage) ?? false }
 
     /// Tasks per stage, in stage order of first appearance.
     public var countsByStage: [(stage: String, count: Int)] {

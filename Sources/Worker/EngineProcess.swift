@@ -46,10 +46,13 @@ final class EngineProcess: Sendable {
     /// The engine's pid, also its process group and session id.
     let pid: Int32
     let killGrace: Double
-    private let stdoutFd: Int32
-    private let stderrFd: Int32
+    let stdoutFd: Int32
+    let stderrFd: Int32
     /// Becomes readable (one byte, then end-of-file) once the engine has exited and been reaped.
-    private let exitedFd: Int32
+    let exitedFd: Int32
+    /// The write end of the engine's stdin (non-blocking), for a `serve` engine; -1 otherwise
+    /// (its stdin is /dev/null).
+    let stdinFd: Int32
 
     private struct State {
         var reaped = false
@@ -58,13 +61,14 @@ final class EngineProcess: Sendable {
         var abortReason: String? = nil
         var reading = false
         var closed = false
+        var stdinClosed = false
     }
 
     private let state = Mutex(State())
 
     init(
         command: EngineCommand, arguments: [String], environment: [String: String], directory: String,
-        killGrace: Double = EngineProcess.defaultKillGrace
+        killGrace: Double = EngineProcess.defaultKillGrace, stdin: Bool = false
     ) throws {
         var env = ProcessInfo.processInfo.environment
         for (k, v) in command.environment { env[k] = v }
@@ -78,18 +82,32 @@ final class EngineProcess: Sendable {
             for fd in [out.read, out.write, err.read, err.write] { close(fd) }
             throw error
         }
+        var input: (read: Int32, write: Int32)? = nil
+        if stdin {
+            do { input = try Spawn.pipe() } catch {
+                for fd in [out.read, out.write, err.read, err.write, exited.read, exited.write] { close(fd) }
+                throw error
+            }
+        }
         let pid: pid_t
         do {
             pid = try Spawn.start(
                 executable: executable, arguments: command.arguments + arguments, environment: env,
-                directory: directory, stdout: out.write, stderr: err.write)
+                directory: directory, stdout: out.write, stderr: err.write, stdin: input?.read)
         } catch {
             for fd in [out.read, out.write, err.read, err.write, exited.read, exited.write] { close(fd) }
+            if let input { close(input.read); close(input.write) }
             throw WorkerError("cannot start engine \(command.executable): \(error)")
         }
-        // The child has its own copies; the worker keeps only the read ends.
+        // The child has its own copies; the worker keeps only the read ends (and stdin's write end,
+        // non-blocking: an engine that does not read its stdin cannot block the worker).
         close(out.write)
         close(err.write)
+        if let input {
+            close(input.read)
+            _ = fcntl(input.write, F_SETFL, fcntl(input.write, F_GETFL) | O_NONBLOCK)
+        }
+        self.stdinFd = input?.write ?? -1
         self.pid = pid
         self.killGrace = killGrace
         self.stdoutFd = out.read
@@ -124,6 +142,44 @@ final class EngineProcess: Sendable {
         // Only reached once the waiter has finished (it holds `self` until the engine is reaped).
         state.withLock { s in
             if !s.closed { for fd in [stdoutFd, stderrFd, exitedFd] { close(fd) } }
+            if stdinFd >= 0, !s.stdinClosed { close(stdinFd) }
+        }
+    }
+
+    /// Closes the engine's stdin (a `serve` engine then exits 0). Idempotent.
+    func closeStdin() {
+        state.withLock { s in
+            guard stdinFd >= 0, !s.stdinClosed else { return }
+            s.stdinClosed = true
+            close(stdinFd)
+        }
+    }
+
+    /// Whether the engine has exited and been reaped.
+    var hasExited: Bool { state.withLock { $0.reaped } }
+
+    /// Waits up to `timeout` seconds for the engine to exit (without reading the exit pipe, so
+    /// it can be asked again); true once it has been reaped.
+    func waitForExit(timeout: Double) -> Bool {
+        let deadline = EngineProcess.now() + timeout
+        while !hasExited {
+            let left = deadline - EngineProcess.now()
+            if left <= 0 { return false }
+            let closed = state.withLock { $0.closed }
+            if closed { return hasExited }
+            var fd = pollfd(fd: exitedFd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&fd, 1, Int32(min(left * 1000, 1000).rounded(.up)))
+        }
+        return true
+    }
+
+    /// How the engine ended, once reaped: its exit status, or the signal that killed it
+    /// (both nil when the status could not be had, or it has not been reaped).
+    var exitStatus: (exitCode: Int32?, signal: Int32?) {
+        state.withLock { s in
+            guard s.reaped, let status = s.status else { return (nil, nil) }
+            let signal = status & 0x7f
+            return signal != 0 ? (nil, signal) : ((status >> 8) & 0xff, nil)
         }
     }
 
@@ -273,6 +329,9 @@ final class EngineProcess: Sendable {
 
     var isAborted: Bool { state.withLock { $0.abortReason != nil } }
 
+    /// Why the worker stopped the engine (`abort`), if it did.
+    var abortReason: String? { state.withLock { $0.abortReason } }
+
     /// Signals the engine's group unless the engine has been reaped (its pid could then be
     /// someone else's). True if it was sent.
     private func signalGroup(_ signal: Int32) -> Bool {
@@ -286,7 +345,7 @@ final class EngineProcess: Sendable {
     }
 
     /// Seconds on a monotonic clock.
-    private static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
     /// A bare program name is looked up on PATH; a path is used as it is.
     static func resolve(_ executable: String) -> String {

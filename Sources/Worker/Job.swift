@@ -19,9 +19,16 @@ final class Job: Sendable {
     let startedAt: Double
     /// Seconds between SIGTERM and SIGKILL when the engine is stopped.
     let killGrace: Double
+    /// The worker's warm engines, when this attempt runs in a long-lived `serve` process (the
+    /// engine declares `serve` and `--engine-reuse` is above 0); nil: a process of its own (`run`).
+    let warm: WarmEngines?
     private let state = Mutex<(engine: EngineProcess?, cancel: (reason: String, retryable: Bool)?)>((nil, nil))
 
-    init(assign: Assign, slot: SlotInfo, startedAt: Double, killGrace: Double = EngineProcess.defaultKillGrace) {
+    init(
+        assign: Assign, slot: SlotInfo, startedAt: Double, killGrace: Double = EngineProcess.defaultKillGrace,
+        warm: WarmEngines? = nil
+    ) {
+        self.warm = warm
         self.assign = assign
         self.slot = slot
         self.startedAt = startedAt
@@ -121,6 +128,11 @@ final class Job: Sendable {
             let cpuSlots = max(config.slots.filter { !$0.isGPU }.count, 1)
             env["OMP_NUM_THREADS"] = String(config.threadsPerSlot ?? max(cores / cpuSlots, 1))
         }
+        if let warm {
+            return try executeWarm(
+                warm, command: command, environment: env, taskFile: taskFile, workdir: workdir, client: client,
+                artifactCache: artifactCache, post: post)
+        }
         let engine = try EngineProcess(
             command: command, arguments: ["run", "--task", taskFile, "--workdir", workdir],
             environment: env, directory: workdir, killGrace: killGrace)
@@ -139,6 +151,69 @@ final class Job: Sendable {
             case .violation(let reason): engine.abort(reason)
             }
         }
+        return try finish(
+            ended: ended, events: events, workdir: workdir, client: client, artifactCache: artifactCache)
+    }
+
+    /// The attempt in the slot's long-lived `serve` process: the task line in, its events up
+    /// to `end` out, with the same checks and the same reading of how it ended as `run`. The
+    /// process is handed back afterwards, kept only after an `end` with exit 0 and a result.
+    private func executeWarm(
+        _ warm: WarmEngines, command: EngineCommand, environment: [String: String], taskFile: String,
+        workdir: String, client: ArtifactClient, artifactCache: String, post: @Sendable (JobOutput) -> Void
+    ) throws -> (MessageType, any WireMessage) {
+        let engine = try warm.take(
+            slot: slot.index, name: assign.engine, command: command, environment: environment,
+            directory: Self.workRoot(of: workdir))
+        var keep = false
+        defer { warm.giveBack(slot: slot.index, engine: engine, keep: keep) }
+        let cancelledBeforeStart = state.withLock { s -> Bool in
+            s.engine = engine.process
+            return s.cancel != nil
+        }
+        if cancelledBeforeStart { engine.process.terminate() }
+
+        var events = EngineEvents()
+        let ran = engine.runTask(taskFile: taskFile, workdir: workdir) { line in
+            switch events.read(line) {
+            case .recorded: break
+            case .progress(let event): post(.progress(TaskProgress(attemptId: assign.attemptId, event: event)))
+            case .violation(let reason): engine.process.abort(reason)
+            }
+        }
+        // The process is no longer this attempt's: a late cancel must not stop it (it is handed back).
+        state.withLock { $0.engine = nil }
+        if ran.ended, !ran.recycle, ran.outcome.exitCode == 0, events.result != nil, cancelReason == nil {
+            keep = true
+        }
+        if !ran.ended, ran.outcome.abortReason == nil, cancelReason == nil {
+            // It exited on its own before its `end` line (whatever it printed): retryable, as a
+            // crash of `run` is.
+            var stderrTail = ran.outcome.stderrTail
+            if let note = events.strayNote { stderrTail += "\n" + note }
+            if let problem = ran.notDelivered { return failure(problem, stderr: stderrTail) }
+            let how =
+                ran.outcome.signal.map { "was killed by signal \($0)" }
+                ?? ran.outcome.exitCode.map { "exited with status \($0)" } ?? "exited"
+            return failure(
+                "the engine's serve process \(how) before its `end` line"
+                    + (events.errorMessage.map { ": \($0)" } ?? ""),
+                exitCode: ran.outcome.exitCode, stderr: stderrTail)
+        }
+        return try finish(
+            ended: ran.outcome, events: events, workdir: workdir, client: client, artifactCache: artifactCache)
+    }
+
+    /// The work root (`<cache>/work`), a `serve` engine's working directory.
+    private static func workRoot(of workdir: String) -> String {
+        URL(fileURLWithPath: workdir).deletingLastPathComponent().path
+    }
+
+    /// How the engine ended → the attempt's `result` or `failed`; artifacts checked and uploaded.
+    private func finish(
+        ended: EngineProcess.Outcome, events: EngineEvents, workdir: String, client: ArtifactClient,
+        artifactCache: String
+    ) throws -> (MessageType, any WireMessage) {
         var stderrTail = ended.stderrTail
         if let note = events.strayNote { stderrTail += "\n" + note }
         let errorMessage = events.errorMessage

@@ -67,10 +67,15 @@ public struct WorkerConfig: Sendable {
     public var threadsPerSlot: Int?
     /// CURVE keys when the coordinator requires them (a coordinator off loopback).
     public var curve: CurveClientConfig?
+    /// A warm (`serve`) engine process runs at most this many tasks, then is replaced; 0: a
+    /// process per task for every engine. Used only for engines whose `describe` declares
+    /// `"serve": {"version": 1}`.
+    public var engineReuse: Int = WorkerConfig.defaultEngineReuse
 
     public static let defaultTaskTimeout = 24 * 3600.0
     public static let defaultIdleTimeout = 30 * 60.0
     public static let defaultDrainGrace = 60.0
+    public static let defaultEngineReuse = 100
 
     public init(
         coordinator: String, workerId: String, host: String, slots: [SlotInfo],

@@ -25,6 +25,8 @@ public final class WorkerNode: Sendable {
     /// 0: keep going; 1: drain (the first SIGTERM); 2: stop now (the second).
     private let stopLevel = Atomic<Int>(0)
     private let log: OperatorLog?
+    /// One long-lived engine per slot, for engines that declare `serve` (`--engine-reuse`).
+    let warm: WarmEngines
     private let routingId: [UInt8] = {
         var rng = SystemRandomNumberGenerator()
         return (0..<16).map { _ in UInt8.random(in: 1...255, using: &rng) }
@@ -35,6 +37,15 @@ public final class WorkerNode: Sendable {
         self.config = config
         self.context = try Context()
         self.log = log
+        self.warm = WarmEngines(reuse: config.engineReuse)
+    }
+
+    /// Whether an attempt of this engine runs in the slot's warm `serve` process: the engine's
+    /// `describe` says `"serve": {"version": 1}`, `--engine-reuse` is above 0, and the attempt
+    /// does not ask for isolation (`Assign.isolate`: then `run`, a process of its own).
+    static func servesWarm(_ description: JSONValue?, reuse: Int, isolate: Bool = false) -> Bool {
+        guard reuse > 0, !isolate, let serve = description?["serve"]?.objectValue else { return false }
+        return serve["version"]?.doubleValue == 1
     }
 
     /// Drain: take no new work, let running attempts finish for `config.drainGrace`, then stop
@@ -98,6 +109,8 @@ public final class WorkerNode: Sendable {
         let (known, pending) = describer.known()
         var engines = known
         var session = WorkerSession(config: config, pid: getpid(), engines: engines)
+        // No warm engine outlives the loop: each is told (stdin closed), then stopped.
+        defer { warm.shutdown() }
         var (socket, monitor) = try connect()
         defer { monitor?.close() }
         var jobs: [String: Job] = [:]
@@ -110,7 +123,9 @@ public final class WorkerNode: Sendable {
                 case .send(_, let frames):
                     _ = try? socket.send(frames, dontWait: true)
                 case .startJob(let assign, let slot, let dataEndpoint):
-                    let job = Job(assign: assign, slot: slot, startedAt: wallClock())
+                    let serve = Self.servesWarm(
+                        engines[assign.engine], reuse: config.engineReuse, isolate: assign.isolate)
+                    let job = Job(assign: assign, slot: slot, startedAt: wallClock(), warm: serve ? warm : nil)
                     jobs[assign.attemptId] = job
                     let config = self.config
                     let context = self.context

@@ -6,6 +6,7 @@ import Reports
 import Store
 import SweepKit
 import Wire
+import Worker
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,6 +44,13 @@ struct RunCommand: AsyncParsableCommand {
         name: .long, parsing: .singleValue, help: "Give the local workers another engine: NAME=COMMAND (repeatable).")
     var engine: [String] = []
 
+    @Option(
+        name: .customLong("engine-reuse"),
+        help:
+            "Passed to the local workers: tasks per long-lived engine process (engines that declare `serve`); 0: a process per task."
+    )
+    var engineReuse: Int = WorkerConfig.defaultEngineReuse
+
     @Option(name: .long, help: "A CSV of claimed numbers to put beside the measured ones in the report.")
     var reference: String?
 
@@ -77,6 +85,9 @@ struct RunCommand: AsyncParsableCommand {
     func validate() throws {
         if workers < 0 { throw ValidationError("--workers must be 0 or more.") }
         if slots < 1 { throw ValidationError("--slots must be at least 1.") }
+        if !(0...1_000_000).contains(engineReuse) {
+            throw ValidationError("--engine-reuse must be 0 (a process per task) to 1000000, not \(engineReuse).")
+        }
         if !WireLimits.intervalRange.contains(heartbeat) || !WireLimits.intervalRange.contains(deadAfter)
             || deadAfter <= heartbeat
         {
@@ -132,7 +143,7 @@ struct RunCommand: AsyncParsableCommand {
 
             let pool = try LocalWorkers(
                 count: workers, slots: slots, endpoint: coordinator.workerEndpoint,
-                state: state, engines: engine, only: plan.engine)
+                state: state, engines: engine, only: plan.engine, engineReuse: engineReuse)
             let interrupted = await SignalWatcher.interrupts()
             let display = ProgressDisplay(sweep: plan.name, plain: plain)
             var finished = false
@@ -217,7 +228,10 @@ final class LocalWorkers {
     private var processes: [Process] = []
 
     /// `only`: the sweep's engine, so workers describe (and offer) just that one.
-    init(count: Int, slots: Int, endpoint: String, state: String, engines: [String], only: String) throws {
+    init(
+        count: Int, slots: Int, endpoint: String, state: String, engines: [String], only: String,
+        engineReuse: Int = WorkerConfig.defaultEngineReuse
+    ) throws {
         let logs = "\(state)/logs"
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         for i in 0..<count {
@@ -227,7 +241,7 @@ final class LocalWorkers {
                 "worker", "--coordinator", endpoint, "--id", "local-\(i + 1)", "--slots", String(slots),
                 "--cache", "\(state)/workers/local-\(i + 1)", "--connect-timeout", "60",
                 // Stopped when the sweep is done or the user interrupts: no draining.
-                "--drain-grace", "0",
+                "--drain-grace", "0", "--engine-reuse", String(engineReuse),
             ]
             for e in engines { args += ["--engine", e] }
             // The local workers share this machine: split its cores between their slots.

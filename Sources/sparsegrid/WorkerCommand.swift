@@ -88,6 +88,13 @@ struct WorkerCommand: AsyncParsableCommand {
     )
     var drainGrace: Double = WorkerConfig.defaultDrainGrace
 
+    @Option(
+        name: .customLong("engine-reuse"),
+        help:
+            "An engine whose describe declares `serve` runs up to this many tasks in one long-lived process per slot, then is replaced; 0: a process per task."
+    )
+    var engineReuse: Int = WorkerConfig.defaultEngineReuse
+
     @Option(name: .customLong("log-format"), help: "Log on stderr: `text`, or `json` for one JSON object per line.")
     var logFormat: LogFormat = .text
 
@@ -129,6 +136,9 @@ struct WorkerCommand: AsyncParsableCommand {
             throw ValidationError("--idle-timeout must be 0 (off) or more.")
         }
         if !(drainGrace >= 0 && drainGrace.isFinite) { throw ValidationError("--drain-grace must be 0 or more.") }
+        if !(0...1_000_000).contains(engineReuse) {
+            throw ValidationError("--engine-reuse must be 0 (a process per task) to 1000000, not \(engineReuse).")
+        }
         if (curveKey == nil) != (serverKey == nil) {
             throw ValidationError(
                 "--curve-key and --server-key go together: this worker's secret key and the coordinator's public key.")
@@ -184,13 +194,14 @@ struct WorkerCommand: AsyncParsableCommand {
             // Without --cache each worker process has a cache of its own (the default id has the
             // pid in it): describe answers are shared by the host's workers instead.
             let describeCache = cache.map { "\($0)/describe" } ?? "\(NSHomeDirectory())/.cache/sparsegrid/describe"
-            let config = WorkerConfig(
+            var config = WorkerConfig(
                 coordinator: coordinator, workerId: workerId, host: host, slots: slotList,
                 engines: engines, cacheDirectory: cacheDir, taskTimeout: taskTimeout,
                 describeEngines: !noDescribe, connectTimeout: connectTimeout,
                 threadsPerSlot: threads, curve: curve,
                 idleTimeout: idleTimeout > 0 ? idleTimeout : nil, drainGrace: drainGrace,
                 describeCacheDirectory: describeCache)
+            config.engineReuse = engineReuse
             let log = OperatorLog(format: logFormat, source: workerId)
             let node = try WorkerNode(config: config, log: log)
             if let sparsityLine {
@@ -201,7 +212,8 @@ struct WorkerCommand: AsyncParsableCommand {
                 "worker \(workerId): \(slotList.count) slot(s) [\(slotList.map(\.device).joined(separator: ", "))], "
                     + "engines: \((["null"] + engines.keys.sorted()).joined(separator: ", ")), coordinator \(coordinator); "
                     + "task timeout \(Int(taskTimeout)) s, idle timeout "
-                    + (idleTimeout > 0 ? "\(Int(idleTimeout)) s" : "off") + ", drain grace \(Int(drainGrace)) s")
+                    + (idleTimeout > 0 ? "\(Int(idleTimeout)) s" : "off")
+                    + ", drain grace \(Int(drainGrace)) s, engine reuse \(engineReuse)")
             // The first SIGTERM or SIGINT drains (the ServiceGroup's graceful shutdown); a second
             // one stops the running engines at once.
             let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)

@@ -15,10 +15,14 @@ only (no torch import, so a task takes milliseconds). Parameters it understands 
 Environment: TEST_ENGINE_STALL_STAGE=NAME makes tasks of that stage hang (until killed) on
 the worker that has it set, so a test can catch a task mid-run on a chosen worker.
 TEST_ENGINE_DESCRIBE_SLEEP=SECONDS makes `describe` take that long (like importing torch).
+TEST_ENGINE_SERVE=1 makes `describe` declare `"serve": {"version": 1}`, so a worker runs its
+tasks in one long-lived `serve` process per slot (same task behaviour as `run`; the param
+`recycle: true` makes its `end` line ask to be replaced). Without it, workers keep `run`.
 
 With inputs, it reads each input file, checks its sha256 against the task's declaration
 and reports the verified hashes in details.inputs_verified. Its result's details also say
-what it was told and saw: task_device (the task's `device`) and cuda_visible_devices.
+what it was told and saw: task_device (the task's `device`) and cuda_visible_devices, and
+engine_process ({"mode": "run" or "serve", "pid": P, "task_index": K}).
 """
 
 import ctypes
@@ -46,13 +50,42 @@ def emit(event, **fields):
 def main():
     if sys.argv[1:2] == ["describe"]:
         time.sleep(float(os.environ.get("TEST_ENGINE_DESCRIBE_SLEEP", "0")))
-        print(json.dumps({"engine": "test", "version": "1", "models": ["any"]}))
+        described = {"engine": "test", "version": "1", "models": ["any"]}
+        if os.environ.get("TEST_ENGINE_SERVE") == "1":
+            described["serve"] = {"version": 1}
+        print(json.dumps(described))
         return 0
-    args = dict(zip(sys.argv[2::2], sys.argv[3::2]))
+    if sys.argv[1:2] == ["serve"]:
+        # No PR_SET_PDEATHSIG here: it fires when the worker *thread* that started the process
+        # ends (a job thread, after the first task); stdin's end-of-file covers a dead worker.
+        return serve()
     die_with_parent()
+    args = dict(zip(sys.argv[2::2], sys.argv[3::2]))
     with open(args["--task"]) as f:
         task = json.load(f)
-    workdir = args["--workdir"]
+    return run_task(task, args["--workdir"], {"mode": "run", "pid": os.getpid(), "task_index": 1})
+
+
+def serve():
+    """The long-lived mode: one task line at a time on stdin, its events, then `end`."""
+    index = 0
+    for line in sys.stdin:
+        index += 1
+        request = json.loads(line)
+        with open(request["task"]) as f:
+            task = json.load(f)
+        process = {"mode": "serve", "pid": os.getpid(), "task_index": index}
+        code = run_task(task, request["workdir"], process)
+        sys.stderr.flush()
+        end = {"event": "end", "exit": code}
+        if task["params"].get("recycle"):
+            end["recycle"] = True
+        sys.stdout.write(json.dumps(end) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def run_task(task, workdir, process):
     params = task["params"]
     print(f"test engine: {task['stage']} {params}", file=sys.stderr)
 
@@ -127,7 +160,8 @@ def main():
     emit("result", metrics={"accuracy": float(params.get("value", 50.0)), "latency_sparse_ms": None},
          units={"accuracy": "% (test engine)"},
          details={"inputs_verified": verified, "pid": os.getpid(), "task_device": task.get("device"),
-                  "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")})
+                  "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                  "engine_process": process})
     return 0
 
 

@@ -48,7 +48,7 @@ enum Planner {
             name: spec.name, engine: spec.engine, context: context, tasks: tasks, retries: spec.retries,
             device: spec.device, reports: spec.reports ?? defaultReports, specText: specText,
             stageTimeouts: timeouts.isEmpty ? nil : timeouts, deadAfter: spec.deadAfter,
-            exclusiveStages: spec.exclusiveStages)
+            exclusiveStages: spec.exclusiveStages, isolatedStages: spec.isolatedStages)
     }
 
     /// The tables of the study, used when a spec has no `report:`.

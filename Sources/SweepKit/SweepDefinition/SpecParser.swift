@@ -62,14 +62,22 @@ extension SpecReader {
 
         var device = "any"
         var exclusiveStages: [String]? = nil
+        var isolatedStages: [String]? = nil
         if let node = top["resources"],
-            let resources = fields(node, "resources", allowed: ["device", "exclusive"], owner: "`resources`")
+            let resources = fields(
+                node, "resources", allowed: ["device", "exclusive", "isolate"], owner: "`resources`")
         {
             if let d = resources["device"] {
                 device = choice(d, resources.path("device"), among: ["gpu", "cpu", "any"]) ?? device
             }
             if let e = resources["exclusive"] {
                 exclusiveStages = exclusive(e, resources.path("exclusive"), stages: stages)
+            }
+            if let i = resources["isolate"] {
+                isolatedStages = exclusive(
+                    i, resources.path("isolate"), stages: stages,
+                    example: "`isolate: true` (every task runs in an engine process of its own) or `isolate: [measure]`"
+                )
             }
         }
         var retries = 2
@@ -93,21 +101,26 @@ extension SpecReader {
             name: name, engine: engine, description: description, data: data, grid: grid,
             gridPosition: top.keyPosition("grid"), stages: stages, methods: methods,
             declaredMethods: declaredMethods,
-            measure: measure, device: device, exclusiveStages: exclusiveStages, retries: retries,
+            measure: measure, device: device, exclusiveStages: exclusiveStages, isolatedStages: isolatedStages,
+            retries: retries,
             deadAfter: deadAfter, reports: reports,
             reportAxes: reportAxes, reportMetrics: reportMetrics)
     }
 
     /// `resources.exclusive`: `true` (every stage), `false` (none), or a list of stage names.
     /// The stages whose tasks need a device no other task shares; nil for none.
-    mutating func exclusive(_ node: SpecNode, _ path: String, stages: [StageSpec]) -> [String]? {
+    /// (Also `resources.isolate`, with its own `example`.)
+    mutating func exclusive(
+        _ node: SpecNode, _ path: String, stages: [StageSpec],
+        example: String =
+            "`exclusive: true` (every stage runs on a device it does not share) or `exclusive: [finetune]`"
+    ) -> [String]? {
         let names = stages.map(\.name)
         if case .bool(let b) = node.kind { return b && !names.isEmpty ? names : nil }
         guard node.items != nil else {
             diagnostics.add(
                 node, path,
-                "expected true, false or a list of stage names, found \(node.found); e.g. `exclusive: true` "
-                    + "(every stage runs on a device it does not share) or `exclusive: [finetune]`.")
+                "expected true, false or a list of stage names, found \(node.found); e.g. \(example).")
             return nil
         }
         let listed = list(node, path, allowSingle: false, what: "stage names") { reader, item, itemPath -> String? in

@@ -20,6 +20,8 @@ struct SweepSpec: Sendable {
     var device: String
     /// `resources.exclusive`: the stages whose tasks need an unshared device; nil for none.
     var exclusiveStages: [String]? = nil
+    /// `resources.isolate`: the stages whose tasks run in an engine process of their own; nil for none.
+    var isolatedStages: [String]? = nil
     var retries: Int
     /// `dead_after:` in seconds; nil when the spec leaves it to the coordinator's `--dead-after`.
     var deadAfter: Double? = nil

@@ -74,12 +74,16 @@ public struct Assign: WireMessage {
     /// The stage's `timeout` in seconds (> 0, ≤ 30 days), if it sets one: the worker stops the
     /// engine after the smaller of this and its own `--task-timeout`.
     public var timeout: Double?
+    /// The task's stage asks for a process of its own (`resources.isolate`): the worker runs it
+    /// with `run`, never in a long-lived `serve` engine. Absent on the wire: false.
+    public var isolate: Bool
 
     public init(
         attemptId: String, taskId: String, sweep: String, stage: String, engine: String,
         params: [String: JSONValue], method: JSONValue?, data: JSONValue?, measure: JSONValue?,
-        inputs: [String: InputArtifact], device: String, timeout: Double? = nil
+        inputs: [String: InputArtifact], device: String, timeout: Double? = nil, isolate: Bool = false
     ) {
+        self.isolate = isolate
         self.attemptId = attemptId
         self.taskId = taskId
         self.sweep = sweep
@@ -118,16 +122,20 @@ public struct Assign: WireMessage {
         } else {
             timeout = nil
         }
+        isolate = try f.bool("isolate", default: false)
     }
 
     public var json: JSONValue {
-        [
+        var fields: [String: JSONValue] = [
             "attemptId": .string(attemptId), "taskId": .string(taskId), "sweep": .string(sweep),
             "stage": .string(stage),
             "engine": .string(engine), "params": .object(params), "method": method ?? .null, "data": data ?? .null,
             "measure": measure ?? .null, "inputs": .object(inputs.mapValues(\.json)), "device": .string(device),
             "timeout": timeout.map { .number($0) } ?? .null,
         ]
+        // Only when set: a coordinator that never isolates sends what it always sent.
+        if isolate { fields["isolate"] = true }
+        return .object(fields)
     }
 }
 

@@ -9,7 +9,8 @@ import Foundation
 /// Starting an engine with `posix_spawn`, so that the child gets exactly what it should:
 /// a session (and process group) of its own, so the worker can signal the whole group; an
 /// empty signal mask and default dispositions, whatever the worker blocks or ignores (its
-/// ServiceGroup ignores SIGTERM/SIGINT; a thread may block them); stdin from /dev/null,
+/// ServiceGroup ignores SIGTERM/SIGINT; a thread may block them); stdin from /dev/null (a
+/// pipe from the worker for a long-lived `serve` engine),
 /// stdout and stderr on the given pipes, and no other descriptor of the worker.
 enum Spawn {
     struct Failure: Error, CustomStringConvertible {
@@ -21,7 +22,7 @@ enum Spawn {
     /// id and session id.
     static func start(
         executable: String, arguments: [String], environment: [String: String], directory: String,
-        stdout: Int32, stderr: Int32
+        stdout: Int32, stderr: Int32, stdin: Int32? = nil
     ) throws -> pid_t {
         #if os(Linux)
             var actions = posix_spawn_file_actions_t()
@@ -49,8 +50,13 @@ enum Spawn {
         #endif
         try check(posix_spawnattr_setflags(&attributes, Int16(flags)), "posix_spawnattr_setflags")
 
-        // Descriptors: 0 from /dev/null, 1 and 2 onto the pipes, everything else closed.
-        try check(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0), "addopen /dev/null")
+        // Descriptors: 0 from /dev/null (or the given pipe: `serve`), 1 and 2 onto the pipes,
+        // everything else closed.
+        if let stdin {
+            try check(posix_spawn_file_actions_adddup2(&actions, stdin, 0), "adddup2 stdin")
+        } else {
+            try check(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0), "addopen /dev/null")
+        }
         try check(posix_spawn_file_actions_adddup2(&actions, stdout, 1), "adddup2 stdout")
         try check(posix_spawn_file_actions_adddup2(&actions, stderr, 2), "adddup2 stderr")
         try addChdir(&actions, directory)

@@ -400,8 +400,11 @@ final class WarmEngines: Sendable {
             }
             retire(found)
         }
-        return try WarmEngine(
-            name: name, command: command, environment: environment, directory: directory, killGrace: killGrace)
+        let killGrace = killGrace
+        return try SpawnThread.run {
+            try WarmEngine(
+                name: name, command: command, environment: environment, directory: directory, killGrace: killGrace)
+        }
     }
 
     /// Hands a slot's engine back after a task: kept for the next task when `keep` and it has

@@ -3,6 +3,7 @@
 only (no torch import, so a task takes milliseconds). Parameters it understands (task params):
 
   sleep            seconds to run before finishing (progress events every 0.1 s)
+  silent_sleep     seconds to wait first without printing anything
   epochs           with sleep: progress events count epochs 1..epochs over the sleep, each
                    followed by a `metric` event, as the real engine prints them
   spin             seconds of busy CPU work before finishing (progress events every second)
@@ -55,11 +56,12 @@ def main():
             described["serve"] = {"version": 1}
         print(json.dumps(described))
         return 0
-    if sys.argv[1:2] == ["serve"]:
-        # No PR_SET_PDEATHSIG here: it fires when the worker *thread* that started the process
-        # ends (a job thread, after the first task); stdin's end-of-file covers a dead worker.
-        return serve()
+    # PR_SET_PDEATHSIG in both modes, as the real engine sets it: it fires when the worker
+    # *thread* that started the process ends, so the worker must start warm engines from a
+    # thread that lives as long as it does (SpawnThread), not from a job's thread.
     die_with_parent()
+    if sys.argv[1:2] == ["serve"]:
+        return serve()
     args = dict(zip(sys.argv[2::2], sys.argv[3::2]))
     with open(args["--task"]) as f:
         task = json.load(f)
@@ -115,6 +117,10 @@ def run_task(task, workdir, process):
         while True:
             emit("progress", epoch=1, epochs=1, step=0, loss=1.0)
             time.sleep(0.2)
+
+    # silent_sleep: seconds without a byte of output (a long evaluation, say): only a signal
+    # stops it, since no write can fail on a closed pipe.
+    time.sleep(float(params.get("silent_sleep", 0)))
 
     sleep = float(params.get("sleep", 0))
     start = time.time()

@@ -55,6 +55,54 @@ struct WarmEngineSystemTests {
         }
         await Harness.stop(coordinator, signal: SIGTERM)
     }
+
+    @Test("a SIGKILLed worker takes its busy warm engine down at once (parent-death signal from the spawn thread)")
+    func killedWorker() async throws {
+        let dir = Harness.tempDir("warm-kill")
+        let state = "\(dir)/state"
+        // One slot: train (instant) starts the warm process from its job's thread, which then
+        // ends; finetune runs in the same process (task_index 2) and waits a minute without
+        // printing (a write to the dead worker's pipe would end it anyway: only the signal can).
+        let spec = try Harness.writeSpec(
+            Harness.testSpec(name: "warmkill", xs: [1], trainParams: "sleep: 0", finetune: "silent_sleep: 60"), in: dir)
+        let coordinator = try Harness.start(
+            [
+                "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
+                "--heartbeat", "0.2", "--dead-after", "5",
+            ], log: "\(dir)/coordinator.log")
+        defer { Harness.kill9(coordinator) }
+        let endpoints = try await Harness.coordinatorEndpoints(state)
+        let worker = try Harness.start(
+            [
+                "worker", "--coordinator", endpoints.workers, "--id", "W", "--cache", "\(dir)/W", "--slots", "1",
+                "--engine", Harness.testEngine, "--only", "test",
+            ], log: "\(dir)/W.log", environment: ["TEST_ENGINE_SERVE": "1"])
+        defer { Harness.kill9(worker) }
+        let launched = try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state])
+        #expect(launched.status == 0, "\(launched.stderr)")
+        let store = try Harness.store(state)
+        try await Harness.waitFor("train to succeed and finetune to start", timeout: 90) {
+            let rows = try store.resultRows(sweep: "warmkill")
+            return rows.contains { $0.stage == "train" && $0.state == .succeeded }
+                && rows.contains { $0.stage == "finetune" && $0.state == .running }
+        }
+        let train = try #require(try store.resultRows(sweep: "warmkill").first { $0.stage == "train" })
+        let pid = try #require(train.details["engine_process"]?["pid"]?.doubleValue.map { Int32($0) })
+        #expect(train.details["engine_process"]?["mode"]?.stringValue == "serve", "\(train.details)")
+        // The process that ran train is the one running finetune: its first job's thread has ended.
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(kill(pid, 0) == 0 && !isZombie(pid), "the warm engine did not survive its first job")
+
+        Harness.kill9(worker)
+        var gone = false
+        for _ in 0..<100 where !gone {
+            gone = kill(pid, 0) != 0 || isZombie(pid)
+            if !gone { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(gone, "serve process \(pid), busy with a 60 s task, outlived its SIGKILLed worker by 5 s")
+        if !gone { kill(pid, SIGKILL) }
+        await Harness.stop(coordinator, signal: SIGTERM)
+    }
 }
 
 private func isZombie(_ pid: Int32) -> Bool {

@@ -40,41 +40,47 @@ public enum JSONValue: Hashable, Sendable, Codable {
     }
 
     /// Canonical compact JSON: sorted keys, integral numbers without ".0".
-    public var canonicalText: String {
-        var out = ""
+    public var canonicalText: String { String(decoding: canonicalBytes, as: UTF8.self) }
+
+    /// `canonicalText` as UTF-8 bytes, written straight into one byte buffer: every message
+    /// header the coordinator sends is encoded with it (`Codec.frames`), so it is on the hot path.
+    public var canonicalBytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
         write(into: &out)
         return out
     }
 
-    private func write(into out: inout String) {
+    private func write(into out: inout [UInt8]) {
         switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .number(let d):
             if let i = JSONValue.exactInteger(d) {
-                out += String(i)
+                out.append(contentsOf: String(i).utf8)
             } else if d.isFinite {
-                out += "\(d)"
+                out.append(contentsOf: "\(d)".utf8)
             } else {
-                out += "null"
+                out.append(contentsOf: "null".utf8)
             }
         case .string(let s): JSONValue.writeString(s, into: &out)
         case .array(let a):
-            out += "["
+            out.append(UInt8(ascii: "["))
             for (i, v) in a.enumerated() {
-                if i > 0 { out += "," }
+                if i > 0 { out.append(UInt8(ascii: ",")) }
                 v.write(into: &out)
             }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case .object(let o):
-            out += "{"
-            for (i, k) in o.keys.sorted().enumerated() {
-                if i > 0 { out += "," }
+            out.append(UInt8(ascii: "{"))
+            // Keys in Swift's String order (as `keys.sorted()`): task ids depend on it.
+            for (i, (k, v)) in o.sorted(by: { $0.key < $1.key }).enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
                 JSONValue.writeString(k, into: &out)
-                out += ":"
-                o[k]!.write(into: &out)
+                out.append(UInt8(ascii: ":"))
+                v.write(into: &out)
             }
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
     }
 
@@ -84,36 +90,40 @@ public enum JSONValue: Hashable, Sendable, Codable {
     /// `canonicalText` and the Reports module's indented JSON both write strings with it.
     /// Task ids hash `canonicalText`, so changing the spelling here changes every task id.
     public static func quoted(_ s: String) -> String {
-        var out = ""
+        var out: [UInt8] = []
         writeString(s, into: &out)
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `quoted(s)`, appended to `out`.
     public static func writeString(_ s: String, into out: inout String) {
-        out += "\""
+        out += quoted(s)
+    }
+
+    /// `quoted(s)`, appended to `out` as UTF-8. Escapes are ASCII, so the bytes are looked at
+    /// one by one; the bytes of a non-ASCII character are copied as they are.
+    public static func writeString(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
         // Most strings (ids, names) need no escaping: append them whole.
         if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
-            out += s
-            out += "\""
+            out.append(contentsOf: s.utf8)
+            out.append(UInt8(ascii: "\""))
             return
         }
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    out += String(format: "\\u%04x", u.value)
-                } else {
-                    out.unicodeScalars.append(u)
-                }
+        let hex = Array("0123456789abcdef".utf8)
+        for b in s.utf8 {
+            switch b {
+            case 0x22: out.append(contentsOf: [0x5C, 0x22])
+            case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0..<0x20:
+                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
+            default: out.append(b)
             }
         }
-        out += "\""
+        out.append(UInt8(ascii: "\""))
     }
 
     /// Parses JSON text (UTF-8) into a value.

@@ -64,7 +64,7 @@ public enum Codec {
     static let versionFrame = Array(wireVersion.utf8)
 
     public static func frames<T: WireMessage>(_ type: MessageType, _ header: T, payload: [UInt8]? = nil) -> [[UInt8]] {
-        var out: [[UInt8]] = [versionFrame, Array(type.rawValue.utf8), Array(header.json.canonicalText.utf8)]
+        var out: [[UInt8]] = [versionFrame, Array(type.rawValue.utf8), header.json.canonicalBytes]
         if let payload { out.append(payload) }
         return out
     }

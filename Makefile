@@ -77,7 +77,7 @@ uninstall:
 
 # Lint first (seconds), then the Swift suites, the engine's pytest, the committed fuzz corpus
 # through a plain build, and a bounded libFuzzer run over the wire decoders.
-test: deps venv build lint dist bench-smoke bench-peers-smoke test-swift test-engine fuzz-replay fuzz-smoke
+test: deps venv build lint dist bench-smoke bench-scale-smoke bench-peers-smoke test-swift test-engine fuzz-replay fuzz-smoke
 
 # Build first, then write the build's dirty pages out before the suites start: right after a
 # link of several hundred MB, the first fsync of a test coordinator's SQLite file can wait
@@ -131,6 +131,15 @@ bench-peers-smoke: release
 	bench/peers/setup
 	BIN=$(RELEASE_BIN) WORKERS=2 REPEAT=1 TASKS=300 TRIPS=30 SLEEP_TASKS=40 \
 	  OUT=/tmp/sparsegrid-bench-peers-smoke.md bench/peers/run
+
+# A million tasks (bench/scale): planning, launch, coordinator memory, restart and throughput
+# at 1k / 10k / 100k / 1M tasks of the null engine; the quick variant runs 1k and 10k and fails
+# if a step fails or a run does not finish every task (its figures are not compared).
+bench-scale: release
+	BIN=$(RELEASE_BIN) bench/scale
+
+bench-scale-smoke: release
+	BIN=$(RELEASE_BIN) SIZES="1000 10000" bench/scale
 
 fmt:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

@@ -67,7 +67,11 @@ extension EventLoop {
             throw error
         }
         let summary = try store.launch(plan, now: now)
-        plans[plan.name] = plan
+        // Held for its context (data, methods, measure) and stage settings; the tasks are the
+        // scheduler's and the database's, so the list is not kept a second time.
+        var outline = plan
+        outline.tasks = []
+        plans[plan.name] = outline
         let seeds = try store.loadSnapshot(sweep: plan.name).tasks.map(RestoredState.seed)
         scheduler.addSweep(
             name: plan.name, engine: plan.engine, device: plan.device, retries: plan.retries,

@@ -8,7 +8,8 @@ extension SweepStore {
     /// ("reused"); tasks that failed or were cancelled go back to pending with attempts_used
     /// reset ("rerun"); ids never seen are inserted as pending ("new"). Tasks of an earlier
     /// launch that the plan no longer contains are "dropped": kept for history, hidden from
-    /// the scheduler and results, and cancelled if unfinished.
+    /// the scheduler and results, and cancelled if unfinished. `plan_json` holds the plan
+    /// without its tasks (the rows are the tasks).
     public func launch(_ plan: SweepPlan, now: Double) throws -> LaunchSummary {
         var seen = Set<String>()
         for task in plan.tasks where !seen.insert(task.id).inserted {
@@ -17,7 +18,11 @@ extension SweepStore {
                 "the plan of sweep \(plan.name) lists task \(task.id) twice; this is a bug in plan expansion, please report it."
             )
         }
-        let planJSON = try JSONColumns.plan(plan)
+        // The plan without its tasks: they are the task rows (and task_inputs), written below and
+        // read back by `plan(sweep:)` and `loadSnapshot`; stored once, not also as one JSON blob.
+        var outline = plan
+        outline.tasks = []
+        let planJSON = try JSONColumns.plan(outline)
         return try write("launch sweep \(plan.name)") { db in
             try db.execute(
                 sql: """

@@ -30,14 +30,17 @@ extension SweepStore {
         }
     }
 
-    /// The sweep's latest plan, or nil if no sweep has that name.
+    /// The sweep's latest plan, or nil if no sweep has that name; its tasks are the sweep's
+    /// active task rows (`plan_json` holds the rest).
     public func plan(sweep: String) throws -> SweepPlan? {
         try read { db in
             guard
                 let text = try String.fetchOne(
                     db, sql: "SELECT plan_json FROM sweeps WHERE name = ?", arguments: [sweep])
             else { return nil }
-            return try JSONColumns.plan(text, sweep: sweep)
+            var plan = try JSONColumns.plan(text, sweep: sweep)
+            plan.tasks = try Self.plannedTasks(db, sweep: sweep)
+            return plan
         }
     }
 

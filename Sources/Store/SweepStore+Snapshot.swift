@@ -16,7 +16,11 @@ extension SweepStore {
                     """, arguments: filter)
             {
                 let name: String = row[0]
-                sweeps.append(try JSONColumns.plan(row[1], sweep: name))
+                // Without tasks: the rows below are the tasks (a database written before the plan
+                // was stored without them still has them in plan_json; they are dropped here).
+                var plan = try JSONColumns.plan(row[1], sweep: name)
+                plan.tasks = []
+                sweeps.append(plan)
                 if row[2] as Bool { cancelled.insert(name) }
             }
 
@@ -53,6 +57,30 @@ extension SweepStore {
                 db, where: "outcome = 'running' AND (?1 IS NULL OR task_id IN (SELECT id FROM tasks WHERE sweep = ?1))",
                 arguments: filter)
             return StoreSnapshot(sweeps: sweeps, cancelledSweeps: cancelled, tasks: tasks, runningAttempts: running)
+        }
+    }
+
+    /// The active tasks of `sweep` in plan order, as its plan lists them.
+    static func plannedTasks(_ db: Database, sweep: String) throws -> [PlannedTask] {
+        var inputs: [String: [String: String]] = [:]
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT i.task_id, i.input_stage, i.input_task_id FROM task_inputs i
+                JOIN tasks t ON t.id = i.task_id WHERE t.active = 1 AND t.sweep = ?
+                """, arguments: [sweep])
+        {
+            inputs[row[0], default: [:]][row[1]] = row[2] as String
+        }
+        return try Row.fetchAll(
+            db,
+            sql: "SELECT id, stage, params_json, priority FROM tasks WHERE sweep = ? AND active = 1 ORDER BY ordinal",
+            arguments: [sweep]
+        ).map { row in
+            let id: String = row[0]
+            return PlannedTask(
+                id: id, stage: row[1], params: try JSONColumns.object(row[2], what: "parameters of task \(id)"),
+                inputs: inputs[id] ?? [:], priority: row[3])
         }
     }
 

@@ -31,18 +31,34 @@ struct LaunchCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await userFacing {
+            let started = Date()
             let plan = try loadPlan(spec, maxTasks: maxTasks, ranges: SpecRanges(builtinOnly: builtinRanges))
             let client = try access.client(try access.requiredEndpoint())
             // A quick question first, so an absent coordinator is reported in seconds; the launch
-            // itself may take minutes (it commits every task of a big sweep before it answers).
+            // itself may take minutes (it commits every task of a big sweep before it answers),
+            // so its wait grows with the sweep rather than being one figure a big launch can pass.
             _ = try client.request(.status, StatusRequest(), timeout: 8)
-            let reply = try client.request(.launch, LaunchRequest(plan: plan), timeout: 600)
+            let timeout = Self.replyTimeout(tasks: plan.tasks.count)
+            if plan.tasks.count >= 10_000 {
+                printErr(
+                    "sweep \(plan.name): \(plan.tasks.count) tasks planned in "
+                        + String(format: "%.1f", Date().timeIntervalSince(started))
+                        + " s; the coordinator is storing them (waiting up to \(Int(timeout)) s)")
+            }
+            let reply = try client.request(.launch, LaunchRequest(plan: plan), timeout: timeout)
             let n = { (key: String) in reply.body[key]?.intValue ?? 0 }
             print(
                 "sweep \(plan.name): \(n("new")) new, \(n("reused")) reused, \(n("rerun")) to run again, \(n("total")) total"
             )
         }
     }
+}
+
+extension LaunchCommand {
+    /// How long `launch` waits for the coordinator's answer: 10 minutes plus 1 ms per task
+    /// (a whole launch took 0.3 ms per task with a debug build at load 6–9; bench/RESULTS.md,
+    /// "A million tasks").
+    static func replyTimeout(tasks: Int) -> Double { 600 + Double(tasks) / 1000 }
 }
 
 /// The sweep `cancel` and `retry` act on, and how to reach it: its running coordinator (found

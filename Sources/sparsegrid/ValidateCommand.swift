@@ -47,8 +47,9 @@ struct ValidateCommand: AsyncParsableCommand {
         let ranges = SpecRanges(builtinOnly: builtinRanges)
         defer { ranges.report() }
         do {
+            // The summary needs counts, not a list of every task: it is made one task at a time.
             validated = try SpecLoader.validate(
-                path: spec, limits: SpecLimits(maxTasks: maxTasks), rangesFor: ranges.ranges(for:))
+                path: spec, limits: SpecLimits(maxTasks: maxTasks), expand: json, rangesFor: ranges.ranges(for:))
         } catch let error as SpecError {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(1)
@@ -60,7 +61,7 @@ struct ValidateCommand: AsyncParsableCommand {
             print(String(decoding: data, as: UTF8.self))
         } else {
             print(validated.summary)
-            if let estimate = ComputeEstimate(plan: validated.plan) {
+            if let estimate = ComputeEstimate(outline: validated.plan, forEachTask: { validated.forEachTask($0) }) {
                 print("")
                 print(estimate.text)
             }

@@ -1,3 +1,4 @@
+import GRDB
 import SweepKit
 import Testing
 
@@ -22,6 +23,25 @@ struct LaunchTests {
         let stored = try #require(try store.plan(sweep: "grid"))
         #expect(stored.context == plan.context && stored.reports == plan.reports && stored.tasks == plan.tasks)
         #expect(try store.plan(sweep: "other") == nil)
+    }
+
+    @Test("the tasks are stored once, as rows: plan_json holds the plan without them")
+    func tasksStoredOnce() throws {
+        let dir = try TempDir()
+        let store = try SweepStore(path: dir.dbPath)
+        let plan = makePlan(models: ["resnet", "vgg", "vit"], seeds: [0, 1])
+        _ = try store.launch(plan, now: 10)
+        let text = try #require(
+            try store.read { db in try String.fetchOne(db, sql: "SELECT plan_json FROM sweeps WHERE name = 'grid'") })
+        #expect(try JSONColumns.plan(text, sweep: "grid").tasks.isEmpty)
+        #expect(!text.contains("grid/train/resnet/0"))
+        // Read back from the rows: the same tasks, in plan order; after a relaunch that drops
+        // some, only the latest plan's.
+        #expect(try store.plan(sweep: "grid")?.tasks == plan.tasks)
+        let smaller = makePlan(models: ["vit", "vgg"], seeds: [1])
+        _ = try store.launch(smaller, now: 20)
+        #expect(try store.plan(sweep: "grid")?.tasks == smaller.tasks)
+        #expect(try store.loadSnapshot().sweeps.allSatisfy { $0.tasks.isEmpty })
     }
 
     @Test("launching the same plan twice inserts nothing new")

@@ -54,6 +54,12 @@ public struct ComputeEstimate: Sendable, Equatable {
 
     /// nil for an engine other than `sparsity` (its cost is unknown here).
     public init?(plan: SweepPlan) {
+        self.init(outline: plan, forEachTask: { body in plan.tasks.forEach(body) })
+    }
+
+    /// The same, the tasks made one at a time by `forEachTask` (`ValidatedSweep.forEachTask`),
+    /// so a large sweep is estimated without holding its tasks; `outline`'s own are not read.
+    public init?(outline plan: SweepPlan, forEachTask: ((PlannedTask) -> Void) -> Void) {
         guard plan.engine == "sparsity" else { return nil }
         let devices: [Device] =
             switch plan.device {
@@ -64,10 +70,12 @@ public struct ComputeEstimate: Sendable, Equatable {
         var seconds: [Device: Double] = [:]
         var estimated = 0
         var unknown: Set<String> = []
-        for task in plan.tasks {
+        var total = 0
+        forEachTask { task in
+            total += 1
             guard let model = task.model, Self.table[model] != nil else {
                 unknown.insert(task.model ?? "(none)")
-                continue
+                return
             }
             estimated += 1
             for device in devices {
@@ -76,7 +84,7 @@ public struct ComputeEstimate: Sendable, Equatable {
         }
         self.seconds = seconds
         self.tasksEstimated = estimated
-        self.tasksTotal = plan.tasks.count
+        self.tasksTotal = total
         self.unknownModels = unknown.sorted()
     }
 

@@ -32,7 +32,8 @@ extension ValidatedSweep {
         lines.append("")
 
         let nameWidth = max((stages.map(\.name.count) + [5]).max()! + 2, 11)
-        let countWidth = String(plan.tasks.count).count
+        let total = taskCount
+        let countWidth = String(total).count
         for stage in stages {
             var line = stage.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
             line += String(repeating: " ", count: countWidth - String(stage.tasks).count)
@@ -44,7 +45,7 @@ extension ValidatedSweep {
         }
         lines.append(
             "total".padding(toLength: nameWidth, withPad: " ", startingAt: 0)
-                + "\(plan.tasks.count) \(plan.tasks.count == 1 ? "task" : "tasks")")
+                + "\(total) \(total == 1 ? "task" : "tasks")")
         return lines.map { $0.trailingSpacesRemoved }.joined(separator: "\n")
     }
 

@@ -33,10 +33,12 @@ public enum SpecLoader {
     /// Same, asking `rangesFor` for the engine's table only when the spec is for the sparsity
     /// engine (so a spec for another engine never makes the caller describe the sparsity one).
     public static func validate(
-        path: String, limits: SpecLimits = .default, rangesFor: (_ engine: String) -> EngineRanges
+        path: String, limits: SpecLimits = .default, expand: Bool = true,
+        rangesFor: (_ engine: String) -> EngineRanges
     ) throws -> ValidatedSweep {
         try validate(
-            yaml: read(path: path, maxBytes: limits.maxFileBytes), file: path, limits: limits, rangesFor: rangesFor)
+            yaml: read(path: path, maxBytes: limits.maxFileBytes), file: path, limits: limits, expand: expand,
+            rangesFor: rangesFor)
     }
 
     public static func validate(
@@ -45,8 +47,12 @@ public enum SpecLoader {
         try validate(yaml: yaml, file: file, limits: limits, rangesFor: { _ in ranges })
     }
 
+    /// `expand: false` checks and counts without expanding: the plan comes without tasks, and
+    /// `ValidatedSweep.forEachTask` makes them one at a time (what `sparsegrid validate` prints
+    /// needs no list of a million tasks).
     public static func validate(
-        yaml: String, file: String, limits: SpecLimits = .default, rangesFor: (_ engine: String) -> EngineRanges
+        yaml: String, file: String, limits: SpecLimits = .default, expand: Bool = true,
+        rangesFor: (_ engine: String) -> EngineRanges
     ) throws -> ValidatedSweep {
         let (spec, read) = try sweepSpec(yaml: yaml, file: file, limits: limits, rangesFor: rangesFor)
         var reader = read
@@ -58,17 +64,17 @@ public enum SpecLoader {
         ReportRules.check(spec, &reader.diagnostics)
         if let error = reader.diagnostics.error { throw error }
 
-        let plan = Planner.plan(spec, specText: yaml)
-        var perStage: [String: Int] = [:]
-        for task in plan.tasks { perStage[task.stage, default: 0] += 1 }
-        let stages = spec.stages.map { stage in
+        let plan = Planner.plan(spec, specText: yaml, expand: expand)
+        // The counts were checked to fit the limit above, so none is nil here.
+        let stages = zip(spec.stages, count.stages).map { stage, counted in
             ValidatedSweep.Stage(
                 name: stage.name, after: stage.after?.name,
                 axes: (spec.grid + stage.grid).map(\.key),
-                tasks: perStage[stage.name] ?? 0)
+                tasks: counted.tasks ?? 0)
         }
         return ValidatedSweep(
-            plan: plan, stages: stages, methods: spec.methods.map(\.name), description: spec.description)
+            plan: plan, stages: stages, methods: spec.methods.map(\.name), description: spec.description,
+            spec: spec)
     }
 
     /// The spec's schema read from the text, within `limits` (size, aliases, nesting), before
@@ -198,10 +204,21 @@ public struct ValidatedSweep: Sendable {
         public var tasks: Int
     }
 
+    /// With `validate(…, expand: false)`, without its tasks.
     public var plan: SweepPlan
     public var stages: [Stage]
     /// Method names in the order the spec defines them.
     public var methods: [String]
     /// The spec's `description`, if any.
     public var description: String?
+    var spec: SweepSpec
+
+    /// Tasks in the plan, all stages together.
+    public var taskCount: Int { stages.reduce(0) { $0 + $1.tasks } }
+
+    /// Calls `body` with each task of the plan in order, one at a time (the same tasks as
+    /// `plan.tasks` of an expanded plan).
+    public func forEachTask(_ body: (PlannedTask) throws -> Void) rethrows {
+        try Planner.forEachTask(spec, body)
+    }
 }

@@ -30,7 +30,13 @@ public enum TaskIdentity {
             "method": method,
             "measure": measure,
         ])
-        let digest = SHA256.hash(data: Data(identity.canonicalText.utf8))
+        return id(canonical: Array(identity.canonicalText.utf8))
+    }
+
+    /// The id of the identity whose canonical text is `canonical` (UTF-8): what `Planner`
+    /// calls with the text it assembles from pieces.
+    static func id(canonical: [UInt8]) -> String {
+        let digest = SHA256.hash(data: canonical)
         // Lower-case hex, spelled out by hand: `String(format:)` per byte dominated planning time.
         var hex: [UInt8] = []
         hex.reserveCapacity(64)

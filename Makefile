@@ -77,7 +77,7 @@ uninstall:
 
 # Lint first (seconds), then the Swift suites, the engine's pytest, the committed fuzz corpus
 # through a plain build, and a bounded libFuzzer run over the wire decoders.
-test: deps venv build lint dist bench-smoke bench-scale-smoke bench-peers-smoke test-swift test-engine fuzz-replay fuzz-smoke
+test: deps venv build lint dist bench-smoke bench-scale-smoke bench-peers-smoke bench-warm-smoke test-swift test-engine fuzz-replay fuzz-smoke
 
 # Build first, then write the build's dirty pages out before the suites start: right after a
 # link of several hundred MB, the first fsync of a test coordinator's SQLite file can wait
@@ -141,6 +141,15 @@ bench-scale: release
 bench-scale-smoke: release
 	BIN=$(RELEASE_BIN) SIZES="1000 10000" bench/scale
 
+# Warm engines against a process per task (bench/warm): sweeps/smoke.yaml through `sparsegrid run`,
+# alternated, REPEAT=2. The quick variant runs bench/warm-smoke.yaml (two tasks, one slot) once each
+# way and fails if a run fails or a task ran in the wrong mode.
+bench-warm: release venv
+	BIN=$(RELEASE_BIN) bench/warm sweeps/smoke.yaml
+
+bench-warm-smoke: release venv
+	BIN=$(RELEASE_BIN) WORKERS=1 SLOTS=1 REPEAT=1 bench/warm bench/warm-smoke.yaml
+
 fmt:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
 	$(VENV)/bin/ruff format engine bench
@@ -148,7 +157,7 @@ fmt:
 # shellcheck: deploy/'s scripts here too, for a quick answer (DeployChecksTests runs it as well).
 lint: deps venv
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
-	shellcheck --shell=bash deploy/slurm/*.sbatch $(wildcard deploy/*/*.sh scripts/*.sh)
+	shellcheck --shell=bash deploy/slurm/*.sbatch $(wildcard deploy/*/*.sh scripts/*.sh) bench/coordinator bench/warm bench/peers/setup
 	$(VENV)/bin/ruff check engine bench
 	$(VENV)/bin/ruff format --check engine bench
 

@@ -17,21 +17,12 @@ struct WarmEngineSystemTests {
         let state = "\(dir)/state"
         let spec = try Harness.writeSpec(
             Harness.testSpec(name: "warm", xs: [1, 2, 3, 4], trainParams: "sleep: 0"), in: dir)
-        let coordinator = try Harness.start(
-            [
-                "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
-                "--heartbeat", "0.2", "--dead-after", "5",
-            ], log: "\(dir)/coordinator.log")
-        defer { Harness.kill9(coordinator) }
-        let endpoints = try await Harness.coordinatorEndpoints(state)
-        let worker = try Harness.start(
-            [
-                "worker", "--coordinator", endpoints.workers, "--id", "W", "--cache", "\(dir)/W", "--slots", "1",
-                "--engine", Harness.testEngine, "--only", "test", "--engine-reuse", "3",
-            ], log: "\(dir)/W.log", environment: ["TEST_ENGINE_SERVE": "1"])
-        defer { Harness.kill9(worker) }
-        let launched = try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state])
-        #expect(launched.status == 0, "\(launched.stderr)")
+        let (coordinator, worker) = try await Self.startAndLaunch(
+            spec, dir: dir, state: state, workerArguments: ["--engine-reuse", "3"])
+        defer {
+            Harness.kill9(worker)
+            Harness.kill9(coordinator)
+        }
         let store = try Harness.store(state)
         try await Harness.waitFor("the sweep to finish", timeout: 90) {
             let rows = try store.resultRows(sweep: "warm")
@@ -65,21 +56,11 @@ struct WarmEngineSystemTests {
         // printing (a write to the dead worker's pipe would end it anyway: only the signal can).
         let spec = try Harness.writeSpec(
             Harness.testSpec(name: "warmkill", xs: [1], trainParams: "sleep: 0", finetune: "silent_sleep: 60"), in: dir)
-        let coordinator = try Harness.start(
-            [
-                "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
-                "--heartbeat", "0.2", "--dead-after", "5",
-            ], log: "\(dir)/coordinator.log")
-        defer { Harness.kill9(coordinator) }
-        let endpoints = try await Harness.coordinatorEndpoints(state)
-        let worker = try Harness.start(
-            [
-                "worker", "--coordinator", endpoints.workers, "--id", "W", "--cache", "\(dir)/W", "--slots", "1",
-                "--engine", Harness.testEngine, "--only", "test",
-            ], log: "\(dir)/W.log", environment: ["TEST_ENGINE_SERVE": "1"])
-        defer { Harness.kill9(worker) }
-        let launched = try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state])
-        #expect(launched.status == 0, "\(launched.stderr)")
+        let (coordinator, worker) = try await Self.startAndLaunch(spec, dir: dir, state: state)
+        defer {
+            Harness.kill9(worker)
+            Harness.kill9(coordinator)
+        }
         let store = try Harness.store(state)
         try await Harness.waitFor("train to succeed and finetune to start", timeout: 90) {
             let rows = try store.resultRows(sweep: "warmkill")
@@ -102,6 +83,32 @@ struct WarmEngineSystemTests {
         #expect(gone, "serve process \(pid), busy with a 60 s task, outlived its SIGKILLed worker by 5 s")
         if !gone { kill(pid, SIGKILL) }
         await Harness.stop(coordinator, signal: SIGTERM)
+    }
+
+    /// A coordinator on `state` and a worker with one slot whose test engine declares `serve`
+    /// (their logs in `dir`), and `spec` launched on them.
+    static func startAndLaunch(_ spec: String, dir: String, state: String, workerArguments: [String] = [])
+        async throws -> (coordinator: Process, worker: Process)
+    {
+        let coordinator = try Harness.start(
+            [
+                "coordinator", "--state", state, "--bind", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
+                "--heartbeat", "0.2", "--dead-after", "5",
+            ], log: "\(dir)/coordinator.log")
+        do {
+            let endpoints = try await Harness.coordinatorEndpoints(state)
+            let worker = try Harness.start(
+                [
+                    "worker", "--coordinator", endpoints.workers, "--id", "W", "--cache", "\(dir)/W", "--slots", "1",
+                    "--engine", Harness.testEngine, "--only", "test",
+                ] + workerArguments, log: "\(dir)/W.log", environment: ["TEST_ENGINE_SERVE": "1"])
+            let launched = try await Harness.run(["launch", spec, "--coordinator", endpoints.control, "--state", state])
+            #expect(launched.status == 0, "\(launched.stderr)")
+            return (coordinator, worker)
+        } catch {
+            Harness.kill9(coordinator)
+            throw error
+        }
     }
 }
 

@@ -157,7 +157,8 @@ final class Job: Sendable {
 
     /// The attempt in the slot's long-lived `serve` process: the task line in, its events up
     /// to `end` out, with the same checks and the same reading of how it ended as `run`. The
-    /// process is handed back afterwards, kept only after an `end` with exit 0 and a result.
+    /// process is handed back afterwards, kept only after an `end` with exit 0 whose attempt
+    /// `finish` turned into a result.
     private func executeWarm(
         _ warm: WarmEngines, command: EngineCommand, environment: [String: String], taskFile: String,
         workdir: String, client: ArtifactClient, artifactCache: String, post: @Sendable (JobOutput) -> Void
@@ -183,9 +184,7 @@ final class Job: Sendable {
         }
         // The process is no longer this attempt's: a late cancel must not stop it (it is handed back).
         state.withLock { $0.engine = nil }
-        if ran.ended, !ran.recycle, ran.outcome.exitCode == 0, events.result != nil, cancelReason == nil {
-            keep = true
-        }
+        let cleanEnd = ran.ended && !ran.recycle && ran.outcome.exitCode == 0 && events.result != nil
         if !ran.ended, ran.outcome.abortReason == nil, cancelReason == nil {
             // It exited on its own before its `end` line (whatever it printed): retryable, as a
             // crash of `run` is.
@@ -200,8 +199,12 @@ final class Job: Sendable {
                     + (events.errorMessage.map { ": \($0)" } ?? ""),
                 exitCode: ran.outcome.exitCode, stderr: stderrTail)
         }
-        return try finish(
+        let ended = try finish(
             ended: ran.outcome, events: events, workdir: workdir, client: client, artifactCache: artifactCache)
+        // Kept only when the attempt is a result: an artifact that broke containment or its
+        // announced hash (a failure `finish` finds after a clean `end`) retires the process too.
+        keep = cleanEnd && cancelReason == nil && ended.0 == .result
+        return ended
     }
 
     /// The work root (`<cache>/work`), a `serve` engine's working directory.

@@ -160,8 +160,9 @@ def run_task(task, workdir, process):
         path = os.path.join(workdir, "checkpoint.bin")
         with open(path, "wb") as f:
             f.write(blob)
-        emit("artifact", name="checkpoint", path="checkpoint.bin",
-             sha256=hashlib.sha256(blob).hexdigest(), bytes=size)
+        # "artifact_sha": "wrong" announces a hash the file does not have (the worker must refuse it).
+        sha = "0" * 64 if params.get("artifact_sha") == "wrong" else hashlib.sha256(blob).hexdigest()
+        emit("artifact", name="checkpoint", path="checkpoint.bin", sha256=sha, bytes=size)
 
     emit("result", metrics={"accuracy": float(params.get("value", 50.0)), "latency_sparse_ms": None},
          units={"accuracy": "% (test engine)"},

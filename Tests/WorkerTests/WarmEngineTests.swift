@@ -164,6 +164,20 @@ struct WarmEngineTests {
         #expect(await eventually(12) { gone(p) })
     }
 
+    @Test("an artifact whose file does not match its announced SHA-256 fails the attempt and retires the process")
+    func artifactLieRetires() async throws {
+        let slot = try Slot(reuse: 100, engine: testEngine)
+        defer { slot.stop() }
+        let first = try await slot.run()
+        let lying = try await slot.run(["artifact_bytes": 64, "artifact_sha": "wrong"])
+        #expect(lying.failed?.error.contains("does not match the SHA-256") == true, "\(lying.what)")
+        let next = try await slot.run()
+        #expect(next.result != nil, "\(next.what)")
+        #expect(next.pid != first.pid && next.taskIndex == 1, "the lying engine's process ran the next task")
+        let p = try #require(first.pid)
+        #expect(await eventually(12) { gone(p) }, "the lying engine's process still runs")
+    }
+
     @Test("the stderr tail of a task holds that task's stderr only")
     func stderrPerTask() async throws {
         let slot = try Slot(reuse: 100, engine: testEngine)

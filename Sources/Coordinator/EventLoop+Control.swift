@@ -29,7 +29,7 @@ extension EventLoop {
             }
             switch envelope.type {
             case .launch:
-                reply = try launch(envelope.decode(LaunchRequest.self).plan, now: now)
+                reply = try launch(LaunchRequest(header: envelope.header).plan, now: now)
             case .status:
                 reply = ControlReply(ok: true, body: try JSONValue.parse(Data(Codec.encodeJSON(liveStatus(now: now)))))
             case .cancelSweep:

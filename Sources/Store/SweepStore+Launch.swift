@@ -8,7 +8,8 @@ extension SweepStore {
     /// ("reused"); tasks that failed or were cancelled go back to pending with attempts_used
     /// reset ("rerun"); ids never seen are inserted as pending ("new"). Tasks of an earlier
     /// launch that the plan no longer contains are "dropped": kept for history, hidden from
-    /// the scheduler and results, and cancelled if unfinished. `plan_json` holds the plan
+    /// the scheduler and results, and cancelled if unfinished; the summary counts those this launch
+    /// drops (a task dropped earlier is left as it is). `plan_json` holds the plan
     /// without its tasks (the rows are the tasks).
     public func launch(_ plan: SweepPlan, now: Double) throws -> LaunchSummary {
         var seen = Set<String>()
@@ -35,10 +36,14 @@ extension SweepStore {
                 arguments: [plan.name, plan.engine, plan.specText, planJSON, plan.retries, plan.device, now, now])
 
             var existing: [String: TaskState] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT id, state FROM tasks WHERE sweep = ?", arguments: [plan.name])
+            // Tasks an earlier launch already dropped stay as they are unless this plan has them again.
+            var inactive: Set<String> = []
+            for row in try Row.fetchAll(
+                db, sql: "SELECT id, state, active FROM tasks WHERE sweep = ?", arguments: [plan.name])
             {
                 let id: String = row[0]
                 existing[id] = try TaskState.stored(row[1], task: id)
+                if (row[2] as Int) == 0 { inactive.insert(id) }
             }
 
             var summary = LaunchSummary(sweep: plan.name, new: 0, reused: 0, rerun: 0, total: plan.tasks.count)
@@ -78,7 +83,7 @@ extension SweepStore {
                 }
             }
 
-            for (id, state) in existing {
+            for (id, state) in existing where !inactive.contains(id) {
                 try db.cachedStatement(sql: "UPDATE tasks SET active = 0 WHERE id = ?").execute(arguments: [id])
                 if !state.isFinal {
                     try Self.cancelTask(db, id: id, reason: "dropped from the sweep's plan by a relaunch", now: now)

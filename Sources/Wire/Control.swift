@@ -1,10 +1,64 @@
 import Foundation
 import SweepKit
 
-/// CLI → coordinator: submit a validated plan.
-public struct LaunchRequest: Codable, Sendable {
+/// CLI → coordinator: submit a validated plan. Encoded with Codable (the CLI's side); the
+/// coordinator reads it with `init(header:)`, never with JSONDecoder: a plan can hold a million
+/// tasks, and Foundation's Codable path was three quarters of a launch's coordinator time.
+public struct LaunchRequest: Encodable, Sendable {
     public var plan: SweepPlan
     public init(plan: SweepPlan) { self.plan = plan }
+
+    /// Most tasks one `launch` may carry (a bound on the array before it is read; the 512 MiB
+    /// bound on a control request is usually met first).
+    public static let maxTasks = 10_000_000
+
+    /// Reads a `launch` header: the plan's outline (everything but its tasks: small) through
+    /// Codable, each task field by field, with the bounds an `assign` of it would meet (ids,
+    /// at most 1024 parameters and 64 inputs), so a task no worker could accept is refused
+    /// here, naming it, instead of failing on every worker later.
+    public init(header: [UInt8]) throws {
+        let json: JSONValue
+        do {
+            json = try JSONValue.parse(bytes: header)
+        } catch {
+            throw WireError("malformed `launch` header: \(error)", code: .malformed)
+        }
+        var outline = try Fields(json, message: "launch").object("plan", maxCount: 64)
+        guard case .array(let tasks)? = outline.removeValue(forKey: "tasks") else {
+            throw WireError("`launch`.plan.tasks must be an array", code: .malformed)
+        }
+        guard tasks.count <= Self.maxTasks else {
+            throw WireError("`launch`.plan.tasks has more than \(Self.maxTasks) entries", code: .malformed)
+        }
+        outline["tasks"] = .array([])
+        do {
+            plan = try Codec.decoder.decode(SweepPlan.self, from: Data(JSONValue.object(outline).canonicalBytes))
+        } catch {
+            throw WireError("malformed `launch` plan: \(error)", code: .malformed)
+        }
+        plan.tasks.reserveCapacity(tasks.count)
+        for (index, task) in tasks.enumerated() {
+            plan.tasks.append(try PlannedTask(fields: Fields(task, message: "launch.plan.tasks[\(index)]")))
+        }
+    }
+}
+
+extension PlannedTask {
+    /// One task of a `launch` (see `LaunchRequest.init(header:)`).
+    init(fields f: Fields) throws {
+        let id = try f.id("id")
+        let stage = try f.id("stage")
+        let params = try f.object("params", maxCount: 1024, optional: true)
+        var inputs: [String: String] = [:]
+        for (stage, value) in try f.object("inputs", maxCount: 64, optional: true) {
+            guard WireId.isValid(stage), case .string(let task) = value, WireId.isValid(task) else {
+                throw f.fail("inputs", "must map stage names to task ids")
+            }
+            inputs[stage] = task
+        }
+        let priority = try f.int("priority", in: -1_000_000...1_000_000)
+        self.init(id: id, stage: stage, params: params, inputs: inputs, priority: priority)
+    }
 }
 
 /// CLI → coordinator: what is running now.

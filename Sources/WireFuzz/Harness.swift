@@ -94,7 +94,7 @@ enum Harness {
 
     static func controlSocket(_ envelope: Envelope) {
         if let token = envelope.payload { _ = ControlToken.matches(token, Array(repeating: 0x61, count: 64)) }
-        _ = try? envelope.decode(LaunchRequest.self)
+        _ = try? LaunchRequest(header: envelope.header)
         _ = try? envelope.decode(StatusRequest.self)
         _ = try? envelope.decode(SweepRequest.self)
         _ = try? envelope.decode(LiveStatus.self)

@@ -111,6 +111,11 @@ struct LaunchTests {
         #expect(try store.resultRows(sweep: "grid").count == 2)
         #expect(try store.countResults(sweep: "grid") == 0)
 
+        // A second launch without them leaves them alone: nothing more is dropped.
+        let same = try store.launch(makePlan(models: ["resnet"]), now: 25)
+        #expect(same == LaunchSummary(sweep: "grid", new: 0, reused: 2, rerun: 0, total: 2, dropped: 0))
+        #expect(try store.attempts(task: "grid/finetune/vgg/0/2:4").map(\.outcome) == [.cancelled])
+
         // Planning them again brings the succeeded one back as it was and reruns the other.
         let again = try store.launch(makePlan(models: ["resnet", "vgg"]), now: 30)
         #expect(again == LaunchSummary(sweep: "grid", new: 0, reused: 3, rerun: 1, total: 4))

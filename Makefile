@@ -150,16 +150,19 @@ bench-warm: release venv
 bench-warm-smoke: release venv
 	BIN=$(RELEASE_BIN) WORKERS=1 SLOTS=1 REPEAT=1 bench/warm bench/warm-smoke.yaml
 
+# Python scripts without a .py suffix: ruff lints a file named on its command line whatever its name.
+PY_SCRIPTS := bench/scale bench/peers/run
+
 fmt:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
-	$(VENV)/bin/ruff format engine bench
+	$(VENV)/bin/ruff format engine bench $(PY_SCRIPTS)
 
 # shellcheck: deploy/'s scripts here too, for a quick answer (DeployChecksTests runs it as well).
 lint: deps venv
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 	shellcheck --shell=bash deploy/slurm/*.sbatch $(wildcard deploy/*/*.sh scripts/*.sh) bench/coordinator bench/warm bench/peers/setup
-	$(VENV)/bin/ruff check engine bench
-	$(VENV)/bin/ruff format --check engine bench
+	$(VENV)/bin/ruff check engine bench $(PY_SCRIPTS)
+	$(VENV)/bin/ruff format --check engine bench $(PY_SCRIPTS)
 
 clean:
 	rm -rf .build .build-fuzz .sparsegrid

@@ -28,6 +28,9 @@ public struct CoordinatorConfig: Sendable {
     /// `PRAGMA synchronous` of the state database's connections: `.full` (the default) survives
     /// an OS crash or power loss, `.normal` only a process crash (docs/guarantees.md).
     public var durability: Durability
+    /// A launch in parts that hears nothing for this long is dropped with what it staged
+    /// (EventLoop+Launch.swift).
+    public var launchSessionIdle: Double = 600
 
     public init(
         stateDirectory: String, workerEndpoint: String = "tcp://127.0.0.1:5555", dataEndpoint: String? = nil,

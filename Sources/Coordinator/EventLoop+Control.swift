@@ -30,6 +30,12 @@ extension EventLoop {
             switch envelope.type {
             case .launch:
                 reply = try launch(LaunchRequest(header: envelope.header).plan, now: now)
+            case .launchBegin:
+                reply = try launchBegin(LaunchBegin(header: envelope.header), client: identity, now: now)
+            case .launchTasks:
+                reply = try launchPart(LaunchTasks(header: envelope.header), client: identity, now: now)
+            case .launchEnd:
+                reply = try launchEnd(LaunchEnd(header: envelope.header), client: identity, now: now)
             case .status:
                 reply = ControlReply(ok: true, body: try JSONValue.parse(Data(Codec.encodeJSON(liveStatus(now: now)))))
             case .cancelSweep:
@@ -57,7 +63,14 @@ extension EventLoop {
         }
     }
 
+    /// A whole plan in one message (`launch`).
     func launch(_ plan: SweepPlan, now: Double) throws -> ControlReply {
+        try commitLaunch(plan, now: now) { try self.store.launch(plan, now: now) }
+    }
+
+    /// Stores a launch (`write`: the plan's whole launch, or the merge of a launch in parts),
+    /// then hands the sweep's tasks to the scheduler.
+    func commitLaunch(_ plan: SweepPlan, now: Double, write: () throws -> LaunchSummary) throws -> ControlReply {
         do {
             try flush(now: now)  // earlier state changes first: launch commits on its own
         } catch let error as StoreError {
@@ -66,7 +79,7 @@ extension EventLoop {
             fatalStoreError = error
             throw error
         }
-        let summary = try store.launch(plan, now: now)
+        let summary = try write()
         // Held for its context (data, methods, measure) and stage settings; the tasks are the
         // scheduler's and the database's, so the list is not kept a second time.
         var outline = plan
@@ -88,7 +101,7 @@ extension EventLoop {
             body: [
                 "sweep": .string(summary.sweep), "new": .number(Double(summary.new)),
                 "reused": .number(Double(summary.reused)), "rerun": .number(Double(summary.rerun)),
-                "total": .number(Double(summary.total)),
+                "total": .number(Double(summary.total)), "dropped": .number(Double(summary.dropped)),
             ])
     }
 

@@ -19,6 +19,8 @@ final class EventLoop {
 
     /// Each sweep's plan, for the context an assign carries (data, methods, measure).
     var plans: [String: SweepPlan] = [:]
+    /// Launches in parts under way, by session id (EventLoop+Launch.swift).
+    var launchSessions: [String: LaunchSession] = [:]
     /// Workers that said bye this turn (recorded as `left`, not `dead`).
     var departing: Set<String> = []
     /// The control socket's shared secret (`control.token` in the state directory).
@@ -84,14 +86,19 @@ final class EventLoop {
                     }
                 }
                 if fired[1].contains(.readable) {
-                    while let message = try control.receiveMessage(dontWait: true) {
+                    // A few per turn: a launch part is decoded and staged in its turn, and the
+                    // workers' messages are read between parts.
+                    var n = 0
+                    while n < 8, let message = try control.receiveMessage(dontWait: true) {
                         handleControlMessage(message, now: now)
                         // A launch whose commit failed: stop as below, sending nothing.
                         if let error = fatalStoreError { throw error }
+                        n += 1
                     }
                 }
                 if now - lastTick >= 0.05 {
                     scheduler.tick(now: now)
+                    expireLaunches(now: now)
                     lastTick = now
                 }
                 if now - lastHeartbeat >= config.heartbeatInterval {

@@ -17,29 +17,111 @@ public struct LaunchRequest: Encodable, Sendable {
     /// at most 1024 parameters and 64 inputs), so a task no worker could accept is refused
     /// here, naming it, instead of failing on every worker later.
     public init(header: [UInt8]) throws {
-        let json: JSONValue
-        do {
-            json = try JSONValue.parse(bytes: header)
-        } catch {
-            throw WireError("malformed `launch` header: \(error)", code: .malformed)
-        }
-        var outline = try Fields(json, message: "launch").object("plan", maxCount: 64)
+        let json = try LaunchTasks.parse(header, message: "launch")
+        let (outline, tasks) = try Self.outline(Fields(json, message: "launch"), message: "launch")
+        plan = outline
+        plan.tasks = try Self.tasks(tasks, message: "launch.plan.tasks", first: 0)
+    }
+
+    /// The plan without its tasks (read through Codable: it is small) and the raw task list.
+    static func outline(_ fields: Fields, message: String) throws -> (SweepPlan, [JSONValue]) {
+        var outline = try fields.object("plan", maxCount: 64)
         guard case .array(let tasks)? = outline.removeValue(forKey: "tasks") else {
-            throw WireError("`launch`.plan.tasks must be an array", code: .malformed)
+            throw WireError("`\(message)`.plan.tasks must be an array", code: .malformed)
         }
         guard tasks.count <= Self.maxTasks else {
-            throw WireError("`launch`.plan.tasks has more than \(Self.maxTasks) entries", code: .malformed)
+            throw WireError("`\(message)`.plan.tasks has more than \(Self.maxTasks) entries", code: .malformed)
         }
         outline["tasks"] = .array([])
         do {
-            plan = try Codec.decoder.decode(SweepPlan.self, from: Data(JSONValue.object(outline).canonicalBytes))
+            return (
+                try Codec.decoder.decode(SweepPlan.self, from: Data(JSONValue.object(outline).canonicalBytes)), tasks
+            )
         } catch {
-            throw WireError("malformed `launch` plan: \(error)", code: .malformed)
+            throw WireError("malformed `\(message)` plan: \(error)", code: .malformed)
         }
-        plan.tasks.reserveCapacity(tasks.count)
-        for (index, task) in tasks.enumerated() {
-            plan.tasks.append(try PlannedTask(fields: Fields(task, message: "launch.plan.tasks[\(index)]")))
+    }
+
+    /// Each task field by field; `first` is the plan index of the first (for messages).
+    static func tasks(_ list: [JSONValue], message: String, first: Int) throws -> [PlannedTask] {
+        var tasks: [PlannedTask] = []
+        tasks.reserveCapacity(list.count)
+        for (offset, task) in list.enumerated() {
+            tasks.append(try PlannedTask(fields: Fields(task, message: "\(message)[\(first + offset)]")))
         }
+        return tasks
+    }
+}
+
+/// CLI → coordinator: a launch in parts begins (docs/protocol.md, "A launch in parts"). `plan`
+/// is the plan without its tasks; `tasks` how many `launch_tasks` will bring, in plan order.
+/// The reply's body is `{session}`: the id the parts and `launch_end` name.
+public struct LaunchBegin: Encodable, Sendable {
+    public var plan: SweepPlan
+    public var tasks: Int
+
+    public init(plan: SweepPlan, tasks: Int) {
+        self.plan = plan
+        self.plan.tasks = []
+        self.tasks = tasks
+    }
+
+    public init(header: [UInt8]) throws {
+        let fields = try Fields(LaunchTasks.parse(header, message: "launch_begin"), message: "launch_begin")
+        let (outline, listed) = try LaunchRequest.outline(fields, message: "launch_begin")
+        guard listed.isEmpty else {
+            throw WireError(
+                "`launch_begin`.plan.tasks must be empty: the tasks come in `launch_tasks`", code: .malformed)
+        }
+        plan = outline
+        tasks = try fields.int("tasks", in: 0...LaunchRequest.maxTasks)
+    }
+}
+
+/// CLI → coordinator: the next part of a launch in parts: the plan's tasks from index `first`
+/// on (at most `maxTasks` of them). The reply's body is `{received}`.
+public struct LaunchTasks: Encodable, Sendable {
+    public var session: String
+    public var first: Int
+    public var tasks: [PlannedTask]
+
+    /// Tasks one part may carry (the CLI sends `LaunchTasks.partSize`).
+    public static let maxTasks = 100_000
+    /// Tasks per part the CLI sends: a part is decoded and staged in one turn of the
+    /// coordinator's loop (~30 ms for 5,000 tasks, release build), so its workers wait at most that.
+    public static let partSize = 5_000
+
+    public init(session: String, first: Int, tasks: [PlannedTask]) {
+        self.session = session
+        self.first = first
+        self.tasks = tasks
+    }
+
+    public init(header: [UInt8]) throws {
+        let fields = try Fields(Self.parse(header, message: "launch_tasks"), message: "launch_tasks")
+        session = try fields.id("session")
+        first = try fields.int("first", in: 0...LaunchRequest.maxTasks)
+        tasks = try LaunchRequest.tasks(
+            fields.array("tasks", maxCount: Self.maxTasks), message: "launch_tasks.tasks", first: first)
+    }
+
+    static func parse(_ header: [UInt8], message: String) throws -> JSONValue {
+        do {
+            return try JSONValue.parse(bytes: header)
+        } catch {
+            throw WireError("malformed `\(message)` header: \(error)", code: .malformed)
+        }
+    }
+}
+
+/// CLI → coordinator: every part is there; merge them into the sweep (one transaction) and
+/// answer as `launch` does.
+public struct LaunchEnd: Encodable, Sendable {
+    public var session: String
+    public init(session: String) { self.session = session }
+
+    public init(header: [UInt8]) throws {
+        session = try Fields(LaunchTasks.parse(header, message: "launch_end"), message: "launch_end").id("session")
     }
 }
 

@@ -95,6 +95,9 @@ enum Harness {
     static func controlSocket(_ envelope: Envelope) {
         if let token = envelope.payload { _ = ControlToken.matches(token, Array(repeating: 0x61, count: 64)) }
         _ = try? LaunchRequest(header: envelope.header)
+        _ = try? LaunchBegin(header: envelope.header)
+        _ = try? LaunchTasks(header: envelope.header)
+        _ = try? LaunchEnd(header: envelope.header)
         _ = try? envelope.decode(StatusRequest.self)
         _ = try? envelope.decode(SweepRequest.self)
         _ = try? envelope.decode(LiveStatus.self)

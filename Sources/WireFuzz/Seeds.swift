@@ -187,6 +187,20 @@ enum Seeds {
             ("missing", try Codec.frames(.missing, Missing(sha256: sha, reason: "no such artifact"))),
             // control socket (the token rides in the payload frame)
             ("launch", try Codec.frames(.launch, LaunchRequest(plan: plan), payload: token)),
+            (
+                "launch-begin",
+                try Codec.frames(.launchBegin, LaunchBegin(plan: plan, tasks: plan.tasks.count), payload: token)
+            ),
+            (
+                "launch-tasks",
+                try Codec.frames(
+                    .launchTasks, LaunchTasks(session: "0123456789abcdef0123456789abcdef", first: 0, tasks: plan.tasks),
+                    payload: token)
+            ),
+            (
+                "launch-end",
+                try Codec.frames(.launchEnd, LaunchEnd(session: "0123456789abcdef0123456789abcdef"), payload: token)
+            ),
             ("status", try Codec.frames(.status, StatusRequest(), payload: token)),
             ("cancel-sweep", try Codec.frames(.cancelSweep, SweepRequest(sweep: "quick"), payload: token)),
             ("retry-sweep", try Codec.frames(.retrySweep, SweepRequest(sweep: "quick"), payload: token)),

@@ -38,14 +38,12 @@ struct LaunchCommand: AsyncParsableCommand {
             // itself may take minutes (it commits every task of a big sweep before it answers),
             // so its wait grows with the sweep rather than being one figure a big launch can pass.
             _ = try client.request(.status, StatusRequest(), timeout: 8)
-            let timeout = Self.replyTimeout(tasks: plan.tasks.count)
-            if plan.tasks.count >= 10_000 {
+            if plan.tasks.count > LaunchTasks.partSize {
                 printErr(
-                    "sweep \(plan.name): \(plan.tasks.count) tasks planned in "
-                        + String(format: "%.1f", Date().timeIntervalSince(started))
-                        + " s; the coordinator is storing them (waiting up to \(Int(timeout)) s)")
+                    "sweep \(plan.name): \(plan.tasks.count.grouped) tasks planned in "
+                        + String(format: "%.1f", Date().timeIntervalSince(started)) + " s; sending them")
             }
-            let reply = try client.request(.launch, LaunchRequest(plan: plan), timeout: timeout)
+            let reply = try client.launch(plan, progress: LaunchProgress(plan: plan))
             let n = { (key: String) in reply.body[key]?.intValue ?? 0 }
             print(
                 "sweep \(plan.name): \(n("new")) new, \(n("reused")) reused, \(n("rerun")) to run again, \(n("total")) total"
@@ -55,10 +53,69 @@ struct LaunchCommand: AsyncParsableCommand {
 }
 
 extension LaunchCommand {
-    /// How long `launch` waits for the coordinator's answer: 10 minutes plus 1 ms per task
-    /// (a whole launch took 0.3 ms per task with a debug build at load 6–9; bench/RESULTS.md,
-    /// "A million tasks").
+    /// How long `launch` waits for the coordinator's answer to `launch_end` (the merge of
+    /// every task into the database): 10 minutes plus 1 ms per task (a whole launch took 0.3 ms
+    /// per task with a debug build at load 6–9; bench/RESULTS.md, "A million tasks"). Each
+    /// part has a wait of its own (`ControlClient.partTimeout`).
     static func replyTimeout(tasks: Int) -> Double { 600 + Double(tasks) / 1000 }
+}
+
+extension ControlClient {
+    /// A part of `LaunchTasks.partSize` tasks is decoded and staged in one turn of the
+    /// coordinator's loop: seconds at most, unless another launch is being merged.
+    static let partTimeout = 600.0
+
+    /// Sends `plan` as a launch in parts (`launch_begin`, a `launch_tasks` per
+    /// `LaunchTasks.partSize` tasks, `launch_end`) and returns the answer to `launch_end`.
+    /// `progress` is told after each part.
+    func launch(_ plan: SweepPlan, progress: LaunchProgress? = nil) throws -> ControlReply {
+        let begun = try request(.launchBegin, LaunchBegin(plan: plan, tasks: plan.tasks.count), timeout: 60)
+        guard let session = begun.body["session"]?.stringValue else {
+            throw UserError(
+                "the coordinator began the launch without a session id; is it the same version as this CLI?")
+        }
+        var first = 0
+        while first < plan.tasks.count {
+            let end = min(first + LaunchTasks.partSize, plan.tasks.count)
+            _ = try request(
+                .launchTasks, LaunchTasks(session: session, first: first, tasks: Array(plan.tasks[first..<end])),
+                timeout: Self.partTimeout)
+            first = end
+            progress?.sent(first)
+        }
+        progress?.storing()
+        return try request(
+            .launchEnd, LaunchEnd(session: session), timeout: LaunchCommand.replyTimeout(tasks: plan.tasks.count))
+    }
+}
+
+/// What `launch` and `run` print on stderr while a big plan goes to the coordinator: a line at
+/// most every 2 s while parts go out, and one when the coordinator starts storing them. Quiet
+/// for a plan of one part.
+final class LaunchProgress {
+    private let total: Int
+    private let name: String
+    private var lastPrint = Date()
+
+    init(plan: SweepPlan) {
+        total = plan.tasks.count
+        name = plan.name
+    }
+
+    private var quiet: Bool { total <= LaunchTasks.partSize }
+
+    func sent(_ count: Int) {
+        guard !quiet, count < total, Date().timeIntervalSince(lastPrint) >= 2 else { return }
+        lastPrint = Date()
+        printErr("sweep \(name): \(count.grouped) of \(total.grouped) tasks sent")
+    }
+
+    func storing() {
+        guard !quiet else { return }
+        printErr(
+            "sweep \(name): all \(total.grouped) tasks sent; the coordinator is storing them "
+                + "(waiting up to \(Int(LaunchCommand.replyTimeout(tasks: total))) s)")
+    }
 }
 
 /// The sweep `cancel` and `retry` act on, and how to reach it: its running coordinator (found

@@ -130,8 +130,7 @@ struct RunCommand: AsyncParsableCommand {
                 print("HTTP API: \(httpServer!.url)api/sweeps")
                 print("Dashboard: \(httpServer!.url)")
             }
-            let launched = try client.request(
-                .launch, LaunchRequest(plan: plan), timeout: LaunchCommand.replyTimeout(tasks: plan.tasks.count))
+            let launched = try client.launch(plan, progress: LaunchProgress(plan: plan))
             let n = { (key: String) in launched.body[key]?.intValue ?? 0 }
             print(
                 "sweep \(plan.name): \(n("total")) tasks (\(n("new")) new, \(n("reused")) reused, "

@@ -122,6 +122,42 @@ struct LaunchTests {
         #expect(try store.countResults(sweep: "grid") == 1)
     }
 
+    @Test("a plan naming another sweep's task is refused, naming both; neither sweep changes")
+    func foreignTask() throws {
+        let dir = try TempDir()
+        let store = try SweepStore(path: dir.dbPath)
+        _ = try store.launch(makePlan("one"), now: 10)
+        var forged = makePlan("two")
+        forged.tasks[0].id = "one/train/vgg/0"
+        #expect {
+            try store.launch(forged, now: 20)
+        } throws: { "\($0)".contains("lists task one/train/vgg/0, a task of sweep one") }
+        #expect(try store.loadSnapshot().tasks.map(\.sweep).allSatisfy { $0 == "one" })
+        #expect(try store.sweepSummaries().map(\.name) == ["one"])
+    }
+
+    @Test("a launch in parts stores what one launch of the whole plan stores, inputs included")
+    func inParts() throws {
+        let whole = try TempDir(), parts = try TempDir()
+        let a = try SweepStore(path: whole.dbPath), b = try SweepStore(path: parts.dbPath)
+        let plan = makePlan(models: ["resnet", "vgg", "vit"], seeds: [0, 1], methods: ["2:4", "4x4"])
+        let one = try a.launch(plan, now: 10)
+        try b.stageLaunch(session: "s1", sweep: plan.name, first: 0, tasks: Array(plan.tasks[0..<5]))
+        try b.stageLaunch(session: "s1", sweep: plan.name, first: 5, tasks: Array(plan.tasks[5...]))
+        #expect(try b.sweepSummaries().isEmpty, "staged parts are not a sweep yet")
+        let merged = try b.finishLaunch(session: "s1", plan: plan, now: 10)
+        #expect(merged == one)
+        let (x, y) = (try a.loadSnapshot().tasks, try b.loadSnapshot().tasks)
+        #expect(x.map(\.id) == y.map(\.id) && x.map(\.inputs) == y.map(\.inputs) && x.map(\.params) == y.map(\.params))
+        #expect(x.map(\.priority) == y.map(\.priority) && y.allSatisfy { $0.state == .pending })
+
+        // A part repeating an id of an earlier part is refused, naming it.
+        try b.stageLaunch(session: "s2", sweep: plan.name, first: 0, tasks: Array(plan.tasks[0..<3]))
+        #expect {
+            try b.stageLaunch(session: "s2", sweep: plan.name, first: 3, tasks: [plan.tasks[1]])
+        } throws: { "\($0)".contains("lists task \(plan.tasks[1].id) twice") }
+    }
+
     @Test("a relaunch un-cancels the sweep")
     func unCancels() throws {
         let dir = try TempDir()

@@ -41,7 +41,7 @@ public struct SpecLimits: Sendable, Hashable {
 
 extension Int {
     /// `1000000000` as `1,000,000,000`, the way limits and counts are shown in messages.
-    var grouped: String {
+    public var grouped: String {
         let digits = String(self.magnitude)
         var out = ""
         for (i, c) in digits.enumerated() {

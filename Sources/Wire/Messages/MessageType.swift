@@ -12,6 +12,8 @@ public enum MessageType: String, Sendable, CaseIterable {
     case welcome, assign, cancel, reject, ack
     // control client ↔ coordinator
     case launch, status, cancelSweep = "cancel_sweep", retrySweep = "retry_sweep", reply
+    // control client → coordinator: a launch in parts
+    case launchBegin = "launch_begin", launchTasks = "launch_tasks", launchEnd = "launch_end"
     // artifact (data) socket
     case stat, have, put, putAck = "put_ack", get, chunk, missing
 }

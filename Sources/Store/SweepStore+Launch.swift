@@ -10,8 +10,9 @@ extension SweepStore {
     /// Inserts or refreshes a sweep from its plan in one transaction and un-cancels it.
     ///
     /// Tasks that already exist and succeeded, or are pending/ready/running, are kept
-    /// ("reused"); tasks that failed or were cancelled go back to pending with attempts_used
-    /// reset ("rerun"); ids never seen are inserted as pending ("new"). Tasks of an earlier
+    /// ("reused"); tasks that failed or were cancelled go back to be run with attempts_used
+    /// reset ("rerun"); ids never seen are inserted ("new"). New and rerun tasks start as ready
+    /// when they consume no other task, else as pending. Tasks of an earlier
     /// launch that the plan no longer contains are "dropped": kept for history, hidden from
     /// the scheduler and results, and cancelled if unfinished; the summary counts those this launch
     /// drops (a task dropped earlier is left as it is). `plan_json` holds the plan
@@ -112,6 +113,16 @@ extension SweepStore {
 
     // MARK: - Merge
 
+    /// The state a new or rerun task starts in: `ready` when it consumes nothing (the scheduler
+    /// would promote it at once, one more write per task), else `pending` until its inputs
+    /// succeed. `id` names the task's id column; `?1` is the session.
+    private static func firstState(_ id: String) -> String {
+        """
+        CASE WHEN EXISTS (SELECT 1 FROM launch_staging_inputs i WHERE i.session = ?1 AND i.task_id = \(id))
+        THEN 'pending' ELSE 'ready' END
+        """
+    }
+
     private static func merge(_ db: Database, session: String, plan: SweepPlan, now: Double) throws -> LaunchSummary {
         try createStaging(db)
         // A staged id that is a task of another sweep (ids are content hashes that include the
@@ -204,7 +215,8 @@ extension SweepStore {
             arguments: [session])
         try db.execute(
             sql: """
-                UPDATE tasks SET state = 'pending', attempts_used = 0, error = NULL, updated_at = ?2, \(fromStaging)
+                UPDATE tasks SET state = \(Self.firstState("tasks.id")), attempts_used = 0, error = NULL,
+                    updated_at = ?2, \(fromStaging)
                 WHERE \(staged) AND state IN ('failed', 'cancelled')
                 """, arguments: [session, now])
 
@@ -213,9 +225,10 @@ extension SweepStore {
             sql: """
                 INSERT INTO tasks (id, sweep, stage, params_json, priority, state, attempts_used, error,
                                    ordinal, active, created_at, updated_at)
-                SELECT id, ?, stage, params_json, priority, 'pending', 0, NULL, ordinal, 1, ?, ?
-                FROM launch_staging WHERE session = ? AND fresh = 1 ORDER BY ordinal
-                """, arguments: [plan.name, now, now, session])
+                SELECT id, ?2, stage, params_json, priority, \(Self.firstState("launch_staging.id")), 0, NULL, ordinal,
+                    1, ?3, ?3
+                FROM launch_staging WHERE session = ?1 AND fresh = 1 ORDER BY ordinal
+                """, arguments: [session, plan.name, now])
         try db.execute(
             sql: """
                 INSERT INTO task_inputs (task_id, input_task_id, input_stage)

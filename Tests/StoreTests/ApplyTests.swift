@@ -44,7 +44,7 @@ struct ApplyTests {
         #expect(error?.description.contains("start attempt a1 of task grid/train/nope/0") == true)
         #expect(error?.description.contains("nothing in it was saved") == true)
 
-        #expect(try store.task("grid/train/vgg/0")?.state == .pending)
+        #expect(try store.task("grid/train/vgg/0")?.state == .ready)  // as launched: it consumes nothing
         #expect(try store.workers().isEmpty)
         #expect(try store.recentEvents(limit: 100).count == eventsBefore)
         #expect(try store.attempts(task: "grid/train/nope/0").isEmpty)
@@ -61,11 +61,11 @@ struct ApplyTests {
             .sweepCancelled(sweep: "ghost", cancelled: true, at: 11),
         ] {
             let error = #expect(throws: StoreError.self) {
-                try store.apply([.taskState(taskId: "grid/train/vgg/0", state: .ready, error: nil, at: 11), bad])
+                try store.apply([.taskState(taskId: "grid/train/vgg/0", state: .running, error: nil, at: 11), bad])
             }
             #expect(error?.code == .notFound)
             #expect(error?.description.contains("ghost") == true)
-            #expect(try store.task("grid/train/vgg/0")?.state == .pending)
+            #expect(try store.task("grid/train/vgg/0")?.state == .ready)
         }
     }
 

@@ -6,7 +6,7 @@ import Testing
 
 @Suite("Launching a sweep")
 struct LaunchTests {
-    @Test("a first launch inserts every task as pending with its inputs")
+    @Test("a first launch inserts every task with its inputs: ready when it consumes nothing, else pending")
     func firstLaunch() throws {
         let dir = try TempDir()
         let store = try SweepStore(path: dir.dbPath)
@@ -15,7 +15,9 @@ struct LaunchTests {
         #expect(summary == LaunchSummary(sweep: "grid", new: 4, reused: 0, rerun: 0, total: 4))
         let snapshot = try store.loadSnapshot()
         #expect(snapshot.tasks.map(\.id) == plan.tasks.map(\.id))
-        #expect(snapshot.tasks.allSatisfy { $0.state == .pending && $0.attemptsUsed == 0 })
+        #expect(
+            snapshot.tasks.allSatisfy { $0.state == ($0.inputs.isEmpty ? .ready : .pending) && $0.attemptsUsed == 0 })
+        #expect(snapshot.tasks.filter { $0.state == .ready }.count == 2)
         let finetune = try #require(snapshot.tasks.first { $0.id == "grid/finetune/vgg/0/2:4" })
         #expect(finetune.inputs == ["train": "grid/train/vgg/0"])
         #expect(finetune.params == ["model": "vgg", "seed": 0, "method": "2:4"])
@@ -69,7 +71,7 @@ struct LaunchTests {
         let summary = try store.launch(makePlan(), now: 20)
         #expect(summary == LaunchSummary(sweep: "grid", new: 0, reused: 3, rerun: 1, total: 4))
         let task = try #require(try store.task("grid/train/resnet/0"))
-        #expect(task.state == .pending && task.attemptsUsed == 0 && task.error == nil)
+        #expect(task.state == .ready && task.attemptsUsed == 0 && task.error == nil)
         // History survives the rerun.
         #expect(try store.attempts(task: "grid/train/resnet/0").map(\.error) == ["CUDA out of memory"])
     }
@@ -149,7 +151,7 @@ struct LaunchTests {
         #expect(merged == one)
         let (x, y) = (try a.loadSnapshot().tasks, try b.loadSnapshot().tasks)
         #expect(x.map(\.id) == y.map(\.id) && x.map(\.inputs) == y.map(\.inputs) && x.map(\.params) == y.map(\.params))
-        #expect(x.map(\.priority) == y.map(\.priority) && y.allSatisfy { $0.state == .pending })
+        #expect(x.map(\.priority) == y.map(\.priority) && x.map(\.state) == y.map(\.state))
 
         // A part repeating an id of an earlier part is refused, naming it.
         try b.stageLaunch(session: "s2", sweep: plan.name, first: 0, tasks: Array(plan.tasks[0..<3]))

@@ -68,7 +68,7 @@ struct ReadOnlyTests {
             // waits nor sees it.
             return try reader.sweepSummaries().first?.counts ?? [:]
         }
-        #expect(seenInside == [.pending: 4])
+        #expect(seenInside == [.ready: 2, .pending: 2])
         #expect(try reader.sweepSummaries().first?.counts == [.running: 4])
     }
 

@@ -128,7 +128,7 @@ struct ResultRowsTests {
         let (_, store) = try populated()
         let summary = try #require(try store.sweepSummaries().first)
         #expect(summary.name == "grid" && summary.engine == "null" && summary.createdAt == 10 && !summary.cancelled)
-        #expect(summary.counts == [.succeeded: 2, .failed: 3, .pending: 7])
+        #expect(summary.counts == [.succeeded: 2, .failed: 3, .ready: 2, .pending: 5])
         #expect(summary.total == 12)
     }
 }

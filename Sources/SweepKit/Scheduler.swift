@@ -7,46 +7,120 @@ public struct Scheduler: Sendable {
     public let config: SchedulerConfig
 
     /// A slot of `tasks`: the task's place for as long as this scheduler lives. A million tasks
-    /// are held at once (issue #12), so the record is compact: other tasks, names and
-    /// parameters are small integers into shared tables, and what few tasks have (running
-    /// attempts, a retry backoff) lives in side tables keyed by slot.
+    /// are held at once (issue #12), so the record is compact: ids are their 32 bytes, other
+    /// tasks, names and parameters are small integers into shared tables, and what few tasks
+    /// have (running attempts, a retry backoff, artifacts) lives in side tables keyed by slot.
     typealias Slot = Int32
 
     /// One task. A slot whose `sweep` is `Task.absent` holds no task: an id a task consumes
-    /// that the scheduler does not (or no longer) hold keeps its slot, so that a task added
-    /// under that id later is found by its consumers, as lookups by id found it.
+    /// (or a worker holds) that the scheduler does not (or no longer) hold keeps its slot, so
+    /// that a task added under that id later is found through it, as lookups by id found it.
     struct Task: Sendable {
         static let absent: Int32 = -1
 
-        var id: String
-        var priority: Int
-        var attemptsUsed: Int
-        /// What an assign needs: the resolved parameters, as indices into `paramTable`.
-        var params: [Int32]
-        /// The consumed tasks (`inputs`, in order) and the consumed tasks by stage
-        /// (`inputsByStage`), in one list.
-        var links: [Link]
+        /// The id when it is 64 lower-case hex digits (`hexId`, as the planner makes them);
+        /// any other id is in `textIds`.
+        var digest: Digest
+        var priority: Int = 0
+        var attemptsUsed: Int = 0
+        /// What an assign needs and the tasks it consumes, in one allocation: the number of
+        /// parameters, the parameters (indices into `paramTable`), then each `Link` as two
+        /// words (the consumed tasks of `inputs`, in order, and of `inputsByStage`). Empty for
+        /// a task with neither.
+        var body: [Int32] = []
         var dependents: [Slot] = []
         /// Sweep and stage names, as indices into `names`; `sweep` is `absent` for an empty slot.
-        var sweep: Int32
-        var stage: Int32
+        var sweep: Int32 = Task.absent
+        var stage: Int32 = Task.absent
         /// Bumped whenever the task is (re)queued, so stale queue entries can be skipped.
         var queueGeneration: UInt32 = 0
-        var state: TaskState
+        var state: TaskState = .pending
+        var hexId: Bool
 
         var isPresent: Bool { sweep != Task.absent }
 
-        /// An empty slot for `id`.
-        init(absent id: String) {
-            self.id = id
-            priority = 0
-            attemptsUsed = 0
-            params = []
-            links = []
-            sweep = Task.absent
-            stage = Task.absent
-            state = .pending
+        /// An empty slot for the id `digest` (or `textIds`) stands for.
+        init(digest: Digest, hexId: Bool) {
+            self.digest = digest
+            self.hexId = hexId
         }
+
+        /// The resolved parameters, as indices into `paramTable`.
+        var params: ArraySlice<Int32> { body.isEmpty ? [] : body[1..<(1 + Int(body[0]))] }
+
+        var linkCount: Int { body.isEmpty ? 0 : (body.count - 1 - Int(body[0])) / 2 }
+
+        func link(_ i: Int) -> Link {
+            let at = 1 + Int(body[0]) + 2 * i
+            return Link(task: body[at], bits: UInt32(bitPattern: body[at + 1]))
+        }
+
+        var links: LazyMapSequence<Range<Int>, Link> { (0..<linkCount).lazy.map { link($0) } }
+    }
+
+    /// A 64-hex task id as its 32 bytes (four big-endian words).
+    struct Digest: Sendable, Hashable {
+        var w0: UInt64 = 0
+        var w1: UInt64 = 0
+        var w2: UInt64 = 0
+        var w3: UInt64 = 0
+
+        init() {}
+
+        /// nil unless `id` is exactly 64 lower-case hex digits (so that `hex` gives it back).
+        init?(hex id: String) {
+            guard id.utf8.count == 64 else { return nil }
+            let parsed: Digest?
+            if let contiguous = id.utf8.withContiguousStorageIfAvailable({ Digest.parse($0) }) {
+                parsed = contiguous
+            } else {
+                parsed = Array(id.utf8).withUnsafeBufferPointer { Digest.parse($0) }
+            }
+            guard let parsed else { return nil }
+            self = parsed
+        }
+
+        /// 64 lower-case hex digits as a digest (nil for anything else); every task lookup by
+        /// id runs this, so it is a plain loop over the bytes.
+        private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> Digest? {
+            guard bytes.count == 64 else { return nil }
+            var digest = Digest()
+            var word: UInt64 = 0
+            for i in 0..<64 {
+                let byte = bytes[i]
+                var nibble = byte &- 0x30  // "0"
+                if nibble > 9 {
+                    nibble = byte &- 0x61  // "a"
+                    guard nibble < 6 else { return nil }
+                    nibble &+= 10
+                }
+                word = word << 4 | UInt64(nibble)
+                guard i & 15 == 15 else { continue }
+                switch i >> 4 {
+                case 0: digest.w0 = word
+                case 1: digest.w1 = word
+                case 2: digest.w2 = word
+                default: digest.w3 = word
+                }
+                word = 0
+            }
+            return digest
+        }
+
+        var hex: String {
+            String(unsafeUninitializedCapacity: 64) { (buffer: UnsafeMutableBufferPointer<UInt8>) -> Int in
+                func write(_ word: UInt64, at start: Int) {
+                    for i in 0..<16 { buffer[start + i] = Digest.digits[Int(word >> UInt64(60 - 4 * i) & 0xF)] }
+                }
+                write(w0, at: 0)
+                write(w1, at: 16)
+                write(w2, at: 32)
+                write(w3, at: 48)
+                return 64
+            }
+        }
+
+        private static let digits = Array("0123456789abcdef".utf8)
     }
 
     /// A task another one consumes: one of its `inputs` (`isInput`, in their order), the task
@@ -117,8 +191,8 @@ public struct Scheduler: Sendable {
         var alive: Bool
         var credits: Int
         var running: Set<String> = []
-        /// Task ids whose artifacts this worker holds (it produced or downloaded them).
-        var holds: Set<String> = []
+        /// Tasks whose artifacts this worker holds (it produced or downloaded them), by slot.
+        var holds: Set<Slot> = []
         /// Who it is on the wire; nil for a worker restored from the database that has not
         /// said hello to this coordinator yet.
         var registration: WorkerRegistration? = nil
@@ -170,9 +244,13 @@ public struct Scheduler: Sendable {
         }
     }
 
-    /// Every task by slot, and each task id's slot (never removed: see `Task`).
+    /// Every task by slot (never removed: see `Task`).
     private(set) var tasks: ContiguousArray<Task> = []
-    private var slots: [String: Slot] = [:]
+    /// Each id's slot: an open-addressing table of slots (-1: empty), hashed by id, at most
+    /// 3/4 full; its size is a power of two.
+    private var index: [Slot] = []
+    /// The ids that are not 64-hex digests (`Task.hexId` false), by slot.
+    private var textIds: [Slot: String] = [:]
     /// Sweep and stage names (`Task.sweep`, `Task.stage`, `Link.stage`), and their indices.
     private(set) var names: [String] = []
     private var nameIndex: [String: Int32] = [:]
@@ -199,8 +277,9 @@ public struct Scheduler: Sendable {
     private var effects: [SchedulerEffect] = []
     /// Routing identity → worker id, for registered (hello'd) workers that are alive.
     private var byIdentity: [[UInt8]: String] = [:]
-    /// Artifacts of succeeded tasks (what their consumers download), by task id.
-    private var artifacts: [String: [ArtifactDigest]] = [:]
+    /// The artifact of a succeeded task that its consumers download (its checkpoint, else its
+    /// only or first artifact), by slot.
+    private var artifacts: [Slot: ArtifactDigest] = [:]
     private let newAttemptId: @Sendable (Int) -> String
     private var attemptCounter = 0
 
@@ -246,41 +325,48 @@ public struct Scheduler: Sendable {
             deadAfter: deadAfter, exclusiveStages: exclusiveStages)
         var dropped: Set<String> = []
         if let sweep = nameIndex[name] {
-            let keep = Set(seeds.map(\.id))
-            for slot in tasks.indices where tasks[slot].sweep == sweep && !keep.contains(tasks[slot].id) {
-                let id = tasks[slot].id
+            var keep: Set<Slot> = []
+            keep.reserveCapacity(seeds.count)
+            for seed in seeds { if let slot = lookup(seed.id) { keep.insert(slot) } }
+            for slot in tasks.indices where tasks[slot].sweep == sweep && !keep.contains(Slot(slot)) {
+                let id = idAt(Slot(slot))
                 for attemptId in running[Slot(slot)] ?? [] {
                     endAttempt(
                         attemptId, outcome: .cancelled, reason: "the relaunched plan no longer has this task",
                         cancelWorker: true, now: now)
                 }
                 remove(Slot(slot))
-                artifacts[id] = nil
+                artifacts[Slot(slot)] = nil
                 dropped.insert(id)
             }
         }
         if !dropped.isEmpty { endedAttempts = endedAttempts.filter { !dropped.contains($0.value.taskId) } }
         reserve(seeds.count)
+        // Each seed's slot, looked up once: every seed has a task from here on.
+        var seedSlots: [Slot] = []
+        seedSlots.reserveCapacity(seeds.count)
         for seed in seeds {
-            if let slot = self.slot(of: seed.id) {
+            let known = lookup(seed.id)
+            if let slot = known, tasks[slot].isPresent {
                 // A running task keeps running; anything else takes the store's state.
                 if tasks[slot].state != .running {
                     tasks[slot].state = seed.state
                     tasks[slot].attemptsUsed = seed.attemptsUsed
                 }
+                seedSlots.append(slot)
             } else {
-                insert(seed)
+                let slot = known ?? newSlot(for: seed.id)
+                insert(seed, at: slot)
+                seedSlots.append(slot)
             }
         }
-        for seed in seeds {
-            guard let consumer = slots[seed.id] else { continue }
+        for (seed, consumer) in zip(seeds, seedSlots) {
             for input in seed.inputs {
                 guard let slot = self.slot(of: input) else { continue }
                 if !tasks[slot].dependents.contains(consumer) { tasks[slot].dependents.append(consumer) }
             }
         }
-        for seed in seeds {
-            guard let slot = self.slot(of: seed.id) else { continue }
+        for slot in seedSlots {
             switch tasks[slot].state {
             case .ready: enqueue(slot)
             case .pending: promoteIfInputsDone(slot)
@@ -310,9 +396,16 @@ public struct Scheduler: Sendable {
                 cancelled: sweep.cancelled, deadAfter: sweep.deadAfter, exclusiveStages: sweep.exclusiveStages)
             seedsBySweep[sweep.name] = sweep.tasks
             reserve(sweep.tasks.count)
-            for seed in sweep.tasks where self.slot(of: seed.id) == nil { insert(seed) }
+            for seed in sweep.tasks {
+                let known = lookup(seed.id)
+                if let slot = known, tasks[slot].isPresent { continue }
+                insert(seed, at: known ?? newSlot(for: seed.id))
+            }
         }
-        for (taskId, refs) in stored { artifacts[taskId] = refs }
+        for (taskId, refs) in stored {
+            let slot = self.slot(for: taskId)
+            artifacts[slot] = Self.consumed(refs)
+        }
         for attempt in running {
             restoreAttempt(
                 attemptId: attempt.id, taskId: attempt.taskId, workerId: attempt.workerId,
@@ -392,7 +485,7 @@ public struct Scheduler: Sendable {
         ids.sort { tasks[$0].priority > tasks[$1].priority }
         for slot in ids {
             tasks[slot].attemptsUsed = 0
-            effects.append(.attemptsUsed(taskId: tasks[slot].id, count: 0))
+            effects.append(.attemptsUsed(taskId: idAt(slot), count: 0))
             setState(slot, .pending, error: nil)
         }
         for slot in ids { promoteIfInputsDone(slot) }
@@ -588,7 +681,9 @@ public struct Scheduler: Sendable {
 
     /// Records that a worker holds a task's artifacts (scheduling prefers it for consumers).
     public mutating func workerHolds(id: String, taskId: String) {
-        workers[id]?.holds.insert(taskId)
+        guard workers[id] != nil else { return }
+        let slot = self.slot(for: taskId)
+        workers[id]!.holds.insert(slot)
     }
 
     // MARK: - Outcomes
@@ -641,8 +736,8 @@ public struct Scheduler: Sendable {
         dropAttempt(attemptId)
         effects.append(
             .attemptEnded(attemptId: attemptId, taskId: taskId, outcome: .succeeded, error: nil, failure: nil))
-        workers[attempt.workerId]?.holds.insert(taskId)
-        if !produced.isEmpty { artifacts[taskId] = produced }
+        workers[attempt.workerId]?.holds.insert(slot)
+        if !produced.isEmpty { artifacts[slot] = Self.consumed(produced) }
         for other in running[slot] ?? [] {
             endAttempt(
                 other, outcome: .cancelled, reason: "another attempt's result was stored", cancelWorker: true,
@@ -755,12 +850,8 @@ public struct Scheduler: Sendable {
         guard let sweep = sweeps[sweepName] else { return nil }
         var inputs: [String: (taskId: String, artifact: ArtifactDigest)] = [:]
         for link in task.links {
-            guard let stage = link.stage else { continue }
-            let inputTask = tasks[link.task].id
-            let produced = artifacts[inputTask] ?? []
-            if let a = produced.first(where: { $0.name == "checkpoint" }) ?? produced.first {
-                inputs[names[Int(stage)]] = (inputTask, a)
-            }
+            guard let stage = link.stage, let a = artifacts[link.task] else { continue }
+            inputs[names[Int(stage)]] = (idAt(link.task), a)
         }
         return Assignment(
             sweep: sweepName, stage: names[Int(task.stage)], engine: sweep.engine, device: sweep.device,
@@ -818,25 +909,85 @@ public struct Scheduler: Sendable {
 
     /// The slot of the task with this id, if the scheduler holds it.
     func slot(of id: String) -> Slot? {
-        guard let slot = slots[id], tasks[slot].isPresent else { return nil }
+        guard let slot = lookup(id), tasks[slot].isPresent else { return nil }
         return slot
+    }
+
+    /// The id of the task (or empty slot) in `slot`.
+    func idAt(_ slot: Slot) -> String {
+        tasks[slot].hexId ? tasks[slot].digest.hex : textIds[slot]!
+    }
+
+    /// The slot `id` has, with or without a task.
+    private func lookup(_ id: String) -> Slot? {
+        guard !index.isEmpty else { return nil }
+        let mask = index.count - 1
+        if let digest = Digest(hex: id) {
+            var at = digest.hashValue & mask
+            while index[at] >= 0 {
+                let slot = index[at]
+                if tasks[slot].hexId, tasks[slot].digest == digest { return slot }
+                at = (at + 1) & mask
+            }
+        } else {
+            var at = id.hashValue & mask
+            while index[at] >= 0 {
+                let slot = index[at]
+                if !tasks[slot].hexId, textIds[slot] == id { return slot }
+                at = (at + 1) & mask
+            }
+        }
+        return nil
     }
 
     /// The slot of `id`, an empty one if the id has none yet.
     private mutating func slot(for id: String) -> Slot {
-        if let slot = slots[id] { return slot }
+        lookup(id) ?? newSlot(for: id)
+    }
+
+    /// A new, empty slot for `id`, which has none.
+    private mutating func newSlot(for id: String) -> Slot {
         precondition(tasks.count < Int(Slot.max), "too many tasks for one scheduler")
+        growIndex(toHold: tasks.count + 1)
         let slot = Slot(tasks.count)
-        tasks.append(Task(absent: id))
-        slots[id] = slot
+        if let digest = Digest(hex: id) {
+            tasks.append(Task(digest: digest, hexId: true))
+        } else {
+            tasks.append(Task(digest: Digest(), hexId: false))
+            textIds[slot] = id
+        }
+        place(slot)
         return slot
     }
 
-    /// Room for `count` more tasks, so that a big launch does not leave the task list and the
-    /// id index with up to twice the room they need.
+    /// Enters `slot` into `index` (which has room).
+    private mutating func place(_ slot: Slot) {
+        let mask = index.count - 1
+        var at = (tasks[slot].hexId ? tasks[slot].digest.hashValue : textIds[slot]!.hashValue) & mask
+        while index[at] >= 0 { at = (at + 1) & mask }
+        index[at] = slot
+    }
+
+    /// Makes `index` big enough for `count` ids (rebuilding it from `tasks`).
+    private mutating func growIndex(toHold count: Int) {
+        guard count * 4 > index.count * 3 else { return }
+        var size = max(index.count, 16)
+        while count * 4 > size * 3 { size *= 2 }
+        index = [Slot](repeating: -1, count: size)
+        for slot in tasks.indices { place(Slot(slot)) }
+    }
+
+    /// Room for `count` more tasks, so that a big launch does not leave the task list with up
+    /// to twice the room it needs.
     private mutating func reserve(_ count: Int) {
         if tasks.count + count > tasks.capacity { tasks.reserveCapacity(tasks.count + count) }
-        slots.reserveCapacity(slots.count + count)
+        growIndex(toHold: tasks.count + count)
+    }
+
+    /// What consumers of a task that produced these artifacts download: the checkpoint, else
+    /// the first (only) artifact.
+    private static func consumed(_ produced: [ArtifactDigest]) -> ArtifactDigest? {
+        produced.first(where: { $0.name == "checkpoint" }) ?? produced.first
     }
 
     private mutating func name(_ name: String) -> Int32 {
@@ -856,12 +1007,9 @@ public struct Scheduler: Sendable {
         return index
     }
 
-    /// Adds the seed's task (its id has no task now), with the fields a new task starts with.
-    private mutating func insert(_ seed: TaskSeed) {
-        let slot = self.slot(for: seed.id)
-        var params: [Int32] = []
-        params.reserveCapacity(seed.params.count)
-        for (key, value) in seed.params { params.append(param(key, value)) }
+    /// Puts the seed's task into `slot` (its id's, which holds no task now), with the fields a
+    /// new task starts with.
+    private mutating func insert(_ seed: TaskSeed, at slot: Slot) {
         var links: [Link] = []
         links.reserveCapacity(seed.inputs.count + seed.inputsByStage.count)
         for input in seed.inputs { links.append(Link(task: self.slot(for: input), bits: Link.inputBit)) }
@@ -874,11 +1022,20 @@ public struct Scheduler: Sendable {
                 links.append(Link(task: task, bits: bits))
             }
         }
-        var task = Task(absent: tasks[slot].id)
+        var body: [Int32] = []
+        if !seed.params.isEmpty || !links.isEmpty {
+            body.reserveCapacity(1 + seed.params.count + 2 * links.count)
+            body.append(Int32(seed.params.count))
+            for (key, value) in seed.params { body.append(param(key, value)) }
+            for link in links {
+                body.append(link.task)
+                body.append(Int32(bitPattern: link.bits))
+            }
+        }
+        var task = Task(digest: tasks[slot].digest, hexId: tasks[slot].hexId)
         task.priority = seed.priority
         task.attemptsUsed = seed.attemptsUsed
-        task.params = params
-        task.links = links
+        task.body = body
         task.sweep = name(seed.sweep)
         task.stage = name(seed.stage)
         task.state = seed.state
@@ -887,7 +1044,7 @@ public struct Scheduler: Sendable {
 
     /// Forgets the task in `slot` (its slot stays, empty, for its id).
     private mutating func remove(_ slot: Slot) {
-        tasks[slot] = Task(absent: tasks[slot].id)
+        tasks[slot] = Task(digest: tasks[slot].digest, hexId: tasks[slot].hexId)
         running[slot] = nil
         notBefore[slot] = nil
     }
@@ -912,7 +1069,7 @@ public struct Scheduler: Sendable {
     private mutating func setState(_ slot: Slot, _ state: TaskState, error: String?) {
         guard tasks[slot].isPresent, tasks[slot].state != state || error != nil else { return }
         tasks[slot].state = state
-        effects.append(.taskState(taskId: tasks[slot].id, state: state, error: error))
+        effects.append(.taskState(taskId: idAt(slot), state: state, error: error))
     }
 
     private mutating func enqueue(_ slot: Slot) {
@@ -938,7 +1095,7 @@ public struct Scheduler: Sendable {
             case .failed, .cancelled:
                 setState(
                     slot, .failed,
-                    error: "input task \(input.id.prefix(12)) (\(names[Int(input.stage)])) did not succeed")
+                    error: "input task \(idAt(link.task).prefix(12)) (\(names[Int(input.stage)])) did not succeed")
                 for dependent in task.dependents { promoteIfInputsDone(dependent) }
                 return
             default: return
@@ -992,9 +1149,7 @@ public struct Scheduler: Sendable {
                         if chosen == nil { chosen = index }
                         let links = tasks[entry.task].links
                         let hasInputs = links.contains(where: \.isInput)
-                        if hasInputs,
-                            links.allSatisfy({ !$0.isInput || worker.holds.contains(tasks[$0.task].id) })
-                        {
+                        if hasInputs, links.allSatisfy({ !$0.isInput || worker.holds.contains($0.task) }) {
                             chosen = index
                             break
                         }
@@ -1040,7 +1195,7 @@ public struct Scheduler: Sendable {
     private mutating func start(slot: Slot, workerId: String, now: Double) {
         attemptCounter += 1
         let attemptId = newAttemptId(attemptCounter)
-        let taskId = tasks[slot].id
+        let taskId = idAt(slot)
         tasks[slot].attemptsUsed += 1
         running[slot, default: []].insert(attemptId)
         attempts[attemptId] = Attempt(taskId: taskId, workerId: workerId, startedAt: now)
@@ -1122,11 +1277,11 @@ public struct Scheduler: Sendable {
     /// "train resnet18 magnitude seed 0 [1a2b3c4d5e6f]", for log lines.
     private func label(_ slot: Slot) -> String {
         let task = tasks[slot]
-        guard task.isPresent else { return String(task.id.prefix(12)) }
+        guard task.isPresent else { return String(idAt(slot).prefix(12)) }
         var parts = [names[Int(task.stage)]]
         for key in ["model", "method"] { if let v = param(key, of: task)?.displayText { parts.append(v) } }
         if let seed = param("seed", of: task)?.displayText { parts.append("seed \(seed)") }
-        return parts.joined(separator: " ") + " [\(task.id.prefix(12))]"
+        return parts.joined(separator: " ") + " [\(idAt(slot).prefix(12))]"
     }
 
     /// "30 s", "2.5 s": a duration in log lines.

@@ -7,9 +7,9 @@ extension Scheduler {
     public func taskCensus(now: Double) -> (byState: [TaskState: Int], runnable: Int) {
         var byState: [TaskState: Int] = [:]
         var runnable = 0
-        for task in tasks.values {
+        for (slot, task) in tasks.enumerated() where task.isPresent {
             byState[task.state, default: 0] += 1
-            if task.state == .ready, task.notBefore <= now { runnable += 1 }
+            if task.state == .ready, notBefore.isEmpty || notBefore[Slot(slot)] ?? 0 <= now { runnable += 1 }
         }
         return (byState, runnable)
     }
@@ -17,7 +17,7 @@ extension Scheduler {
     /// When a ready task may first be dispatched: `now`, or the end of its retry backoff.
     /// nil for a task the scheduler does not know.
     public func runnableFrom(_ taskId: String, now: Double) -> Double? {
-        guard let task = tasks[taskId] else { return nil }
-        return max(now, task.notBefore)
+        guard let slot = slot(of: taskId) else { return nil }
+        return max(now, notBefore[slot] ?? 0)
     }
 }

@@ -6,22 +6,175 @@
 public struct Scheduler: Sendable {
     public let config: SchedulerConfig
 
+    /// A slot of `tasks`: the task's place for as long as this scheduler lives. A million tasks
+    /// are held at once (issue #12), so the record is compact: ids are their 32 bytes, other
+    /// tasks, names and parameters are small integers into shared tables, and what few tasks
+    /// have (running attempts, a retry backoff, artifacts) lives in side tables keyed by slot.
+    typealias Slot = Int32
+
+    /// One task. A slot whose `sweep` is `Task.absent` holds no task: an id a task consumes
+    /// (or a worker holds) that the scheduler does not (or no longer) hold keeps its slot, so
+    /// that a task added under that id later is found through it, as lookups by id found it.
     struct Task: Sendable {
-        var sweep: String
-        var stage: String
-        var priority: Int
-        var state: TaskState
-        var attemptsUsed: Int
-        var inputs: [String]
-        /// What an assign needs: the resolved parameters and the consumed tasks by stage.
-        var params: [String: JSONValue]
-        var inputsByStage: [String: String]
-        var dependents: [String] = []
-        var running: Set<String> = []
-        /// Ready but held back until this time (retry backoff).
-        var notBefore: Double = 0
+        static let absent: Int32 = -1
+
+        /// The id when it is 64 lower-case hex digits (`hexId`, as the planner makes them);
+        /// any other id is in `textIds`.
+        var digest: Digest
+        var priority: Int = 0
+        var attemptsUsed: Int = 0
+        /// What an assign needs and the tasks it consumes, in one allocation: the number of
+        /// parameters, the parameters (indices into `paramTable`), then each `Link` as two
+        /// words (the consumed tasks of `inputs`, in order, and of `inputsByStage`). Empty for
+        /// a task with neither.
+        var body: [Int32] = []
+        var dependents: [Slot] = []
+        /// Sweep and stage names, as indices into `names`; `sweep` is `absent` for an empty slot.
+        var sweep: Int32 = Task.absent
+        var stage: Int32 = Task.absent
         /// Bumped whenever the task is (re)queued, so stale queue entries can be skipped.
-        var queueGeneration: Int = 0
+        var queueGeneration: UInt32 = 0
+        var state: TaskState = .pending
+        var hexId: Bool
+
+        var isPresent: Bool { sweep != Task.absent }
+
+        /// An empty slot for the id `digest` (or `textIds`) stands for.
+        init(digest: Digest, hexId: Bool) {
+            self.digest = digest
+            self.hexId = hexId
+        }
+
+        /// The resolved parameters, as indices into `paramTable`.
+        var params: ArraySlice<Int32> { body.isEmpty ? [] : body[1..<(1 + Int(body[0]))] }
+
+        var linkCount: Int { body.isEmpty ? 0 : (body.count - 1 - Int(body[0])) / 2 }
+
+        func link(_ i: Int) -> Link {
+            let at = 1 + Int(body[0]) + 2 * i
+            return Link(task: body[at], bits: UInt32(bitPattern: body[at + 1]))
+        }
+
+        var links: LazyMapSequence<Range<Int>, Link> { (0..<linkCount).lazy.map { link($0) } }
+    }
+
+    /// A 64-hex task id as its 32 bytes (four big-endian words).
+    struct Digest: Sendable, Hashable {
+        var w0: UInt64 = 0
+        var w1: UInt64 = 0
+        var w2: UInt64 = 0
+        var w3: UInt64 = 0
+
+        init() {}
+
+        /// nil unless `id` is exactly 64 lower-case hex digits (so that `hex` gives it back).
+        init?(hex id: String) {
+            guard id.utf8.count == 64 else { return nil }
+            let parsed: Digest?
+            if let contiguous = id.utf8.withContiguousStorageIfAvailable({ Digest.parse($0) }) {
+                parsed = contiguous
+            } else {
+                parsed = Array(id.utf8).withUnsafeBufferPointer { Digest.parse($0) }
+            }
+            guard let parsed else { return nil }
+            self = parsed
+        }
+
+        /// 64 lower-case hex digits as a digest (nil for anything else); every task lookup by
+        /// id runs this, so it is a plain loop over the bytes.
+        private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> Digest? {
+            guard bytes.count == 64 else { return nil }
+            var digest = Digest()
+            var word: UInt64 = 0
+            for i in 0..<64 {
+                let byte = bytes[i]
+                var nibble = byte &- 0x30  // "0"
+                if nibble > 9 {
+                    nibble = byte &- 0x61  // "a"
+                    guard nibble < 6 else { return nil }
+                    nibble &+= 10
+                }
+                word = word << 4 | UInt64(nibble)
+                guard i & 15 == 15 else { continue }
+                switch i >> 4 {
+                case 0: digest.w0 = word
+                case 1: digest.w1 = word
+                case 2: digest.w2 = word
+                default: digest.w3 = word
+                }
+                word = 0
+            }
+            return digest
+        }
+
+        var hex: String {
+            String(unsafeUninitializedCapacity: 64) { (buffer: UnsafeMutableBufferPointer<UInt8>) -> Int in
+                func write(_ word: UInt64, at start: Int) {
+                    for i in 0..<16 { buffer[start + i] = Digest.digits[Int(word >> UInt64(60 - 4 * i) & 0xF)] }
+                }
+                write(w0, at: 0)
+                write(w1, at: 16)
+                write(w2, at: 32)
+                write(w3, at: 48)
+                return 64
+            }
+        }
+
+        private static let digits = Array("0123456789abcdef".utf8)
+    }
+
+    /// A task another one consumes: one of its `inputs` (`isInput`, in their order), the task
+    /// its `inputsByStage` names for a stage (`stage`, an index into `names`), or both.
+    struct Link: Sendable {
+        var task: Slot
+        /// Bit 31: one of `inputs`; the low bits: 1 + the stage's index in `names`, 0 for none.
+        var bits: UInt32
+
+        static let inputBit: UInt32 = 1 << 31
+
+        var isInput: Bool { bits & Link.inputBit != 0 }
+        /// The consumed stage, as an index into `names`; nil when `inputsByStage` does not name it.
+        var stage: Int32? {
+            let low = bits & ~Link.inputBit
+            return low == 0 ? nil : Int32(low - 1)
+        }
+    }
+
+    /// One resolved parameter, shared by every task that has it (a sweep's grid repeats each
+    /// value across many tasks). Equal means the same JSON bytes: strings and keys compare by
+    /// their UTF-8, numbers by their bits, so a task gets back exactly the value it was given.
+    struct Param: Sendable, Hashable {
+        var key: String
+        var value: JSONValue
+
+        static func == (a: Param, b: Param) -> Bool {
+            a.key.utf8.elementsEqual(b.key.utf8) && Param.same(a.value, b.value)
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(key)
+            hasher.combine(value)
+        }
+
+        static func same(_ a: JSONValue, _ b: JSONValue) -> Bool {
+            switch (a, b) {
+            case (.null, .null): return true
+            case (.bool(let x), .bool(let y)): return x == y
+            case (.number(let x), .number(let y)): return x.bitPattern == y.bitPattern
+            case (.string(let x), .string(let y)): return x.utf8.elementsEqual(y.utf8)
+            case (.array(let x), .array(let y)):
+                return x.count == y.count && zip(x, y).allSatisfy { same($0, $1) }
+            case (.object(let x), .object(let y)):
+                guard x.count == y.count else { return false }
+                for (key, value) in x {
+                    guard let index = y.index(forKey: key), y[index].key.utf8.elementsEqual(key.utf8),
+                        same(value, y[index].value)
+                    else { return false }
+                }
+                return true
+            default: return false
+            }
+        }
     }
 
     struct Attempt: Sendable {
@@ -38,8 +191,8 @@ public struct Scheduler: Sendable {
         var alive: Bool
         var credits: Int
         var running: Set<String> = []
-        /// Task ids whose artifacts this worker holds (it produced or downloaded them).
-        var holds: Set<String> = []
+        /// Tasks whose artifacts this worker holds (it produced or downloaded them), by slot.
+        var holds: Set<Slot> = []
         /// Who it is on the wire; nil for a worker restored from the database that has not
         /// said hello to this coordinator yet.
         var registration: WorkerRegistration? = nil
@@ -61,14 +214,19 @@ public struct Scheduler: Sendable {
         public var exclusiveStages: Set<String> = []
     }
 
+    /// 8 bytes: a task's slot (`taken` once removed) and its queue generation.
     struct QueueEntry: Sendable {
-        var taskId: String
-        var generation: Int
+        static let taken: Slot = -1
+
+        var task: Slot
+        var generation: UInt32
+
+        var isTaken: Bool { task == QueueEntry.taken }
     }
 
-    /// FIFO with a moving head; removed entries become tombstones that the head skips.
+    /// FIFO with a moving head; removed entries become tombstones (`taken`) that the head skips.
     struct Queue: Sendable {
-        var entries: [QueueEntry?] = []
+        var entries: [QueueEntry] = []
         var head = 0
         var live = 0
 
@@ -78,7 +236,7 @@ public struct Scheduler: Sendable {
         }
 
         mutating func compact() {
-            while head < entries.count, entries[head] == nil { head += 1 }
+            while head < entries.count, entries[head].isTaken { head += 1 }
             if head > 1024, head * 2 > entries.count {
                 entries.removeFirst(head)
                 head = 0
@@ -86,7 +244,23 @@ public struct Scheduler: Sendable {
         }
     }
 
-    private(set) var tasks: [String: Task] = [:]
+    /// Every task by slot (never removed: see `Task`).
+    private(set) var tasks: ContiguousArray<Task> = []
+    /// Each id's slot: an open-addressing table of slots (-1: empty), hashed by id, at most
+    /// 3/4 full; its size is a power of two.
+    private var index: [Slot] = []
+    /// The ids that are not 64-hex digests (`Task.hexId` false), by slot.
+    private var textIds: [Slot: String] = [:]
+    /// Sweep and stage names (`Task.sweep`, `Task.stage`, `Link.stage`), and their indices.
+    private(set) var names: [String] = []
+    private var nameIndex: [String: Int32] = [:]
+    /// Resolved parameters (`Task.params`), and their indices.
+    private var paramTable: [Param] = []
+    private var paramIndex: [Param: Int32] = [:]
+    /// The attempts running a task, for the few tasks that have any.
+    private var running: [Slot: Set<String>] = [:]
+    /// Ready but held back until this time (retry backoff), for tasks that were retried.
+    private(set) var notBefore: [Slot: Double] = [:]
     private(set) var attempts: [String: Attempt] = [:]
     private(set) var workers: [String: Worker] = [:]
     /// Attempts that ended as lost or cancelled, by task: their late results still count if
@@ -97,14 +271,15 @@ public struct Scheduler: Sendable {
     private var queues: [Int: Queue] = [:]
     private var priorities: [Int] = []
     /// Tasks waiting out a retry backoff.
-    private var delayed: [String] = []
+    private var delayed: [Slot] = []
     /// Dead workers that still hold attempts of sweeps with a longer `dead_after` (see `tick`).
     private var holding: Set<String> = []
     private var effects: [SchedulerEffect] = []
     /// Routing identity → worker id, for registered (hello'd) workers that are alive.
     private var byIdentity: [[UInt8]: String] = [:]
-    /// Artifacts of succeeded tasks (what their consumers download), by task id.
-    private var artifacts: [String: [ArtifactDigest]] = [:]
+    /// The artifact of a succeeded task that its consumers download (its checkpoint, else its
+    /// only or first artifact), by slot.
+    private var artifacts: [Slot: ArtifactDigest] = [:]
     private let newAttemptId: @Sendable (Int) -> String
     private var attemptCounter = 0
 
@@ -148,49 +323,58 @@ public struct Scheduler: Sendable {
         sweeps[name] = SweepInfo(
             engine: engine, device: device, retries: retries, cancelled: cancelled,
             deadAfter: deadAfter, exclusiveStages: exclusiveStages)
-        let keep = Set(seeds.map(\.id))
         var dropped: Set<String> = []
-        for (id, task) in tasks where task.sweep == name && !keep.contains(id) {
-            for attemptId in task.running {
-                endAttempt(
-                    attemptId, outcome: .cancelled, reason: "the relaunched plan no longer has this task",
-                    cancelWorker: true, now: now)
+        if let sweep = nameIndex[name] {
+            var keep: Set<Slot> = []
+            keep.reserveCapacity(seeds.count)
+            for seed in seeds { if let slot = lookup(seed.id) { keep.insert(slot) } }
+            for slot in tasks.indices where tasks[slot].sweep == sweep && !keep.contains(Slot(slot)) {
+                let id = idAt(Slot(slot))
+                for attemptId in running[Slot(slot)] ?? [] {
+                    endAttempt(
+                        attemptId, outcome: .cancelled, reason: "the relaunched plan no longer has this task",
+                        cancelWorker: true, now: now)
+                }
+                remove(Slot(slot))
+                artifacts[Slot(slot)] = nil
+                dropped.insert(id)
             }
-            tasks[id] = nil
-            artifacts[id] = nil
-            dropped.insert(id)
         }
         if !dropped.isEmpty { endedAttempts = endedAttempts.filter { !dropped.contains($0.value.taskId) } }
+        reserve(seeds.count)
+        // Each seed's slot, looked up once: every seed has a task from here on.
+        var seedSlots: [Slot] = []
+        seedSlots.reserveCapacity(seeds.count)
         for seed in seeds {
-            if var existing = tasks[seed.id] {
+            let known = lookup(seed.id)
+            if let slot = known, tasks[slot].isPresent {
                 // A running task keeps running; anything else takes the store's state.
-                if existing.state != .running {
-                    existing.state = seed.state
-                    existing.attemptsUsed = seed.attemptsUsed
+                if tasks[slot].state != .running {
+                    tasks[slot].state = seed.state
+                    tasks[slot].attemptsUsed = seed.attemptsUsed
                 }
-                tasks[seed.id] = existing
+                seedSlots.append(slot)
             } else {
-                tasks[seed.id] = Task(
-                    sweep: seed.sweep, stage: seed.stage, priority: seed.priority, state: seed.state,
-                    attemptsUsed: seed.attemptsUsed, inputs: seed.inputs, params: seed.params,
-                    inputsByStage: seed.inputsByStage)
+                let slot = known ?? newSlot(for: seed.id)
+                insert(seed, at: slot)
+                seedSlots.append(slot)
             }
         }
-        for seed in seeds {
-            for input in seed.inputs where tasks[input] != nil {
-                if !tasks[input]!.dependents.contains(seed.id) { tasks[input]!.dependents.append(seed.id) }
+        for (seed, consumer) in zip(seeds, seedSlots) {
+            for input in seed.inputs {
+                guard let slot = self.slot(of: input) else { continue }
+                if !tasks[slot].dependents.contains(consumer) { tasks[slot].dependents.append(consumer) }
             }
         }
-        for seed in seeds {
-            guard let task = tasks[seed.id] else { continue }
-            switch task.state {
-            case .ready: enqueue(seed.id)
-            case .pending: promoteIfInputsDone(seed.id)
-            case .running where task.running.isEmpty:
+        for slot in seedSlots {
+            switch tasks[slot].state {
+            case .ready: enqueue(slot)
+            case .pending: promoteIfInputsDone(slot)
+            case .running where running[slot] == nil:
                 // Stored as running but no attempt survived: the store's attempts decide
                 // (restoreAttempt); without one the task simply runs again.
-                setState(seed.id, .ready, error: nil)
-                enqueue(seed.id)
+                setState(slot, .ready, error: nil)
+                enqueue(slot)
             default: break
             }
         }
@@ -211,14 +395,17 @@ public struct Scheduler: Sendable {
                 engine: sweep.engine, device: sweep.device, retries: sweep.retries,
                 cancelled: sweep.cancelled, deadAfter: sweep.deadAfter, exclusiveStages: sweep.exclusiveStages)
             seedsBySweep[sweep.name] = sweep.tasks
-            for seed in sweep.tasks where tasks[seed.id] == nil {
-                tasks[seed.id] = Task(
-                    sweep: seed.sweep, stage: seed.stage, priority: seed.priority, state: seed.state,
-                    attemptsUsed: seed.attemptsUsed, inputs: seed.inputs, params: seed.params,
-                    inputsByStage: seed.inputsByStage)
+            reserve(sweep.tasks.count)
+            for seed in sweep.tasks {
+                let known = lookup(seed.id)
+                if let slot = known, tasks[slot].isPresent { continue }
+                insert(seed, at: known ?? newSlot(for: seed.id))
             }
         }
-        for (taskId, refs) in stored { artifacts[taskId] = refs }
+        for (taskId, refs) in stored {
+            let slot = self.slot(for: taskId)
+            artifacts[slot] = Self.consumed(refs)
+        }
         for attempt in running {
             restoreAttempt(
                 attemptId: attempt.id, taskId: attempt.taskId, workerId: attempt.workerId,
@@ -241,9 +428,9 @@ public struct Scheduler: Sendable {
         attemptId: String, taskId: String, workerId: String, startedAt: Double,
         now: Double
     ) {
-        guard let task = tasks[taskId], !task.state.isFinal else {
+        guard let slot = self.slot(of: taskId), !tasks[slot].state.isFinal else {
             // A late result of it still answers as a duplicate rather than unknown.
-            if tasks[taskId] != nil {
+            if self.slot(of: taskId) != nil {
                 endedAttempts[attemptId] = Attempt(taskId: taskId, workerId: workerId, startedAt: startedAt)
             }
             effects.append(
@@ -254,8 +441,8 @@ public struct Scheduler: Sendable {
             return
         }
         attempts[attemptId] = Attempt(taskId: taskId, workerId: workerId, startedAt: startedAt)
-        tasks[taskId]!.running.insert(attemptId)
-        tasks[taskId]!.state = .running
+        running[slot, default: []].insert(attemptId)
+        tasks[slot].state = .running
         if workers[workerId] == nil {
             workers[workerId] = Worker(
                 capabilities: WorkerCapabilities(
@@ -270,11 +457,14 @@ public struct Scheduler: Sendable {
     public mutating func cancelSweep(_ name: String, now: Double) {
         guard sweeps[name] != nil else { return }
         sweeps[name]!.cancelled = true
-        for (id, task) in tasks where task.sweep == name && !task.state.isFinal {
-            for attemptId in task.running {
-                endAttempt(attemptId, outcome: .cancelled, reason: "sweep cancelled", cancelWorker: true, now: now)
+        if let sweep = nameIndex[name] {
+            for slot in tasks.indices where tasks[slot].sweep == sweep && !tasks[slot].state.isFinal {
+                for attemptId in running[Slot(slot)] ?? [] {
+                    endAttempt(
+                        attemptId, outcome: .cancelled, reason: "sweep cancelled", cancelWorker: true, now: now)
+                }
+                setState(Slot(slot), .cancelled, error: "cancelled by the user")
             }
-            setState(id, .cancelled, error: "cancelled by the user")
         }
         effects.append(
             .log(kind: "cancel", sweep: name, taskId: nil, workerId: nil, message: "sweep \(name) cancelled"))
@@ -284,18 +474,21 @@ public struct Scheduler: Sendable {
     public mutating func retrySweep(_ name: String) -> Int {
         guard sweeps[name] != nil else { return 0 }
         sweeps[name]!.cancelled = false
-        var ids: [String] = []
-        for (id, task) in tasks where task.sweep == name && (task.state == .failed || task.state == .cancelled) {
-            ids.append(id)
+        var ids: [Slot] = []
+        if let sweep = nameIndex[name] {
+            for slot in tasks.indices
+            where tasks[slot].sweep == sweep && (tasks[slot].state == .failed || tasks[slot].state == .cancelled) {
+                ids.append(Slot(slot))
+            }
         }
         // Upstream tasks first, so dependents see their inputs pending rather than failed.
-        ids.sort { tasks[$0]!.priority > tasks[$1]!.priority }
-        for id in ids {
-            tasks[id]!.attemptsUsed = 0
-            effects.append(.attemptsUsed(taskId: id, count: 0))
-            setState(id, .pending, error: nil)
+        ids.sort { tasks[$0].priority > tasks[$1].priority }
+        for slot in ids {
+            tasks[slot].attemptsUsed = 0
+            effects.append(.attemptsUsed(taskId: idAt(slot), count: 0))
+            setState(slot, .pending, error: nil)
         }
-        for id in ids { promoteIfInputsDone(id) }
+        for slot in ids { promoteIfInputsDone(slot) }
         return ids.count
     }
 
@@ -466,7 +659,8 @@ public struct Scheduler: Sendable {
     /// How long an attempt's worker may be silent before the attempt is lost: the coordinator's
     /// `deadAfter`, or its sweep's `dead_after` if that is longer.
     func deadInterval(ofAttempt attemptId: String) -> Double {
-        guard let attempt = attempts[attemptId], let sweep = tasks[attempt.taskId].flatMap({ sweeps[$0.sweep] }),
+        guard let attempt = attempts[attemptId], let slot = self.slot(of: attempt.taskId),
+            let sweep = sweeps[names[Int(tasks[slot].sweep)]],
             let own = sweep.deadAfter
         else { return config.deadAfter }
         return max(own, config.deadAfter)
@@ -487,7 +681,9 @@ public struct Scheduler: Sendable {
 
     /// Records that a worker holds a task's artifacts (scheduling prefers it for consumers).
     public mutating func workerHolds(id: String, taskId: String) {
-        workers[id]?.holds.insert(taskId)
+        guard workers[id] != nil else { return }
+        let slot = self.slot(for: taskId)
+        workers[id]!.holds.insert(slot)
     }
 
     // MARK: - Outcomes
@@ -498,13 +694,16 @@ public struct Scheduler: Sendable {
         attemptId: String, from sender: String, artifacts produced: [ArtifactDigest] = [],
         now: Double
     ) -> ResultDecision {
-        guard let attempt = attempts[attemptId] ?? endedAttempts[attemptId], let task = tasks[attempt.taskId] else {
+        guard let attempt = attempts[attemptId] ?? endedAttempts[attemptId], let slot = self.slot(of: attempt.taskId)
+        else {
             return .unknown
         }
+        let task = tasks[slot]
+        let sweepName = names[Int(task.sweep)]
         guard attempt.workerId == sender else {
             effects.append(
                 .log(
-                    kind: "refused", sweep: task.sweep, taskId: attempt.taskId, workerId: sender,
+                    kind: "refused", sweep: sweepName, taskId: attempt.taskId, workerId: sender,
                     message: "refused a result for attempt \(attemptId) of worker \(attempt.workerId) "
                         + "sent by worker \(sender)"))
             return .notYours
@@ -515,7 +714,7 @@ public struct Scheduler: Sendable {
             endedAttempts[attemptId] = nil
             effects.append(
                 .log(
-                    kind: "late", sweep: task.sweep, taskId: attempt.taskId, workerId: sender,
+                    kind: "late", sweep: sweepName, taskId: attempt.taskId, workerId: sender,
                     message: "late result of attempt \(attemptId) dropped: the task already "
                         + "\(task.state.rawValue)"))
             return .unknown
@@ -530,22 +729,22 @@ public struct Scheduler: Sendable {
                     error: "a result for this task was already stored", failure: nil))
             effects.append(
                 .log(
-                    kind: "duplicate", sweep: task.sweep, taskId: taskId, workerId: attempt.workerId,
+                    kind: "duplicate", sweep: sweepName, taskId: taskId, workerId: attempt.workerId,
                     message: "late result of attempt \(attemptId) dropped"))
             return .duplicate(taskId: taskId)
         }
         dropAttempt(attemptId)
         effects.append(
             .attemptEnded(attemptId: attemptId, taskId: taskId, outcome: .succeeded, error: nil, failure: nil))
-        workers[attempt.workerId]?.holds.insert(taskId)
-        if !produced.isEmpty { artifacts[taskId] = produced }
-        for other in tasks[taskId]!.running {
+        workers[attempt.workerId]?.holds.insert(slot)
+        if !produced.isEmpty { artifacts[slot] = Self.consumed(produced) }
+        for other in running[slot] ?? [] {
             endAttempt(
                 other, outcome: .cancelled, reason: "another attempt's result was stored", cancelWorker: true,
                 now: now)
         }
-        setState(taskId, .succeeded, error: nil)
-        for dependent in tasks[taskId]!.dependents { promoteIfInputsDone(dependent) }
+        setState(slot, .succeeded, error: nil)
+        for dependent in tasks[slot].dependents { promoteIfInputsDone(dependent) }
         return .accept(taskId: taskId)
     }
 
@@ -559,7 +758,8 @@ public struct Scheduler: Sendable {
         guard attempt.workerId == sender else {
             effects.append(
                 .log(
-                    kind: "refused", sweep: tasks[attempt.taskId]?.sweep, taskId: attempt.taskId,
+                    kind: "refused", sweep: self.slot(of: attempt.taskId).map { names[Int(tasks[$0].sweep)] },
+                    taskId: attempt.taskId,
                     workerId: sender,
                     message: "refused a failure for attempt \(attemptId) of worker \(attempt.workerId) "
                         + "sent by worker \(sender)"))
@@ -577,7 +777,7 @@ public struct Scheduler: Sendable {
             attempt.taskId, attemptId: attemptId, retryable: retryable,
             error: report.timedOut ? "timed out: \(report.error)" : report.error, now: now,
             workerId: sender)
-        return .recorded(tasks[attempt.taskId]?.state ?? .failed)
+        return .recorded(self.slot(of: attempt.taskId).map { tasks[$0].state } ?? .failed)
     }
 
     /// A progress or metric event from worker `sender`; false when the attempt is not its own.
@@ -614,10 +814,10 @@ public struct Scheduler: Sendable {
             }
         }
         if !delayed.isEmpty {
-            var still: [String] = []
-            for id in delayed {
-                guard let task = tasks[id], task.state == .ready else { continue }
-                if task.notBefore <= now { enqueue(id) } else { still.append(id) }
+            var still: [Slot] = []
+            for slot in delayed {
+                guard tasks[slot].isPresent, tasks[slot].state == .ready else { continue }
+                if notBefore[slot] ?? 0 <= now { enqueue(slot) } else { still.append(slot) }
             }
             delayed = still
         }
@@ -628,8 +828,8 @@ public struct Scheduler: Sendable {
         if priorities.isEmpty { return }
         for id in workers.keys.sorted() {
             while let worker = workers[id], worker.alive, worker.credits > 0 {
-                guard let taskId = nextTask(for: worker) else { break }
-                start(taskId: taskId, workerId: id, now: now)
+                guard let slot = nextTask(for: worker) else { break }
+                start(slot: slot, workerId: id, now: now)
             }
         }
     }
@@ -637,24 +837,25 @@ public struct Scheduler: Sendable {
     // MARK: - Queries (status display)
 
     public var readyCount: Int { queues.values.reduce(0) { $0 + $1.live } + delayed.count }
-    public func state(of taskId: String) -> TaskState? { tasks[taskId]?.state }
-    public func attemptsUsed(of taskId: String) -> Int? { tasks[taskId]?.attemptsUsed }
+    public func state(of taskId: String) -> TaskState? { self.slot(of: taskId).map { tasks[$0].state } }
+    public func attemptsUsed(of taskId: String) -> Int? { self.slot(of: taskId).map { tasks[$0].attemptsUsed } }
     public func taskOf(attempt: String) -> String? { attempts[attempt]?.taskId }
     public func progress(ofAttempt id: String) -> JSONValue? { attempts[id]?.progress }
     /// What an assign of this task carries: its parameters, stage and sweep, and for each
     /// consumed stage the artifact to download (the checkpoint, else the only artifact).
     public func assignment(of taskId: String) -> Assignment? {
-        guard let task = tasks[taskId], let sweep = sweeps[task.sweep] else { return nil }
+        guard let slot = self.slot(of: taskId) else { return nil }
+        let task = tasks[slot]
+        let sweepName = names[Int(task.sweep)]
+        guard let sweep = sweeps[sweepName] else { return nil }
         var inputs: [String: (taskId: String, artifact: ArtifactDigest)] = [:]
-        for (stage, inputTask) in task.inputsByStage {
-            let produced = artifacts[inputTask] ?? []
-            if let a = produced.first(where: { $0.name == "checkpoint" }) ?? produced.first {
-                inputs[stage] = (inputTask, a)
-            }
+        for link in task.links {
+            guard let stage = link.stage, let a = artifacts[link.task] else { continue }
+            inputs[names[Int(stage)]] = (idAt(link.task), a)
         }
         return Assignment(
-            sweep: task.sweep, stage: task.stage, engine: sweep.engine, device: sweep.device,
-            params: task.params, inputs: inputs)
+            sweep: sweepName, stage: names[Int(task.stage)], engine: sweep.engine, device: sweep.device,
+            params: params(of: task), inputs: inputs)
     }
     public func workerOf(attempt: String) -> String? { attempts[attempt]?.workerId }
     public func runningAttempts(ofWorker id: String) -> [String] { workers[id]?.running.sorted() ?? [] }
@@ -669,7 +870,8 @@ public struct Scheduler: Sendable {
     /// Counts by state for one sweep.
     public func counts(sweep: String) -> [TaskState: Int] {
         var out: [TaskState: Int] = [:]
-        for task in tasks.values where task.sweep == sweep { out[task.state, default: 0] += 1 }
+        guard let sweep = nameIndex[sweep] else { return out }
+        for task in tasks where task.sweep == sweep { out[task.state, default: 0] += 1 }
         return out
     }
 
@@ -689,8 +891,9 @@ public struct Scheduler: Sendable {
         if !alive.contains(where: {
             $0.capabilities.canRun(engine: info.engine, device: info.device, exclusive: true)
         }),
+            let index = nameIndex[sweep],
             case let waitingStages = Set(
-                tasks.values.filter { $0.sweep == sweep && $0.state == .ready }.map(\.stage)
+                tasks.lazy.filter { $0.sweep == index && $0.state == .ready }.map { names[Int($0.stage)] }
             ).intersection(info.exclusiveStages), !waitingStages.isEmpty
         {
             let stages = waitingStages.sorted().map { "'\($0)'" }.joined(separator: ", ")
@@ -704,58 +907,224 @@ public struct Scheduler: Sendable {
 
     // MARK: - Internals
 
-    private mutating func setState(_ id: String, _ state: TaskState, error: String?) {
-        guard tasks[id] != nil, tasks[id]!.state != state || error != nil else { return }
-        tasks[id]!.state = state
-        effects.append(.taskState(taskId: id, state: state, error: error))
+    /// The slot of the task with this id, if the scheduler holds it.
+    func slot(of id: String) -> Slot? {
+        guard let slot = lookup(id), tasks[slot].isPresent else { return nil }
+        return slot
     }
 
-    private mutating func enqueue(_ id: String) {
-        guard var task = tasks[id] else { return }
-        task.queueGeneration += 1
-        tasks[id] = task
+    /// The id of the task (or empty slot) in `slot`.
+    func idAt(_ slot: Slot) -> String {
+        tasks[slot].hexId ? tasks[slot].digest.hex : textIds[slot]!
+    }
+
+    /// The slot `id` has, with or without a task.
+    private func lookup(_ id: String) -> Slot? {
+        guard !index.isEmpty else { return nil }
+        let mask = index.count - 1
+        if let digest = Digest(hex: id) {
+            var at = digest.hashValue & mask
+            while index[at] >= 0 {
+                let slot = index[at]
+                if tasks[slot].hexId, tasks[slot].digest == digest { return slot }
+                at = (at + 1) & mask
+            }
+        } else {
+            var at = id.hashValue & mask
+            while index[at] >= 0 {
+                let slot = index[at]
+                if !tasks[slot].hexId, textIds[slot] == id { return slot }
+                at = (at + 1) & mask
+            }
+        }
+        return nil
+    }
+
+    /// The slot of `id`, an empty one if the id has none yet.
+    private mutating func slot(for id: String) -> Slot {
+        lookup(id) ?? newSlot(for: id)
+    }
+
+    /// A new, empty slot for `id`, which has none.
+    private mutating func newSlot(for id: String) -> Slot {
+        precondition(tasks.count < Int(Slot.max), "too many tasks for one scheduler")
+        growIndex(toHold: tasks.count + 1)
+        let slot = Slot(tasks.count)
+        if let digest = Digest(hex: id) {
+            tasks.append(Task(digest: digest, hexId: true))
+        } else {
+            tasks.append(Task(digest: Digest(), hexId: false))
+            textIds[slot] = id
+        }
+        place(slot)
+        return slot
+    }
+
+    /// Enters `slot` into `index` (which has room).
+    private mutating func place(_ slot: Slot) {
+        let mask = index.count - 1
+        var at = (tasks[slot].hexId ? tasks[slot].digest.hashValue : textIds[slot]!.hashValue) & mask
+        while index[at] >= 0 { at = (at + 1) & mask }
+        index[at] = slot
+    }
+
+    /// Makes `index` big enough for `count` ids (rebuilding it from `tasks`).
+    private mutating func growIndex(toHold count: Int) {
+        guard count * 4 > index.count * 3 else { return }
+        var size = max(index.count, 16)
+        while count * 4 > size * 3 { size *= 2 }
+        index = [Slot](repeating: -1, count: size)
+        for slot in tasks.indices { place(Slot(slot)) }
+    }
+
+    /// Room for `count` more tasks, so that a big launch does not leave the task list with up
+    /// to twice the room it needs.
+    private mutating func reserve(_ count: Int) {
+        if tasks.count + count > tasks.capacity { tasks.reserveCapacity(tasks.count + count) }
+        growIndex(toHold: tasks.count + count)
+    }
+
+    /// What consumers of a task that produced these artifacts download: the checkpoint, else
+    /// the first (only) artifact.
+    private static func consumed(_ produced: [ArtifactDigest]) -> ArtifactDigest? {
+        produced.first(where: { $0.name == "checkpoint" }) ?? produced.first
+    }
+
+    private mutating func name(_ name: String) -> Int32 {
+        if let index = nameIndex[name] { return index }
+        let index = Int32(names.count)
+        names.append(name)
+        nameIndex[name] = index
+        return index
+    }
+
+    private mutating func param(_ key: String, _ value: JSONValue) -> Int32 {
+        let param = Param(key: key, value: value)
+        if let index = paramIndex[param] { return index }
+        let index = Int32(paramTable.count)
+        paramTable.append(param)
+        paramIndex[param] = index
+        return index
+    }
+
+    /// Puts the seed's task into `slot` (its id's, which holds no task now), with the fields a
+    /// new task starts with.
+    private mutating func insert(_ seed: TaskSeed, at slot: Slot) {
+        var links: [Link] = []
+        links.reserveCapacity(seed.inputs.count + seed.inputsByStage.count)
+        for input in seed.inputs { links.append(Link(task: self.slot(for: input), bits: Link.inputBit)) }
+        for (stage, input) in seed.inputsByStage {
+            let task = self.slot(for: input)
+            let bits = UInt32(name(stage)) + 1
+            if let index = links.firstIndex(where: { $0.task == task && $0.isInput && $0.stage == nil }) {
+                links[index].bits |= bits
+            } else {
+                links.append(Link(task: task, bits: bits))
+            }
+        }
+        var body: [Int32] = []
+        if !seed.params.isEmpty || !links.isEmpty {
+            body.reserveCapacity(1 + seed.params.count + 2 * links.count)
+            body.append(Int32(seed.params.count))
+            for (key, value) in seed.params { body.append(param(key, value)) }
+            for link in links {
+                body.append(link.task)
+                body.append(Int32(bitPattern: link.bits))
+            }
+        }
+        var task = Task(digest: tasks[slot].digest, hexId: tasks[slot].hexId)
+        task.priority = seed.priority
+        task.attemptsUsed = seed.attemptsUsed
+        task.body = body
+        task.sweep = name(seed.sweep)
+        task.stage = name(seed.stage)
+        task.state = seed.state
+        tasks[slot] = task
+    }
+
+    /// Forgets the task in `slot` (its slot stays, empty, for its id).
+    private mutating func remove(_ slot: Slot) {
+        tasks[slot] = Task(digest: tasks[slot].digest, hexId: tasks[slot].hexId)
+        running[slot] = nil
+        notBefore[slot] = nil
+    }
+
+    /// The task's resolved parameters.
+    private func params(of task: Task) -> [String: JSONValue] {
+        var out: [String: JSONValue] = [:]
+        out.reserveCapacity(task.params.count)
+        for index in task.params {
+            let param = paramTable[Int(index)]
+            out[param.key] = param.value
+        }
+        return out
+    }
+
+    /// One of the task's resolved parameters.
+    private func param(_ key: String, of task: Task) -> JSONValue? {
+        for index in task.params where paramTable[Int(index)].key == key { return paramTable[Int(index)].value }
+        return nil
+    }
+
+    private mutating func setState(_ slot: Slot, _ state: TaskState, error: String?) {
+        guard tasks[slot].isPresent, tasks[slot].state != state || error != nil else { return }
+        tasks[slot].state = state
+        effects.append(.taskState(taskId: idAt(slot), state: state, error: error))
+    }
+
+    private mutating func enqueue(_ slot: Slot) {
+        guard tasks[slot].isPresent else { return }
+        tasks[slot].queueGeneration &+= 1
+        let task = tasks[slot]
         if queues[task.priority] == nil {
             queues[task.priority] = Queue()
             priorities.append(task.priority)
             priorities.sort(by: >)
         }
-        queues[task.priority]!.push(QueueEntry(taskId: id, generation: task.queueGeneration))
+        queues[task.priority]!.push(QueueEntry(task: slot, generation: task.queueGeneration))
     }
 
-    private mutating func promoteIfInputsDone(_ id: String) {
-        guard let task = tasks[id], task.state == .pending else { return }
-        if let sweep = sweeps[task.sweep], sweep.cancelled { return }
-        for input in task.inputs {
-            switch tasks[input]?.state {
+    private mutating func promoteIfInputsDone(_ slot: Slot) {
+        guard tasks[slot].isPresent, tasks[slot].state == .pending else { return }
+        let task = tasks[slot]
+        if let sweep = sweeps[names[Int(task.sweep)]], sweep.cancelled { return }
+        for link in task.links where link.isInput {
+            let input = tasks[link.task]
+            switch input.isPresent ? input.state : nil {
             case .succeeded: continue
             case .failed, .cancelled:
-                setState(id, .failed, error: "input task \(input.prefix(12)) (\(tasks[input]!.stage)) did not succeed")
+                setState(
+                    slot, .failed,
+                    error: "input task \(idAt(link.task).prefix(12)) (\(names[Int(input.stage)])) did not succeed")
                 for dependent in task.dependents { promoteIfInputsDone(dependent) }
                 return
             default: return
             }
         }
-        setState(id, .ready, error: nil)
-        enqueue(id)
+        setState(slot, .ready, error: nil)
+        enqueue(slot)
     }
 
     private func runnable(_ entry: QueueEntry, by worker: Worker) -> Bool {
-        guard let task = tasks[entry.taskId], task.state == .ready, task.queueGeneration == entry.generation,
-            let sweep = sweeps[task.sweep], !sweep.cancelled
+        let task = tasks[entry.task]
+        guard task.isPresent, task.state == .ready, task.queueGeneration == entry.generation,
+            let sweep = sweeps[names[Int(task.sweep)]], !sweep.cancelled
         else { return false }
         return worker.capabilities.canRun(
-            engine: sweep.engine, device: sweep.device, exclusive: sweep.exclusiveStages.contains(task.stage))
+            engine: sweep.engine, device: sweep.device,
+            exclusive: sweep.exclusiveStages.contains(names[Int(task.stage)]))
     }
 
     private func isStale(_ entry: QueueEntry) -> Bool {
-        guard let task = tasks[entry.taskId] else { return true }
+        let task = tasks[entry.task]
+        guard task.isPresent else { return true }
         return task.state != .ready || task.queueGeneration != entry.generation
-            || sweeps[task.sweep]?.cancelled == true
+            || sweeps[names[Int(task.sweep)]]?.cancelled == true
     }
 
     /// Highest priority first; within the top `affinityWindow` runnable entries, prefer a task
     /// whose inputs the worker already holds.
-    private mutating func nextTask(for worker: Worker) -> String? {
+    private mutating func nextTask(for worker: Worker) -> Slot? {
         var emptied: [Int] = []
         defer {
             if !emptied.isEmpty {
@@ -771,18 +1140,20 @@ public struct Scheduler: Sendable {
             var seen = 0
             var index = queue.head
             while index < queue.entries.count, seen < config.affinityWindow {
-                if let entry = queue.entries[index] {
+                let entry = queue.entries[index]
+                if !entry.isTaken {
                     if isStale(entry) {
-                        queue.entries[index] = nil
+                        queue.entries[index].task = QueueEntry.taken
                         queue.live -= 1
                     } else if runnable(entry, by: worker) {
                         if chosen == nil { chosen = index }
-                        let inputs = tasks[entry.taskId]!.inputs
-                        if !inputs.isEmpty, inputs.allSatisfy({ worker.holds.contains($0) }) {
+                        let links = tasks[entry.task].links
+                        let hasInputs = links.contains(where: \.isInput)
+                        if hasInputs, links.allSatisfy({ !$0.isInput || worker.holds.contains($0.task) }) {
                             chosen = index
                             break
                         }
-                        if inputs.isEmpty { break }  // nothing to prefer among input-less tasks
+                        if !hasInputs { break }  // nothing to prefer among input-less tasks
                         seen += 1
                     }
                 }
@@ -792,9 +1163,10 @@ public struct Scheduler: Sendable {
             // sweep's tasks ahead of CPU ones): scan on for the first runnable one.
             if chosen == nil {
                 while index < queue.entries.count {
-                    if let entry = queue.entries[index] {
+                    let entry = queue.entries[index]
+                    if !entry.isTaken {
                         if isStale(entry) {
-                            queue.entries[index] = nil
+                            queue.entries[index].task = QueueEntry.taken
                             queue.live -= 1
                         } else if runnable(entry, by: worker) {
                             chosen = index
@@ -804,10 +1176,10 @@ public struct Scheduler: Sendable {
                     index += 1
                 }
             }
-            var picked: String? = nil
+            var picked: Slot? = nil
             if let chosen {
-                picked = queue.entries[chosen]!.taskId
-                queue.entries[chosen] = nil
+                picked = queue.entries[chosen].task
+                queue.entries[chosen].task = QueueEntry.taken
                 queue.live -= 1
             }
             queue.compact()
@@ -820,25 +1192,28 @@ public struct Scheduler: Sendable {
         return nil
     }
 
-    private mutating func start(taskId: String, workerId: String, now: Double) {
+    private mutating func start(slot: Slot, workerId: String, now: Double) {
         attemptCounter += 1
         let attemptId = newAttemptId(attemptCounter)
-        tasks[taskId]!.attemptsUsed += 1
-        tasks[taskId]!.running.insert(attemptId)
+        let taskId = idAt(slot)
+        tasks[slot].attemptsUsed += 1
+        running[slot, default: []].insert(attemptId)
         attempts[attemptId] = Attempt(taskId: taskId, workerId: workerId, startedAt: now)
         workers[workerId]!.credits -= 1
         workers[workerId]!.running.insert(attemptId)
-        tasks[taskId]!.state = .running
+        tasks[slot].state = .running
         effects.append(
             .attemptStarted(
                 attemptId: attemptId, taskId: taskId, workerId: workerId,
-                attemptsUsed: tasks[taskId]!.attemptsUsed))
+                attemptsUsed: tasks[slot].attemptsUsed))
         effects.append(.assign(workerId: workerId, attemptId: attemptId, taskId: taskId))
     }
 
     private mutating func dropAttempt(_ attemptId: String) {
         guard let attempt = attempts.removeValue(forKey: attemptId) else { return }
-        tasks[attempt.taskId]?.running.remove(attemptId)
+        if let slot = self.slot(of: attempt.taskId), running[slot]?.remove(attemptId) != nil, running[slot]!.isEmpty {
+            running[slot] = nil
+        }
         workers[attempt.workerId]?.running.remove(attemptId)
     }
 
@@ -868,42 +1243,45 @@ public struct Scheduler: Sendable {
         _ taskId: String, attemptId: String, retryable: Bool, error: String,
         now: Double, workerId: String? = nil
     ) {
-        guard let task = tasks[taskId], task.state == .running, task.running.isEmpty else { return }
-        let retries = sweeps[task.sweep]?.retries ?? 0
-        if sweeps[task.sweep]?.cancelled == true {
-            setState(taskId, .cancelled, error: "cancelled by the user")
+        guard let slot = self.slot(of: taskId), tasks[slot].state == .running, running[slot] == nil else { return }
+        let task = tasks[slot]
+        let sweepName = names[Int(task.sweep)]
+        let retries = sweeps[sweepName]?.retries ?? 0
+        if sweeps[sweepName]?.cancelled == true {
+            setState(slot, .cancelled, error: "cancelled by the user")
             return
         }
         let workerId = workerId ?? endedAttempts[attemptId]?.workerId
         if retryable, task.attemptsUsed <= retries {
             let delay = min(config.retryBackoff * Double(1 << min(task.attemptsUsed - 1, 20)), config.retryBackoffMax)
-            tasks[taskId]!.notBefore = now + delay
-            setState(taskId, .ready, error: nil)
+            notBefore[slot] = now + delay
+            setState(slot, .ready, error: nil)
             effects.append(
                 .log(
-                    kind: "retry", sweep: task.sweep, taskId: taskId, workerId: workerId,
+                    kind: "retry", sweep: sweepName, taskId: taskId, workerId: workerId,
                     attemptId: attemptId,
-                    message: "task \(label(taskId)) requeued: attempt \(task.attemptsUsed) of \(retries + 1) "
+                    message: "task \(label(slot)) requeued: attempt \(task.attemptsUsed) of \(retries + 1) "
                         + "ended (\(error)); retrying in \(Self.seconds(delay))"))
-            if delay <= 0 { enqueue(taskId) } else { delayed.append(taskId) }
+            if delay <= 0 { enqueue(slot) } else { delayed.append(slot) }
         } else {
             let why = retryable ? "\(error) (after \(task.attemptsUsed) attempt(s))" : error
-            setState(taskId, .failed, error: why)
+            setState(slot, .failed, error: why)
             effects.append(
                 .log(
-                    kind: "failed", sweep: task.sweep, taskId: taskId, workerId: workerId,
-                    attemptId: attemptId, level: .warn, message: "task \(label(taskId)) failed: \(why)"))
-            failDependents(of: taskId)
+                    kind: "failed", sweep: sweepName, taskId: taskId, workerId: workerId,
+                    attemptId: attemptId, level: .warn, message: "task \(label(slot)) failed: \(why)"))
+            failDependents(of: slot)
         }
     }
 
     /// "train resnet18 magnitude seed 0 [1a2b3c4d5e6f]", for log lines.
-    private func label(_ taskId: String) -> String {
-        guard let task = tasks[taskId] else { return String(taskId.prefix(12)) }
-        var parts = [task.stage]
-        for key in ["model", "method"] { if let v = task.params[key]?.displayText { parts.append(v) } }
-        if let seed = task.params["seed"]?.displayText { parts.append("seed \(seed)") }
-        return parts.joined(separator: " ") + " [\(taskId.prefix(12))]"
+    private func label(_ slot: Slot) -> String {
+        let task = tasks[slot]
+        guard task.isPresent else { return String(idAt(slot).prefix(12)) }
+        var parts = [names[Int(task.stage)]]
+        for key in ["model", "method"] { if let v = param(key, of: task)?.displayText { parts.append(v) } }
+        if let seed = param("seed", of: task)?.displayText { parts.append("seed \(seed)") }
+        return parts.joined(separator: " ") + " [\(idAt(slot).prefix(12))]"
     }
 
     /// "30 s", "2.5 s": a duration in log lines.
@@ -912,7 +1290,16 @@ public struct Scheduler: Sendable {
         return rounded == rounded.rounded() ? "\(Int(rounded)) s" : "\(rounded) s"
     }
 
-    private mutating func failDependents(of id: String) {
-        for dependent in tasks[id]?.dependents ?? [] { promoteIfInputsDone(dependent) }
+    private mutating func failDependents(of slot: Slot) {
+        guard tasks[slot].isPresent else { return }
+        for dependent in tasks[slot].dependents { promoteIfInputsDone(dependent) }
+    }
+}
+
+extension ContiguousArray where Element == Scheduler.Task {
+    /// The task in a slot.
+    subscript(_ slot: Scheduler.Slot) -> Scheduler.Task {
+        get { self[Int(slot)] }
+        _modify { yield &self[Int(slot)] }
     }
 }

@@ -90,7 +90,8 @@ extension EventLoop {
             name: plan.name, engine: plan.engine, device: plan.device, retries: plan.retries,
             cancelled: false, deadAfter: plan.deadAfter, exclusiveStages: Set(plan.exclusiveStages ?? []),
             tasks: seeds, now: now)
-        metricsTap.prune(scheduler: scheduler)
+        metricsTap.launched(
+            ready: seeds.compactMap { $0.state == .ready ? $0.id : nil }, scheduler: scheduler, now: now)
         note(
             SchedulerLog(
                 kind: "launch", sweep: plan.name, taskId: nil, workerId: nil,

@@ -204,6 +204,15 @@ struct LivenessSystemTests {
         // The engine gets SIGTERM at once and SIGKILL 5 s later at most (`EngineProcess.terminate`).
         #expect(stopTook < 9, "two SIGTERMs took \(stopTook) s to stop the worker")
         #expect(b.terminationStatus == 0, "\(Harness.read("\(dir)/B.log").suffix(2000))")
+        // B sent its `failed` before exiting; the coordinator commits it in a turn of its own.
+        try? await Harness.waitFor("the stopped attempt to be recorded", timeout: 10) {
+            try SQL.int(
+                state,
+                """
+                SELECT COUNT(*) FROM attempts a JOIN tasks t ON t.id = a.task_id
+                WHERE t.sweep = 'stubborn' AND a.outcome <> 'running'
+                """) == 1
+        }
         let row = try SQL.rows(
             state,
             """

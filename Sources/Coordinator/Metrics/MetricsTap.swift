@@ -52,9 +52,13 @@ struct MetricsTap {
     }
 
     /// After a launch: forgets tasks that are no longer ready (a relaunch can drop tasks
-    /// without an effect). A launch's new tasks become ready through `taskState` effects.
-    mutating func prune(scheduler: borrowing Scheduler) {
+    /// without an effect), and notes `ready`, the launch's tasks that the store holds as ready
+    /// (those that consume nothing: they are ready from the launch on, without an effect).
+    mutating func launched(ready: [String], scheduler: borrowing Scheduler, now: Double) {
         readySince = readySince.filter { scheduler.state(of: $0.key) == .ready }
+        for taskId in ready where readySince[taskId] == nil && scheduler.state(of: taskId) == .ready {
+            readySince[taskId] = scheduler.runnableFrom(taskId, now: now) ?? now
+        }
         tasksChanged = true
     }
 

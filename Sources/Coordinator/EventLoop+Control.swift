@@ -85,6 +85,7 @@ extension EventLoop {
         var outline = plan
         outline.tasks = []
         plans[plan.name] = outline
+        releaseMemory = true  // the rows read back below, once they are gone
         let seeds = try store.loadSnapshot(sweep: plan.name).tasks.map(RestoredState.seed)
         scheduler.addSweep(
             name: plan.name, engine: plan.engine, device: plan.device, retries: plan.retries,

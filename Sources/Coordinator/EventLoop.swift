@@ -19,6 +19,9 @@ final class EventLoop {
 
     /// Each sweep's plan, for the context an assign carries (data, methods, measure).
     var plans: [String: SweepPlan] = [:]
+    /// Set after a launch or the restore: the end of the turn hands the heap's free memory back
+    /// (`MemoryTrim`), once what they read is gone.
+    var releaseMemory = false
     /// Launches in parts under way, by session id (EventLoop+Launch.swift).
     var launchSessions: [String: LaunchSession] = [:]
     /// Workers that said bye this turn (recorded as `left`, not `dead`).
@@ -59,6 +62,7 @@ final class EventLoop {
         let restored = try RestoredState(store: store, config: config.scheduler, now: now)
         scheduler = restored.scheduler
         plans = restored.plans
+        releaseMemory = true
         note(
             SchedulerLog(
                 kind: "coordinator", sweep: nil, taskId: nil, workerId: nil,
@@ -154,6 +158,10 @@ final class EventLoop {
         metricsTap.turnSent(at: wallClock(), scheduler: scheduler)
         for action in afterCommit { action() }
         afterCommit.removeAll(keepingCapacity: true)
+        if releaseMemory {
+            releaseMemory = false
+            MemoryTrim.release()
+        }
     }
 
     /// An operator event: stored in the `events` table with this turn's commit, and printed on

@@ -2,6 +2,26 @@ import GRDB
 import SweepKit
 
 extension SweepStore {
+    /// The artifacts of the sweep's active tasks (what their consumers download), by task, each
+    /// task's in name order: what a restarting coordinator needs of the results, read without
+    /// building (and sorting) every result row.
+    public func artifactDigests(sweep: String) throws -> [String: [ArtifactDigest]] {
+        try read { db in
+            var out: [String: [ArtifactDigest]] = [:]
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT ta.task_id, ta.name, a.sha256, a.bytes
+                    FROM task_artifacts ta JOIN artifacts a ON a.sha256 = ta.sha256 JOIN tasks t ON t.id = ta.task_id
+                    WHERE t.active = 1 AND t.sweep = ? ORDER BY ta.task_id, ta.name
+                    """, arguments: [sweep])
+            {
+                out[row[0], default: []].append(ArtifactDigest(name: row[1], sha256: row[2], bytes: row[3]))
+            }
+            return out
+        }
+    }
+
     /// Tasks of the sweeps' latest plans with their outcome, for `sparsegrid results` and
     /// reports.
     ///

@@ -123,6 +123,20 @@ struct ResultRowsTests {
         #expect(try store.artifactPath(sha256: "cc33") == nil)
     }
 
+    @Test("artifactDigests (what a restart reads) are the artifacts of the result rows, by task")
+    func artifactDigests() throws {
+        let (_, store) = try populated()
+        var expected: [String: [ArtifactDigest]] = [:]
+        for row in try store.resultRows(sweep: "grid") where !row.artifacts.isEmpty {
+            expected[row.taskId] = row.artifacts.map {
+                ArtifactDigest(name: $0.name, sha256: $0.sha256, bytes: $0.bytes)
+            }
+        }
+        #expect(!expected.isEmpty)
+        #expect(try store.artifactDigests(sweep: "grid") == expected)
+        #expect(try store.artifactDigests(sweep: "other").isEmpty)
+    }
+
     @Test("sweep summaries count tasks per state")
     func summaries() throws {
         let (_, store) = try populated()

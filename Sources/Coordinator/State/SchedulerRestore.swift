@@ -19,11 +19,7 @@ struct RestoredState {
         var plans: [String: SweepPlan] = [:]
         for plan in snapshot.sweeps {
             plans[plan.name] = plan
-            for row in try store.resultRows(sweep: plan.name) where !row.artifacts.isEmpty {
-                artifacts[row.taskId] = row.artifacts.map {
-                    ArtifactDigest(name: $0.name, sha256: $0.sha256, bytes: $0.bytes)
-                }
-            }
+            artifacts.merge(try store.artifactDigests(sweep: plan.name)) { _, new in new }
         }
         let sweeps = snapshot.sweeps.map {
             RestoredSweep(

@@ -22,6 +22,8 @@ final class EventLoop {
     /// Set after a launch or the restore: the end of the turn hands the heap's free memory back
     /// (`MemoryTrim`), once what they read is gone.
     var releaseMemory = false
+    /// Each sweep's ETA figures as `status` last read them (`timing(sweep:now:)`).
+    var timingCache: [String: (at: Double, took: Double, value: LiveStatus.SweepTiming?)] = [:]
     /// Launches in parts under way, by session id (EventLoop+Launch.swift).
     var launchSessions: [String: LaunchSession] = [:]
     /// Workers that said bye this turn (recorded as `left`, not `dead`).

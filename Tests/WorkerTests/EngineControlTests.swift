@@ -28,8 +28,9 @@ private func fixture(_ name: String) -> EngineCommand {
 /// The worker's grace between SIGTERM and SIGKILL, as `Job.cancel` uses it.
 private let grace = EngineProcess.defaultKillGrace
 
-/// True once `pid` has exited (a zombie waiting for init to reap it counts as gone).
-private func isGone(_ pid: Int32) -> Bool {
+/// True once `pid` has exited (a zombie waiting for init to reap it counts as gone). Also used by
+/// WarmEngineTests.
+func isGone(_ pid: Int32) -> Bool {
     if kill(pid, 0) != 0 { return errno == ESRCH }
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
         let paren = stat.range(of: ") ", options: .backwards)
@@ -38,7 +39,7 @@ private func isGone(_ pid: Int32) -> Bool {
 }
 
 /// Polls `condition` every 10 ms until it holds or `timeout` passes; true if it held.
-private func within(_ timeout: Double, _ condition: () -> Bool) async -> Bool {
+func within(_ timeout: Double, _ condition: () -> Bool) async -> Bool {
     let deadline = wallClock() + timeout
     while wallClock() < deadline {
         if condition() { return true }

@@ -24,24 +24,6 @@ private let fixturesDir: String = {
 private let testEngine = EngineCommand(executable: "python3", arguments: ["\(fixturesDir)/test_engine.py"])
 private let liar = EngineCommand(executable: "python3", arguments: ["\(fixturesDir)/engines/serve_liar.py"])
 
-/// True once `pid` has exited (a zombie counts as gone).
-private func gone(_ pid: Int32) -> Bool {
-    if kill(pid, 0) != 0 { return errno == ESRCH }
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-        let paren = stat.range(of: ") ", options: .backwards)
-    else { return true }
-    return stat[paren.upperBound...].hasPrefix("Z")
-}
-
-private func eventually(_ timeout: Double, _ condition: () -> Bool) async -> Bool {
-    let deadline = wallClock() + timeout
-    while wallClock() < deadline {
-        if condition() { return true }
-        try? await Task.sleep(nanoseconds: 10_000_000)
-    }
-    return condition()
-}
-
 /// How one attempt ended.
 private struct Ended: Sendable {
     var type: MessageType
@@ -106,7 +88,7 @@ private final class Slot: Sendable {
     /// Runs one attempt to its end (within `timeout`).
     func run(_ params: [String: JSONValue] = [:], timeout: Double = 30) async throws -> Ended {
         let (_, ended) = start(params)
-        #expect(await eventually(timeout) { ended.value != nil }, "the attempt did not end within \(timeout) s")
+        #expect(await within(timeout) { ended.value != nil }, "the attempt did not end within \(timeout) s")
         return try #require(ended.value)
     }
 
@@ -130,7 +112,7 @@ struct WarmEngineTests {
         }
         #expect(Set(pids.prefix(4)).count == 1, "pids \(pids)")
         #expect(pids[4] != pids[0])
-        #expect(await eventually(12) { gone(pids[0]) }, "the process past its reuse count still runs")
+        #expect(await within(12) { isGone(pids[0]) }, "the process past its reuse count still runs")
     }
 
     @Test("without a pool (--engine-reuse 0, or no serve) each task runs in a process of its own, mode run")
@@ -161,7 +143,7 @@ struct WarmEngineTests {
         let afterRecycle = try await slot.run()
         #expect(afterRecycle.pid != afterFailure.pid && afterRecycle.taskIndex == 1)
         let p = try #require(first.pid)
-        #expect(await eventually(12) { gone(p) })
+        #expect(await within(12) { isGone(p) })
     }
 
     @Test("an artifact whose file does not match its announced SHA-256 fails the attempt and retires the process")
@@ -175,7 +157,7 @@ struct WarmEngineTests {
         #expect(next.result != nil, "\(next.what)")
         #expect(next.pid != first.pid && next.taskIndex == 1, "the lying engine's process ran the next task")
         let p = try #require(first.pid)
-        #expect(await eventually(12) { gone(p) }, "the lying engine's process still runs")
+        #expect(await within(12) { isGone(p) }, "the lying engine's process still runs")
     }
 
     @Test("the stderr tail of a task holds that task's stderr only")
@@ -197,18 +179,18 @@ struct WarmEngineTests {
         let (job, ended) = slot.start(["lie": "hang"])
         // Wait for the task to be running: its child (`sleep 60`) is there.
         var children: [Int32] = []
-        _ = await eventually(5) {
+        _ = await within(5) {
             children = (try? childPids(of: first.pid ?? -1)) ?? []
             return !children.isEmpty
         }
         #expect(!children.isEmpty, "the hanging task started no child")
         job.cancel(reason: "it ran longer than the stage's timeout of 1 s", retryable: true)
-        #expect(await eventually(5) { ended.value != nil })
+        #expect(await within(5) { ended.value != nil })
         let stopped = try #require(ended.value)
         #expect(stopped.failed?.error.hasPrefix("cancelled:") == true, "\(stopped.what)")
         #expect(stopped.failed?.retryable == true)
         let engine = try #require(first.pid)
-        #expect(await eventually(3) { gone(engine) && children.allSatisfy(gone) }, "children \(children)")
+        #expect(await within(3) { isGone(engine) && children.allSatisfy(isGone) }, "children \(children)")
         let next = try await slot.run()
         #expect(next.result != nil && next.pid != first.pid && next.taskIndex == 1, "\(next.what)")
     }
@@ -245,7 +227,7 @@ struct WarmEngineTests {
         #expect(next.result != nil, "\(lie): \(next.what)")
         #expect(next.pid != first.pid && next.taskIndex == 1, "\(lie): the next task ran in the spoiled process")
         let old = try #require(first.pid)
-        #expect(await eventually(5) { gone(old) }, "\(lie): the replaced process still runs")
+        #expect(await within(5) { isGone(old) }, "\(lie): the replaced process still runs")
     }
 
     @Test("an engine that closed its stdin: the next task line meets EPIPE, the worker lives, the task is retryable")
@@ -270,7 +252,7 @@ struct WarmEngineTests {
         #expect(slot.pool?.pids == [pid])
         let started = wallClock()
         slot.stop()
-        #expect(gone(pid), "pid \(pid) still runs after shutdown returned")
+        #expect(isGone(pid), "pid \(pid) still runs after shutdown returned")
         #expect(wallClock() - started < EngineProcess.defaultKillGrace, "it exited on stdin EOF, not on a signal")
         #expect(slot.pool?.pids == [])
     }
